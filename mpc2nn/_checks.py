@@ -1,0 +1,113 @@
+"""Input checks shared by the public constructors (internal).
+
+Each check names the argument, the expected shape in symbols and in numbers,
+and what it was given, e.g. ``B: expected shape (n_x, n_u) = (2, 1), got (1, 2)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .exceptions import (
+    MissingDependencyError,
+    NonFiniteError,
+    NotPositiveDefiniteError,
+    NotPositiveSemidefiniteError,
+    NotSymmetricError,
+    ShapeError,
+)
+
+#: Relative tolerance of the symmetry and definiteness checks on weights.
+WEIGHT_TOL = 1e-10
+
+
+def as_matrix(name: str, value, symbols: Sequence[str], shape: Sequence[int | None],
+              *, allow_inf: bool = False) -> np.ndarray:
+    """Return ``value`` as a float64 array of ``shape`` (``None`` = any size).
+
+    Raises ShapeError naming ``symbols`` and the numbers, NonFiniteError on NaN
+    (and on infinities unless ``allow_inf``).
+    """
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ShapeError(f"{name}: expected a numeric array, got {type(value).__name__} "
+                         f"that numpy cannot convert ({exc})") from None
+    want = "(" + ", ".join(symbols) + ")" if len(symbols) != 1 else f"({symbols[0]},)"
+    nums = tuple("?" if s is None else str(s) for s in shape)
+    nums_txt = "(" + ", ".join(nums) + (",)" if len(nums) == 1 else ")")
+    if arr.ndim != len(shape) or any(s is not None and a != s for a, s in zip(arr.shape, shape)):
+        raise ShapeError(f"{name}: expected shape {want} = {nums_txt}, got {arr.shape}")
+    if np.isnan(arr).any():
+        idx = tuple(int(i) for i in np.argwhere(np.isnan(arr))[0])
+        raise NonFiniteError(f"{name}: contains NaN (first at index {idx}); every entry must be a number")
+    if not allow_inf and np.isinf(arr).any():
+        idx = tuple(int(i) for i in np.argwhere(np.isinf(arr))[0])
+        raise NonFiniteError(f"{name}: contains an infinity (first at index {idx}); "
+                             "only bounds may be infinite")
+    return arr
+
+
+def check_symmetric(name: str, M: np.ndarray) -> np.ndarray:
+    """Raise NotSymmetricError unless ``max|M - Mᵀ| <= WEIGHT_TOL·max(1, max|M|)``; return ½(M+Mᵀ)."""
+    scale = max(1.0, float(np.abs(M).max(initial=0.0)))
+    asym = float(np.abs(M - M.T).max(initial=0.0))
+    if asym > WEIGHT_TOL * scale:
+        raise NotSymmetricError(
+            f"{name}: expected a symmetric matrix (tolerance {WEIGHT_TOL:g}·max(1, max|{name}|) = "
+            f"{WEIGHT_TOL * scale:.3g}), got max|{name} - {name}ᵀ| = {asym:.3g}")
+    return 0.5 * (M + M.T)
+
+
+def check_psd(name: str, M: np.ndarray) -> np.ndarray:
+    """Symmetric and ``λmin(M) >= -WEIGHT_TOL·max(1, ‖M‖₂)``, else a named error."""
+    M = check_symmetric(name, M)
+    eig = np.linalg.eigvalsh(M) if M.size else np.zeros(0)
+    scale = max(1.0, float(np.abs(eig).max(initial=0.0)))
+    if eig.size and eig[0] < -WEIGHT_TOL * scale:
+        raise NotPositiveSemidefiniteError(
+            f"{name}: expected a positive semidefinite matrix (tolerance λmin >= -{WEIGHT_TOL:g}·"
+            f"max(1, ‖{name}‖₂)), got smallest eigenvalue {eig[0]:.6g}")
+    return M
+
+
+def check_pd(name: str, M: np.ndarray) -> np.ndarray:
+    """Symmetric and ``λmin(M) > WEIGHT_TOL·max(1, ‖M‖₂)``, else a named error."""
+    M = check_symmetric(name, M)
+    eig = np.linalg.eigvalsh(M)
+    scale = max(1.0, float(np.abs(eig).max(initial=0.0)))
+    if eig[0] <= WEIGHT_TOL * scale:
+        raise NotPositiveDefiniteError(
+            f"{name}: expected a positive definite matrix (λmin > {WEIGHT_TOL:g}·max(1, ‖{name}‖₂)), "
+            f"got smallest eigenvalue {eig[0]:.6g}")
+    return M
+
+
+def as_states(X, n_x: int, name: str = "X") -> np.ndarray:
+    """States as ``(B, n_x)`` float64; a single state ``(n_x,)`` becomes ``B = 1``.
+
+    NaN or infinite states are *not* rejected here: batched callers report them
+    per sample. Wrong shapes raise ShapeError.
+    """
+    try:
+        arr = np.array(X, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ShapeError(f"{name}: expected numeric states, got {type(X).__name__} ({exc})") from None
+    if arr.ndim == 1 and arr.shape[0] == n_x:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[1] != n_x:
+        raise ShapeError(f"{name}: expected shape (B, n_x) = (B, {n_x}) or (n_x,) = ({n_x},), got {arr.shape}")
+    return arr
+
+
+def require(module: str, extra: str):
+    """Import an optional dependency or raise MissingDependencyError naming the extra."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{module} is required for this feature: pip install 'mpc2nn[{extra}]' ({exc})") from None

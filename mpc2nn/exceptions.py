@@ -1,0 +1,80 @@
+"""Exception tree of mpc2nn.
+
+Every error raised on purpose by mpc2nn derives from :class:`Mpc2nnError` and
+also from the matching built-in, so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Mpc2nnError",
+    "ProblemDefinitionError",
+    "ShapeError",
+    "NonFiniteError",
+    "NotSymmetricError",
+    "NotPositiveSemidefiniteError",
+    "NotPositiveDefiniteError",
+    "HorizonError",
+    "InconsistentBoundsError",
+    "RiccatiError",
+    "UnstableSystemError",
+    "InfeasibleStateError",
+    "MissingDependencyError",
+    "SolverError",
+]
+
+
+class Mpc2nnError(Exception):
+    """Root of all mpc2nn errors."""
+
+
+class ProblemDefinitionError(Mpc2nnError, ValueError):
+    """The data given to define a problem, network or sample are invalid."""
+
+
+class ShapeError(ProblemDefinitionError):
+    """An array does not have the shape its role requires."""
+
+
+class NonFiniteError(ProblemDefinitionError):
+    """An array holds NaN (or an infinity where none is allowed)."""
+
+
+class NotSymmetricError(ProblemDefinitionError):
+    """A weight matrix is not symmetric within the stated tolerance."""
+
+
+class NotPositiveSemidefiniteError(ProblemDefinitionError):
+    """A weight matrix has a negative eigenvalue beyond the stated tolerance."""
+
+
+class NotPositiveDefiniteError(ProblemDefinitionError):
+    """A weight matrix that must be positive definite is not."""
+
+
+class HorizonError(ProblemDefinitionError):
+    """The prediction horizon is not an integer >= 1."""
+
+
+class InconsistentBoundsError(ProblemDefinitionError):
+    """A lower bound exceeds the matching upper bound."""
+
+
+class RiccatiError(ProblemDefinitionError):
+    """The discrete algebraic Riccati equation has no stabilising solution."""
+
+
+class UnstableSystemError(ProblemDefinitionError):
+    """An operation that needs a (Schur) stable A was given an unstable one."""
+
+
+class InfeasibleStateError(Mpc2nnError, ValueError):
+    """The MPC problem has no feasible input sequence at this state."""
+
+
+class MissingDependencyError(Mpc2nnError, ImportError):
+    """An optional dependency is needed; the message names the extra to install."""
+
+
+class SolverError(Mpc2nnError, RuntimeError):
+    """A numerical solver failed in a way that is not the user's input."""

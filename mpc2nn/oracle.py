@@ -1,0 +1,186 @@
+"""Reference solvers: OSQP (and DAQP) on the same QP. Every OSQP specific lives here.
+
+OSQP settings used by :func:`solve_osqp` (:data:`OSQP_SETTINGS`): absolute and
+relative tolerances 1e-10, infeasibility tolerances 1e-10, solution polishing
+on, up to 100 000 ADMM iterations, quiet. With polishing, OSQP's solution is
+typically exact to ~1e-10; where polishing fails the status says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._checks import as_states, require
+from .problem import MPCProblem
+from .qp import CondensedQP, condense
+
+__all__ = ["ReferenceSolution", "solve_osqp", "solve_daqp", "OSQP_SETTINGS"]
+
+#: Settings passed to OSQP by :func:`solve_osqp`.
+OSQP_SETTINGS = dict(eps_abs=1e-10, eps_rel=1e-10, eps_prim_inf=1e-10, eps_dual_inf=1e-10, max_iter=100_000,
+                     polishing=True, polish_refine_iter=10, verbose=False, warm_starting=True)
+
+
+@dataclass(frozen=True)
+class ReferenceSolution:
+    """Reference solutions for ``B`` states.
+
+    ``U`` (B, N·n_u) (NaN where not solved), ``feasible`` (B,) bool, ``status`` (B,) str
+    as the solver names it, ``solve_time`` (B,) seconds, ``solver`` name, ``n_u``.
+    """
+
+    U: np.ndarray
+    feasible: np.ndarray
+    status: np.ndarray
+    solve_time: np.ndarray
+    solver: str
+    n_u: int
+
+    @property
+    def u0(self) -> np.ndarray:
+        """``(B, n_u)`` first inputs."""
+        return self.U[:, :self.n_u]
+
+
+def _as_qp(problem) -> CondensedQP:
+    return condense(problem) if isinstance(problem, MPCProblem) else problem
+
+
+def solve_osqp(problem: MPCProblem | CondensedQP, X, *, form: str = "auto", settings: dict | None = None
+               ) -> ReferenceSolution:
+    """Solve the MPC QP at each state with OSQP, warm-started from the previous sample.
+
+    Parameters
+    ----------
+    problem : MPCProblem or CondensedQP
+    X : (B, n_x) or (n_x,) states
+    form : {"auto", "sparse", "condensed"}
+        ``"sparse"`` solves the states-and-inputs form (independent of the
+        condensation, so it also checks it); ``"auto"`` uses it where it exists.
+    settings : dict, optional
+        Overrides of :data:`OSQP_SETTINGS`.
+
+    Examples
+    --------
+    >>> import mpc2nn
+    >>> ref = mpc2nn.solve_osqp(mpc2nn.systems.drummond2024(), [-200.0, -200.0])
+    >>> ref.status[0], round(float(ref.u0[0, 0]), 6)
+    ('solved', -10.0)
+    """
+    osqp = require("osqp", "osqp")
+    qp = _as_qp(problem)
+    X = as_states(X, qp.n_x)
+    if form not in ("auto", "sparse", "condensed"):
+        raise ValueError(f"form: expected 'auto', 'sparse' or 'condensed', got {form!r}")
+    use_sparse = form == "sparse" or (form == "auto" and qp.problem is not None and qp.source == "condense")
+    opts = dict(OSQP_SETTINGS)
+    if settings:
+        unknown = set(settings) - set(OSQP_SETTINGS) - {"rho", "sigma", "alpha", "scaling", "adaptive_rho"}
+        if unknown:
+            raise ValueError(f"settings: unknown OSQP settings {sorted(unknown)}")
+        opts.update(settings)
+    if use_sparse:
+        spf = qp.sparse_form()
+        P, A_mat, offset = spf.P, spf.A, spf.n_states
+
+        def vectors(x):
+            return spf.vectors(x)
+    else:
+        P, A_mat, offset = sp.csc_matrix(np.triu(qp.H)), sp.csc_matrix(qp.G), 0
+        G_lo = np.full(qp.m, -np.inf)
+
+        def vectors(x):
+            return qp.F @ x, G_lo, qp.w + qp.E @ x
+    B = X.shape[0]
+    U = np.full((B, qp.n_U), np.nan)
+    feasible = np.zeros(B, bool)
+    status = np.full(B, "invalid", dtype=object)
+    times = np.zeros(B)
+    solver = osqp.OSQP()
+    q0, l0, u0 = vectors(np.zeros(qp.n_x))
+    solver.setup(sp.triu(P, format="csc"), q0, A_mat, l0, u0, **opts)
+    with _quiet_c_stdout():
+        _osqp_loop(osqp, solver, X, vectors, offset, A_mat.shape, U, feasible, status, times)
+    return ReferenceSolution(U, feasible, status.astype(str), times, "osqp", qp.n_u)
+
+
+@contextlib.contextmanager
+def _quiet_c_stdout():
+    """Silence C-level stdout (OSQP prints "Polishing not needed ..." even when not verbose)."""
+    sys.stdout.flush()
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _osqp_loop(osqp, solver, X, vectors, offset, shape, U, feasible, status, times):
+    for i in range(X.shape[0]):
+        if not np.all(np.isfinite(X[i])):
+            continue
+        q, l, u = vectors(X[i])
+        solver.update(q=q, l=l, u=u)
+        res = solver.solve()
+        st = res.info.status_val
+        times[i] = res.info.run_time
+        if st == osqp.SolverStatus.OSQP_SOLVED:
+            # polish status 1: polished, 2: no active constraint (nothing to polish)
+            status[i] = "solved" if res.info.status_polish in (1, 2) else "solved (polishing failed)"
+        else:
+            status[i] = str(res.info.status)
+        if st in (osqp.SolverStatus.OSQP_SOLVED, osqp.SolverStatus.OSQP_SOLVED_INACCURATE):
+            U[i] = res.x[offset:]
+            feasible[i] = True
+        elif st in (osqp.SolverStatus.OSQP_PRIMAL_INFEASIBLE, osqp.SolverStatus.OSQP_PRIMAL_INFEASIBLE_INACCURATE):
+            status[i] = "infeasible"
+        if st != osqp.SolverStatus.OSQP_SOLVED:
+            solver.warm_start(x=np.zeros(shape[1]), y=np.zeros(shape[0]))
+
+
+def solve_daqp(problem: MPCProblem | CondensedQP, X) -> ReferenceSolution:
+    """Solve the condensed QP at each state with DAQP (an exact dual active-set solver), one by one.
+
+    Needs ``pip install 'mpc2nn[daqp]'``. Default DAQP settings (primal tolerance 1e-6
+    on constraint violation; the active set, hence the solution, is exact).
+    """
+    daqp = require("daqp", "daqp")
+    qp = _as_qp(problem)
+    X = as_states(X, qp.n_x)
+    B = X.shape[0]
+    U = np.full((B, qp.n_U), np.nan)
+    feasible = np.zeros(B, bool)
+    status = np.full(B, "invalid", dtype=object)
+    times = np.zeros(B)
+    H = np.array(qp.H)  # writable copies: DAQP refuses read-only buffers
+    G = np.array(qp.G)
+    lower = np.full(qp.m, -1e30)
+    sense = np.zeros(qp.m, dtype=np.int32)
+    names = {1: "solved", 2: "solved (soft)", -1: "infeasible", -2: "cycling", -3: "unbounded",
+             -4: "iteration limit", -5: "nonconvex", -6: "overdetermined initial active set"}
+    for i in range(B):
+        if not np.all(np.isfinite(X[i])):
+            continue
+        f = qp.F @ X[i]
+        upper = qp.w + qp.E @ X[i]
+        x, _, flag, info = daqp.solve(H, f, G, upper, lower, sense)
+        times[i] = info["solve_time"]
+        status[i] = names.get(flag, f"exitflag {flag}")
+        if flag in (1, 2):
+            U[i], feasible[i] = x, True
+    return ReferenceSolution(U, feasible, status.astype(str), times, "daqp", qp.n_u)

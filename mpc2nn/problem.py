@@ -1,0 +1,336 @@
+"""Linear MPC problem definition: :class:`MPCProblem`.
+
+The problem at state ``x`` is
+
+    minimise   Σ_{k=0}^{N-1} (x_kᵀ Q x_k + u_kᵀ R u_k) + x_Nᵀ P x_N     (times ½)
+    subject to x_{k+1} = A x_k + B u_k,  x_0 = x,
+               u_min <= u_k <= u_max                 k = 0..N-1
+               x_min <= x_k <= x_max                 k = 1..N
+               C_x x_k + C_u u_k <= d                k = 0..N-1   (each StageConstraint)
+               C x_N <= d                            (terminal_constraint)
+
+State bounds start at ``k = 1``: the current state is given, not decided. A
+stage-constraint row with ``C_u = 0`` at ``k = 0`` only restricts the given
+state; such rows are left out of the QP (they carry no decision variable).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal, Union
+
+import numpy as np
+import scipy.linalg
+
+from ._checks import as_matrix, check_pd, check_psd, require
+from .exceptions import (
+    HorizonError,
+    InconsistentBoundsError,
+    ProblemDefinitionError,
+    RiccatiError,
+    ShapeError,
+    UnstableSystemError,
+)
+
+__all__ = ["MPCProblem", "StageConstraint", "Polytope"]
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class Polytope:
+    """The polytope ``{x : C x <= d}``; ``C`` of shape ``(p, n)``, ``d`` of shape ``(p,)``."""
+
+    C: np.ndarray
+    d: np.ndarray
+
+    def __post_init__(self):
+        C = np.atleast_2d(as_matrix("Polytope.C", self.C, ("p", "n"), (None, None)))
+        d = as_matrix("Polytope.d", self.d, ("p",), (C.shape[0],))
+        object.__setattr__(self, "C", _frozen(C))
+        object.__setattr__(self, "d", _frozen(d))
+
+    def contains(self, X: np.ndarray, tol: float = 0.0) -> np.ndarray:
+        """``(B,)`` mask of the rows of ``X`` ``(B, n)`` with ``C x <= d + tol``."""
+        return np.all(np.atleast_2d(X) @ self.C.T <= self.d + tol, axis=1)
+
+
+@dataclass(frozen=True, eq=False)
+class StageConstraint:
+    """Mixed stage constraint ``C_x x_k + C_u u_k <= d`` applied at ``k = 0..N-1``.
+
+    ``C_x`` has shape ``(p, n_x)``, ``C_u`` ``(p, n_u)``, ``d`` ``(p,)``.
+    """
+
+    C_x: np.ndarray
+    C_u: np.ndarray
+    d: np.ndarray
+
+    def __post_init__(self):
+        C_x = np.atleast_2d(as_matrix("StageConstraint.C_x", self.C_x, ("p", "n_x"), (None, None)))
+        C_u = as_matrix("StageConstraint.C_u", np.atleast_2d(self.C_u), ("p", "n_u"), (C_x.shape[0], None))
+        d = as_matrix("StageConstraint.d", self.d, ("p",), (C_x.shape[0],))
+        object.__setattr__(self, "C_x", _frozen(C_x))
+        object.__setattr__(self, "C_u", _frozen(C_u))
+        object.__setattr__(self, "d", _frozen(d))
+
+
+TerminalWeight = Union[None, Literal["dare", "lyapunov"], np.ndarray]
+
+
+@dataclass(frozen=True, eq=False)
+class MPCProblem:
+    """A linear MPC problem, validated at construction.
+
+    Parameters
+    ----------
+    A : array, shape (n_x, n_x)
+        Discrete-time state matrix.
+    B : array, shape (n_x, n_u)
+        Input matrix.
+    Q : array, shape (n_x, n_x)
+        Stage state weight, symmetric positive semidefinite.
+    R : array, shape (n_u, n_u)
+        Stage input weight, symmetric positive definite.
+    horizon : int
+        Prediction horizon ``N >= 1``.
+    P : None, "dare", "lyapunov" or array (n_x, n_x)
+        Terminal weight. ``None``/``"dare"``: the stabilising solution of the
+        discrete algebraic Riccati equation (the unconstrained infinite-horizon
+        cost); ``"lyapunov"``: ``P = AᵀPA + Q``, the open-loop cost (A must be
+        Schur stable); an array: used as given (symmetric PSD).
+    u_min, u_max : array (n_u,), optional
+        Input bounds; ``±inf`` entries give no constraint.
+    x_min, x_max : array (n_x,), optional
+        State bounds on ``x_1..x_N``; ``±inf`` entries give no constraint.
+    constraints : sequence of StageConstraint or (C_x, C_u, d) tuples
+        General mixed stage constraints.
+    terminal_constraint : Polytope or (C, d), optional
+        ``C x_N <= d``.
+    name : str
+        Label used in reports.
+    sample_box : (lo, hi), optional
+        Box of initial states, shape (n_x,) each, used by :func:`mpc2nn.sample_states`
+        when no box is given.
+
+    Examples
+    --------
+    >>> import numpy as np, mpc2nn
+    >>> prob = mpc2nn.MPCProblem(A=[[1.0, 1.0], [0.0, 1.0]], B=[[0.5], [1.0]],
+    ...                          Q=np.eye(2), R=[[0.1]], horizon=5, u_min=[-1.0], u_max=[1.0])
+    >>> prob.n_x, prob.n_u, prob.terminal_weight_source
+    (2, 1, 'dare')
+    """
+
+    A: np.ndarray
+    B: np.ndarray
+    Q: np.ndarray
+    R: np.ndarray
+    horizon: int
+    P: TerminalWeight = None
+    u_min: np.ndarray | None = None
+    u_max: np.ndarray | None = None
+    x_min: np.ndarray | None = None
+    x_max: np.ndarray | None = None
+    constraints: tuple = ()
+    terminal_constraint: Polytope | None = None
+    name: str = "mpc"
+    sample_box: tuple | None = None
+    terminal_weight_source: str = field(init=False, default="given")
+
+    def __post_init__(self):
+        A = as_matrix("A", self.A, ("n_x", "n_x"), (None, None))
+        if A.shape[0] != A.shape[1]:
+            raise ShapeError(f"A: expected shape (n_x, n_x), a square matrix, got {A.shape}")
+        n_x = A.shape[0]
+        if n_x == 0:
+            raise ShapeError("A: expected shape (n_x, n_x) with n_x >= 1, got (0, 0)")
+        B = as_matrix("B", self.B, ("n_x", "n_u"), (n_x, None))
+        n_u = B.shape[1]
+        if n_u == 0:
+            raise ShapeError(f"B: expected shape (n_x, n_u) = ({n_x}, n_u) with n_u >= 1, got {B.shape}")
+        Q = check_psd("Q", as_matrix("Q", self.Q, ("n_x", "n_x"), (n_x, n_x)))
+        R = check_pd("R", as_matrix("R", self.R, ("n_u", "n_u"), (n_u, n_u)))
+        N = self.horizon
+        if isinstance(N, (bool, np.bool_)) or not isinstance(N, (int, np.integer)):
+            raise HorizonError(f"horizon: expected an integer >= 1, got {N!r} ({type(N).__name__})")
+        if N < 1:
+            raise HorizonError(f"horizon: expected an integer >= 1, got {N}")
+
+        u_min, u_max = _bounds("u", self.u_min, self.u_max, n_u, "n_u")
+        x_min, x_max = _bounds("x", self.x_min, self.x_max, n_x, "n_x")
+
+        cons = []
+        for i, c in enumerate(self.constraints):
+            if not isinstance(c, StageConstraint):
+                if not (isinstance(c, (tuple, list)) and len(c) == 3):
+                    raise ProblemDefinitionError(
+                        f"constraints[{i}]: expected a StageConstraint or a (C_x, C_u, d) tuple, got {c!r}")
+                c = StageConstraint(*c)
+            if c.C_x.shape[1] != n_x or c.C_u.shape[1] != n_u:
+                raise ShapeError(f"constraints[{i}]: expected C_x of shape (p, n_x) = (p, {n_x}) and C_u of "
+                                 f"shape (p, n_u) = (p, {n_u}), got {c.C_x.shape} and {c.C_u.shape}")
+            cons.append(c)
+        term = self.terminal_constraint
+        if term is not None:
+            if not isinstance(term, Polytope):
+                if not (isinstance(term, (tuple, list)) and len(term) == 2):
+                    raise ProblemDefinitionError(
+                        f"terminal_constraint: expected a Polytope or a (C, d) tuple, got {term!r}")
+                term = Polytope(*term)
+            if term.C.shape[1] != n_x:
+                raise ShapeError(f"terminal_constraint.C: expected shape (p, n_x) = (p, {n_x}), got {term.C.shape}")
+
+        P, source = _terminal_weight(self.P, A, B, Q, R)
+
+        box = self.sample_box
+        if box is not None:
+            if len(box) != 2:
+                raise ShapeError(f"sample_box: expected a pair (lo, hi), got {len(box)} items")
+            lo = as_matrix("sample_box lo", box[0], ("n_x",), (n_x,))
+            hi = as_matrix("sample_box hi", box[1], ("n_x",), (n_x,))
+            if np.any(lo > hi):
+                i = int(np.argmax(lo > hi))
+                raise InconsistentBoundsError(f"sample_box: lo[{i}] = {lo[i]:g} > hi[{i}] = {hi[i]:g}")
+            box = (_frozen(lo), _frozen(hi))
+
+        for k, v in dict(A=A, B=B, Q=Q, R=R, P=P, u_min=u_min, u_max=u_max, x_min=x_min, x_max=x_max).items():
+            object.__setattr__(self, k, _frozen(v))
+        object.__setattr__(self, "horizon", int(N))
+        object.__setattr__(self, "constraints", tuple(cons))
+        object.__setattr__(self, "terminal_constraint", term)
+        object.__setattr__(self, "sample_box", box)
+        object.__setattr__(self, "terminal_weight_source", source)
+
+    # --- sizes -----------------------------------------------------------
+    @property
+    def n_x(self) -> int:
+        """Number of states."""
+        return self.A.shape[0]
+
+    @property
+    def n_u(self) -> int:
+        """Number of inputs."""
+        return self.B.shape[1]
+
+    def replace(self, **changes) -> "MPCProblem":
+        """A copy with some fields changed (validated again).
+
+        A terminal weight that was computed (DARE or Lyapunov) is computed again
+        for the new data unless ``P`` is among the changes.
+        """
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+        if "P" not in changes and self.terminal_weight_source != "given":
+            fields["P"] = self.terminal_weight_source
+        fields.update(changes)
+        return MPCProblem(**fields)
+
+    # --- construction from python-control --------------------------------
+    @classmethod
+    def from_statespace(cls, sys, Q, R, horizon: int, *, dt: float | None = None, **kwargs) -> "MPCProblem":
+        """Build from a python-control ``StateSpace``.
+
+        A continuous-time system (``sys.dt == 0``) needs ``dt`` and is discretised
+        by zero-order hold; a discrete-time system is used as it is (``dt``, if
+        given, must equal ``sys.dt``). Other keyword arguments are those of
+        :class:`MPCProblem`.
+        """
+        control = require("control", "control")
+        if not isinstance(sys, control.StateSpace):
+            raise ProblemDefinitionError(
+                f"sys: expected a control.StateSpace, got {type(sys).__name__}; "
+                "convert transfer functions with control.ss(sys)")
+        if control.isctime(sys, strict=True):
+            if dt is None:
+                raise ProblemDefinitionError(
+                    "dt: sys is continuous-time (sys.dt == 0); pass the sampling time dt > 0 "
+                    "to discretise it by zero-order hold")
+            if not dt > 0:
+                raise ProblemDefinitionError(f"dt: expected a sampling time > 0, got {dt!r}")
+            A, B = _zoh(np.asarray(sys.A, float), np.asarray(sys.B, float), float(dt))
+        else:
+            if dt is not None and sys.dt not in (None, True) and not np.isclose(dt, sys.dt):
+                raise ProblemDefinitionError(
+                    f"dt: sys is discrete-time with dt = {sys.dt}, got dt = {dt}; leave dt out to use sys.dt")
+            A, B = np.asarray(sys.A, float), np.asarray(sys.B, float)
+        return cls(A, B, Q, R, horizon, **kwargs)
+
+
+def _zoh(Ac: np.ndarray, Bc: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-order-hold discretisation via the block matrix exponential."""
+    n, m = Bc.shape
+    blk = np.zeros((n + m, n + m))
+    blk[:n, :n], blk[:n, n:] = Ac, Bc
+    E = scipy.linalg.expm(blk * dt)
+    return E[:n, :n], E[:n, n:]
+
+
+def _bounds(v: str, lo, hi, n: int, sym: str) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds as float arrays; ``None`` (whole or per entry) means unbounded (``∓inf``)."""
+
+    def one(name, val, default):
+        if val is None:
+            return np.full(n, default)
+        if isinstance(val, (list, tuple)):
+            val = [default if e is None else e for e in val]
+        return as_matrix(name, val, (sym,), (n,), allow_inf=True)
+
+    lo_arr, hi_arr = one(f"{v}_min", lo, -np.inf), one(f"{v}_max", hi, np.inf)
+    if np.any(lo_arr == np.inf):
+        i = int(np.argmax(lo_arr == np.inf))
+        raise InconsistentBoundsError(f"{v}_min[{i}] = +inf: a lower bound of +inf admits nothing; use -inf for none")
+    if np.any(hi_arr == -np.inf):
+        i = int(np.argmax(hi_arr == -np.inf))
+        raise InconsistentBoundsError(f"{v}_max[{i}] = -inf: an upper bound of -inf admits nothing; use +inf for none")
+    bad = lo_arr > hi_arr
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InconsistentBoundsError(
+            f"{v}_min[{i}] = {lo_arr[i]:g} > {v}_max[{i}] = {hi_arr[i]:g}: each lower bound must not exceed "
+            "its upper bound")
+    return lo_arr, hi_arr
+
+
+def _terminal_weight(P, A, B, Q, R) -> tuple[np.ndarray, str]:
+    n_x = A.shape[0]
+    if P is None or (isinstance(P, str) and P == "dare"):
+        return _dare(A, B, Q, R), "dare"
+    if isinstance(P, str):
+        if P == "lyapunov":
+            rho = float(np.abs(np.linalg.eigvals(A)).max())
+            if rho >= 1.0:
+                raise UnstableSystemError(
+                    f"P='lyapunov': the open-loop cost P = AᵀPA + Q exists only for a Schur-stable A, "
+                    f"but the spectral radius of A is {rho:.6g} >= 1; use P='dare' (or None) instead")
+            P = scipy.linalg.solve_discrete_lyapunov(A.T, Q)
+            return check_psd("P", P), "lyapunov"
+        raise ProblemDefinitionError(f"P: expected None, 'dare', 'lyapunov' or an array (n_x, n_x), got {P!r}")
+    return check_psd("P", as_matrix("P", P, ("n_x", "n_x"), (n_x, n_x))), "given"
+
+
+def _dare(A, B, Q, R) -> np.ndarray:
+    """Stabilising DARE solution, or a RiccatiError saying why none exists."""
+    n = A.shape[0]
+    eig = np.linalg.eigvals(A)
+    for lam in eig[np.abs(eig) >= 1.0 - 1e-12]:
+        pbh = np.hstack([A - lam * np.eye(n), B])
+        if np.linalg.matrix_rank(pbh, tol=1e-9 * max(1.0, np.abs(pbh).max())) < n:
+            raise RiccatiError(
+                "P: the Riccati equation has no stabilising solution because (A, B) is not stabilisable: "
+                f"the mode with eigenvalue {complex(lam):.6g} (|λ| = {abs(lam):.6g} >= 1) cannot be "
+                "influenced by the inputs; give P explicitly")
+    try:
+        P = scipy.linalg.solve_discrete_are(A, B, Q, R)
+    except (np.linalg.LinAlgError, ValueError) as exc:
+        raise RiccatiError(
+            "P: the Riccati equation has no stabilising solution although (A, B) is stabilisable; "
+            "most likely (Q^½, A) has an unobservable mode on the unit circle. Give P explicitly "
+            f"(solver said: {exc})") from None
+    if not np.all(np.isfinite(P)):
+        raise RiccatiError("P: the Riccati solver returned non-finite values; give P explicitly")
+    return check_psd("P (from the Riccati equation)", 0.5 * (P + P.T))
