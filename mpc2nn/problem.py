@@ -333,4 +333,11 @@ def _dare(A, B, Q, R) -> np.ndarray:
             f"(solver said: {exc})") from None
     if not np.all(np.isfinite(P)):
         raise RiccatiError("P: the Riccati solver returned non-finite values; give P explicitly")
+    K = np.linalg.solve(R + B.T @ P @ B, B.T @ P @ A)
+    rho = float(np.abs(np.linalg.eigvals(A - B @ K)).max())
+    if rho >= 1.0 - 1e-9:
+        raise RiccatiError(
+            "P: the Riccati equation has no stabilising solution although (A, B) is stabilisable: the "
+            f"solution found leaves the closed loop A - BK with spectral radius {rho:.6g} >= 1, so (Q^½, A) "
+            "has an unobservable mode on the unit circle. Make Q penalise that mode, or give P explicitly")
     return check_psd("P (from the Riccati equation)", 0.5 * (P + P.T))

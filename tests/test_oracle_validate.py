@@ -1,0 +1,82 @@
+"""Reference solvers and validation reports."""
+import numpy as np
+import pytest
+
+import mpc2nn
+from tolerances import TOL
+
+
+def test_osqp_is_quiet(capfd):
+    prob = mpc2nn.systems.drummond2024()
+    mpc2nn.solve_osqp(prob, mpc2nn.sample_states(prob, 20))
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def test_osqp_reports_infeasible_states_per_sample():
+    prob = mpc2nn.systems.double_integrator()
+    X = np.vstack([mpc2nn.sample_states(prob, 3, seed=1), mpc2nn.sample_states(prob, 3, seed=1, feasible=False),
+                   [[np.nan, 0.0]]])
+    ref = mpc2nn.solve_osqp(prob, X)
+    assert list(ref.feasible) == [True] * 3 + [False] * 4
+    assert list(ref.status[3:]) == ["infeasible"] * 3 + ["invalid"]
+    assert np.isnan(ref.U[3:]).all()
+
+
+def test_osqp_settings_are_checked():
+    with pytest.raises(ValueError, match=r"unknown OSQP settings \['eps_typo'\]"):
+        mpc2nn.solve_osqp(mpc2nn.systems.drummond2024(), [0.0, 0.0], settings={"eps_typo": 1})
+
+
+def test_sample_states_is_reproducible_and_filters():
+    prob = mpc2nn.systems.double_integrator()
+    a = mpc2nn.sample_states(prob, 30, seed=3)
+    b = mpc2nn.sample_states(prob, 30, seed=3)
+    assert np.array_equal(a, b)
+    net = mpc2nn.compile(prob)
+    assert net.solve(a).feasible.all()
+    bad = mpc2nn.sample_states(prob, 30, seed=3, feasible=False)
+    assert not net.solve(bad).feasible.any()
+    lo, hi = prob.sample_box
+    every = mpc2nn.sample_states(prob, 30, feasible=None)
+    assert np.all((every >= lo) & (every <= hi))
+
+
+def test_sample_states_errors():
+    prob = mpc2nn.systems.double_integrator()
+    with pytest.raises(mpc2nn.ProblemDefinitionError, match=r"box: lo\[0\] = 1 > hi\[0\] = -1"):
+        mpc2nn.sample_states(prob, 3, box=([1, 0], [-1, 1]))
+    with pytest.raises(mpc2nn.ProblemDefinitionError, match="found only 0 feasible states"):
+        mpc2nn.sample_states(prob, 3, box=([100, 100], [101, 101]), max_draws=500)
+    p = mpc2nn.MPCProblem([[1.0]], [[1.0]], [[1.0]], [[1.0]], 2)
+    with pytest.raises(mpc2nn.ProblemDefinitionError, match="has no sample_box; pass box="):
+        mpc2nn.sample_states(p, 3)
+
+
+def test_validate_callable_and_first_input_controllers():
+    prob = mpc2nn.systems.drummond2024()
+    net = mpc2nn.compile(prob)
+    X = mpc2nn.sample_states(prob, 40)
+
+    def lqr_like(X):  # ignores the constraints: must show large errors and violations
+        return net.qp.unconstrained(X)
+
+    rep = mpc2nn.validate(lqr_like, prob, X)
+    assert rep.compared == "sequence" and rep.max_error > 1.0
+    assert np.nanmax(rep.violation) > 1.0 and rep.kkt is None
+    first = mpc2nn.validate(lambda X: net.solve(X).u0, prob, X, reference="daqp")
+    assert first.compared == "first input" and first.max_error <= TOL["vs_daqp", "float64"]
+    assert "first input" in first.summary()
+    with pytest.raises(mpc2nn.ShapeError, match=r"controller output: expected shape \(B, N·n_u\) = \(40, 10\)"):
+        mpc2nn.validate(lambda X: X, prob, X)
+    with pytest.raises(mpc2nn.ProblemDefinitionError, match="reference: expected 'osqp', 'daqp' or 'exact'"):
+        mpc2nn.validate(net, prob, X, reference="cvx")
+
+
+def test_validate_reports_feasibility_agreement_per_sample():
+    prob = mpc2nn.systems.double_integrator()
+    X = np.vstack([mpc2nn.sample_states(prob, 10), mpc2nn.sample_states(prob, 5, feasible=False)])
+    rep = mpc2nn.validate(mpc2nn.compile(prob), prob, X)
+    assert rep.feasibility_agrees.all()
+    assert np.isnan(rep.error[10:]).all() and np.isfinite(rep.error[:10]).all()
+    assert rep.max_error <= TOL["vs_osqp", "float64"]
