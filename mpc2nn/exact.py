@@ -10,8 +10,8 @@ through ``λ = relu(y)``, ``Γ s = relu(-y)``. Two finite methods are combined:
 1. **Primal-dual active set** (semismooth Newton on the ReLU equation), batched:
    each sample guesses the set ``A = {y > 0}``, solves ``M_AA λ_A = -q_A`` and
    updates ``A ← {i ∈ A: λ_i > 0} ∪ {i ∉ A: s_i < 0}`` until the set repeats.
-   Samples that share an active set are solved together with one cached
-   Cholesky factor, so explicit-MPC-like reuse makes it fast.
+   Samples whose sets have the same size are solved together as one batched
+   linear system, so there is no per-sample Python work.
 2. **Dual active set** (Goldfarb–Idnani, on ``min ½‖z - z₀‖²  s.t. Ḡz <= h`` with
    ``z = Lᵀ U``, ``H = L Lᵀ``, ``Ḡ = G L⁻ᵀ``), per sample, for the samples the
    first method leaves (cycling, degenerate active sets, infeasible states).
@@ -33,8 +33,6 @@ __all__ = ["ActiveSetSolver"]
 DECISION_TOL = 1e-12
 #: Semismooth-Newton sweeps before a sample is handed to the dual active-set method.
 MAX_PDAS_ITER = 30
-#: Bound on the number of cached active-set factorisations.
-MAX_CACHE = 8192
 
 
 @dataclass
@@ -67,7 +65,8 @@ class ActiveSetSolver:
         self.Gbar = scipy.linalg.solve_triangular(L, G.T, lower=True).T  # G L⁻ᵀ, (m, n)
         self.M = self.Gbar @ self.Gbar.T
         self.m = G.shape[0]
-        self._cache: dict[bytes, tuple | None] = {}
+        self.row_norm = np.linalg.norm(self.Gbar, axis=1)
+        self.parallel_groups = _parallel_groups(self.Gbar / np.where(self.row_norm > 0, self.row_norm, 1)[:, None])
 
     # --- public -------------------------------------------------------------
     def solve(self, q: np.ndarray, z0: np.ndarray, h: np.ndarray, active0: np.ndarray | None = None
@@ -89,9 +88,11 @@ class ActiveSetSolver:
         if m == 0:
             code[:] = 0
             return LCPSolution(lam, code, iters, method, margin)
+        allowed = ~self._dominated(q)
         active = (q < 0) if active0 is None else np.asarray(active0, bool).copy()
+        active &= allowed
         tol = DECISION_TOL * np.maximum(1.0, np.abs(q).max(axis=1))
-        leftover = self._pdas(q, tol, active, lam, code, iters)
+        leftover = self._pdas(q, tol, active, allowed, lam, code, iters)
         for i in leftover:
             method[i] = 1
             lam_i, c, k, mg = self._dual_active_set(z0[i], h[i])
@@ -99,71 +100,66 @@ class ActiveSetSolver:
         return LCPSolution(lam, code, iters, method, margin)
 
     # --- primal-dual active set (batched) ------------------------------------
-    def _factor(self, key: bytes, mask: np.ndarray):
-        """Cached ``(rows, cho)`` of ``M_AA`` for the set ``mask``; ``None`` if ``M_AA`` is singular."""
-        if key in self._cache:
-            return self._cache[key]
-        rows = np.flatnonzero(mask)
-        fac = (rows, None)
-        if rows.size:
-            Maa = self.M[np.ix_(rows, rows)]
-            try:
-                c = scipy.linalg.cho_factor(Maa, lower=True, check_finite=False)
-                piv = np.diag(c[0])
-                if piv.min() ** 2 <= 1e-11 * max(1.0, float(np.diag(Maa).max())):
-                    fac = None  # rank-deficient Ḡ_A: leave it to the dual active-set method
-                else:
-                    fac = (rows, c)
-            except np.linalg.LinAlgError:
-                fac = None
-        if len(self._cache) >= MAX_CACHE:
-            self._cache.clear()
-        self._cache[key] = fac
-        return fac
+    def _dominated(self, q: np.ndarray) -> np.ndarray:
+        """``(B, m)`` rows that a positively parallel, tighter row makes redundant at each sample.
 
-    def _pdas(self, q, tol, active, lam, code, iters) -> np.ndarray:
-        """Run the batched sweeps in place; return the indices left for the fallback."""
-        M = self.M
+        For parallel rows ``Ḡ_j = c Ḡ_i`` (``c > 0``) only the one with the smallest
+        ``q_i / ‖Ḡ_i‖`` can bind (ties: the first), so the others get ``λ = 0``.
+        Leaving them out of the active sets removes the commonest degeneracy
+        (an input bound and a state bound one step later on the same input).
+        """
+        dominated = np.zeros(q.shape, dtype=bool)
+        arange = np.arange(q.shape[0])
+        for rows in self.parallel_groups:
+            dominated[:, rows] = True
+            best = np.argmin(q[:, rows] / self.row_norm[rows], axis=1)
+            dominated[arange, rows[best]] = False
+        return dominated
+
+    def _pdas(self, q, tol, active, allowed, lam, code, iters) -> np.ndarray:
+        """Run the batched sweeps in place; return the indices left for the fallback.
+
+        Samples are bucketed by the size ``k`` of their active set, so each bucket
+        is one batched ``(b, k, k)`` solve. A set with more rows than ``n`` (so
+        linearly dependent rows) or a reduced system that is not solved to
+        ``tol`` leaves the sample to the dual active-set method.
+        """
+        M, Gb = self.M, self.Gbar
+        n = Gb.shape[1]
         pending = np.arange(q.shape[0])
         leftover = []
         for _ in range(MAX_PDAS_ITER):
             if pending.size == 0:
                 break
-            packed = np.packbits(active[pending], axis=1)
-            keys, inv = np.unique(packed, axis=0, return_inverse=True)
-            inv = inv.reshape(-1)
-            order = np.argsort(inv, kind="stable")
-            bounds = np.concatenate([[0], np.cumsum(np.bincount(inv, minlength=len(keys)))])
+            iters[pending] += 1
+            sizes = active[pending].sum(axis=1)
+            too_big = sizes > n
+            leftover.append(pending[too_big])
             still = []
-            for g in range(len(keys)):
-                idx = pending[order[bounds[g]:bounds[g + 1]]]
-                fac = self._factor(keys[g].tobytes(), active[idx[0]])
-                iters[idx] += 1
-                if fac is None:
-                    leftover.append(idx)
-                    continue
-                rows, cho = fac
+            for k in np.unique(sizes[~too_big]):
+                idx = pending[sizes == k]
                 qg = q[idx]
-                if rows.size:
-                    lam_a = -scipy.linalg.cho_solve(cho, qg[:, rows].T, check_finite=False).T
-                    s = qg + lam_a @ M[rows]
-                else:
-                    lam_a, s = np.zeros((idx.size, 0)), qg
+                rows = np.nonzero(active[idx])[1].reshape(idx.size, k)
+                lam_a, solved = _batched_reduced_solve(M, qg, rows)
+                lam_full = np.zeros_like(qg)
+                np.put_along_axis(lam_full, rows, lam_a, axis=1)
+                s = qg + (lam_full @ Gb) @ Gb.T
                 t = tol[idx, None]
-                new = s < -t
-                new[:, rows] = lam_a > -t
-                same = (new == active[idx]).all(axis=1)
+                s_a = np.take_along_axis(s, rows, axis=1)
+                solved &= (np.abs(s_a) <= 1e3 * t).all(axis=1)
+                new = (s < -t) & allowed[idx]
+                np.put_along_axis(new, rows, lam_a > -t, axis=1)
+                same = solved & (new == active[idx]).all(axis=1)
                 done = idx[same]
-                if done.size:
-                    lam[done] = 0.0
-                    lam[np.ix_(done, rows)] = np.maximum(lam_a[same], 0.0)
-                    code[done] = 0
-                moving = idx[~same]
-                active[moving] = new[~same]
-                still.append(moving)
+                lam[done] = np.maximum(lam_full[same], 0.0)
+                code[done] = 0
+                leftover.append(idx[~solved])
+                moving = ~same & solved
+                active[idx[moving]] = new[moving]
+                still.append(idx[moving])
             pending = np.concatenate(still) if still else np.zeros(0, dtype=np.int64)
         leftover.append(pending)
-        return np.concatenate(leftover) if leftover else np.zeros(0, dtype=np.int64)
+        return np.concatenate(leftover)
 
     # --- dual active set (per sample) ----------------------------------------
     def _dual_active_set(self, z0: np.ndarray, h: np.ndarray):
@@ -230,3 +226,36 @@ class ActiveSetSolver:
         if margin > 1e-9 * scale and resid <= 1e-9 * max(1.0, float(np.abs(self.Gbar).max())):
             return 1, margin
         return 2, np.nan
+
+
+def _batched_reduced_solve(M: np.ndarray, q: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Solve ``M_AA λ_A = -q_A`` for a batch of index sets ``rows`` (b, k) of equal size.
+
+    Returns ``λ_A`` (b, k) and a mask (b,) of the samples whose system was solved
+    (a singular ``M_AA`` in the batch is retried sample by sample and marked unsolved).
+    """
+    b, k = rows.shape
+    if k == 0:
+        return np.zeros((b, 0)), np.ones(b, bool)
+    Maa = M[rows[:, :, None], rows[:, None, :]]
+    rhs = -np.take_along_axis(q, rows, axis=1)
+    try:
+        return np.linalg.solve(Maa, rhs[..., None])[..., 0], np.ones(b, bool)
+    except np.linalg.LinAlgError:
+        out, ok = np.zeros((b, k)), np.ones(b, bool)
+        for i in range(b):
+            try:
+                out[i] = np.linalg.solve(Maa[i], rhs[i])
+            except np.linalg.LinAlgError:
+                ok[i] = False
+        return out, ok
+
+
+def _parallel_groups(directions: np.ndarray) -> list[np.ndarray]:
+    """Index arrays of rows with the same unit direction (to 1e-12), groups of two or more."""
+    groups: dict[bytes, list[int]] = {}
+    rounded = np.round(directions, 12) + 0.0  # + 0.0 turns -0.0 into 0.0
+    for i, row in enumerate(rounded):
+        if np.any(row):
+            groups.setdefault(row.tobytes(), []).append(i)
+    return [np.array(g) for g in groups.values() if len(g) > 1]
