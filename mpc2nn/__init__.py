@@ -6,5 +6,7 @@ from .qp import CondensedQP, KKTResiduals, condense
 
 __version__ = "0.1.0"
 from .implicit import CERTIFICATE_TOL, ImplicitNetwork, ImplicitSolution, WellPosednessReport, compile
-from .oracle import OSQP_SETTINGS, ReferenceSolution, solve_daqp, solve_osqp
+from .oracle import DAQP_SETTINGS, OSQP_SETTINGS, OSQPSession, ReferenceSolution, solve_daqp, solve_osqp
 from .validate import ValidationReport, sample_states, validate
+from .simulate import (ControlAction, Controller, FunctionController, ImplicitController, MPCController, Trajectory,
+                       as_controller, simulate)

@@ -20,7 +20,7 @@ from ._checks import as_states, require
 from .problem import MPCProblem
 from .qp import CondensedQP, condense
 
-__all__ = ["ReferenceSolution", "solve_osqp", "solve_daqp", "OSQP_SETTINGS", "DAQP_SETTINGS"]
+__all__ = ["ReferenceSolution", "OSQPSession", "solve_osqp", "solve_daqp", "OSQP_SETTINGS", "DAQP_SETTINGS"]
 
 #: Settings passed to OSQP by :func:`solve_osqp`.
 OSQP_SETTINGS = dict(eps_abs=1e-10, eps_rel=1e-10, eps_prim_inf=1e-10, eps_dual_inf=1e-10, max_iter=100_000,
@@ -55,6 +55,80 @@ def _as_qp(problem) -> CondensedQP:
     return condense(problem) if isinstance(problem, MPCProblem) else problem
 
 
+class OSQPSession:
+    """A set-up OSQP solver for one QP, reused (and warm-started) across states.
+
+    Parameters
+    ----------
+    problem : MPCProblem or CondensedQP
+    form : {"auto", "sparse", "condensed"}
+        ``"sparse"`` solves the states-and-inputs form (independent of the
+        condensation, so it also checks it); ``"auto"`` uses it where it exists.
+    settings : dict, optional
+        Overrides of :data:`OSQP_SETTINGS`.
+    """
+
+    def __init__(self, problem: MPCProblem | CondensedQP, *, form: str = "auto", settings: dict | None = None):
+        self._osqp = require("osqp", "osqp")
+        qp = self.qp = _as_qp(problem)
+        if form not in ("auto", "sparse", "condensed"):
+            raise ValueError(f"form: expected 'auto', 'sparse' or 'condensed', got {form!r}")
+        use_sparse = form == "sparse" or (form == "auto" and qp.problem is not None and qp.source == "condense")
+        opts = dict(OSQP_SETTINGS)
+        if settings:
+            unknown = set(settings) - set(OSQP_SETTINGS) - {"rho", "sigma", "alpha", "scaling", "adaptive_rho"}
+            if unknown:
+                raise ValueError(f"settings: unknown OSQP settings {sorted(unknown)}")
+            opts.update(settings)
+        if use_sparse:
+            spf = qp.sparse_form()
+            P, A_mat, self._offset = spf.P, spf.A, spf.n_states
+            self._vectors = spf.vectors
+        else:
+            P, A_mat, self._offset = sp.csc_matrix(np.triu(qp.H)), sp.csc_matrix(qp.G), 0
+            lower = np.full(qp.m, -np.inf)
+            self._vectors = lambda x: (qp.F @ x, lower, qp.w + qp.E @ x)
+        self._shape = A_mat.shape
+        self._solver = self._osqp.OSQP()
+        q0, l0, u0 = self._vectors(np.zeros(qp.n_x))
+        self._solver.setup(sp.triu(P, format="csc"), q0, A_mat, l0, u0, **opts)
+
+    def solve(self, X) -> ReferenceSolution:
+        """Solve at each state of ``X`` (B, n_x) in turn, each warm-started from the previous one."""
+        qp, osqp = self.qp, self._osqp
+        X = as_states(X, qp.n_x)
+        B = X.shape[0]
+        U = np.full((B, qp.n_U), np.nan)
+        feasible = np.zeros(B, bool)
+        status = np.full(B, "invalid", dtype=object)
+        times = np.zeros(B)
+        solved_codes = (osqp.SolverStatus.OSQP_SOLVED, osqp.SolverStatus.OSQP_SOLVED_INACCURATE)
+        infeasible_codes = (osqp.SolverStatus.OSQP_PRIMAL_INFEASIBLE,
+                            osqp.SolverStatus.OSQP_PRIMAL_INFEASIBLE_INACCURATE)
+        with _quiet_c_stdout():
+            for i in range(B):
+                if not np.all(np.isfinite(X[i])):
+                    continue
+                q, lo, up = self._vectors(X[i])
+                self._solver.update(q=q, l=lo, u=up)
+                res = self._solver.solve(raise_error=False)
+                st = res.info.status_val
+                times[i] = res.info.run_time
+                if st == osqp.SolverStatus.OSQP_SOLVED:
+                    # polish status 1: polished, 2: no active constraint (nothing to polish)
+                    status[i] = "solved" if res.info.status_polish in (1, 2) else "solved (polishing failed)"
+                else:
+                    status[i] = str(res.info.status)
+                if st in solved_codes:
+                    U[i] = res.x[self._offset:]
+                    feasible[i] = True
+                elif st in infeasible_codes:
+                    status[i] = "infeasible"
+                if st != osqp.SolverStatus.OSQP_SOLVED:
+                    self._solver.warm_start(x=np.zeros(self._shape[1]), y=np.zeros(self._shape[0]))
+        return ReferenceSolution(U, feasible, status.astype(str), times, "osqp", qp.n_u)
+
+
 def solve_osqp(problem: MPCProblem | CondensedQP, X, *, form: str = "auto", settings: dict | None = None
                ) -> ReferenceSolution:
     """Solve the MPC QP at each state with OSQP, warm-started from the previous sample.
@@ -63,11 +137,7 @@ def solve_osqp(problem: MPCProblem | CondensedQP, X, *, form: str = "auto", sett
     ----------
     problem : MPCProblem or CondensedQP
     X : (B, n_x) or (n_x,) states
-    form : {"auto", "sparse", "condensed"}
-        ``"sparse"`` solves the states-and-inputs form (independent of the
-        condensation, so it also checks it); ``"auto"`` uses it where it exists.
-    settings : dict, optional
-        Overrides of :data:`OSQP_SETTINGS`.
+    form, settings : as for :class:`OSQPSession`
 
     Examples
     --------
@@ -76,41 +146,7 @@ def solve_osqp(problem: MPCProblem | CondensedQP, X, *, form: str = "auto", sett
     >>> ref.status[0], round(float(ref.u0[0, 0]), 6)
     ('solved', -10.0)
     """
-    osqp = require("osqp", "osqp")
-    qp = _as_qp(problem)
-    X = as_states(X, qp.n_x)
-    if form not in ("auto", "sparse", "condensed"):
-        raise ValueError(f"form: expected 'auto', 'sparse' or 'condensed', got {form!r}")
-    use_sparse = form == "sparse" or (form == "auto" and qp.problem is not None and qp.source == "condense")
-    opts = dict(OSQP_SETTINGS)
-    if settings:
-        unknown = set(settings) - set(OSQP_SETTINGS) - {"rho", "sigma", "alpha", "scaling", "adaptive_rho"}
-        if unknown:
-            raise ValueError(f"settings: unknown OSQP settings {sorted(unknown)}")
-        opts.update(settings)
-    if use_sparse:
-        spf = qp.sparse_form()
-        P, A_mat, offset = spf.P, spf.A, spf.n_states
-
-        def vectors(x):
-            return spf.vectors(x)
-    else:
-        P, A_mat, offset = sp.csc_matrix(np.triu(qp.H)), sp.csc_matrix(qp.G), 0
-        G_lo = np.full(qp.m, -np.inf)
-
-        def vectors(x):
-            return qp.F @ x, G_lo, qp.w + qp.E @ x
-    B = X.shape[0]
-    U = np.full((B, qp.n_U), np.nan)
-    feasible = np.zeros(B, bool)
-    status = np.full(B, "invalid", dtype=object)
-    times = np.zeros(B)
-    solver = osqp.OSQP()
-    q0, l0, u0 = vectors(np.zeros(qp.n_x))
-    solver.setup(sp.triu(P, format="csc"), q0, A_mat, l0, u0, **opts)
-    with _quiet_c_stdout():
-        _osqp_loop(osqp, solver, X, vectors, offset, A_mat.shape, U, feasible, status, times)
-    return ReferenceSolution(U, feasible, status.astype(str), times, "osqp", qp.n_u)
+    return OSQPSession(problem, form=form, settings=settings).solve(X)
 
 
 @contextlib.contextmanager
@@ -131,29 +167,6 @@ def _quiet_c_stdout():
         os.dup2(saved, fd)
         os.close(saved)
         os.close(devnull)
-
-
-def _osqp_loop(osqp, solver, X, vectors, offset, shape, U, feasible, status, times):
-    for i in range(X.shape[0]):
-        if not np.all(np.isfinite(X[i])):
-            continue
-        q, l, u = vectors(X[i])
-        solver.update(q=q, l=l, u=u)
-        res = solver.solve(raise_error=False)
-        st = res.info.status_val
-        times[i] = res.info.run_time
-        if st == osqp.SolverStatus.OSQP_SOLVED:
-            # polish status 1: polished, 2: no active constraint (nothing to polish)
-            status[i] = "solved" if res.info.status_polish in (1, 2) else "solved (polishing failed)"
-        else:
-            status[i] = str(res.info.status)
-        if st in (osqp.SolverStatus.OSQP_SOLVED, osqp.SolverStatus.OSQP_SOLVED_INACCURATE):
-            U[i] = res.x[offset:]
-            feasible[i] = True
-        elif st in (osqp.SolverStatus.OSQP_PRIMAL_INFEASIBLE, osqp.SolverStatus.OSQP_PRIMAL_INFEASIBLE_INACCURATE):
-            status[i] = "infeasible"
-        if st != osqp.SolverStatus.OSQP_SOLVED:
-            solver.warm_start(x=np.zeros(shape[1]), y=np.zeros(shape[0]))
 
 
 def solve_daqp(problem: MPCProblem | CondensedQP, X) -> ReferenceSolution:

@@ -1,0 +1,289 @@
+"""Closed-loop simulation: :func:`simulate`, the :class:`Controller` protocol and its adapters.
+
+Every controller — MPC through OSQP, the exact implicit network, an explicit
+network, or any function ``x ↦ u`` — is used through one protocol: called with a
+state ``(n_x,)`` it returns a :class:`ControlAction` (the input ``(n_u,)`` and a
+status); ``reset()`` forgets warm-start memory. :func:`as_controller` wraps the
+usual objects.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from ._checks import as_matrix, require
+from .exceptions import ProblemDefinitionError, ShapeError
+from .implicit import ImplicitNetwork
+from .oracle import OSQPSession
+from .problem import MPCProblem, _zoh
+from .qp import CondensedQP
+
+__all__ = ["ControlAction", "Controller", "MPCController", "ImplicitController", "FunctionController",
+           "as_controller", "Trajectory", "simulate"]
+
+
+@dataclass(frozen=True)
+class ControlAction:
+    """What a controller returns for one state: the input ``u`` (n_u,) and a status string."""
+
+    u: np.ndarray
+    status: str = "ok"
+
+
+@runtime_checkable
+class Controller(Protocol):
+    """A state-feedback law ``x ↦ u`` used by :func:`simulate`."""
+
+    def __call__(self, x: np.ndarray) -> ControlAction: ...
+
+    def reset(self) -> None: ...
+
+
+class MPCController:
+    """MPC by OSQP (warm-started across calls, tolerances of :data:`mpc2nn.OSQP_SETTINGS`)."""
+
+    def __init__(self, problem: MPCProblem | CondensedQP):
+        self._session = OSQPSession(problem)
+        self.problem = problem
+        self.n_u = self._session.qp.n_u
+
+    def __call__(self, x):
+        ref = self._session.solve(x)
+        return ControlAction(ref.u0[0], str(ref.status[0]))
+
+    def reset(self):
+        """Nothing to forget beyond OSQP's warm start, which adapts by itself."""
+
+
+class ImplicitController:
+    """The exact implicit network; with ``warm_start`` each solve starts from the previous fixed point."""
+
+    def __init__(self, net: ImplicitNetwork, *, warm_start: bool = True):
+        self.net, self.warm_start = net, warm_start
+        self.problem = net.qp.problem if net.qp.problem is not None else net.qp
+        self.n_u = net.n_u
+        self._y = None
+
+    def __call__(self, x):
+        sol = self.net.solve(x, y0=self._y if self.warm_start else None)
+        if sol.feasible[0]:
+            self._y = sol.y
+        return ControlAction(sol.u0[0], str(sol.status[0]))
+
+    def reset(self):
+        """Forget the previous fixed point."""
+        self._y = None
+
+
+class FunctionController:
+    """Any function ``x (n_x,) ↦ u (n_u,)``; NaN outputs get status ``"invalid output"``."""
+
+    def __init__(self, fn: Callable[[np.ndarray], np.ndarray]):
+        self.fn = fn
+
+    def __call__(self, x):
+        u = np.atleast_1d(np.asarray(self.fn(x), dtype=float))
+        return ControlAction(u, "ok" if np.all(np.isfinite(u)) else "invalid output")
+
+    def reset(self):
+        """Stateless."""
+
+
+def as_controller(obj) -> Controller:
+    """Wrap ``obj`` as a :class:`Controller`.
+
+    An ``ImplicitNetwork`` becomes an :class:`ImplicitController`, an
+    ``MPCProblem``/``CondensedQP`` an :class:`MPCController`, a torch module with a
+    ``control`` method (an explicit network) a ``FunctionController`` of it, a
+    Controller stays itself, another callable becomes a :class:`FunctionController`.
+    """
+    if isinstance(obj, ImplicitNetwork):
+        return ImplicitController(obj)
+    if isinstance(obj, (MPCProblem, CondensedQP)):
+        return MPCController(obj)
+    if isinstance(obj, (MPCController, ImplicitController, FunctionController)):
+        return obj
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(obj, torch.nn.Module) and hasattr(obj, "control"):
+        dtype = next(iter(obj.buffers())).dtype
+
+        def explicit(x):
+            with torch.no_grad():
+                return obj.control(torch.as_tensor(x[None, :], dtype=dtype))[0].double().numpy()
+
+        return FunctionController(explicit)
+    if isinstance(obj, Controller):
+        return obj
+    if callable(obj):
+        return FunctionController(obj)
+    raise ProblemDefinitionError(
+        f"controller: expected an ImplicitNetwork, MPCProblem, CondensedQP, explicit network, Controller or "
+        f"callable x -> u, got {type(obj).__name__}")
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """A closed-loop run of ``T`` steps.
+
+    Attributes
+    ----------
+    states : (T+1, n_x) plant states (NaN after a stop)
+    inputs : (T, n_u) applied inputs (NaN after a stop)
+    status : (T,) controller status per step (``"not run"`` after a stop)
+    step_time : (T,) seconds the controller took per step
+    cost : closed-loop cost ``Σ_k (x̃_kᵀ Q x̃_k + u_kᵀ R u_k)`` over the steps run
+        (``x̃ = x - r_k``), or ``None`` without an MPCProblem to take Q, R from
+    state_violation : (T+1,) largest violation of the state bounds and polytopic
+        constraints per step, or ``None``
+    input_violation : (T,) largest violation of the input bounds per step, or ``None``
+    stopped_at : first step whose controller gave no usable input, or ``None``
+    """
+
+    states: np.ndarray
+    inputs: np.ndarray
+    status: np.ndarray
+    step_time: np.ndarray
+    cost: float | None
+    state_violation: np.ndarray | None
+    input_violation: np.ndarray | None
+    stopped_at: int | None
+
+
+def _plant_step(plant, dt):
+    """``(step(x, u) -> x⁺, n_x or None, problem or None)`` for the accepted plant kinds."""
+    if isinstance(plant, MPCProblem):
+        return (lambda x, u: plant.A @ x + plant.B @ u), plant.n_x, plant
+    if isinstance(plant, tuple) and len(plant) == 2:
+        A = as_matrix("plant A", plant[0], ("n_x", "n_x"), (None, None))
+        B = as_matrix("plant B", plant[1], ("n_x", "n_u"), (A.shape[0], None))
+        return (lambda x, u: A @ x + B @ u), A.shape[0], None
+    control = sys.modules.get("control")
+    if control is not None and isinstance(plant, control.StateSpace):
+        A, B = np.asarray(plant.A, float), np.asarray(plant.B, float)
+        if control.isctime(plant, strict=True):
+            if dt is None:
+                raise ProblemDefinitionError("dt: the plant is continuous-time; pass the sampling time dt > 0 "
+                                             "(it is simulated exactly between samples, input held constant)")
+            A, B = _zoh(A, B, float(dt))
+        return (lambda x, u: A @ x + B @ u), A.shape[0], None
+    if callable(plant):
+        return plant, None, None
+    raise ProblemDefinitionError(
+        f"plant: expected an MPCProblem, an (A, B) pair, a control.StateSpace or a callable (x, u) -> x⁺, "
+        f"got {type(plant).__name__}")
+
+
+def simulate(plant, controller, x0, steps: int, *, disturbance=None, reference=None, dt: float | None = None,
+             problem: MPCProblem | None = None) -> Trajectory:
+    """Run ``controller`` in closed loop with ``plant`` for ``steps`` steps.
+
+    Parameters
+    ----------
+    plant : MPCProblem, (A, B), control.StateSpace or callable ``(x, u) -> x⁺``
+        An MPCProblem's own model; a discrete StateSpace; a continuous one
+        (needs ``dt``; simulated exactly with the input held between samples).
+    controller : Controller or anything :func:`as_controller` accepts
+    x0 : (n_x,) initial state
+    steps : int, number of steps ``T``
+    disturbance : (T, n_x) array or callable ``k -> w_k``, optional
+        Added to the next state: ``x_{k+1} = f(x_k, u_k) + w_k``.
+    reference : (n_x,) or (T+1, n_x), optional
+        State reference ``r_k``; the controller sees ``x_k - r_k`` (exact for a
+        reference that is an equilibrium with zero input, as in regulation about
+        a set point; tracking with input targets is not covered here).
+    dt : float, for continuous-time StateSpace plants
+    problem : MPCProblem, optional
+        Where Q, R and the constraints for cost and violations come from
+        (default: the plant if it is an MPCProblem, else the controller's problem).
+
+    Returns
+    -------
+    Trajectory
+
+    Examples
+    --------
+    >>> import mpc2nn
+    >>> prob = mpc2nn.systems.drummond2024()
+    >>> traj = mpc2nn.simulate(prob, mpc2nn.compile(prob), [-200.0, -200.0], 25)
+    >>> traj.states.shape, traj.inputs.shape, round(float(traj.inputs[0, 0]), 6)
+    ((26, 2), (25, 1), -10.0)
+    """
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ProblemDefinitionError(f"steps: expected an integer >= 0, got {steps!r}")
+    step, n_x, plant_problem = _plant_step(plant, dt)
+    ctrl = as_controller(controller)
+    x0 = np.asarray(x0, dtype=float)
+    if x0.ndim != 1 or (n_x is not None and x0.shape[0] != n_x):
+        raise ShapeError(f"x0: expected shape (n_x,) = ({n_x if n_x is not None else '?'},), got {x0.shape}")
+    n_x = x0.shape[0]
+    T = int(steps)
+    refs = np.zeros((T + 1, n_x))
+    if reference is not None:
+        r = np.asarray(reference, dtype=float)
+        if r.shape == (n_x,):
+            refs[:] = r
+        elif r.shape == (T + 1, n_x):
+            refs = r
+        else:
+            raise ShapeError(f"reference: expected shape (n_x,) = ({n_x},) or (T+1, n_x) = ({T + 1}, {n_x}), "
+                             f"got {r.shape}")
+    if disturbance is None:
+        dist = lambda k: 0.0  # noqa: E731
+    elif callable(disturbance):
+        dist = disturbance
+    else:
+        d = np.asarray(disturbance, dtype=float)
+        if d.shape != (T, n_x):
+            raise ShapeError(f"disturbance: expected shape (T, n_x) = ({T}, {n_x}), got {d.shape}")
+        dist = lambda k: d[k]  # noqa: E731
+    problem = problem or plant_problem or getattr(ctrl, "problem", None)
+    if problem is not None and not isinstance(problem, MPCProblem):
+        problem = None
+
+    ctrl.reset()
+    states = np.full((T + 1, n_x), np.nan)
+    states[0] = x0
+    inputs, status, times = None, np.full(T, "not run", dtype=object), np.zeros(T)
+    stopped = None
+    for k in range(T):
+        t0 = time.perf_counter()
+        act = ctrl(states[k] - refs[k])
+        times[k] = time.perf_counter() - t0
+        u = np.atleast_1d(np.asarray(act.u, dtype=float))
+        if inputs is None:
+            inputs = np.full((T, u.shape[0]), np.nan)
+        status[k] = act.status
+        if not np.all(np.isfinite(u)):
+            stopped = k
+            break
+        inputs[k] = u
+        states[k + 1] = np.asarray(step(states[k], u), dtype=float).reshape(n_x) + dist(k)
+    if inputs is None:
+        inputs = np.zeros((0, 0)) if T == 0 else np.full((T, 1), np.nan)
+    return Trajectory(states, inputs, status.astype(str), times, *_cost_and_violations(problem, states, inputs, refs),
+                      stopped)
+
+
+def _cost_and_violations(problem, states, inputs, refs):
+    if problem is None:
+        return None, None, None
+    ran = np.isfinite(inputs).all(axis=1)
+    dx = states[:-1][ran] - refs[:-1][ran]
+    du = inputs[ran]
+    cost = float(np.einsum("ki,ij,kj->", dx, problem.Q, dx) + np.einsum("ki,ij,kj->", du, problem.R, du))
+    with np.errstate(invalid="ignore"):
+        xv = np.maximum.reduce([np.zeros(states.shape[0]),
+                                (states - problem.x_max).max(axis=1), (problem.x_min - states).max(axis=1)])
+        for con in problem.constraints:
+            if con.C_u.any():
+                continue  # mixed constraints need the input; reported only for pure-state rows
+            xv = np.maximum(xv, (states @ con.C_x.T - con.d).max(axis=1))
+        uv = np.maximum.reduce([np.zeros(inputs.shape[0]),
+                                (inputs - problem.u_max).max(axis=1), (problem.u_min - inputs).max(axis=1)])
+    return cost, xv, uv
