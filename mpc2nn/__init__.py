@@ -10,3 +10,4 @@ from .oracle import DAQP_SETTINGS, OSQP_SETTINGS, OSQPSession, ReferenceSolution
 from .validate import ValidationReport, sample_states, validate
 from .simulate import (ControlAction, Controller, FunctionController, ImplicitController, MPCController, Trajectory,
                        as_controller, simulate)
+from .export import FileFormatError, load, problem_hash, save

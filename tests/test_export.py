@@ -1,0 +1,89 @@
+"""save/load: exact round trips, refusal of corrupted, too new or mismatched files."""
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+import mpc2nn
+from mpc2nn.export import FORMAT_VERSION
+
+
+def objects(p):
+    qp = mpc2nn.systems.as_qp(p)
+    return ([p] if isinstance(p, mpc2nn.MPCProblem) else []) + [qp, mpc2nn.compile(qp)]
+
+
+def test_round_trips_are_exact(public_problem, tmp_path):
+    X = mpc2nn.sample_states(public_problem, 20)
+    for obj in objects(public_problem):
+        back = mpc2nn.load(mpc2nn.save(obj, tmp_path / "f.mpc2nn"))
+        assert type(back) is type(obj)
+        names = {mpc2nn.MPCProblem: ("A", "B", "Q", "R", "P", "u_min", "u_max", "x_min", "x_max"),
+                 mpc2nn.CondensedQP: ("H", "F", "G", "w", "E"),
+                 mpc2nn.ImplicitNetwork: ("W", "Y", "b", "W_f", "Y_f", "alpha")}[type(obj)]
+        for n in names:
+            assert np.array_equal(getattr(back, n), getattr(obj, n))
+        assert mpc2nn.problem_hash(back) == mpc2nn.problem_hash(obj)
+        # the loaded object computes the same control law, bit for bit
+        U1 = mpc2nn.compile(obj if not isinstance(obj, mpc2nn.ImplicitNetwork) else obj.qp).solve(X).U
+        U2 = mpc2nn.compile(back if not isinstance(back, mpc2nn.ImplicitNetwork) else back.qp).solve(X).U
+        assert np.array_equal(U1, U2)
+
+
+def test_problem_qp_and_network_share_a_problem_hash():
+    p = mpc2nn.systems.double_integrator()
+    hashes = {mpc2nn.problem_hash(o) for o in objects(p)}
+    assert len(hashes) == 1
+    assert mpc2nn.problem_hash(mpc2nn.systems.quadcopter()) not in hashes
+
+
+def test_metadata_is_documented_json(tmp_path):
+    path = mpc2nn.save(mpc2nn.compile(mpc2nn.systems.drummond2024()), tmp_path / "n.mpc2nn")
+    with zipfile.ZipFile(path) as zf:
+        meta = json.loads(zf.read("metadata.json"))
+        assert "arrays/W.npy" in zf.namelist()
+    assert meta["format"] == "mpc2nn" and meta["format_version"] == FORMAT_VERSION
+    assert meta["kind"] == "ImplicitNetwork" and meta["mpc2nn_version"] == mpc2nn.__version__
+    assert len(meta["content_hash"]) == 64 and meta["created"].endswith("+00:00")
+
+
+def rewrite(path, out, *, meta_change=None, array_change=None):
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(out, "w") as zout:
+        for name in zin.namelist():
+            data = zin.read(name)
+            if name == "metadata.json" and meta_change:
+                meta = json.loads(data)
+                meta_change(meta)
+                data = json.dumps(meta).encode()
+            if array_change and name == array_change[0]:
+                data = array_change[1](data)
+            zout.writestr(name, data)
+    return out
+
+
+def test_corrupted_array_is_refused(tmp_path):
+    path = mpc2nn.save(mpc2nn.compile(mpc2nn.systems.drummond2024()), tmp_path / "n.mpc2nn")
+    flip = lambda b: b[:-8] + bytes([b[-8] ^ 1]) + b[-7:]  # noqa: E731  one bit of the last float
+    bad = rewrite(path, tmp_path / "bad.mpc2nn", array_change=("arrays/W.npy", flip))
+    with pytest.raises(mpc2nn.FileFormatError, match="content hash mismatch"):
+        mpc2nn.load(bad)
+
+
+def test_newer_format_and_foreign_files_are_refused(tmp_path):
+    path = mpc2nn.save(mpc2nn.systems.drummond2024(), tmp_path / "p.mpc2nn")
+    newer = rewrite(path, tmp_path / "new.mpc2nn",
+                    meta_change=lambda m: m.update(format_version=FORMAT_VERSION + 1))
+    with pytest.raises(mpc2nn.FileFormatError, match="newer than this mpc2nn reads"):
+        mpc2nn.load(newer)
+    junk = tmp_path / "junk.mpc2nn"
+    junk.write_bytes(b"not a zip")
+    with pytest.raises(mpc2nn.FileFormatError, match="not a readable mpc2nn file"):
+        mpc2nn.load(junk)
+
+
+def test_mismatched_problem_is_refused(tmp_path):
+    path = mpc2nn.save(mpc2nn.compile(mpc2nn.systems.double_integrator()), tmp_path / "n.mpc2nn")
+    assert isinstance(mpc2nn.load(path, expect_problem=mpc2nn.systems.double_integrator()), mpc2nn.ImplicitNetwork)
+    with pytest.raises(mpc2nn.FileFormatError, match="belongs to another problem"):
+        mpc2nn.load(path, expect_problem=mpc2nn.systems.quadcopter())
