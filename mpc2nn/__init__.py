@@ -1,13 +1,44 @@
-"""mpc2nn: linear MPC as exact implicit ReLU networks, explicit networks with known error, and back."""
-from . import systems
-from .exceptions import *  # noqa: F401,F403
-from .problem import MPCProblem, Polytope, StageConstraint
-from .qp import CondensedQP, KKTResiduals, condense
+"""mpc2nn: linear MPC as exact implicit ReLU networks, explicit networks with known error, and back.
 
-__version__ = "0.1.0"
+The pipeline reads left to right: :class:`MPCProblem` → :func:`condense` →
+:func:`compile` (implicit network, exact :meth:`~ImplicitNetwork.solve`) →
+explicit networks (``mpc2nn.unravel``, needs torch). ``import mpc2nn`` needs only
+numpy, scipy and osqp; torch, matplotlib and cvxpy are imported where used.
+"""
+
+from . import systems
+from .exceptions import (HorizonError, InconsistentBoundsError, InfeasibleStateError, MissingDependencyError,
+                         Mpc2nnError, NonFiniteError, NotPositiveDefiniteError, NotPositiveSemidefiniteError,
+                         NotSymmetricError, ProblemDefinitionError, RiccatiError, ShapeError, SolverError,
+                         UnstableSystemError)
+from .export import FileFormatError, load, problem_hash, save
 from .implicit import CERTIFICATE_TOL, ImplicitNetwork, ImplicitSolution, WellPosednessReport, compile
 from .oracle import DAQP_SETTINGS, OSQP_SETTINGS, OSQPSession, ReferenceSolution, solve_daqp, solve_osqp
-from .validate import ValidationReport, sample_states, validate
+from .problem import MPCProblem, Polytope, StageConstraint
+from .qp import CondensedQP, KKTResiduals, SparseQP, condense
 from .simulate import (ControlAction, Controller, FunctionController, ImplicitController, MPCController, Trajectory,
                        as_controller, simulate)
-from .export import FileFormatError, load, problem_hash, save
+from .validate import ValidationReport, sample_states, validate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # problem definition and condensation
+    "MPCProblem", "StageConstraint", "Polytope", "condense", "CondensedQP", "KKTResiduals", "SparseQP",
+    # implicit network
+    "compile", "ImplicitNetwork", "ImplicitSolution", "WellPosednessReport", "CERTIFICATE_TOL",
+    # reference solvers and validation
+    "solve_osqp", "solve_daqp", "OSQPSession", "ReferenceSolution", "OSQP_SETTINGS", "DAQP_SETTINGS",
+    "sample_states", "validate", "ValidationReport",
+    # closed loop
+    "simulate", "Trajectory", "Controller", "ControlAction", "MPCController", "ImplicitController",
+    "FunctionController", "as_controller",
+    # persistence
+    "save", "load", "problem_hash", "FileFormatError",
+    # errors
+    "Mpc2nnError", "ProblemDefinitionError", "ShapeError", "NonFiniteError", "NotSymmetricError",
+    "NotPositiveSemidefiniteError", "NotPositiveDefiniteError", "HorizonError", "InconsistentBoundsError",
+    "RiccatiError", "UnstableSystemError", "InfeasibleStateError", "MissingDependencyError", "SolverError",
+    # submodules
+    "systems",
+]

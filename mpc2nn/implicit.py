@@ -49,8 +49,8 @@ def compile(problem: MPCProblem | CondensedQP, *, alpha=None) -> "ImplicitNetwor
     >>> import mpc2nn
     >>> net = mpc2nn.compile(mpc2nn.systems.drummond2024())
     >>> sol = net.solve([[-200.0, -200.0]])
-    >>> sol.status[0], round(float(sol.U[0, 0]), 6)
-    ('solved', -10.0)
+    >>> str(sol.status[0]), round(float(sol.U[0, 0]), 6)
+    ('solved', 10.0)
     """
     if isinstance(problem, MPCProblem):
         qp = condense(problem)

@@ -86,7 +86,7 @@ class SparseQP:
 
 @dataclass(frozen=True, eq=False)
 class CondensedQP:
-    """The parametric QP ``min ½UᵀHU + xᵀFᵀU  s.t.  GU <= w + Ex``.
+    """The parametric QP ``min ½UᵀHU + xᵀFᵀU s.t. GU <= w + Ex`` of an MPC problem.
 
     Attributes
     ----------

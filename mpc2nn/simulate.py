@@ -212,7 +212,7 @@ def simulate(plant, controller, x0, steps: int, *, disturbance=None, reference=N
     >>> prob = mpc2nn.systems.drummond2024()
     >>> traj = mpc2nn.simulate(prob, mpc2nn.compile(prob), [-200.0, -200.0], 25)
     >>> traj.states.shape, traj.inputs.shape, round(float(traj.inputs[0, 0]), 6)
-    ((26, 2), (25, 1), -10.0)
+    ((26, 2), (25, 1), 10.0)
     """
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ProblemDefinitionError(f"steps: expected an integer >= 0, got {steps!r}")

@@ -1,0 +1,60 @@
+"""Sphinx configuration of the mpc2nn documentation.
+
+Build locally:  pip install -c constraints.txt -e ".[docs]" && sphinx-build -W -b html docs docs/_build/html
+"""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import mpc2nn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+project = "mpc2nn"
+author = "mpc2nn developers"
+release = version = mpc2nn.__version__
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.doctest",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+]
+autosummary_generate = True
+autodoc_typehints = "none"
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_validation_checks = set()
+html_theme = "furo"
+html_title = f"mpc2nn {release}"
+exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py.md5", "auto_examples/*.zip"]
+nitpicky = False
+suppress_warnings = ["config.cache"]
+
+_GALLERY_OUT = Path(tempfile.mkdtemp(prefix="mpc2nn-gallery-"))
+
+
+def _example_args(gallery_conf, script_vars):
+    """Run every example with its small-size switch, writing files to a temporary folder."""
+    return ["--small", "--output", str(_GALLERY_OUT)]
+
+
+sphinx_gallery_conf = {
+    "examples_dirs": str(ROOT / "examples"),
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r".*\.py$",
+    "ignore_pattern": os.environ.get("MPC2NN_DOCS_IGNORE", r"__init__\.py"),
+    "reset_argv": _example_args,
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "within_subsection_order": "FileNameSortKey",
+    "matplotlib_animations": False,
+    "show_memory": False,
+    "capture_repr": (),
+    "abort_on_example_error": True,
+}
+os.environ.setdefault("MPLBACKEND", "Agg")
