@@ -21,7 +21,7 @@ import numpy as np
 import mpc2nn
 
 
-def main(argv=None) -> int:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="Quick start: the paper's example as an exact implicit network.")
     parser.add_argument("--output", type=Path, default=Path("out"), help="folder for the plot (default: out)")
     parser.add_argument("--samples", type=int, default=1000, help="number of sampled states (default: 1000)")
@@ -60,7 +60,6 @@ def main(argv=None) -> int:
     path = args.output / "quickstart.png"
     _plot(path, traj_net, traj_mpc, np.array(u_net), np.array(u_mpc), report)
     print(f"\nplot written to {path}")
-    return 0
 
 
 def _plot(path, traj_net, traj_mpc, u_net, u_mpc, report):

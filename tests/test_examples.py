@@ -1,21 +1,17 @@
 """Examples are real scripts: each runs here with its small-size switch."""
 import runpy
-import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def run_example(name, *args):
-    """Run ``examples/name`` as ``__main__`` with ``args``; return its globals (exceptions propagate)."""
-    argv = sys.argv
-    sys.argv = [str(EXAMPLES / name), *args]
-    try:
-        return runpy.run_path(str(EXAMPLES / name), run_name="__main__")
-    finally:
-        sys.argv = argv
+    """Load ``examples/name`` (without running it as a script) and call its ``main(args)``."""
+    module = runpy.run_path(str(EXAMPLES / name), run_name="example")
+    return module["main"](list(args))
 
 
 def test_quickstart(tmp_path, capsys):
@@ -26,3 +22,21 @@ def test_quickstart(tmp_path, capsys):
     m = [line for line in out.splitlines() if line.startswith("max ‖U - U_osqp‖∞")]
     assert m and float(m[0].split()[-1]) < 1e-8
     assert (tmp_path / "quickstart.png").stat().st_size > 10_000
+
+
+def test_quadcopter_closed_loop(tmp_path):
+    pytest.importorskip("matplotlib")
+    result = run_example("quadcopter_closed_loop.py", "--small", "--output", str(tmp_path))
+    assert result["gap"] < 1e-8
+    for tr in result["runs"].values():
+        assert tr.state_violation.max() <= 1e-9 and tr.input_violation.max() <= 1e-9
+    assert (tmp_path / "quadcopter_closed_loop.png").stat().st_size > 10_000
+
+
+def test_inverted_pendulum(tmp_path):
+    pytest.importorskip("matplotlib")
+    result = run_example("inverted_pendulum.py", "--small", "--output", str(tmp_path))
+    assert result["gap"] < 1e-8
+    net = result["runs"]["implicit network"]
+    assert np.abs(net.states[:, 0]).max() <= 1.0 + 1e-9 and np.abs(net.inputs).max() <= 2.0 + 1e-9
+    assert abs(net.states[-1, 2]) < abs(net.states[0, 2])  # the tilt decays
