@@ -44,7 +44,10 @@ def _frozen(a: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class Polytope:
-    """The polytope ``{x : C x <= d}``; ``C`` of shape ``(p, n)``, ``d`` of shape ``(p,)``."""
+    """A polytope, the set of x with ``C x <= d``.
+
+    ``C`` has shape ``(p, n)`` and ``d`` shape ``(p,)``.
+    """
 
     C: np.ndarray
     d: np.ndarray
@@ -62,7 +65,7 @@ class Polytope:
 
 @dataclass(frozen=True, eq=False)
 class StageConstraint:
-    """Mixed stage constraint ``C_x x_k + C_u u_k <= d`` applied at ``k = 0..N-1``.
+    """A mixed stage constraint ``C_x x_k + C_u u_k <= d``, applied at every stage k = 0, ..., N-1.
 
     ``C_x`` has shape ``(p, n_x)``, ``C_u`` ``(p, n_u)``, ``d`` ``(p,)``.
     """

@@ -35,7 +35,9 @@ def _frozen(a) -> np.ndarray:
 
 @dataclass(frozen=True)
 class KKTResiduals:
-    """Per-sample KKT residuals of ``(U, λ)`` at states ``X``, each of shape ``(B,)``.
+    """Per-sample KKT residuals of a primal-dual pair at a batch of states.
+
+    Each attribute has shape ``(B,)``.
 
     Attributes
     ----------
