@@ -13,8 +13,9 @@ through ``λ = relu(y)``, ``Γ s = relu(-y)``. Two finite methods are combined:
    Samples whose sets have the same size are solved together as one batched
    linear system, so there is no per-sample Python work.
 2. **Dual active set** (Goldfarb–Idnani, on ``min ½‖z - z₀‖²  s.t. Ḡz <= h`` with
-   ``z = Lᵀ U``, ``H = L Lᵀ``, ``Ḡ = G L⁻ᵀ``), per sample, for the samples the
-   first method leaves (cycling, degenerate active sets, infeasible states).
+   ``z = Lᵀ U``, ``H = L Lᵀ``, ``Ḡ = G L⁻ᵀ``), for the samples the first method
+   leaves (cycling, degenerate active sets, infeasible states), run in lockstep:
+   every sample takes one step per sweep, so each sweep is one batched solve.
    It terminates finitely with linearly independent working sets, and on an
    infeasible state returns a Farkas certificate ``μ >= 0, Gᵀμ = 0, μᵀ(w + Ex) < 0``,
    which is checked before the state is declared infeasible.
@@ -92,11 +93,11 @@ class ActiveSetSolver:
         active = (q < 0) if active0 is None else np.asarray(active0, bool).copy()
         active &= allowed
         tol = DECISION_TOL * np.maximum(1.0, np.abs(q).max(axis=1))
-        leftover = self._pdas(q, tol, active, allowed, lam, code, iters)
-        for i in leftover:
-            method[i] = 1
-            lam_i, c, k, mg = self._dual_active_set(z0[i], h[i])
-            lam[i], code[i], iters[i], margin[i] = lam_i, c, iters[i] + k, mg
+        left = self._pdas(q, tol, active, allowed, lam, code, iters)
+        if left.size:
+            method[left] = 1
+            lam[left], code[left], k, margin[left] = self._dual_active_set(z0[left], h[left], q[left])
+            iters[left] += k
         return LCPSolution(lam, code, iters, method, margin)
 
     # --- primal-dual active set (batched) ------------------------------------
@@ -161,71 +162,107 @@ class ActiveSetSolver:
         leftover.append(pending)
         return np.concatenate(leftover)
 
-    # --- dual active set (per sample) ----------------------------------------
-    def _dual_active_set(self, z0: np.ndarray, h: np.ndarray):
-        """Goldfarb–Idnani on ``min ½‖z - z₀‖² s.t. Ḡ z <= h``: ``(λ, code, iterations, farkas_margin)``."""
+    # --- dual active set (batched, in lockstep) -------------------------------
+    def _dual_active_set(self, z0: np.ndarray, h: np.ndarray, q: np.ndarray):
+        """Goldfarb–Idnani on ``min ½‖z - z₀‖² s.t. Ḡ z <= h`` for ``b`` samples at once.
+
+        Every sample takes one step of the method per sweep; working sets are kept
+        as index rows padded with a zero row, so each sweep is one batched solve.
+        Returns ``(λ (b, m), code (b,), iterations (b,), farkas_margin (b,))``.
+        """
         Gb = self.Gbar
         m, n = Gb.shape
-        scale = max(1.0, float(np.abs(h).max()), float(np.abs(Gb @ z0).max()))
-        tol = 1e-12 * scale
+        b = z0.shape[0]
+        Gx = np.vstack([Gb, np.zeros((1, n))])  # row m: padding
+        tol = 1e-12 * np.maximum.reduce([np.ones(b), np.abs(h).max(axis=1), np.abs(z0 @ Gb.T).max(axis=1)])
         z = z0.copy()
-        work: list[int] = []
-        u = np.zeros(0)
-        it = 0
-        max_it = 20 * (m + n) + 100
-        while it < max_it:
-            viol = Gb @ z - h
-            p = int(np.argmax(viol))
-            if viol[p] <= tol:
-                lam = np.zeros(m)
-                lam[work] = np.maximum(u, 0.0)
-                return lam, 0, it, np.nan
-            a = Gb[p]
-            up = 0.0
-            while it < max_it:
-                it += 1
-                if work:
-                    N = Gb[work]
-                    r = np.linalg.lstsq(N.T, a, rcond=None)[0]
-                    d = a - N.T @ r
-                else:
-                    r, d = np.zeros(0), a
-                dd = float(d @ d)
-                t2 = (float(a @ z) - h[p]) / dd if dd > 1e-20 * float(a @ a) else np.inf
-                pos = r > 1e-14 * max(1.0, float(np.abs(r).max(initial=0.0)))
-                t1, j = np.inf, -1
-                if pos.any():
-                    ratios = np.where(pos, u / np.where(pos, r, 1.0), np.inf)
-                    j = int(np.argmin(ratios))
-                    t1 = float(ratios[j])
-                if not np.isfinite(t1) and not np.isfinite(t2):
-                    mu = np.zeros(m)
-                    mu[p] = 1.0
-                    mu[work] += np.maximum(-r, 0.0)
-                    c, mg = self._check_farkas(mu, h)
-                    return np.full(m, np.nan), c, it, mg
-                t = min(t1, t2)
-                if np.isfinite(dd) and dd > 1e-20 * float(a @ a):
-                    z = z - t * d
-                u = u - t * r
-                up += t
-                if t2 <= t1:
-                    work.append(p)
-                    u = np.append(u, up)
-                    break
-                del work[j]
-                u = np.delete(u, j)
-        return np.full(m, np.nan), 2, it, np.nan
+        work = np.full((b, n), m)
+        u = np.zeros((b, n))
+        size = np.zeros(b, dtype=np.int64)
+        p = np.full(b, -1)
+        up = np.zeros(b)
+        code = np.full(b, -1, dtype=np.int8)
+        margin = np.full(b, np.nan)
+        iters = np.zeros(b, dtype=np.int64)
+        for _ in range(20 * (m + n) + 100):
+            need = np.flatnonzero((code == -1) & (p < 0))
+            if need.size:
+                viol = z[need] @ Gb.T - h[need]
+                pj = np.argmax(viol, axis=1)
+                ok = viol[np.arange(need.size), pj] <= tol[need]
+                code[need[ok]] = 0
+                p[need[~ok]], up[need[~ok]] = pj[~ok], 0.0
+            idx = np.flatnonzero(code == -1)
+            if idx.size == 0:
+                break
+            iters[idx] += 1
+            a = Gb[p[idx]]
+            N = Gx[work[idx]]
+            pad = work[idx] == m
+            K = N @ N.transpose(0, 2, 1) + pad[:, :, None] * np.eye(n)
+            r = _solve_spd_batch(K, (N @ a[:, :, None])[..., 0])
+            d = a - (N.transpose(0, 2, 1) @ r[..., None])[..., 0]
+            dd, aa = (d * d).sum(axis=1), (a * a).sum(axis=1)
+            move = dd > 1e-20 * aa
+            viol_p = (a * z[idx]).sum(axis=1) - h[idx, p[idx]]
+            t2 = np.where(move, viol_p / np.where(move, dd, 1.0), np.inf)
+            pos = ~pad & (r > 1e-14 * np.maximum(1.0, np.abs(r).max(axis=1, keepdims=True)))
+            ratios = np.where(pos, u[idx] / np.where(pos, r, 1.0), np.inf)
+            j = np.argmin(ratios, axis=1)
+            t1 = ratios[np.arange(idx.size), j]
+            stuck = ~np.isfinite(t1) & ~np.isfinite(t2)
+            if stuck.any():
+                code[idx[stuck]], margin[idx[stuck]] = self._check_farkas(p[idx[stuck]], work[idx[stuck]],
+                                                                          r[stuck], h[idx[stuck]])
+            go = ~stuck
+            t = np.where(go, np.minimum(t1, t2), 0.0)
+            z[idx] -= np.where(move, t, 0.0)[:, None] * d
+            u[idx] -= t[:, None] * r
+            up[idx] += t
+            add = go & (t2 <= t1)
+            ia, ka = idx[add], size[idx[add]]
+            work[ia, ka], u[ia, ka], size[ia], p[ia] = p[ia], up[ia], ka + 1, -1
+            drop = go & ~add
+            idr, jd, last = idx[drop], j[drop], size[idx[drop]] - 1
+            work[idr, jd], u[idr, jd] = work[idr, last], u[idr, last]
+            work[idr, last], u[idr, last], size[idr] = m, 0.0, last
+        code[code == -1] = 2
+        lam = np.full((b, m), np.nan)
+        solved = np.flatnonzero(code == 0)
+        if solved.size:
+            lam[solved] = self._polish(work[solved], q[solved])
+        return lam, code, iters, margin
 
-    def _check_farkas(self, mu: np.ndarray, h: np.ndarray) -> tuple[int, float]:
-        """``(code, margin)``: 1 with the margin if ``μ`` proves infeasibility, else 2 (failed)."""
-        norm1 = float(mu.sum())
-        resid = float(np.abs(self.Gbar.T @ mu).max()) / norm1
-        margin = -float(mu @ h) / norm1
-        scale = max(1.0, float(np.abs(h).max()))
-        if margin > 1e-9 * scale and resid <= 1e-9 * max(1.0, float(np.abs(self.Gbar).max())):
-            return 1, margin
-        return 2, np.nan
+    def _polish(self, work: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Multipliers recomputed from the final working sets: ``M_WW λ_W = -q_W`` (padded rows give 0)."""
+        m, n = self.Gbar.shape
+        Gx = np.vstack([self.Gbar, np.zeros((1, n))])
+        N = Gx[work]
+        pad = work == m
+        K = N @ N.transpose(0, 2, 1) + pad[:, :, None] * np.eye(n)
+        qx = np.concatenate([q, np.zeros((q.shape[0], 1))], axis=1)
+        lam_w = _solve_spd_batch(K, -np.take_along_axis(qx, work, axis=1))
+        lam = np.zeros((q.shape[0], m + 1))
+        np.put_along_axis(lam, work, np.maximum(lam_w, 0.0), axis=1)
+        return lam[:, :m]
+
+    def _check_farkas(self, p, work, r, h) -> tuple[np.ndarray, np.ndarray]:
+        """Codes (1 proven infeasible, else 2) and margins of ``μ = e_p + Σ_W max(-r, 0) e_W``.
+
+        ``μ >= 0`` proves infeasibility when ``Gᵀμ = 0`` (checked in z-coordinates,
+        ``Ḡᵀμ = L⁻¹Gᵀμ``) and ``μᵀ(w + Ex) < 0``; the margin is ``-μᵀ(w + Ex)/‖μ‖₁``.
+        """
+        m = self.m
+        mu = np.zeros((p.size, m + 1))
+        mu[np.arange(p.size), p] = 1.0
+        np.add.at(mu, (np.repeat(np.arange(p.size), work.shape[1]), work.ravel()), np.maximum(-r, 0.0).ravel())
+        mu = mu[:, :m]
+        norm1 = mu.sum(axis=1)
+        resid = np.abs(mu @ self.Gbar).max(axis=1) / norm1
+        margin = -(mu * h).sum(axis=1) / norm1
+        proven = (margin > 1e-9 * np.maximum(1.0, np.abs(h).max(axis=1))) & (
+            resid <= 1e-9 * max(1.0, float(np.abs(self.Gbar).max())))
+        return np.where(proven, 1, 2).astype(np.int8), np.where(proven, margin, np.nan)
 
 
 def _batched_reduced_solve(M: np.ndarray, q: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -249,6 +286,14 @@ def _batched_reduced_solve(M: np.ndarray, q: np.ndarray, rows: np.ndarray) -> tu
             except np.linalg.LinAlgError:
                 ok[i] = False
         return out, ok
+
+
+def _solve_spd_batch(K: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``K⁻¹ rhs`` for a batch (b, n, n), (b, n); the pseudo-inverse where ``K`` is singular."""
+    try:
+        return np.linalg.solve(K, rhs[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        return (np.linalg.pinv(K, hermitian=True) @ rhs[..., None])[..., 0]
 
 
 def _parallel_groups(directions: np.ndarray) -> list[np.ndarray]:
