@@ -36,7 +36,7 @@ def as_matrix(name: str, value, symbols: Sequence[str], shape: Sequence[int | No
         raise ShapeError(f"{name}: expected a numeric array, got {type(value).__name__} "
                          f"that numpy cannot convert ({exc})") from None
     want = "(" + ", ".join(symbols) + ")" if len(symbols) != 1 else f"({symbols[0]},)"
-    nums = tuple("?" if s is None else str(s) for s in shape)
+    nums = tuple(sym if s is None else str(s) for sym, s in zip(symbols, shape))
     nums_txt = "(" + ", ".join(nums) + (",)" if len(nums) == 1 else ")")
     if arr.ndim != len(shape) or any(s is not None and a != s for a, s in zip(arr.shape, shape)):
         raise ShapeError(f"{name}: expected shape {want} = {nums_txt}, got {arr.shape}")

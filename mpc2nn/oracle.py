@@ -9,6 +9,8 @@ typically exact to ~1e-10; where polishing fails the status says so.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import io
 import os
 import sys
 from dataclasses import dataclass
@@ -105,7 +107,7 @@ class OSQPSession:
         solved_codes = (osqp.SolverStatus.OSQP_SOLVED, osqp.SolverStatus.OSQP_SOLVED_INACCURATE)
         infeasible_codes = (osqp.SolverStatus.OSQP_PRIMAL_INFEASIBLE,
                             osqp.SolverStatus.OSQP_PRIMAL_INFEASIBLE_INACCURATE)
-        with _quiet_c_stdout():
+        with _quiet_stdout():
             for i in range(B):
                 if not np.all(np.isfinite(X[i])):
                     continue
@@ -150,23 +152,38 @@ def solve_osqp(problem: MPCProblem | CondensedQP, X, *, form: str = "auto", sett
 
 
 @contextlib.contextmanager
-def _quiet_c_stdout():
-    """Silence C-level stdout (OSQP prints "Polishing not needed ..." even when not verbose)."""
-    sys.stdout.flush()
+def _quiet_stdout():
+    """Silence what OSQP prints even when not verbose ("Polishing not needed ...").
+
+    OSQP's Python package routes its messages through ``sys.stdout``; C-level
+    output goes to file descriptor 1. Both are redirected to nothing while OSQP runs.
+    """
+    for stream in (sys.stdout, sys.__stdout__):
+        if stream is not None:
+            stream.flush()
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            saved = os.dup(1)
+        except OSError:  # no descriptor 1 (e.g. a detached process)
+            yield
+            return
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 1)
+            yield
+        finally:
+            _flush_c_stdio()  # C stdio buffers when fd 1 is a pipe: flush while it still points to /dev/null
+            os.dup2(saved, 1)
+            os.close(saved)
+            os.close(devnull)
+
+
+def _flush_c_stdio() -> None:
+    """``fflush(NULL)`` in the C library, where it can be found."""
     try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, OSError, ValueError):
-        yield
-        return
-    saved = os.dup(fd)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, fd)
-        yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
-        os.close(devnull)
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):
+        pass
 
 
 def solve_daqp(problem: MPCProblem | CondensedQP, X) -> ReferenceSolution:

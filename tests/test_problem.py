@@ -34,7 +34,7 @@ def test_lyapunov_terminal_weight_matches_published_value():
 
 
 @pytest.mark.parametrize("field,value,match", [
-    ("B", [[0.5, 1.0]], r"B: expected shape \(n_x, n_u\) = \(2, \?\), got \(1, 2\)"),
+    ("B", [[0.5, 1.0]], r"B: expected shape \(n_x, n_u\) = \(2, n_u\), got \(1, 2\)"),
     ("Q", np.eye(3), r"Q: expected shape \(n_x, n_x\) = \(2, 2\), got \(3, 3\)"),
     ("R", np.eye(2), r"R: expected shape \(n_u, n_u\) = \(1, 1\), got \(2, 2\)"),
     ("u_max", [1.0, 2.0], r"u_max: expected shape \(n_u,\) = \(1,\), got \(2,\)"),
