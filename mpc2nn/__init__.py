@@ -6,7 +6,7 @@ explicit networks (``mpc2nn.unravel``, needs torch). ``import mpc2nn`` needs onl
 numpy, scipy and osqp; torch, matplotlib and cvxpy are imported where used.
 """
 
-from . import converse, systems
+from . import converse, sets, systems
 from .exceptions import (HorizonError, InconsistentBoundsError, InfeasibleStateError, MissingDependencyError,
                          Mpc2nnError, NonFiniteError, NotPositiveDefiniteError, NotPositiveSemidefiniteError,
                          NotSymmetricError, ProblemDefinitionError, RiccatiError, ShapeError, SolverError,
@@ -40,5 +40,5 @@ __all__ = [
     "NotPositiveSemidefiniteError", "NotPositiveDefiniteError", "HorizonError", "InconsistentBoundsError",
     "RiccatiError", "UnstableSystemError", "InfeasibleStateError", "MissingDependencyError", "SolverError",
     # submodules
-    "systems", "converse",
+    "systems", "converse", "sets",
 ]

@@ -64,7 +64,7 @@ def _problem_parts(p: MPCProblem) -> tuple[dict, dict]:
     if p.sample_box is not None:
         arrays["sample_box.lo"], arrays["sample_box.hi"] = p.sample_box
     fields = dict(horizon=p.horizon, name=p.name, n_constraints=len(p.constraints),
-                  terminal_weight_source=p.terminal_weight_source)
+                  terminal_weight_source=p.terminal_weight_source, terminal_set=p.terminal_set)
     return arrays, fields
 
 
@@ -76,7 +76,9 @@ def _problem_from(arrays, fields) -> MPCProblem:
     p = MPCProblem(arrays["A"], arrays["B"], arrays["Q"], arrays["R"], fields["horizon"], P=arrays["P"],
                    u_min=arrays["u_min"], u_max=arrays["u_max"], x_min=arrays["x_min"], x_max=arrays["x_max"],
                    constraints=cons, terminal_constraint=term, name=fields["name"], sample_box=box)
+    # provenance of computed parts, restored without computing them again
     object.__setattr__(p, "terminal_weight_source", fields["terminal_weight_source"])
+    object.__setattr__(p, "terminal_set", fields.get("terminal_set"))
     return p
 
 

@@ -115,6 +115,10 @@ class MPCProblem:
         General mixed stage constraints.
     terminal_constraint : Polytope or (C, d), optional
         ``C x_N <= d``.
+    terminal_set : "lqr", optional
+        ``"lqr"``: the terminal constraint is the maximal positively invariant set
+        of the LQR closed loop under the constraints (see :mod:`mpc2nn.sets`);
+        give either this or ``terminal_constraint``.
     name : str
         Label used in reports.
     sample_box : (lo, hi), optional
@@ -142,6 +146,7 @@ class MPCProblem:
     x_max: np.ndarray | None = None
     constraints: tuple = ()
     terminal_constraint: Polytope | None = None
+    terminal_set: str | None = None
     name: str = "mpc"
     sample_box: tuple | None = None
     terminal_weight_source: str = field(init=False, default="given")
@@ -209,6 +214,17 @@ class MPCProblem:
         object.__setattr__(self, "terminal_constraint", term)
         object.__setattr__(self, "sample_box", box)
         object.__setattr__(self, "terminal_weight_source", source)
+        if self.terminal_set is not None:
+            if self.terminal_set != "lqr":
+                raise ProblemDefinitionError(f"terminal_set: expected 'lqr' or None, got {self.terminal_set!r}; "
+                                             "give a polytope as terminal_constraint")
+            if term is not None:
+                raise ProblemDefinitionError("terminal_set='lqr' and terminal_constraint were both given; "
+                                             "give one of them")
+            from .sets import lqr_invariant_set
+
+            inv = lqr_invariant_set(self)
+            object.__setattr__(self, "terminal_constraint", Polytope(inv.C, inv.d))
 
     # --- sizes -----------------------------------------------------------
     @property
@@ -225,11 +241,13 @@ class MPCProblem:
         """A copy with some fields changed (validated again).
 
         A terminal weight that was computed (DARE or Lyapunov) is computed again
-        for the new data unless ``P`` is among the changes.
+        for the new data unless ``P`` is among the changes; so is an LQR terminal set.
         """
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
         if "P" not in changes and self.terminal_weight_source != "given":
             fields["P"] = self.terminal_weight_source
+        if self.terminal_set is not None:
+            fields["terminal_constraint"] = None  # computed: computed again for the new data
         fields.update(changes)
         return MPCProblem(**fields)
 

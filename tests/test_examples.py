@@ -40,3 +40,13 @@ def test_inverted_pendulum(tmp_path):
     net = result["runs"]["implicit network"]
     assert np.abs(net.states[:, 0]).max() <= 1.0 + 1e-9 and np.abs(net.inputs).max() <= 2.0 + 1e-9
     assert abs(net.states[-1, 2]) < abs(net.states[0, 2])  # the tilt decays
+
+
+def test_double_integrator_terminal_set(tmp_path):
+    pytest.importorskip("matplotlib")
+    result = run_example("double_integrator_terminal_set.py", "--small", "--output", str(tmp_path))
+    # the terminal set can only remove feasible states, and with N = 2 it does
+    assert not (result["feasible_with_set"] & ~result["feasible_plain"]).any()
+    assert result["feasible_with_set"].sum() < result["feasible_plain"].sum()
+    assert all(tr.stopped_at is None for tr in result["runs"])
+    assert (tmp_path / "double_integrator_terminal_set.png").stat().st_size > 10_000
