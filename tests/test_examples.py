@@ -50,3 +50,13 @@ def test_double_integrator_terminal_set(tmp_path):
     assert result["feasible_with_set"].sum() < result["feasible_plain"].sum()
     assert all(tr.stopped_at is None for tr in result["runs"])
     assert (tmp_path / "double_integrator_terminal_set.png").stat().st_size > 10_000
+
+
+def test_your_own_problem(tmp_path):
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("control")
+    result = run_example("your_own_problem.py", "--small", "--output", str(tmp_path))
+    report = result["report"]
+    assert report.feasibility_agrees.all() and (~report.feasible_ref).any()
+    assert report.max_error < 1e-8 and result["gap"] < 1e-8
+    assert (tmp_path / "spring_mass.mpc2nn").exists() and (tmp_path / "your_own_problem.png").exists()
