@@ -16,11 +16,22 @@ from .implicit import CERTIFICATE_TOL, ImplicitNetwork, ImplicitSolution, WellPo
 from .oracle import DAQP_SETTINGS, OSQP_SETTINGS, OSQPSession, ReferenceSolution, solve_daqp, solve_osqp
 from .problem import MPCProblem, Polytope, StageConstraint
 from .qp import CondensedQP, KKTResiduals, SparseQP, condense
-from .simulate import (ControlAction, Controller, FunctionController, ImplicitController, MPCController, Trajectory,
-                       as_controller, simulate)
+from .simulate import (ControlAction, Controller, ExplicitController, FunctionController, ImplicitController,
+                       MPCController, Trajectory, as_controller, simulate)
 from .validate import ValidationReport, sample_states, validate
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``mpc2nn.unravel`` and ``mpc2nn.explicit`` load torch, so they are imported on first use."""
+    if name in ("unravel", "explicit"):
+        import importlib
+
+        module = importlib.import_module(".explicit", __name__)
+        return module if name == "explicit" else module.unravel
+    raise AttributeError(f"module 'mpc2nn' has no attribute {name!r}")
+
 
 __all__ = [
     # problem definition and condensation
@@ -30,9 +41,11 @@ __all__ = [
     # reference solvers and validation
     "solve_osqp", "solve_daqp", "OSQPSession", "ReferenceSolution", "OSQP_SETTINGS", "DAQP_SETTINGS",
     "sample_states", "validate", "ValidationReport",
+    # explicit networks (torch, imported on first use)
+    "unravel",
     # closed loop
     "simulate", "Trajectory", "Controller", "ControlAction", "MPCController", "ImplicitController",
-    "FunctionController", "as_controller",
+    "ExplicitController", "FunctionController", "as_controller",
     # persistence
     "save", "load", "problem_hash", "FileFormatError",
     # errors
@@ -40,5 +53,5 @@ __all__ = [
     "NotPositiveSemidefiniteError", "NotPositiveDefiniteError", "HorizonError", "InconsistentBoundsError",
     "RiccatiError", "UnstableSystemError", "InfeasibleStateError", "MissingDependencyError", "SolverError",
     # submodules
-    "systems", "converse", "sets",
+    "systems", "converse", "sets", "explicit",
 ]

@@ -638,15 +638,8 @@ def _cmd_bench(args: argparse.Namespace) -> _Result:
     return _Result(0, data, text)
 
 
-def _explicit_dtype(net: Any) -> Any:
-    import torch
-
-    first = next(iter(net.buffers()), None)
-    return torch.float64 if first is None else first.dtype
-
-
 def _cmd_unravel(args: argparse.Namespace) -> _Result:
-    unravel = _feature("mpc2nn.unravel", "unravel", "unravelling")
+    unravel = _feature("mpc2nn.explicit", "unravel", "unravelling")
     obj = load_problem(args.problem)
     problem = _problem_of(obj)
     net = _network_of(obj)
@@ -659,11 +652,7 @@ def _cmd_unravel(args: argparse.Namespace) -> _Result:
         explicit = unravel(net, tol=args.tol, states=X_fit)
     X = _sample(problem, args.samples, int(seed_test), show, label="sampling (test)")
     report = _validate(explicit, systems.as_qp(problem), X, "exact", show)
-    import torch
-
-    with torch.no_grad():
-        bound = explicit.error_bound(torch.as_tensor(X, dtype=_explicit_dtype(explicit)))
-    bound = np.asarray(bound.detach().cpu() if isinstance(bound, torch.Tensor) else bound, dtype=float)
+    bound = explicit.error_bound(X).bound
     tol = np.inf if args.tol is None else args.tol
     data = dict(problem=problem.name, depth=int(explicit.depth), samples=args.samples, seed=args.seed,
                 **_report_data(report, tol), max_error_bound=float(bound.max(initial=0.0)), output=None)

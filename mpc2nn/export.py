@@ -24,17 +24,19 @@ import datetime
 import hashlib
 import io
 import json
+import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from ._checks import require
 from .exceptions import Mpc2nnError
 from .implicit import ImplicitNetwork
 from .problem import MPCProblem, Polytope, StageConstraint
 from .qp import CondensedQP
 
-__all__ = ["save", "load", "problem_hash", "FileFormatError", "FORMAT_VERSION"]
+__all__ = ["save", "load", "problem_hash", "to_onnx", "to_torchscript", "FileFormatError", "FORMAT_VERSION"]
 
 #: Version of the file layout written by :func:`save`.
 FORMAT_VERSION = 1
@@ -138,7 +140,7 @@ def problem_hash(obj) -> str:
     """
     from .validate import _as_qp
 
-    qp = _as_qp(obj)
+    qp = _as_qp(obj.net if _is_explicit(obj) else obj)
     return _hash({k: getattr(qp, k) for k in ("H", "F", "G", "w", "E")}, {})
 
 
@@ -146,7 +148,17 @@ def _kind_of(obj) -> str:
     for kind, (cls, *_) in _KINDS.items():
         if isinstance(obj, cls):
             return kind
-    raise TypeError(f"save: expected an MPCProblem, CondensedQP or ImplicitNetwork, got {type(obj).__name__}")
+    if _is_explicit(obj):
+        return "ExplicitNetwork"
+    raise TypeError(f"save: expected an MPCProblem, CondensedQP, ImplicitNetwork or explicit network, "
+                    f"got {type(obj).__name__}")
+
+
+def _parts(kind: str):
+    """``(to_parts, from_parts)`` of a kind (explicit networks need torch, so they are looked up late)."""
+    if kind == "ExplicitNetwork":
+        return _explicit_parts, _explicit_from
+    return _KINDS[kind][1], _KINDS[kind][2]
 
 
 def save(obj, path) -> Path:
@@ -163,7 +175,7 @@ def save(obj, path) -> Path:
     from . import __version__
 
     kind = _kind_of(obj)
-    arrays, fields = _KINDS[kind][1](obj)
+    arrays, fields = _parts(kind)[0](obj)
     arrays = {k: np.asarray(v) for k, v in arrays.items()}
     meta = dict(format="mpc2nn", format_version=FORMAT_VERSION, mpc2nn_version=__version__, kind=kind,
                 created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -212,15 +224,159 @@ def load(path, *, expect_problem=None):
         raise FileFormatError(f"{path}: format version {version!r} is newer than this mpc2nn reads "
                               f"({FORMAT_VERSION}); upgrade mpc2nn (file written by {meta.get('mpc2nn_version')})")
     kind = meta.get("kind")
-    if kind not in _KINDS:
-        raise FileFormatError(f"{path}: unknown kind {kind!r}; expected one of {sorted(_KINDS)}")
+    if kind not in (*_KINDS, "ExplicitNetwork"):
+        raise FileFormatError(f"{path}: unknown kind {kind!r}; expected one of {sorted(_KINDS)} or ExplicitNetwork")
     if _hash(arrays, meta["fields"]) != meta.get("content_hash"):
         raise FileFormatError(f"{path}: content hash mismatch: the arrays or fields were changed or corrupted "
                               "after saving; refusing to load")
-    obj = _KINDS[kind][2](arrays, meta["fields"])
+    obj = _parts(kind)[1](arrays, meta["fields"])
     if problem_hash(obj) != meta.get("problem_hash"):
         raise FileFormatError(f"{path}: problem hash mismatch: the file's problem does not match its metadata")
     if expect_problem is not None and problem_hash(expect_problem) != meta["problem_hash"]:
         raise FileFormatError(f"{path}: belongs to another problem (problem hash {meta['problem_hash'][:12]}… "
                               f"≠ {problem_hash(expect_problem)[:12]}… of the expected problem)")
     return obj
+
+
+# --- explicit (unravelled) networks -----------------------------------------------------------
+def _explicit_parts(ex) -> tuple[dict, dict]:
+    """The implicit network, the construction's parameters, and every buffer (the weights as built)."""
+    n_arrays, n_fields = _network_parts(ex.net)
+    arrays = {f"net.{k}": v for k, v in n_arrays.items()}
+    arrays["kept_rows"] = ex.kept_rows
+    arrays.update({f"buffer.{k}": v.detach().cpu().numpy() for k, v in ex.state_dict().items()})
+    params = {k: v for k, v in ex.options.items() if isinstance(v, (bool, int, float, str))}
+    if type(ex).__name__ == "PaperNetwork":
+        arrays["param.alpha"] = np.asarray(ex.alpha, float)
+        if ex.scalar_K:
+            params["K"] = ex.k
+        cert = ex._cert
+        if cert is not None:
+            params["certificate"] = dict(exists=cert.exists, rate=cert.rate, reason=cert.reason)
+            if cert.exists:
+                arrays["param.cert_P"] = cert.P
+    elif type(ex).__name__ == "MomentumNetwork":
+        params["beta"] = ex.beta
+    elif type(ex).__name__ == "ADMMNetwork":
+        params.update(rho=ex.rho, relax=ex.relax, sigma=ex.sigma)
+    selection = None if ex.selection is None else dict(
+        tol=ex.selection.tol, depth=ex.selection.depth, max_error=ex.selection.max_error,
+        n_states=ex.selection.n_states, guarantee=ex.selection.guarantee)
+    fields = dict(net=n_fields, cls=type(ex).__name__, method=ex.method, depth=ex.depth,
+                  dtype=str(ex._dtype).replace("torch.", ""), params=params, selection=selection)
+    return arrays, fields
+
+
+def _explicit_from(arrays, fields):
+    """Rebuild the network's structure from its parameters, then load the saved weights into it."""
+    torch = require("torch", "torch")
+    from . import explicit
+
+    net = _network_from({k[4:]: v for k, v in arrays.items() if k.startswith("net.")}, fields["net"])
+    cls, params = fields["cls"], fields["params"]
+    dtype = getattr(torch, fields["dtype"])
+    qp = net.qp if not params.get("prune") else explicit._pruned_qp(net.qp, arrays["kept_rows"])
+    kept, depth, opts = arrays["kept_rows"], fields["depth"], dict(params)
+    if cls == "PaperNetwork":
+        K = params["K"] if "K" in params else arrays["buffer.Kt"].T
+        cert = None
+        if "certificate" in params:
+            c = params["certificate"]
+            cert = explicit.ContractionCertificate(c["exists"], c["rate"], None if np.ndim(K) == 0 else K,
+                                                   arrays.get("param.cert_P"), c["reason"])
+        ex = explicit.PaperNetwork(net, qp, kept, depth, dtype, opts, arrays["param.alpha"], K, cert)
+    elif cls == "MomentumNetwork":
+        ex = explicit.MomentumNetwork(net, qp, kept, depth, dtype, opts, params["beta"])
+    elif cls == "ADMMNetwork":
+        ex = explicit.ADMMNetwork(net, qp, kept, depth, dtype, opts, params["rho"], params["relax"],
+                                  params["sigma"])
+    else:
+        raise FileFormatError(f"unknown explicit network class {cls!r}")
+    state = {k[len("buffer."):]: torch.from_numpy(np.array(v)) for k, v in arrays.items()
+             if k.startswith("buffer.")}
+    ex.load_state_dict(state)
+    if fields.get("selection"):
+        ex.selection = explicit.DepthSelection(**fields["selection"])
+    return ex
+
+
+def _is_explicit(obj) -> bool:
+    mod = sys.modules.get("mpc2nn.explicit")
+    return mod is not None and isinstance(obj, mod.ExplicitNetwork)
+
+
+class _ExportWrapper:
+    """Builds the module that export writes: the network followed by an output selection as a MatMul."""
+
+    @staticmethod
+    def build(ex, output: str, dtype: str):
+        torch = require("torch", "torch")
+        import copy
+
+        if output not in ("control", "sequence"):
+            raise ValueError(f"output: expected 'control' or 'sequence', got {output!r}")
+        if dtype not in ("float64", "float32"):
+            raise ValueError(f"dtype: expected 'float64' or 'float32', got {dtype!r}")
+        tdtype = getattr(torch, dtype)
+        model = copy.deepcopy(ex).to(tdtype)
+        model._dtype = tdtype
+        select = np.eye(ex.n_U)[:, :ex.n_u] if output == "control" else np.eye(ex.n_U)
+
+        class Exported(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.net = model
+                self.register_buffer("select", torch.tensor(select, dtype=tdtype))
+
+            def forward(self, x):
+                return self.net(x) @ self.select
+
+        return Exported().eval(), tdtype
+
+
+def to_onnx(explicit, path, *, output: str = "control", dtype: str = "float64", opset: int = 17) -> Path:
+    """Write an explicit network as an ONNX graph of MatMul/Add/Sub/Mul/Relu operations only.
+
+    Parameters
+    ----------
+    explicit : ExplicitNetwork (a pure construction; not the hybrid mode)
+    path : output file
+    output : ``"control"`` (first input, shape (B, n_u)) or ``"sequence"`` ((B, N·n_u))
+    dtype : ``"float64"`` or ``"float32"``
+    opset : ONNX opset (default 17)
+
+    The graph has one input ``x`` of shape ``(batch, n_x)`` and one output ``u``;
+    the batch dimension is dynamic. Written with torch's TorchScript-based ONNX
+    exporter, which emits exactly the network's matrix products, additions,
+    scalings and ReLUs (no Clip, no custom operators), as NN verifiers expect.
+    """
+    torch = require("torch", "torch")
+    require("onnx", "dev")
+    if not _is_explicit(explicit):
+        raise TypeError(f"to_onnx: expected an explicit network from mpc2nn.unravel, got {type(explicit).__name__}")
+    model, tdtype = _ExportWrapper.build(explicit, output, dtype)
+    x = torch.zeros(2, explicit.n_x, dtype=tdtype)
+    path = Path(path)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript-based exporter is the one we want
+        torch.onnx.export(model, (x,), str(path), input_names=["x"], output_names=["u"],
+                          dynamic_axes={"x": {0: "batch"}, "u": {0: "batch"}}, opset_version=opset, dynamo=False)
+    return path
+
+
+def to_torchscript(explicit, path, *, output: str = "control", dtype: str = "float64") -> Path:
+    """Write an explicit network as a traced TorchScript module (``torch.jit.load`` reads it)."""
+    torch = require("torch", "torch")
+    if not _is_explicit(explicit):
+        raise TypeError(f"to_torchscript: expected an explicit network from mpc2nn.unravel, "
+                        f"got {type(explicit).__name__}")
+    model, tdtype = _ExportWrapper.build(explicit, output, dtype)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        traced = torch.jit.trace(model, torch.zeros(2, explicit.n_x, dtype=tdtype))
+        torch.jit.save(traced, str(path))
+    return Path(path)

@@ -24,7 +24,8 @@ from .oracle import OSQPSession
 from .problem import MPCProblem, _zoh
 from .qp import CondensedQP
 
-__all__ = ["ControlAction", "Controller", "MPCController", "ImplicitController", "FunctionController",
+__all__ = ["ControlAction", "Controller", "MPCController", "ImplicitController", "ExplicitController",
+           "FunctionController",
            "as_controller", "Trajectory", "simulate"]
 
 
@@ -81,6 +82,41 @@ class ImplicitController:
         self._y = None
 
 
+class ExplicitController:
+    """An explicit network from :func:`mpc2nn.unravel`.
+
+    With ``warm_start`` the layer state is carried from one call to the next (the
+    paper's closed loop: the network starts where it stopped at the previous
+    step). With ``record_residuals`` every call appends the per-layer residual
+    ``(depth,)`` to :attr:`residuals`.
+    """
+
+    def __init__(self, explicit, *, warm_start: bool = False, record_residuals: bool = False):
+        self.explicit, self.warm_start, self.record_residuals = explicit, warm_start, record_residuals
+        qp = explicit.net.qp
+        self.problem = qp.problem if qp.problem is not None else qp
+        self.n_u = explicit.n_u
+        self.residuals: list[np.ndarray] = []
+        self._state = None
+
+    def __call__(self, x):
+        state0 = self._state if self.warm_start else None
+        if self.record_residuals:
+            hist = self.explicit.history(x, state0=state0)
+            U, state = hist.U, hist.state
+            self.residuals.append(hist.residual[:, 0])
+        else:
+            U, state = self.explicit.run(x, state0=state0)
+        if self.warm_start:
+            self._state = state
+        return ControlAction(U[0, :self.n_u], f"explicit network, depth {self.explicit.depth}")
+
+    def reset(self):
+        """Forget the carried layer state and the recorded residuals."""
+        self._state = None
+        self.residuals = []
+
+
 class FunctionController:
     """Any function ``x (n_x,) ↦ u (n_u,)``; NaN outputs get status ``"invalid output"``."""
 
@@ -99,16 +135,20 @@ def as_controller(obj) -> Controller:
     """Wrap ``obj`` as a :class:`Controller`.
 
     An ``ImplicitNetwork`` becomes an :class:`ImplicitController`, an
-    ``MPCProblem``/``CondensedQP`` an :class:`MPCController`, a torch module with a
-    ``control`` method (an explicit network) a ``FunctionController`` of it, a
-    Controller stays itself, another callable becomes a :class:`FunctionController`.
+    ``MPCProblem``/``CondensedQP`` an :class:`MPCController`, an explicit network
+    an :class:`ExplicitController` (no warm start), another torch module with a
+    ``control`` method a ``FunctionController`` of it, a Controller stays itself,
+    another callable becomes a :class:`FunctionController`.
     """
     if isinstance(obj, ImplicitNetwork):
         return ImplicitController(obj)
     if isinstance(obj, (MPCProblem, CondensedQP)):
         return MPCController(obj)
-    if isinstance(obj, (MPCController, ImplicitController, FunctionController)):
+    if isinstance(obj, (MPCController, ImplicitController, ExplicitController, FunctionController)):
         return obj
+    explicit = sys.modules.get("mpc2nn.explicit")
+    if explicit is not None and isinstance(obj, explicit.ExplicitNetwork):
+        return ExplicitController(obj)
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(obj, torch.nn.Module) and hasattr(obj, "control"):
         dtype = next(iter(obj.buffers())).dtype

@@ -272,7 +272,7 @@ def test_demo(tmp_path, capfd):
 
 # --- unravel and export ---------------------------------------------------------------------------------------
 def test_unravel_and_export_say_when_they_are_unavailable(tmp_path, capfd, monkeypatch):
-    monkeypatch.setitem(sys.modules, "mpc2nn.unravel", None)  # makes `import mpc2nn.unravel` fail
+    monkeypatch.setitem(sys.modules, "mpc2nn.explicit", None)  # makes `import mpc2nn.explicit` fail
     code, out, err = run(capfd, "unravel", "builtin:drummond2024_corrected", "--depth", "5")
     assert code == 2 and out == ""
     assert_one_line_error(err, "unravelling is not available in this installation")
@@ -290,7 +290,7 @@ def test_unravel_and_export_say_when_they_are_unavailable(tmp_path, capfd, monke
 
 
 def test_unravel_and_export(tmp_path, capfd):
-    pytest.importorskip("mpc2nn.unravel", reason="mpc2nn.unravel (explicit networks) is not in this checkout")
+    pytest.importorskip("mpc2nn.explicit", reason="torch is not installed")
     code, data, _ = run_json(capfd, "unravel", "builtin:drummond2024_corrected", "--depth", "50",
                              "--samples", "20")
     assert code == 0 and data["depth"] == 50 and data["max_error"] >= 0 and data["max_error_bound"] >= 0

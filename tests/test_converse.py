@@ -226,7 +226,7 @@ def test_output_bias_is_an_extra_parameter():
 
 
 def test_input_errors_name_the_problem():
-    with pytest.raises(ShapeError, match=r"W_f: expected shape \(n_U, m\) = \(\?, 2\), got \(3, 3\)"):
+    with pytest.raises(ShapeError, match=r"W_f: expected shape \(n_U, m\) = \(n_U, 2\), got \(3, 3\)"):
         ImplicitWeights(np.eye(2), np.ones((2, 1)), np.zeros(2), np.ones((3, 3)), np.ones((3, 1)))
     with pytest.raises(ProblemDefinitionError, match="ImplicitNetwork or ImplicitWeights"):
         to_qp(np.eye(2))

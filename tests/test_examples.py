@@ -60,3 +60,26 @@ def test_your_own_problem(tmp_path):
     assert report.feasibility_agrees.all() and (~report.feasible_ref).any()
     assert report.max_error < 1e-8 and result["gap"] < 1e-8
     assert (tmp_path / "spring_mass.mpc2nn").exists() and (tmp_path / "your_own_problem.png").exists()
+
+
+def test_paper_reproduction_matches_the_published_numbers(tmp_path):
+    """Numbers from re-running the authors' script (issue 4), not from this code."""
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("torch")
+    import json
+
+    run_example("paper_reproduction.py", "--small", "--output", str(tmp_path))
+    s = json.loads((tmp_path / "summary.json").read_text())
+    published = [-10, -6.2792, 10, 10, 10, 10, -9.6136, -10, -10, -0.5946]
+    assert s["depth"] == 1000 and len(s["first_inputs"]) == 25
+    assert np.abs(np.array(s["first_inputs"][:10]) - published).max() < 1e-2   # network inputs
+    assert np.abs(np.array(s["mpc_first_inputs"][:10]) - published).max() < 1e-4  # MPC on the same QP
+    assert 1e-3 < s["max_state_gap"] < 1e-2  # "agree to about 6e-3"
+    first = np.array(s["residual_after_first_layer"][:7])
+    assert first.max() <= 5.6 + 0.05 and first.max() >= 5.0 and first[:3].min() >= 1.0
+    assert all(300 <= d <= 950 for d in s["layers_to_residual_1e_3"][:6] if d > 2)
+    # the default construction reaches better agreement with a small fraction of the layers
+    c = s["corrected"]
+    assert c["depth"] <= 100 and c["max_state_gap"] <= s["max_state_gap"]
+    for name in ("paper_closed_loop.png", "paper_residuals.png", "corrected_default_construction.png"):
+        assert (tmp_path / name).stat().st_size > 10_000

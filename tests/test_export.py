@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import mpc2nn
+import mpc2nn.export
 from mpc2nn.export import FORMAT_VERSION
 
 
@@ -87,3 +88,73 @@ def test_mismatched_problem_is_refused(tmp_path):
     assert isinstance(mpc2nn.load(path, expect_problem=mpc2nn.systems.double_integrator()), mpc2nn.ImplicitNetwork)
     with pytest.raises(mpc2nn.FileFormatError, match="belongs to another problem"):
         mpc2nn.load(path, expect_problem=mpc2nn.systems.quadcopter())
+
+
+# --- explicit networks: save/load, ONNX, TorchScript ------------------------------------------
+torch = pytest.importorskip("torch")
+CONSTRUCTIONS = [dict(method="admm", depth=25), dict(method="paper", depth=30),
+                 dict(method="momentum", depth=25, beta=0.5), dict(method="admm", depth=25, prune=True)]
+LINEAR_RELU_OPS = {"MatMul", "Gemm", "Add", "Sub", "Mul", "Relu", "Constant"}
+
+
+@pytest.fixture(scope="module")
+def di_setup():
+    prob = mpc2nn.systems.double_integrator()
+    return prob, mpc2nn.compile(prob), mpc2nn.sample_states(prob, 40, seed=8)
+
+
+@pytest.mark.parametrize("kw", CONSTRUCTIONS, ids=lambda kw: kw["method"] + ("+prune" if kw.get("prune") else ""))
+def test_explicit_network_round_trip_is_exact(di_setup, kw, tmp_path):
+    prob, net, X = di_setup
+    ex = mpc2nn.unravel(net, **kw)
+    back = mpc2nn.load(mpc2nn.save(ex, tmp_path / "ex.mpc2nn"), expect_problem=prob)
+    assert type(back) is type(ex) and back.depth == ex.depth
+    assert np.array_equal(back.evaluate(X), ex.evaluate(X))
+    assert np.array_equal(back.error_bound(X).bound, ex.error_bound(X).bound)
+
+
+@pytest.mark.parametrize("kw", CONSTRUCTIONS[:3], ids=lambda kw: kw["method"])
+def test_onnx_export_is_linear_relu_and_matches_torch(di_setup, kw, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    _, net, X = di_setup
+    ex = mpc2nn.unravel(net, **kw)
+    for output, cols in (("control", 1), ("sequence", ex.n_U)):
+        path = mpc2nn.export.to_onnx(ex, tmp_path / f"{output}.onnx", output=output)
+        model = onnx.load(str(path))
+        assert {n.op_type for n in model.graph.node} <= LINEAR_RELU_OPS
+        u = ort.InferenceSession(str(path)).run(None, {"x": X})[0]
+        assert u.shape == (X.shape[0], cols)  # dynamic batch: exported with 2 states, run with 40
+        assert np.abs(u - ex.evaluate(X)[:, :cols]).max() <= 1e-12
+
+
+def test_onnx_float32(di_setup, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    _, net, X = di_setup
+    ex = mpc2nn.unravel(net, method="admm", depth=25)
+    path = mpc2nn.export.to_onnx(ex, tmp_path / "f32.onnx", dtype="float32")
+    u = ort.InferenceSession(str(path)).run(None, {"x": X.astype(np.float32)})[0]
+    assert u.dtype == np.float32
+    # documented float32 tolerance: 1e-4 relative to max(1, |u|) against the float64 network
+    assert np.abs(u - ex.evaluate(X)[:, :1]).max() <= 1e-4 * max(1.0, np.abs(u).max())
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
+def test_torchscript_export(di_setup, tmp_path):
+    _, net, X = di_setup
+    ex = mpc2nn.unravel(net, method="momentum", depth=25, beta=0.5)
+    path = mpc2nn.export.to_torchscript(ex, tmp_path / "ex.pt", output="sequence")
+    loaded = torch.jit.load(str(path))
+    assert np.abs(loaded(torch.tensor(X)).numpy() - ex.evaluate(X)).max() <= 1e-12
+
+
+def test_export_refuses_other_objects(di_setup, tmp_path):
+    _, net, _ = di_setup
+    with pytest.raises(TypeError, match="expected an explicit network from mpc2nn.unravel, got ImplicitNetwork"):
+        mpc2nn.export.to_onnx(net, tmp_path / "x.onnx")
+    hybrid = mpc2nn.unravel(net, depth=10, method="hybrid")
+    with pytest.raises(TypeError, match="got HybridNetwork"):
+        mpc2nn.export.to_torchscript(hybrid, tmp_path / "x.pt")
+    ex = mpc2nn.unravel(net, method="admm", depth=5)
+    with pytest.raises(ValueError, match="output: expected 'control' or 'sequence'"):
+        mpc2nn.export.to_onnx(ex, tmp_path / "x.onnx", output="first")
