@@ -83,3 +83,18 @@ def test_paper_reproduction_matches_the_published_numbers(tmp_path):
     assert c["depth"] <= 100 and c["max_state_gap"] <= s["max_state_gap"]
     for name in ("paper_closed_loop.png", "paper_residuals.png", "corrected_default_construction.png"):
         assert (tmp_path / name).stat().st_size > 10_000
+
+
+def test_depth_vs_accuracy(tmp_path):
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("torch")
+    result = run_example("depth_vs_accuracy.py", "--small", "--output", str(tmp_path))
+    curves = result["curves"]
+    # errors fall with depth, and the default construction beats the paper's plain form at every depth >= 20
+    for err in curves.values():
+        assert err[-1] < err[0]
+    admm, plain = curves["ADMM (ρ tuned, default)"], curves["paper form, α = 1/λmax"]
+    assert np.all(admm[19:] < plain[19:])
+    assert np.all(result["bound"] >= result["true"])
+    for name in ("depth_vs_accuracy.png", "double_integrator_error_map.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
