@@ -98,3 +98,13 @@ def test_depth_vs_accuracy(tmp_path):
     assert np.all(result["bound"] >= result["true"])
     for name in ("depth_vs_accuracy.png", "double_integrator_error_map.png"):
         assert (tmp_path / name).stat().st_size > 10_000
+
+
+def test_export_onnx(tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("torch")
+    result = run_example("export_onnx.py", "--small", "--output", str(tmp_path))
+    assert set(result["ops"]) <= {"MatMul", "Gemm", "Add", "Sub", "Mul", "Relu", "Constant"}
+    assert result["gap_runtime"] <= 1e-12
+    assert result["gap_mpc"] <= 0.05  # tolerance 1e-2 was met on the fitting states; these are others
+    assert (tmp_path / "quadcopter.onnx").exists() and (tmp_path / "quadcopter_explicit.mpc2nn").exists()
