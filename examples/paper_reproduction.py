@@ -1,6 +1,6 @@
 """
 Reproducing the paper: 1000 unravelled layers in closed loop, then far fewer
-==========================================================================
+============================================================================
 
 Drummond, Baldivieso-Monasterios and Valmorbida (L4DC 2024) simulate their
 example for 25 steps from ``x0 = (-200, -200)`` with an explicit network of 1000

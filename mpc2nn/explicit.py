@@ -520,7 +520,7 @@ class MomentumNetwork(ExplicitNetwork):
 
 
 class ADMMNetwork(ExplicitNetwork):
-    """OSQP-style ADMM on ``min ½UᵀHU + xᵀFᵀU s.t. GU <= w + Ex`` as a Linear+ReLU network.
+    """OSQP-style ADMM on the condensed QP as a Linear+ReLU network.
 
     Layer state ``(U, t)`` with ``ν = ρ relu(t)`` (the dual iterate) and
     ``z = h + t - relu(t)`` (the projected copy of ``GU``), ``h = w + Ex``, on the

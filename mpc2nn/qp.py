@@ -88,7 +88,7 @@ class SparseQP:
 
 @dataclass(frozen=True, eq=False)
 class CondensedQP:
-    """The parametric QP ``min ½UᵀHU + xᵀFᵀU s.t. GU <= w + Ex`` of an MPC problem.
+    """The parametric QP ``min ½UᵀHU + xᵀFᵀU`` subject to ``GU <= w + Ex`` of an MPC problem.
 
     Attributes
     ----------
