@@ -8,7 +8,7 @@ Every subcommand takes ``--help``::
     mpc2nn simulate PROBLEM --x0 X1 X2 ... [--steps T] [--controller implicit|mpc] [--plot FIG.png]
     mpc2nn bench    PROBLEM [--samples N] [--seed S] [--repeats R]
     mpc2nn unravel  PROBLEM (--depth J | --tol EPS) [--samples N] [--seed S] [-o NET.mpc2nn]
-    mpc2nn export   NET.mpc2nn --format onnx|torchscript -o OUT
+    mpc2nn export   NET.mpc2nn --format onnx|torchscript|c -o OUT
     mpc2nn demo     [--output DIR] [--samples N] [--small]
 
 ``PROBLEM`` is one of
@@ -676,12 +676,15 @@ def _cmd_unravel(args: argparse.Namespace) -> _Result:
 
 def _cmd_export(args: argparse.Namespace) -> _Result:
     obj = load(args.file)
-    fmt_fn = _feature("mpc2nn.export", {"onnx": "to_onnx", "torchscript": "to_torchscript"}[args.format],
+    fmt_fn = _feature("mpc2nn.export", {"onnx": "to_onnx", "torchscript": "to_torchscript", "c": "to_c"}[args.format],
                       f"export to {args.format}")
-    fmt_fn(obj, args.output)
-    size = Path(args.output).stat().st_size
-    data = dict(input=args.file, kind=type(obj).__name__, format=args.format, output=args.output, bytes=size)
-    return _Result(0, data, [f"{type(obj).__name__} from {args.file} exported as {args.format} to {args.output} "
+    try:
+        written = Path(fmt_fn(obj, args.output))
+    except TypeError as exc:  # not an explicit network
+        raise CommandLineError(f"{args.file}: {exc}; export needs a file written by `mpc2nn unravel -o`") from None
+    size = written.stat().st_size
+    data = dict(input=args.file, kind=type(obj).__name__, format=args.format, output=str(written), bytes=size)
+    return _Result(0, data, [f"{type(obj).__name__} from {args.file} exported as {args.format} to {written} "
                              f"({size} bytes)"])
 
 
@@ -817,8 +820,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("export", _cmd_export, "Export a saved network to ONNX or TorchScript.",
             "example: mpc2nn export explicit.mpc2nn --format onnx -o controller.onnx")
     p.add_argument("file", metavar="FILE", help="a .mpc2nn file written by `mpc2nn unravel -o`")
-    p.add_argument("--format", choices=("onnx", "torchscript"), required=True, help="target format")
-    p.add_argument("-o", "--output", type=Path, required=True, help="file to write")
+    p.add_argument("--format", choices=("onnx", "torchscript", "c"), required=True,
+                   help="target format (c: a folder with NAME.c and NAME.h, plain loops, static weights)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="file to write (folder for --format c)")
 
     p = add("demo", _cmd_demo, "The quick-start demo: the paper's corrected example as an exact network, "
             "validated against OSQP, closed loop plotted.", "example: mpc2nn demo --output out/ --small")

@@ -158,3 +158,29 @@ def test_export_refuses_other_objects(di_setup, tmp_path):
     ex = mpc2nn.unravel(net, method="admm", depth=5)
     with pytest.raises(ValueError, match="output: expected 'control' or 'sequence'"):
         mpc2nn.export.to_onnx(ex, tmp_path / "x.onnx", output="first")
+
+
+@pytest.mark.parametrize("kw", CONSTRUCTIONS[:3], ids=lambda kw: kw["method"])
+def test_c_export_compiles_and_matches(di_setup, kw, tmp_path):
+    import ctypes
+    import shutil
+    import subprocess
+
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("gcc is not installed")
+    _, net, X = di_setup
+    ex = mpc2nn.unravel(net, **kw)
+    for output, width in (("control", ex.n_u), ("sequence", ex.n_U)):
+        src = mpc2nn.export.to_c(ex, tmp_path / output, output=output)
+        lib_path = tmp_path / output / "lib.so"  # a fresh path: dlopen caches libraries by path
+        subprocess.run([gcc, "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-o",
+                        str(lib_path), str(src)], check=True, capture_output=True)
+        lib = ctypes.CDLL(str(lib_path))
+        u = np.zeros(width)
+        for x in X:
+            x = np.ascontiguousarray(x)
+            lib.mpc2nn_control(x.ctypes.data_as(ctypes.c_void_p), u.ctypes.data_as(ctypes.c_void_p))
+            assert np.abs(u - ex.evaluate(x)[0, :width]).max() <= 1e-12
+    header = (tmp_path / "control" / "mpc2nn_control.h").read_text()
+    assert "void mpc2nn_control(const double x[2], double u[1]);" in header
