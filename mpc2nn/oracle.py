@@ -53,6 +53,11 @@ class ReferenceSolution:
         return self.U[:, :self.n_u]
 
 
+def _blank_results(B: int, n_U: int):
+    """``(U, feasible, status, times)`` for ``B`` samples before solving: NaN, False, "invalid", 0."""
+    return np.full((B, n_U), np.nan), np.zeros(B, bool), np.full(B, "invalid", dtype=object), np.zeros(B)
+
+
 def _as_qp(problem) -> CondensedQP:
     return condense(problem) if isinstance(problem, MPCProblem) else problem
 
@@ -100,10 +105,7 @@ class OSQPSession:
         qp, osqp = self.qp, self._osqp
         X = as_states(X, qp.n_x)
         B = X.shape[0]
-        U = np.full((B, qp.n_U), np.nan)
-        feasible = np.zeros(B, bool)
-        status = np.full(B, "invalid", dtype=object)
-        times = np.zeros(B)
+        U, feasible, status, times = _blank_results(B, qp.n_U)
         solved_codes = (osqp.SolverStatus.OSQP_SOLVED, osqp.SolverStatus.OSQP_SOLVED_INACCURATE)
         infeasible_codes = (osqp.SolverStatus.OSQP_PRIMAL_INFEASIBLE,
                             osqp.SolverStatus.OSQP_PRIMAL_INFEASIBLE_INACCURATE)
@@ -197,10 +199,7 @@ def solve_daqp(problem: MPCProblem | CondensedQP, X) -> ReferenceSolution:
     qp = _as_qp(problem)
     X = as_states(X, qp.n_x)
     B = X.shape[0]
-    U = np.full((B, qp.n_U), np.nan)
-    feasible = np.zeros(B, bool)
-    status = np.full(B, "invalid", dtype=object)
-    times = np.zeros(B)
+    U, feasible, status, times = _blank_results(B, qp.n_U)
     H = np.array(qp.H)  # writable copies: DAQP refuses read-only buffers
     G = np.array(qp.G)
     lower = np.full(qp.m, -1e30)
