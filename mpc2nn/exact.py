@@ -203,7 +203,8 @@ class ActiveSetSolver:
             r = _solve_spd_batch(K, (N @ a[:, :, None])[..., 0])
             d = a - (N.transpose(0, 2, 1) @ r[..., None])[..., 0]
             dd, aa = (d * d).sum(axis=1), (a * a).sum(axis=1)
-            move = dd > 1e-20 * aa
+            # a full working set spans R^n: no direction, whatever rounding leaves in d
+            move = (dd > 1e-16 * aa) & (size[idx] < n)
             viol_p = (a * z[idx]).sum(axis=1) - h[idx, p[idx]]
             t2 = np.where(move, viol_p / np.where(move, dd, 1.0), np.inf)
             pos = ~pad & (r > 1e-14 * np.maximum(1.0, np.abs(r).max(axis=1, keepdims=True)))

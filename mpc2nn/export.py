@@ -138,9 +138,9 @@ def problem_hash(obj) -> str:
     An MPCProblem is condensed first, so a problem, its QP and every network
     compiled from it share one hash.
     """
-    from .validate import _as_qp
+    from .qp import as_qp
 
-    qp = _as_qp(obj.net if _is_explicit(obj) else obj)
+    qp = as_qp(obj.net if _is_explicit(obj) else obj)
     return _hash({k: getattr(qp, k) for k in ("H", "F", "G", "w", "E")}, {})
 
 

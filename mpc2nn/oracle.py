@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from ._checks import as_states, require
 from .problem import MPCProblem
-from .qp import CondensedQP, condense
+from .qp import CondensedQP, as_qp
 
 __all__ = ["ReferenceSolution", "OSQPSession", "solve_osqp", "solve_daqp", "OSQP_SETTINGS", "DAQP_SETTINGS"]
 
@@ -58,10 +58,6 @@ def _blank_results(B: int, n_U: int):
     return np.full((B, n_U), np.nan), np.zeros(B, bool), np.full(B, "invalid", dtype=object), np.zeros(B)
 
 
-def _as_qp(problem) -> CondensedQP:
-    return condense(problem) if isinstance(problem, MPCProblem) else problem
-
-
 class OSQPSession:
     """A set-up OSQP solver for one QP, reused (and warm-started) across states.
 
@@ -77,7 +73,7 @@ class OSQPSession:
 
     def __init__(self, problem: MPCProblem | CondensedQP, *, form: str = "auto", settings: dict | None = None):
         self._osqp = require("osqp", "osqp")
-        qp = self.qp = _as_qp(problem)
+        qp = self.qp = as_qp(problem)
         if form not in ("auto", "sparse", "condensed"):
             raise ValueError(f"form: expected 'auto', 'sparse' or 'condensed', got {form!r}")
         use_sparse = form == "sparse" or (form == "auto" and qp.problem is not None and qp.source == "condense")
@@ -196,7 +192,7 @@ def solve_daqp(problem: MPCProblem | CondensedQP, X) -> ReferenceSolution:
     1e-6 (seen: 4.4e-7 on the oscillating masses), so it is tightened to 1e-10.
     """
     daqp = require("daqp", "daqp")
-    qp = _as_qp(problem)
+    qp = as_qp(problem)
     X = as_states(X, qp.n_x)
     B = X.shape[0]
     U, feasible, status, times = _blank_results(B, qp.n_U)

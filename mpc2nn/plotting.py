@@ -118,9 +118,10 @@ def plot_error_map(controller, problem, *, dims: tuple[int, int] = (0, 1), box=N
     Infeasible states are grey; exact agreement (error 0) is drawn at 1e-17.
     """
     from . import compile
-    from .validate import _as_qp, _controller_output
+    from .qp import as_qp
+    from .validate import _controller_output
 
-    qp = _as_qp(problem)
+    qp = as_qp(problem)
     box = box if box is not None else qp.sample_box
     if box is None:
         raise ProblemDefinitionError("box: the problem has no sample_box; pass box=(lo, hi)")

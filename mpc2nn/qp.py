@@ -24,7 +24,7 @@ from ._checks import as_matrix, as_states, check_pd
 from .exceptions import ProblemDefinitionError, ShapeError
 from .problem import MPCProblem
 
-__all__ = ["CondensedQP", "KKTResiduals", "SparseQP", "condense"]
+__all__ = ["CondensedQP", "KKTResiduals", "SparseQP", "condense", "as_qp"]
 
 
 def _frozen(a) -> np.ndarray:
@@ -319,6 +319,19 @@ def condense(problem: MPCProblem) -> CondensedQP:
     state_only = (np.array(state_E).reshape(-1, n_x), np.array(state_w)) if state_E else None
     return CondensedQP(H, F, G, np.array(rows_w, float), E, n_u, _frozen(Phi), _frozen(Gamma), problem,
                        tuple(labels), state_only, problem.name, problem.sample_box, "condense")
+
+
+def as_qp(obj) -> CondensedQP:
+    """The condensed QP behind ``obj``: an MPCProblem is condensed, a CondensedQP returned as it is,
+    a network (anything with a ``qp`` attribute holding a CondensedQP) gives its QP."""
+    if isinstance(obj, MPCProblem):
+        return condense(obj)
+    if isinstance(obj, CondensedQP):
+        return obj
+    if isinstance(getattr(obj, "qp", None), CondensedQP):
+        return obj.qp
+    raise ProblemDefinitionError(
+        f"problem: expected an MPCProblem, CondensedQP or ImplicitNetwork, got {type(obj).__name__}")
 
 
 def _prediction_matrices(A: np.ndarray, B: np.ndarray, N: int) -> tuple[np.ndarray, np.ndarray]:

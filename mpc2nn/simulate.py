@@ -17,7 +17,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ._checks import as_matrix, require
+from ._checks import as_matrix
 from .exceptions import ProblemDefinitionError, ShapeError
 from .implicit import ImplicitNetwork
 from .oracle import OSQPSession

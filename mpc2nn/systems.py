@@ -13,10 +13,10 @@ from collections.abc import Callable
 import numpy as np
 
 from .problem import MPCProblem, _zoh
-from .qp import CondensedQP, condense
+from .qp import CondensedQP, as_qp
 
 __all__ = ["drummond2024", "double_integrator", "quadcopter", "inverted_pendulum",
-           "oscillating_masses", "all_problems", "DRUMMOND2024_PAPER_SETTINGS"]
+           "oscillating_masses", "all_problems", "as_qp", "DRUMMOND2024_PAPER_SETTINGS"]
 
 _DRUMMOND_A = [[4 / 3, -2 / 3], [1.0, 0.0]]
 _DRUMMOND_B = [[0.0], [1.0]]
@@ -180,8 +180,3 @@ def all_problems() -> dict[str, Callable[[], MPCProblem | CondensedQP]]:
         "inverted_pendulum": inverted_pendulum,
         "oscillating_masses": oscillating_masses,
     }
-
-
-def as_qp(problem: MPCProblem | CondensedQP) -> CondensedQP:
-    """``problem`` condensed, or itself when it already is a QP."""
-    return problem if isinstance(problem, CondensedQP) else condense(problem)

@@ -16,21 +16,9 @@ from ._checks import as_matrix, as_states
 from .exceptions import ProblemDefinitionError, ShapeError
 from .implicit import ImplicitNetwork, compile
 from .oracle import ReferenceSolution, solve_daqp, solve_osqp
-from .problem import MPCProblem
-from .qp import CondensedQP, KKTResiduals, condense
+from .qp import KKTResiduals, as_qp
 
 __all__ = ["sample_states", "validate", "ValidationReport"]
-
-
-def _as_qp(problem) -> CondensedQP:
-    if isinstance(problem, MPCProblem):
-        return condense(problem)
-    if isinstance(problem, CondensedQP):
-        return problem
-    if isinstance(problem, ImplicitNetwork):
-        return problem.qp
-    raise ProblemDefinitionError(
-        f"problem: expected an MPCProblem, CondensedQP or ImplicitNetwork, got {type(problem).__name__}")
 
 
 def sample_states(problem, n: int, *, box=None, seed: int = 0, feasible: bool | None = True,
@@ -64,7 +52,7 @@ def sample_states(problem, n: int, *, box=None, seed: int = 0, feasible: bool | 
     >>> X.shape
     (5, 2)
     """
-    qp = _as_qp(problem)
+    qp = as_qp(problem)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ProblemDefinitionError(f"n: expected a number of states >= 0, got {n!r}")
     if box is None:
@@ -203,7 +191,7 @@ def validate(controller, problem, X, *, reference: str = "osqp") -> ValidationRe
     >>> report.max_error < 1e-8
     True
     """
-    qp = _as_qp(problem)
+    qp = as_qp(problem)
     X = as_states(X, qp.n_x)
     U, feas, lam = _controller_output(controller, X)
     if U.ndim != 2 or U.shape[0] != X.shape[0] or U.shape[1] not in (qp.n_U, qp.n_u):
