@@ -142,27 +142,30 @@ def table(results: list, cap: int, hybrid_depths) -> str:
 
 
 def plot(results: list, path: str) -> None:
+    """Error against depth, one panel per problem; each construction keeps one colour in every panel."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    labels = list(dict.fromkeys(lab for r in results for lab in r["curves"]))
+    colour = {lab: f"C{i}" for i, lab in enumerate(labels)}
     n = len(results)
     cols = min(3, n)
     rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows + 0.8), squeeze=False)
     for ax, r in zip(axes.ravel(), results):
         for lab, c in r["curves"].items():
-            ax.semilogy(np.arange(1, len(c) + 1), np.maximum(c, 1e-16), label=lab)
+            ax.loglog(np.arange(1, len(c) + 1), np.maximum(c, 1e-16), color=colour[lab], lw=1.4)
         ax.axhline(1e-6, color="k", lw=0.5, ls="--")
-        ax.set_xscale("log")
         ax.set_title(r["name"])
         ax.set_xlabel("depth (layers)")
-        ax.set_ylabel("max ‖U - U*‖∞")
-    axes.ravel()[0].legend(fontsize=7)
+        ax.set_ylabel("max ‖U - U*‖∞ (test states)")
     for ax in axes.ravel()[n:]:
         ax.axis("off")
-    fig.tight_layout()
+    handles = [plt.Line2D([], [], color=colour[lab], lw=2) for lab in labels]
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=120)
 
 
@@ -172,7 +175,14 @@ def main(argv=None) -> None:
     ap.add_argument("--json", metavar="PATH", help="write the results as JSON")
     ap.add_argument("--plot", metavar="PATH", help="save the error-vs-depth figure")
     ap.add_argument("--problems", nargs="*", help="subset of problem names")
+    ap.add_argument("--replot", metavar="JSON", help="only redraw --plot from a JSON file of an earlier run")
     args = ap.parse_args(argv)
+    if args.replot:
+        if not args.plot:
+            ap.error("--replot needs --plot PATH")
+        with open(args.replot) as fh:
+            plot(json.load(fh), args.plot)
+        return
     n_test, n_tune, cap, hyb, batch = (1000, 300, 10000, (10, 20, 50, 100), 10_000)
     if args.small:
         n_test, n_tune, cap, hyb, batch = (100, 60, 300, (10, 50), 1000)
@@ -181,7 +191,6 @@ def main(argv=None) -> None:
     unknown = set(names) - set(probs)
     if unknown:
         ap.error(f"unknown problems {sorted(unknown)}; choose from {sorted(probs)}")
-    torch.set_num_threads(torch.get_num_threads())
     t0 = time.perf_counter()
     results = [bench_problem(nm, probs[nm], n_test, n_tune, cap, hyb, batch) for nm in names]
     print(table(results, cap, hyb))
