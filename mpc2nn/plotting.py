@@ -37,41 +37,40 @@ def plot_states(trajectories: Mapping[str, Trajectory], *, indices: Sequence[int
     indices : which states (default all)
     bounds : MPCProblem, optional; its finite state bounds are drawn dotted
     """
-    ax = _axes(ax)
-    first = next(iter(trajectories.values()))
-    indices = range(first.states.shape[1]) if indices is None else indices
-    for s, (label, tr) in enumerate(trajectories.items()):
-        k = np.arange(tr.states.shape[0])
-        for c, i in enumerate(indices):
-            ax.plot(k, tr.states[:, i], color=f"C{c}", label=f"$x_{{{i + 1}}}$ {label}",
-                    **_STYLES[s % len(_STYLES)])
-    if bounds is not None:
-        for c, i in enumerate(indices):
-            for v in (bounds.x_min[i], bounds.x_max[i]):
-                if np.isfinite(v):
-                    ax.axhline(v, color=f"C{c}", lw=0.8, ls=":")
-    ax.set(xlabel="time step k", ylabel="state")
-    ax.legend(fontsize=7, ncol=max(1, len(trajectories)))
-    return ax
+    return _plot_signals(trajectories, "states", indices, ax, bounds)
 
 
 def plot_inputs(trajectories: Mapping[str, Trajectory], *, indices: Sequence[int] | None = None, ax=None,
                 bounds=None):
     """Applied inputs (held over each step), like :func:`plot_states`; input bounds dotted."""
+    return _plot_signals(trajectories, "inputs", indices, ax, bounds)
+
+
+def _plot_signals(trajectories, which: str, indices, ax, bounds):
+    """Shared body of :func:`plot_states` (lines, colours C0..) and :func:`plot_inputs` (steps, colours C4..)."""
     ax = _axes(ax)
-    first = next(iter(trajectories.values()))
-    indices = range(first.inputs.shape[1]) if indices is None else indices
+    states = which == "states"
+    symbol, offset, lo, hi = ("x", 0, "x_min", "x_max") if states else ("u", 4, "u_min", "u_max")
+    first = getattr(next(iter(trajectories.values())), which)
+    indices = range(first.shape[1]) if indices is None else indices
     for s, (label, tr) in enumerate(trajectories.items()):
-        k = np.arange(tr.inputs.shape[0])
-        style = {key: v for key, v in _STYLES[s % len(_STYLES)].items() if key not in ("marker", "ms")}
+        values = getattr(tr, which)
+        k = np.arange(values.shape[0])
+        style = dict(_STYLES[s % len(_STYLES)])
+        if not states:
+            style = {key: v for key, v in style.items() if key not in ("marker", "ms")}
         for c, i in enumerate(indices):
-            ax.step(k, tr.inputs[:, i], where="post", color=f"C{c + 4}", label=f"$u_{{{i + 1}}}$ {label}", **style)
+            kw = dict(color=f"C{c + offset}", label=f"${symbol}_{{{i + 1}}}$ {label}", **style)
+            if states:
+                ax.plot(k, values[:, i], **kw)
+            else:
+                ax.step(k, values[:, i], where="post", **kw)
     if bounds is not None:
         for c, i in enumerate(indices):
-            for v in (bounds.u_min[i], bounds.u_max[i]):
+            for v in (getattr(bounds, lo)[i], getattr(bounds, hi)[i]):
                 if np.isfinite(v):
-                    ax.axhline(v, color=f"C{c + 4}", lw=0.8, ls=":")
-    ax.set(xlabel="time step k", ylabel="input")
+                    ax.axhline(v, color=f"C{c + offset}", lw=0.8, ls=":")
+    ax.set(xlabel="time step k", ylabel="state" if states else "input")
     ax.legend(fontsize=7, ncol=max(1, len(trajectories)))
     return ax
 
