@@ -63,7 +63,8 @@ class ActiveSetSolver:
 
     def __init__(self, H: np.ndarray, G: np.ndarray):
         L = np.linalg.cholesky(H)
-        self.Gbar = scipy.linalg.solve_triangular(L, G.T, lower=True).T  # G L⁻ᵀ, (m, n)
+        self.Linv = scipy.linalg.solve_triangular(L, np.eye(H.shape[0]), lower=True)  # L⁻¹, z = Lᵀ U
+        self.Gbar = G @ self.Linv.T  # G L⁻ᵀ, (m, n)
         self.M = self.Gbar @ self.Gbar.T
         self.m = G.shape[0]
         self.row_norm = np.linalg.norm(self.Gbar, axis=1)

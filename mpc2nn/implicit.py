@@ -238,7 +238,7 @@ class ImplicitNetwork:
             solver = self._active_set_solver()
             Xr = Xv[run]
             h = qp.w + Xr @ qp.E.T
-            z0 = -(Xr @ qp.F.T) @ np.linalg.inv(np.linalg.cholesky(qp.H)).T
+            z0 = -(Xr @ qp.F.T) @ solver.Linv.T
             q = h - z0 @ solver.Gbar.T
             sol = solver.solve(q, z0, h, None if active0 is None else active0[run])
             lam[run] = sol.lam
