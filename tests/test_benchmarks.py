@@ -1,0 +1,37 @@
+"""The benchmark scripts run (small sizes) and produce their tables and JSON; no timing is asserted."""
+import json
+import runpy
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def test_exact_solve_benchmark(tmp_path, capsys):
+    pytest.importorskip("daqp")
+    main = runpy.run_path(str(BENCH / "exact_solve.py"), run_name="bench")["main"]
+    out_json = tmp_path / "exact.json"
+    main(["--states", "40", "--repeats", "1", "--problems", "drummond2024_published", "double_integrator",
+          "--json", str(out_json)])
+    table = capsys.readouterr().out
+    assert "drummond2024_published" in table and "double_integrator" in table and "exact/DAQP" in table
+    rows = json.loads(out_json.read_text())
+    assert [r["problem"] for r in rows] == ["drummond2024_published", "double_integrator"]
+    assert all(r["all_certified"] and r["err_daqp"] < 1e-8 for r in rows)
+
+
+def test_depth_benchmark_small(tmp_path, capsys):
+    pytest.importorskip("torch")
+    pytest.importorskip("matplotlib")
+    main = runpy.run_path(str(BENCH / "depth.py"), run_name="bench")["main"]
+    out_json, out_png = tmp_path / "depth.json", tmp_path / "depth.png"
+    main(["--small", "--problems", "drummond2024_published", "--json", str(out_json), "--plot", str(out_png)])
+    table = capsys.readouterr().out
+    assert "(a) plain" in table and "(b) ADMM" in table and "Hybrid exact mode" in table
+    (row,) = json.loads(out_json.read_text())
+    assert row["name"] == "drummond2024_published" and "admm (ρ, relaxation tuned)" in row["curves"]
+    assert out_png.stat().st_size > 10_000
+    replot = tmp_path / "again.png"
+    main(["--replot", str(out_json), "--plot", str(replot)])
+    assert replot.stat().st_size > 10_000
