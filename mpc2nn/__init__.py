@@ -14,7 +14,7 @@ from .exceptions import (HorizonError, InconsistentBoundsError, InfeasibleStateE
 from .export import FileFormatError, load, problem_hash, save
 from .implicit import CERTIFICATE_TOL, ImplicitNetwork, ImplicitSolution, WellPosednessReport, compile
 from .oracle import DAQP_SETTINGS, OSQP_SETTINGS, OSQPSession, ReferenceSolution, solve_daqp, solve_osqp
-from .problem import MPCProblem, Polytope, StageConstraint
+from .problem import MPCProblem, Polytope, StageConstraint, SteadyStateTarget, steady_state_target
 from .qp import CondensedQP, KKTResiduals, SparseQP, condense
 from .simulate import (ControlAction, Controller, ExplicitController, FunctionController, ImplicitController,
                        MPCController, Trajectory, as_controller, simulate)
@@ -35,7 +35,7 @@ def __getattr__(name: str):
 
 __all__ = [
     # problem definition and condensation
-    "MPCProblem", "StageConstraint", "Polytope", "condense", "CondensedQP", "KKTResiduals", "SparseQP",
+    "MPCProblem", "StageConstraint", "Polytope", "steady_state_target", "SteadyStateTarget", "condense", "CondensedQP", "KKTResiduals", "SparseQP",
     # implicit network
     "compile", "ImplicitNetwork", "ImplicitSolution", "WellPosednessReport", "CERTIFICATE_TOL",
     # reference solvers and validation

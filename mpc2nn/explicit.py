@@ -52,7 +52,7 @@ import numpy as np
 import scipy.optimize
 import torch
 
-from ._checks import as_states, require
+from ._checks import require
 from .exceptions import ProblemDefinitionError, ShapeError
 from .implicit import CERTIFICATE_TOL, ImplicitNetwork, compile
 from .qp import CondensedQP
@@ -172,13 +172,15 @@ def dual_gap_bound(qp: CondensedQP, X: np.ndarray, lam: np.ndarray, U_out: np.nd
     Parameters
     ----------
     qp : CondensedQP; X : (B, n_x) states; lam : (B, m) dual point (negative entries are
-        clipped to 0); U_out : (B, N·n_u) the output to bound
+        clipped to 0); U_out : (B, n_z) the decision vector to bound. For a QP with an
+        output map ``U = T z`` the bound also holds for ``‖T z - T z*‖∞``: each row of ``T``
+        (move blocking, slacks dropped) is a unit vector.
 
     Returns
     -------
     (B,) bounds
     """
-    X = as_states(X, qp.n_x)
+    X = qp.check_parameters(X)
     lam = np.maximum(np.asarray(lam, float), 0.0)
     U_out = np.asarray(U_out, float)
     Hinv = qp.H_inv
@@ -213,8 +215,8 @@ def dual_gap_bound(qp: CondensedQP, X: np.ndarray, lam: np.ndarray, U_out: np.nd
 
 
 def _chebyshev_centre(qp: CondensedQP, h: np.ndarray) -> np.ndarray | None:
-    """A point of ``{U : GU <= h}`` with the largest normalised slack (``None`` if that slack is <= 0)."""
-    n = qp.n_U
+    """A point of ``{z : Gz <= h}`` with the largest normalised slack (``None`` if that slack is <= 0)."""
+    n = qp.n_z
     norms = np.linalg.norm(qp.G, axis=1)
     c = np.zeros(n + 1)
     c[-1] = -1.0
@@ -252,13 +254,15 @@ class ExplicitNetwork(torch.nn.Module):
         self.kept_rows = np.asarray(kept_rows, dtype=np.int64)
         self.options = dict(options)
         self.selection: DepthSelection | None = None
-        self.n_x, self.n_U, self.n_u = qp.n_x, qp.n_U, qp.n_u
+        self.n_x, self.n_theta, self.n_U, self.n_u = qp.n_x, qp.n_theta, qp.n_U, qp.n_u
         self._dtype = dtype
-        self.register_buffer("Y_f", self._t(-qp.H_inv @ qp.F))  # U = W_f λ + Y_f x
+        self.register_buffer("Y_f", self._t(-qp.H_inv @ qp.F))  # z = W_f λ + Y_f θ
         self.register_buffer("W_f", self._t(-qp.H_inv @ qp.G.T))
-        # zero initial states as x @ 0 (traceable, exports as a MatMul)
-        self.register_buffer("zero_m", torch.zeros(qp.n_x, qp.m, dtype=dtype))
-        self.register_buffer("zero_U", torch.zeros(qp.n_x, qp.n_U, dtype=dtype))
+        # U = T z (None: z is U)
+        self.register_buffer("Tt", None if qp.output_map is None else self._t(qp.output_map.T))
+        # zero initial states as θ @ 0 (traceable, exports as a MatMul)
+        self.register_buffer("zero_m", torch.zeros(qp.n_theta, qp.m, dtype=dtype))
+        self.register_buffer("zero_U", torch.zeros(qp.n_theta, qp.n_z, dtype=dtype))
 
     def _t(self, a) -> torch.Tensor:
         return torch.tensor(np.array(a, dtype=float), dtype=self._dtype)
@@ -276,9 +280,14 @@ class ExplicitNetwork(torch.nn.Module):
         """Per-forward affine terms in ``x`` (computed once, shared by all layers)."""
         raise NotImplementedError
 
-    def output(self, state: tuple, x: torch.Tensor) -> torch.Tensor:
-        """``(B, N·n_u)`` output of a layer state."""
+    def decision(self, state: tuple, x: torch.Tensor) -> torch.Tensor:
+        """``(B, n_z)`` decision vector ``z`` of a layer state (``U = T z``)."""
         raise NotImplementedError
+
+    def output(self, state: tuple, x: torch.Tensor) -> torch.Tensor:
+        """``(B, N·n_u)`` input sequences ``U = T z`` of a layer state."""
+        z = self.decision(state, x)
+        return z if self.Tt is None else z @ self.Tt
 
     def dual(self, state: tuple) -> torch.Tensor:
         """``(B, m_kept)`` nonnegative dual iterate of a layer state (for bounds and the hybrid mode)."""
@@ -304,7 +313,7 @@ class ExplicitNetwork(torch.nn.Module):
     def _states(self, X) -> torch.Tensor:
         if isinstance(X, torch.Tensor):
             X = X.detach().cpu().numpy()
-        return torch.as_tensor(as_states(X, self.n_x), dtype=self._dtype)
+        return torch.as_tensor(self.qp.check_parameters(X), dtype=self._dtype)
 
     def evaluate(self, X) -> np.ndarray:
         """``(B, N·n_u)`` numpy float64 outputs for states ``X`` (B, n_x) or (n_x,), without gradients."""
@@ -373,9 +382,11 @@ class ExplicitNetwork(torch.nn.Module):
         a-posteriori otherwise (:func:`dual_gap_bound` on the last layer's dual iterate,
         always w.r.t. the unpruned QP ``net.qp``). The smaller of the two is returned.
         """
-        Xn = as_states(X if not isinstance(X, torch.Tensor) else X.detach().cpu().numpy(), self.n_x)
-        U, state = self.run(Xn)
-        post = dual_gap_bound(self.net.qp, Xn, self.full_dual(state), U)
+        Xn = self.qp.check_parameters(X if not isinstance(X, torch.Tensor) else X.detach().cpu().numpy())
+        _, state = self.run(Xn)
+        with torch.no_grad():
+            z = self.decision(state, torch.as_tensor(Xn, dtype=self._dtype)).double().numpy()
+        post = dual_gap_bound(self.net.qp, Xn, self.full_dual(state), z)
         prior = self._a_priori(Xn)
         if prior is None:
             return ErrorBound(post, np.full(post.shape, "a-posteriori"),
@@ -395,7 +406,8 @@ class ExplicitNetwork(torch.nn.Module):
                                       f"construction '{self.method}' carries no contraction certificate")
 
     def extra_repr(self) -> str:
-        return f"method={self.method!r}, depth={self.depth}, n_x={self.n_x}, n_U={self.n_U}, rows={self.qp.m}"
+        return (f"method={self.method!r}, depth={self.depth}, n_theta={self.n_theta}, n_U={self.n_U}, "
+                f"rows={self.qp.m}")
 
 
 class PaperNetwork(ExplicitNetwork):
@@ -445,7 +457,7 @@ class PaperNetwork(ExplicitNetwork):
         w = state[0]
         return torch.linalg.vector_norm(w - torch.relu(w) @ self.Dt - ctx[0], dim=1).double()
 
-    def output(self, state, x):
+    def decision(self, state, x):
         return torch.relu(state[0]) @ self.W_f.T + x @ self.Y_f.T
 
     def dual(self, state):
@@ -509,7 +521,7 @@ class MomentumNetwork(ExplicitNetwork):
         lam = torch.relu(y)
         return (lam @ self.Wt1 + lam_prev @ self.Wt2 + ctx[0], lam)
 
-    def output(self, state, x):
+    def decision(self, state, x):
         return torch.relu(state[0]) @ self.W_f.T + x @ self.Y_f.T
 
     def dual(self, state):
@@ -538,7 +550,7 @@ class ADMMNetwork(ExplicitNetwork):
         self.rho, self.relax, self.sigma = float(rho), float(relax), float(sigma)
         r = _row_scale(qp)  # iterate on the rows scaled to unit norm (same U, far better conditioned)
         G, E, w = r[:, None] * qp.G, r[:, None] * qp.E, r * qp.w
-        K = np.linalg.inv(qp.H + sigma * np.eye(qp.n_U) + rho * G.T @ G)
+        K = np.linalg.inv(qp.H + sigma * np.eye(qp.n_z) + rho * G.T @ G)
         self.register_buffer("SKt", self._t(sigma * K.T))
         self.register_buffer("RGKt", self._t(rho * (G @ K.T)))
         self.register_buffer("FKt", self._t(-(K @ qp.F).T))
@@ -562,7 +574,7 @@ class ADMMNetwork(ExplicitNetwork):
         t_new = U_new @ self.aGt + (1.0 - self.relax) * z + r - h
         return (U_new, t_new)
 
-    def output(self, state, x):
+    def decision(self, state, x):
         return state[0]
 
     def dual(self, state):
@@ -623,14 +635,15 @@ class HybridNetwork:
     def solve(self, X) -> HybridResult:
         """Exact inputs for states ``X`` (B, n_x); see the class docstring."""
         ex, qp = self.explicit, self.net.qp
-        Xn = as_states(X, qp.n_x)
+        Xn = qp.check_parameters(X)
         _, state = ex.run(Xn)
         guess_k = ex.active_guess(state).numpy()
         active = np.zeros((Xn.shape[0], qp.m), bool)
         active[:, ex.kept_rows] = guess_k
         lam = _reduced_kkt(qp, Xn, active)
-        U = -(Xn @ qp.F.T + lam @ qp.G) @ qp.H_inv
-        kkt = qp.kkt_residuals(U, lam, Xn)
+        Z = qp.primal(lam, Xn)
+        U = qp.inputs(Z)
+        kkt = qp.kkt_residuals(Z, lam, Xn)
         worst = kkt.worst
         certified = np.isfinite(worst) & (worst <= CERTIFICATE_TOL)
         status = np.where(certified, "certified", "fallback").astype(object)
@@ -649,9 +662,9 @@ class HybridNetwork:
 
 def _pruned_qp(qp: CondensedQP, kept: np.ndarray) -> CondensedQP:
     """The QP with only the constraint rows ``kept`` (those an LP showed can be active in the box)."""
-    return CondensedQP(qp.H, qp.F, qp.G[kept], qp.w[kept], qp.E[kept], qp.n_u, qp.Phi, qp.Gamma, None,
-                       tuple(qp.row_labels[i] for i in kept), None, qp.name + " (pruned)", qp.sample_box,
-                       qp.source + " (rows pruned by LP)")
+    return qp.replace(G=qp.G[kept], w=qp.w[kept], E=qp.E[kept], problem=None,
+                      row_labels=tuple(qp.row_labels[i] for i in kept), state_only=None,
+                      name=qp.name + " (pruned)", source=qp.source + " (rows pruned by LP)")
 
 
 def _row_scale(qp: CondensedQP) -> np.ndarray:
@@ -782,6 +795,12 @@ def _verified_rate(D: np.ndarray, K: np.ndarray, P: np.ndarray, lam: np.ndarray)
 # ---------------------------------------------------------------------------------------------
 def _sample_states(net: ImplicitNetwork, box, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """``n`` feasible states drawn uniformly from ``box`` and their exact outputs."""
+    qp = net.qp
+    if qp.n_theta != qp.n_x:
+        raise ProblemDefinitionError(
+            f"QP '{qp.name}' takes θ = ({qp._layout_text()}), not only the state, so states cannot be drawn from "
+            "the box alone: pass tuning_states= and states= (or depth= with rho=, relax= / beta=) as parameter "
+            "vectors built by qp.parameters(x, ...)")
     lo, hi = (np.asarray(b, float) for b in box)
     rng = np.random.default_rng(seed)
     Xs, Us = [], []
@@ -932,7 +951,7 @@ def unravel(net: ImplicitNetwork, depth: int | None = None, *, method: str = "ad
     tune = None
     if (base == "momentum" and beta is None) or (base == "admm" and (rho is None or relax is None)):
         if tuning_states is not None:
-            Xt = as_states(tuning_states, qp_full.n_x, "tuning_states")
+            Xt = qp_full.check_parameters(tuning_states, "tuning_states")
             sol = net.solve(Xt)
             tune = (Xt[sol.feasible], sol.U[sol.feasible])
         else:
@@ -964,7 +983,7 @@ def unravel(net: ImplicitNetwork, depth: int | None = None, *, method: str = "ad
 
     if tol is not None:
         if states is not None:
-            Xs = as_states(states, qp_full.n_x, "states")
+            Xs = qp_full.check_parameters(states, "states")
             sol = net.solve(Xs)
             Xs, Us = Xs[sol.feasible], sol.U[sol.feasible]
         else:

@@ -8,6 +8,11 @@ With ``M = G H⁻¹ Gᵀ`` and a positive step vector ``α`` (``Γ = diag(α)``)
 Every fixed point gives the QP's KKT point (``λ = relu(y)``, slack
 ``s = relu(-y)/α``) and conversely; ``U`` is unique because ``H ≻ 0``, ``y`` need
 not be. A fixed point exists exactly where the QP is feasible.
+
+For the general QP of :mod:`mpc2nn.qp` (decision vector ``z``, parameters
+``θ`` in place of ``x``, ``U = T z``) the same holds with ``x → θ`` and the
+output layer ``W_f = -T H⁻¹ Gᵀ``, ``Y_f = -T H⁻¹ F``: the network's input is
+``θ`` and its output the input sequence.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.optimize
 
-from ._checks import as_matrix, as_states
+from ._checks import as_matrix
 from .exact import ActiveSetSolver
 from .exceptions import ProblemDefinitionError, ShapeError
 from .problem import MPCProblem
@@ -77,7 +82,8 @@ def compile(problem: MPCProblem | CondensedQP, *, alpha=None) -> "ImplicitNetwor
     W = np.eye(m) - Gam * M
     Y = -Gam * (qp.G @ Hinv @ qp.F + qp.E)
     b = -alpha_vec * qp.w
-    return ImplicitNetwork(W=W, Y=Y, b=b, W_f=-Hinv @ qp.G.T, Y_f=-Hinv @ qp.F, alpha=alpha_vec, qp=qp)
+    T = np.eye(qp.n_z) if qp.output_map is None else qp.output_map
+    return ImplicitNetwork(W=W, Y=Y, b=b, W_f=-T @ Hinv @ qp.G.T, Y_f=-T @ Hinv @ qp.F, alpha=alpha_vec, qp=qp)
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,8 @@ class ImplicitSolution:
     Attributes
     ----------
     U : (B, N·n_u) input sequences (NaN where no solution exists)
+    slack : (B, n_slack) slacks of the softened constraints (``n_slack = 0`` without
+        ``soft_state_penalty``; NaN where no solution exists)
     y : (B, m) fixed points (NaN where none exists)
     feasible : (B,) bool, the MPC problem is feasible at the state
     status : (B,) str, ``"solved"`` (certified), ``"infeasible"`` (certificate checked),
@@ -96,7 +104,7 @@ class ImplicitSolution:
     fixed_point_residual : (B,) ``‖y - W relu(y) - Y x - b‖∞``
     fixed_point_scale : (B,) ``max(1, ‖W relu(y)‖∞, ‖Y x + b‖∞)``; the certificate
         requires ``fixed_point_residual <= CERTIFICATE_TOL · fixed_point_scale``
-    kkt : KKTResiduals of ``(U, relu(y))`` (certificate: ``kkt.worst <= CERTIFICATE_TOL``)
+    kkt : KKTResiduals of ``(z, relu(y))`` (certificate: ``kkt.worst <= CERTIFICATE_TOL``)
     iterations : (B,) active-set iterations
     method : (B,) str, ``"primal-dual active set"`` or ``"dual active set"`` (fallback)
     n_u : inputs per stage
@@ -113,6 +121,7 @@ class ImplicitSolution:
     iterations: np.ndarray
     method: np.ndarray
     n_u: int
+    slack: np.ndarray
 
     @property
     def u0(self) -> np.ndarray:
@@ -142,8 +151,11 @@ class ImplicitNetwork:
 
     Attributes
     ----------
-    W : (m, m); Y : (m, n_x); b : (m,); W_f : (N·n_u, m); Y_f : (N·n_u, n_x)
+    W : (m, m); Y : (m, n_θ); b : (m,); W_f : (N·n_u, m); Y_f : (N·n_u, n_θ)
     alpha : (m,) steps; qp : the CondensedQP it was compiled from
+
+    The input ``x`` is the QP's parameter vector ``θ`` (the state for a plain
+    problem; see :meth:`CondensedQP.parameters`).
     """
 
     W: np.ndarray
@@ -164,6 +176,11 @@ class ImplicitNetwork:
     @property
     def n_x(self) -> int:
         """Number of states."""
+        return self.qp.n_x
+
+    @property
+    def n_theta(self) -> int:
+        """Length of the network input ``θ``."""
         return self.Y.shape[1]
 
     @property
@@ -177,13 +194,13 @@ class ImplicitNetwork:
         return self.qp.n_u
 
     def output(self, y, X) -> np.ndarray:
-        """``(B, N·n_u)`` output layer ``W_f relu(y) + Y_f x`` for ``y`` (B, m), ``X`` (B, n_x)."""
-        X = as_states(X, self.n_x)
+        """``(B, N·n_u)`` output layer ``W_f relu(y) + Y_f θ`` for ``y`` (B, m), ``X`` (B, n_θ)."""
+        X = self.qp.check_parameters(X)
         return np.maximum(np.asarray(y, float), 0.0) @ self.W_f.T + X @ self.Y_f.T
 
     def fixed_point_residual(self, y, X) -> np.ndarray:
-        """``(B,)`` ``‖y - W relu(y) - Y x - b‖∞``."""
-        X = as_states(X, self.n_x)
+        """``(B,)`` ``‖y - W relu(y) - Y θ - b‖∞``."""
+        X = self.qp.check_parameters(X)
         y = np.atleast_2d(np.asarray(y, float))
         return np.abs(y - np.maximum(y, 0.0) @ self.W.T - X @ self.Y.T - self.b).max(axis=1, initial=0.0)
 
@@ -193,7 +210,7 @@ class ImplicitNetwork:
         return self._solver[0]
 
     def solve(self, X, *, y0=None) -> ImplicitSolution:
-        """Exact fixed points for states ``X`` (B, n_x) or (n_x,).
+        """Exact fixed points for parameters ``X`` (B, n_θ) or (n_θ,) (states for a plain problem).
 
         A finite active-set method (see :mod:`mpc2nn.exact`), not a fixed-point
         loop; every solved sample is certified by its residuals. Infeasible
@@ -202,11 +219,11 @@ class ImplicitNetwork:
 
         Parameters
         ----------
-        X : array (B, n_x) or (n_x,)
+        X : array (B, n_θ) or (n_θ,)
         y0 : array (B, m) or (m,), optional
             Warm start: the initial active set is ``{y0 > 0}``.
         """
-        X = as_states(X, self.n_x)
+        X = self.qp.check_parameters(X)
         Bn, m, qp = X.shape[0], self.m, self.qp
         valid = np.all(np.isfinite(X), axis=1)
         Xv = np.where(valid[:, None], X, 0.0)
@@ -255,11 +272,12 @@ class ImplicitNetwork:
 
         ok = status == "solved"
         U = np.full((Bn, qp.n_U), np.nan)
+        Z = np.full((Bn, qp.n_z), np.nan)
         y = np.full((Bn, m), np.nan)
         if ok.any():
             Xo, lo = Xv[ok], lam[ok]
-            U_lam = lo @ self.W_f.T + Xo @ self.Y_f.T
-            s = qp.w + Xo @ qp.E.T - U_lam @ qp.G.T
+            Z[ok] = qp.primal(lo, Xo)
+            s = qp.w + Xo @ qp.E.T - Z[ok] @ qp.G.T
             y[ok] = lo - self.alpha * s
             U[ok] = self.output(y[ok], Xo)
         relu_y = np.maximum(np.nan_to_num(y, nan=0.0), 0.0)
@@ -269,7 +287,7 @@ class ImplicitNetwork:
             fp = np.abs(y - Wr - c).max(axis=1, initial=0.0)
         fp_scale = np.maximum.reduce([np.ones(Bn), np.abs(Wr).max(axis=1, initial=0.0),
                                       np.abs(c).max(axis=1, initial=0.0)])
-        kkt = qp.kkt_residuals(np.nan_to_num(U), relu_y, Xv)
+        kkt = qp.kkt_residuals(np.nan_to_num(Z), relu_y, Xv)
         bad_cert = ok & ((fp > CERTIFICATE_TOL * fp_scale) | (kkt.worst > CERTIFICATE_TOL))
         status[bad_cert] = "uncertified"
         for i in np.flatnonzero(bad_cert):
@@ -279,7 +297,7 @@ class ImplicitNetwork:
         fp = np.where(feasible, fp, np.nan)
         return ImplicitSolution(U=U, y=y, feasible=feasible, status=status.astype(str), reason=reason.astype(str),
                                 fixed_point_residual=fp, fixed_point_scale=fp_scale, kkt=kkt, iterations=iters,
-                                method=method.astype(str), n_u=qp.n_u)
+                                method=method.astype(str), n_u=qp.n_u, slack=qp.slacks(Z))
 
     def well_posedness(self, *, box=None) -> "WellPosednessReport":
         """Diagnose well-posedness of ``y = W relu(y) + c``.
@@ -288,7 +306,8 @@ class ImplicitNetwork:
         ----------
         box : (lo, hi), optional
             Region of states over which rows are tested for redundancy
-            (default: the QP's sample box; all of ``R^{n_x}`` where it has none).
+            (default: the QP's sample box; all of ``R^{n_x}`` where it has none). Only
+            for plain problems (where the network input is the state).
         """
         return _well_posedness(self, box)
 
@@ -302,7 +321,7 @@ class WellPosednessReport:
 
     Attributes
     ----------
-    m, n_U : rows and decision variables; rank_G : rank of G
+    m, n_U : rows and decision variables (``n_z``); rank_G : rank of G
     p_matrix : bool, ``I - W`` is a P-matrix
     eig_min_M, eig_max_M : extreme eigenvalues of ``M = G H⁻¹ Gᵀ``
     duplicated_rows : pairs ``(i, j)`` of rows that are the same constraint up to a positive factor
@@ -343,7 +362,7 @@ class WellPosednessReport:
 
 def _well_posedness(net: ImplicitNetwork, box) -> WellPosednessReport:
     qp = net.qp
-    G, m, n_U = qp.G, qp.m, qp.n_U
+    G, m, n_U = qp.G, qp.m, qp.n_z
     M = G @ qp.H_inv @ G.T
     eig = np.linalg.eigvalsh(M) if m else np.zeros(1)
     rank = int(np.linalg.matrix_rank(G)) if m else 0
@@ -378,11 +397,13 @@ def _well_posedness(net: ImplicitNetwork, box) -> WellPosednessReport:
 
 
 def _redundant_rows(qp: CondensedQP, box) -> tuple:
-    """Rows i with ``max G_i U - E_i x - w_i <= 0`` over the other rows and ``x ∈ box`` (HiGHS LPs)."""
-    n_U, n_x, m = qp.n_U, qp.n_x, qp.m
+    """Rows i with ``max G_i z - E_i θ - w_i <= 0`` over the other rows and ``x ∈ box`` (HiGHS LPs;
+    the other parts of ``θ`` are free)."""
+    n_z, n_x, m = qp.n_z, qp.n_x, qp.m
     A = np.hstack([qp.G, -qp.E])
-    bounds = [(None, None)] * n_U + ([(None, None)] * n_x if box is None
+    bounds = [(None, None)] * n_z + ([(None, None)] * n_x if box is None
                                      else [(float(lo), float(hi)) for lo, hi in zip(box[0], box[1])])
+    bounds += [(None, None)] * (qp.n_theta - n_x)
     out = []
     for i in range(m):
         others = np.arange(m) != i

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ._checks import as_states, require
+from ._checks import require
 from .problem import MPCProblem
 from .qp import CondensedQP, as_qp
 
@@ -66,7 +66,8 @@ class OSQPSession:
     problem : MPCProblem or CondensedQP
     form : {"auto", "sparse", "condensed"}
         ``"sparse"`` solves the states-and-inputs form (independent of the
-        condensation, so it also checks it); ``"auto"`` uses it where it exists.
+        condensation, so it also checks it); ``"auto"`` uses it where it exists
+        (plain problems condensed by :func:`mpc2nn.condense`), the condensed QP otherwise.
     settings : dict, optional
         Overrides of :data:`OSQP_SETTINGS`.
     """
@@ -76,7 +77,8 @@ class OSQPSession:
         qp = self.qp = as_qp(problem)
         if form not in ("auto", "sparse", "condensed"):
             raise ValueError(f"form: expected 'auto', 'sparse' or 'condensed', got {form!r}")
-        use_sparse = form == "sparse" or (form == "auto" and qp.problem is not None and qp.source == "condense")
+        use_sparse = form == "sparse" or (form == "auto" and qp.problem is not None and qp.source == "condense"
+                                           and qp.n_theta == qp.n_x and qp.output_map is None)
         opts = dict(OSQP_SETTINGS)
         if settings:
             unknown = set(settings) - set(OSQP_SETTINGS) - {"rho", "sigma", "alpha", "scaling", "adaptive_rho"}
@@ -93,13 +95,14 @@ class OSQPSession:
             self._vectors = lambda x: (qp.F @ x, lower, qp.w + qp.E @ x)
         self._shape = A_mat.shape
         self._solver = self._osqp.OSQP()
-        q0, l0, u0 = self._vectors(np.zeros(qp.n_x))
+        self._to_inputs = (lambda z: z) if use_sparse else qp.inputs
+        q0, l0, u0 = self._vectors(np.zeros(qp.n_theta))
         self._solver.setup(sp.triu(P, format="csc"), q0, A_mat, l0, u0, **opts)
 
     def solve(self, X) -> ReferenceSolution:
-        """Solve at each state of ``X`` (B, n_x) in turn, each warm-started from the previous one."""
+        """Solve at each parameter vector (state) of ``X`` (B, n_θ) in turn, each warm-started from the previous."""
         qp, osqp = self.qp, self._osqp
-        X = as_states(X, qp.n_x)
+        X = qp.check_parameters(X)
         B = X.shape[0]
         U, feasible, status, times = _blank_results(B, qp.n_U)
         solved_codes = (osqp.SolverStatus.OSQP_SOLVED, osqp.SolverStatus.OSQP_SOLVED_INACCURATE)
@@ -120,7 +123,7 @@ class OSQPSession:
                 else:
                     status[i] = str(res.info.status)
                 if st in solved_codes:
-                    U[i] = res.x[self._offset:]
+                    U[i] = self._to_inputs(res.x[self._offset:])
                     feasible[i] = True
                 elif st in infeasible_codes:
                     status[i] = "infeasible"
@@ -136,7 +139,8 @@ def solve_osqp(problem: MPCProblem | CondensedQP, X, *, form: str = "auto", sett
     Parameters
     ----------
     problem : MPCProblem or CondensedQP
-    X : (B, n_x) or (n_x,) states
+    X : (B, n_θ) or (n_θ,) parameters: states for a plain problem, else built by
+        :meth:`CondensedQP.parameters`
     form, settings : as for :class:`OSQPSession`
 
     Examples
@@ -193,7 +197,7 @@ def solve_daqp(problem: MPCProblem | CondensedQP, X) -> ReferenceSolution:
     """
     daqp = require("daqp", "daqp")
     qp = as_qp(problem)
-    X = as_states(X, qp.n_x)
+    X = qp.check_parameters(X)
     B = X.shape[0]
     U, feasible, status, times = _blank_results(B, qp.n_U)
     H = np.array(qp.H)  # writable copies: DAQP refuses read-only buffers
@@ -211,5 +215,5 @@ def solve_daqp(problem: MPCProblem | CondensedQP, X) -> ReferenceSolution:
         times[i] = info["solve_time"]
         status[i] = names.get(flag, f"exitflag {flag}")
         if flag in (1, 2):
-            U[i], feasible[i] = x, True
+            U[i], feasible[i] = qp.inputs(x)[0], True
     return ReferenceSolution(U, feasible, status.astype(str), times, "daqp", qp.n_u)

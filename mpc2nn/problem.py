@@ -1,13 +1,22 @@
 """Linear MPC problem definition: :class:`MPCProblem`.
 
-The problem at state ``x`` is
+The problem at state ``x`` (with previous input ``u_prev`` and references
+``x_ref``, ``u_ref`` where the formulation uses them) is
 
-    minimise   Σ_{k=0}^{N-1} (x_kᵀ Q x_k + u_kᵀ R u_k) + x_Nᵀ P x_N     (times ½)
+    minimise   Σ_{k=0}^{N-1} (x̃_kᵀ Q x̃_k + ũ_kᵀ R ũ_k + Δu_kᵀ S Δu_k) + x̃_Nᵀ P x̃_N + Σ_i (ρ_q s_i² + ρ_l s_i)
     subject to x_{k+1} = A x_k + B u_k,  x_0 = x,
                u_min <= u_k <= u_max                 k = 0..N-1
-               x_min <= x_k <= x_max                 k = 1..N
-               C_x x_k + C_u u_k <= d                k = 0..N-1   (each StageConstraint)
-               C x_N <= d                            (terminal_constraint)
+               du_min <= Δu_k <= du_max              k = 0..N-1
+               x_min - s <= x_k <= x_max + s         k = 1..N
+               C_x x_k + C_u u_k <= d (+ s)          k = 0..N-1   (each StageConstraint)
+               C x_N <= d (+ s)                      (terminal_constraint)
+               s >= 0                                (only with soft_state_penalty)
+
+with ``x̃_k = x_k - x_ref``, ``ũ_k = u_k - u_ref`` (``x_ref = u_ref = 0`` unless
+``tracking``), ``Δu_k = u_k - u_{k-1}`` and ``u_{-1} = u_prev`` (``S = du_weight``,
+0 unless given), ``u_k`` held constant over the blocks of ``move_blocking``. The
+QP minimises half of this cost. ``s`` is one slack per softened row (every
+row that involves a predicted state), present only with ``soft_state_penalty``.
 
 State bounds start at ``k = 1``: the current state is given, not decided. A
 stage-constraint row with ``C_u = 0`` at ``k = 0`` only restricts the given
@@ -33,7 +42,7 @@ from .exceptions import (
     UnstableSystemError,
 )
 
-__all__ = ["MPCProblem", "StageConstraint", "Polytope"]
+__all__ = ["MPCProblem", "StageConstraint", "Polytope", "SteadyStateTarget", "steady_state_target"]
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -119,6 +128,30 @@ class MPCProblem:
         ``"lqr"``: the terminal constraint is the maximal positively invariant set
         of the LQR closed loop under the constraints (see :mod:`mpc2nn.sets`);
         give either this or ``terminal_constraint``.
+    soft_state_penalty : float or (quadratic, linear), optional
+        Soften every constraint row that involves a predicted state (state
+        bounds, stage-constraint rows with ``C_x != 0``, terminal rows) with
+        its own slack ``s_i >= 0`` penalised by ``ρ_q s_i² + ρ_l s_i``. A number
+        gives ``ρ_q`` (``ρ_l = 0``); a pair gives both. ``ρ_q > 0`` is required
+        (it keeps the QP's Hessian positive definite); ``ρ_l`` large enough
+        (above the largest multiplier of the hard problem's cost) makes the
+        penalty exact: the soft solution is the hard one wherever that exists.
+        Every state is then feasible; state-only rows at ``k = 0`` are dropped.
+    du_min, du_max : array (n_u,), optional
+        Bounds on the input rate ``Δu_k = u_k - u_{k-1}`` (``u_{-1} = u_prev``);
+        ``±inf`` entries give no constraint. ``du_min <= 0 <= du_max`` is required
+        (holding the input must be allowed).
+    du_weight : array (n_u, n_u), optional
+        Input-rate weight ``S``, symmetric positive semidefinite.
+    tracking : bool
+        Track references: the cost penalises ``x_k - x_ref`` and ``u_k - u_ref``,
+        and ``(x_ref, u_ref)`` become inputs of the QP and its networks
+        (see :func:`mpc2nn.steady_state_target` to get them from an output
+        reference). Constraints stay in absolute coordinates.
+    move_blocking : sequence of int, optional
+        Block lengths ``(b_1, ..., b_p)``, positive and summing to ``N``: the input
+        is held constant within each block, so the QP decides ``p·n_u`` inputs
+        instead of ``N·n_u`` (a smaller network); outputs are still ``N·n_u``.
     name : str
         Label used in reports.
     sample_box : (lo, hi), optional
@@ -147,6 +180,12 @@ class MPCProblem:
     constraints: tuple = ()
     terminal_constraint: Polytope | None = None
     terminal_set: str | None = None
+    soft_state_penalty: float | tuple | None = None
+    du_min: np.ndarray | None = None
+    du_max: np.ndarray | None = None
+    du_weight: np.ndarray | None = None
+    tracking: bool = False
+    move_blocking: tuple | None = None
     name: str = "mpc"
     sample_box: tuple | None = None
     terminal_weight_source: str = field(init=False, default="given")
@@ -195,6 +234,18 @@ class MPCProblem:
                 raise ShapeError(f"terminal_constraint.C: expected shape (p, n_x) = (p, {n_x}), got {term.C.shape}")
 
         P, source = _terminal_weight(self.P, A, B, Q, R)
+        soft = _soft_penalty(self.soft_state_penalty)
+        du_min, du_max = _bounds("du", self.du_min, self.du_max, n_u, "n_u")
+        for i in range(n_u):
+            if not du_min[i] <= 0.0 <= du_max[i]:
+                raise InconsistentBoundsError(
+                    f"du_min[{i}] = {du_min[i]:g}, du_max[{i}] = {du_max[i]:g}: the rate bounds must admit Δu = 0 "
+                    "(du_min <= 0 <= du_max), or holding the input would be infeasible")
+        S = None if self.du_weight is None else check_psd(
+            "du_weight", as_matrix("du_weight", self.du_weight, ("n_u", "n_u"), (n_u, n_u)))
+        if not isinstance(self.tracking, (bool, np.bool_)):
+            raise ProblemDefinitionError(f"tracking: expected True or False, got {self.tracking!r}")
+        blocks = _move_blocks(self.move_blocking, int(N))
 
         box = self.sample_box
         if box is not None:
@@ -207,8 +258,13 @@ class MPCProblem:
                 raise InconsistentBoundsError(f"sample_box: lo[{i}] = {lo[i]:g} > hi[{i}] = {hi[i]:g}")
             box = (_frozen(lo), _frozen(hi))
 
-        for k, v in dict(A=A, B=B, Q=Q, R=R, P=P, u_min=u_min, u_max=u_max, x_min=x_min, x_max=x_max).items():
+        for k, v in dict(A=A, B=B, Q=Q, R=R, P=P, u_min=u_min, u_max=u_max, x_min=x_min, x_max=x_max,
+                         du_min=du_min, du_max=du_max).items():
             object.__setattr__(self, k, _frozen(v))
+        object.__setattr__(self, "du_weight", None if S is None else _frozen(S))
+        object.__setattr__(self, "soft_state_penalty", soft)
+        object.__setattr__(self, "tracking", bool(self.tracking))
+        object.__setattr__(self, "move_blocking", blocks)
         object.__setattr__(self, "horizon", int(N))
         object.__setattr__(self, "constraints", tuple(cons))
         object.__setattr__(self, "terminal_constraint", term)
@@ -221,12 +277,23 @@ class MPCProblem:
             if term is not None:
                 raise ProblemDefinitionError("terminal_set='lqr' and terminal_constraint were both given; "
                                              "give one of them")
+            if self.tracking:
+                raise ProblemDefinitionError(
+                    "terminal_set='lqr' is the invariant set for regulation to the origin and does not move "
+                    "with the reference; with tracking=True give a terminal_constraint polytope (absolute "
+                    "coordinates) or none")
             from .sets import lqr_invariant_set
 
             inv = lqr_invariant_set(self)
             object.__setattr__(self, "terminal_constraint", Polytope(inv.C, inv.d))
 
     # --- sizes -----------------------------------------------------------
+    @property
+    def uses_previous_input(self) -> bool:
+        """The QP depends on the previous input (rate bounds or a rate weight are given)."""
+        return bool(np.isfinite(self.du_min).any() or np.isfinite(self.du_max).any()
+                    or (self.du_weight is not None and np.any(self.du_weight)))
+
     @property
     def n_x(self) -> int:
         """Number of states."""
@@ -282,6 +349,62 @@ class MPCProblem:
         return cls(A, B, Q, R, horizon, **kwargs)
 
 
+@dataclass(frozen=True)
+class SteadyStateTarget:
+    """A steady state of the model for an output reference: ``x = A x + B u``, ``C x = y_ref``.
+
+    Attributes
+    ----------
+    x : (n_x,) state reference; u : (n_u,) input reference
+    unique : the pair is the only solution (else the least-norm one of many)
+    admissible : ``x`` and ``u`` satisfy the problem's state and input bounds
+    """
+
+    x: np.ndarray
+    u: np.ndarray
+    unique: bool
+    admissible: bool
+
+
+def steady_state_target(problem: MPCProblem, y_ref, C) -> SteadyStateTarget:
+    """The steady state ``(x_ref, u_ref)`` with output ``C x_ref = y_ref``.
+
+    Solves ``[[A - I, B], [C, 0]] [x; u] = [0; y_ref]`` (least-norm where the
+    solution is not unique) and raises if no exact solution exists.
+
+    Parameters
+    ----------
+    problem : MPCProblem (its A, B, bounds)
+    y_ref : (n_y,) output reference
+    C : (n_y, n_x) output matrix
+
+    Examples
+    --------
+    >>> import mpc2nn
+    >>> di = mpc2nn.systems.double_integrator()
+    >>> t = mpc2nn.steady_state_target(di, [2.0], [[1.0, 0.0]])
+    >>> t.x.round(12).tolist(), t.u.round(12).tolist(), t.unique
+    ([2.0, 0.0], [0.0], True)
+    """
+    if not isinstance(problem, MPCProblem):
+        raise ProblemDefinitionError(f"problem: expected an MPCProblem, got {type(problem).__name__}")
+    n_x, n_u = problem.n_x, problem.n_u
+    Cm = np.atleast_2d(as_matrix("C", C, ("n_y", "n_x"), (None, n_x)))
+    y = as_matrix("y_ref", np.atleast_1d(np.asarray(y_ref, dtype=float)), ("n_y",), (Cm.shape[0],))
+    K = np.block([[problem.A - np.eye(n_x), problem.B], [Cm, np.zeros((Cm.shape[0], n_u))]])
+    rhs = np.concatenate([np.zeros(n_x), y])
+    sol, _, rank, _ = np.linalg.lstsq(K, rhs, rcond=None)
+    resid = float(np.abs(K @ sol - rhs).max())
+    if resid > 1e-9 * max(1.0, float(np.abs(rhs).max())):
+        raise ProblemDefinitionError(
+            f"y_ref: no steady state of (A, B) has output C x = {y.tolist()} (the closest misses by {resid:.3g}); "
+            "the reference is not reachable with constant inputs, e.g. more outputs than inputs")
+    x, u = sol[:n_x], sol[n_x:]
+    admissible = bool(np.all(x >= problem.x_min) and np.all(x <= problem.x_max)
+                      and np.all(u >= problem.u_min) and np.all(u <= problem.u_max))
+    return SteadyStateTarget(_frozen(x), _frozen(u), rank == n_x + n_u, admissible)
+
+
 def _zoh(Ac: np.ndarray, Bc: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
     """Zero-order-hold discretisation via the block matrix exponential."""
     n, m = Bc.shape
@@ -315,6 +438,48 @@ def _bounds(v: str, lo, hi, n: int, sym: str) -> tuple[np.ndarray, np.ndarray]:
             f"{v}_min[{i}] = {lo_arr[i]:g} > {v}_max[{i}] = {hi_arr[i]:g}: each lower bound must not exceed "
             "its upper bound")
     return lo_arr, hi_arr
+
+
+def _soft_penalty(value) -> tuple[float, float] | None:
+    """``(ρ_q, ρ_l)`` from a number or a pair; ``None`` stays ``None``."""
+    if value is None:
+        return None
+    pair = (value, 0.0) if np.ndim(value) == 0 else tuple(value)
+    if len(pair) != 2:
+        raise ProblemDefinitionError(
+            f"soft_state_penalty: expected a number ρ_q > 0 or a pair (ρ_q, ρ_l), got {value!r}")
+    try:
+        rq, rl = float(pair[0]), float(pair[1])
+    except (TypeError, ValueError):
+        raise ProblemDefinitionError(
+            f"soft_state_penalty: expected a number ρ_q > 0 or a pair (ρ_q, ρ_l) of numbers, got {value!r}") from None
+    if not (np.isfinite(rq) and rq > 0):
+        raise ProblemDefinitionError(
+            f"soft_state_penalty: the quadratic weight ρ_q must be finite and > 0 (it keeps the QP's Hessian "
+            f"positive definite), got {rq!r}; for an exact penalty use a small ρ_q with a large linear ρ_l")
+    if not (np.isfinite(rl) and rl >= 0):
+        raise ProblemDefinitionError(f"soft_state_penalty: the linear weight ρ_l must be finite and >= 0, got {rl!r}")
+    return rq, rl
+
+
+def _move_blocks(value, N: int) -> tuple | None:
+    """Block lengths as a tuple of positive ints summing to ``N``; ``None`` stays ``None``."""
+    if value is None:
+        return None
+    try:
+        blocks = tuple(value)
+    except TypeError:
+        raise ProblemDefinitionError(
+            f"move_blocking: expected a sequence of block lengths summing to N = {N}, got {value!r}") from None
+    if not blocks or not all(isinstance(b, (int, np.integer)) and not isinstance(b, bool) and b >= 1
+                             for b in blocks):
+        raise ProblemDefinitionError(
+            f"move_blocking: expected positive integer block lengths summing to N = {N}, got {value!r}")
+    if sum(blocks) != N:
+        raise ProblemDefinitionError(
+            f"move_blocking: the block lengths {list(map(int, blocks))} sum to {sum(blocks)}, expected the "
+            f"horizon N = {N}")
+    return tuple(int(b) for b in blocks)
 
 
 def _terminal_weight(P, A, B, Q, R) -> tuple[np.ndarray, str]:

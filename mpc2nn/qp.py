@@ -1,23 +1,42 @@
 """Condensed parametric QP of a linear MPC problem: :class:`CondensedQP`, :func:`condense`.
 
 With ``U = (u_0, ..., u_{N-1})`` (shape ``(N·n_u,)``) and the predicted states
-``(x_1, ..., x_N) = Φ x + Γ U``, the MPC problem at state ``x`` is
+``(x_1, ..., x_N) = Φ x + Γ U``, the plain MPC problem at state ``x`` is
 
     minimise ½ Uᵀ H U + xᵀ Fᵀ U   subject to   G U <= w + E x,
     H = Γᵀ Q̄ Γ + R̄,  F = Γᵀ Q̄ Φ,  Q̄ = blkdiag(Q, ..., Q, P),  R̄ = blkdiag(R, ..., R).
 
+In general (input rates, tracking, soft constraints, move blocking; see
+:class:`~mpc2nn.MPCProblem`) the QP is
+
+    minimise ½ zᵀ H z + θᵀ Fᵀ z   subject to   G z <= w + E θ,     U = T z,
+
+in a decision vector ``z = (V, s')`` (``V`` the ``p·n_u`` blocked inputs, ``s'``
+the shifted slacks) and a parameter vector ``θ = (x, u_prev, x_ref, u_ref)``
+holding only the parts the problem uses (:attr:`CondensedQP.parameter_labels`,
+built by :meth:`CondensedQP.parameters`). The output map ``T`` expands the
+blocks and drops the slacks. A linear slack penalty ``ρ_l s`` is absorbed by
+the shift ``s' = s + δ``, ``δ = ρ_l / (2ρ_q)``, so the QP keeps this form with
+no constant linear term; :meth:`CondensedQP.slacks` undoes the shift. For a
+plain problem ``z = U``, ``θ = x`` and ``T = I``.
+
 Constraint rows come in this order: input bounds (stage by stage, upper then
-lower), state bounds on ``x_1..x_N``, stage constraints, terminal constraint;
-``row_labels`` names each row. Rows that do not involve ``U`` at all (a stage
-constraint on ``x_0`` alone) restrict only the state and are kept apart in
-``state_only = (E0, w0)``: the problem is infeasible where ``w0 + E0 x < 0``.
+lower), input-rate bounds, state bounds on ``x_1..x_N``, stage constraints,
+terminal constraint, then ``s >= 0``; ``row_labels`` names each row. Rows that
+are identical to an earlier row (input bounds within a block) or hold
+trivially (a rate bound within a block) are left out. Rows that do not involve
+``z`` at all (a stage constraint on ``x_0`` alone) restrict only the state and
+are kept apart in ``state_only = (E0, w0)``: the problem is infeasible where
+``w0 + E0 θ < 0`` (with soft constraints these rows are dropped).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 
 from ._checks import as_matrix, as_states, check_pd
@@ -88,22 +107,27 @@ class SparseQP:
 
 @dataclass(frozen=True, eq=False)
 class CondensedQP:
-    """The parametric QP ``min ½UᵀHU + xᵀFᵀU`` subject to ``GU <= w + Ex`` of an MPC problem.
+    """The parametric QP ``min ½zᵀHz + θᵀFᵀz`` subject to ``Gz <= w + Eθ``, ``U = Tz``, of an MPC problem.
 
     Attributes
     ----------
-    H : (n_U, n_U) positive definite Hessian, ``n_U = N·n_u``
-    F : (n_U, n_x) linear term
-    G : (m, n_U) constraint matrix
+    H : (n_z, n_z) positive definite Hessian (``n_z = n_U = N·n_u`` for a plain problem)
+    F : (n_z, n_θ) linear term
+    G : (m, n_z) constraint matrix
     w : (m,) constraint offsets
-    E : (m, n_x) constraint dependence on the state
+    E : (m, n_θ) constraint dependence on the parameters
     n_u : inputs per stage (``u_0`` is ``U[:n_u]``)
-    Phi, Gamma : (N·n_x, n_x), (N·n_x, n_U) prediction ``(x_1..x_N) = Phi x + Gamma U``,
-        or ``None`` when the QP was given directly
+    Phi, Gamma : (N·n_x, n_x), (N·n_x, N·n_u) prediction ``(x_1..x_N) = Phi x + Gamma U``
+        from the state ``x`` and the input sequence ``U``, or ``None`` when the QP was given directly
     problem : the MPCProblem it was condensed from, or ``None``
     row_labels : tuple of m strings naming each constraint row
-    state_only : ``(E0, w0)`` rows that restrict only the state, shapes (p, n_x), (p,)
-    name : label; sample_box : ``(lo, hi)`` or ``None``; source : provenance
+    state_only : ``(E0, w0)`` rows that restrict only the parameters, shapes (p, n_θ), (p,)
+    name : label; sample_box : ``(lo, hi)`` of the states or ``None``; source : provenance
+    output_map : (N·n_u, n_z) ``T`` with ``U = T z``, or ``None`` for ``T = I``
+    n_slack : number of soft-constraint slacks, the last entries of ``z``
+    slack_shift : ``δ``, the slacks are ``z[-n_slack:] - δ``
+    parameter_sizes : tuple of ``(name, size)`` giving the layout of ``θ``
+        (default ``(("x", n_θ),)``)
     """
 
     H: np.ndarray
@@ -120,21 +144,39 @@ class CondensedQP:
     name: str = "qp"
     sample_box: tuple | None = None
     source: str = "given"
+    output_map: np.ndarray | None = None
+    n_slack: int = 0
+    slack_shift: float = 0.0
+    parameter_sizes: tuple = ()
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self):
-        H = check_pd("H", as_matrix("H", self.H, ("n_U", "n_U"), (None, None)))
-        n_U = H.shape[0]
-        F = as_matrix("F", self.F, ("n_U", "n_x"), (n_U, None))
+        H = check_pd("H", as_matrix("H", self.H, ("n_z", "n_z"), (None, None)))
+        n_z = H.shape[0]
+        F = as_matrix("F", self.F, ("n_z", "n_θ"), (n_z, None))
         n_x = F.shape[1]
-        G = as_matrix("G", np.reshape(self.G, (-1, n_U)) if np.size(self.G) == 0 else self.G,
-                      ("m", "n_U"), (None, n_U))
+        G = as_matrix("G", np.reshape(self.G, (-1, n_z)) if np.size(self.G) == 0 else self.G,
+                      ("m", "n_z"), (None, n_z))
         m = G.shape[0]
         w = as_matrix("w", self.w, ("m",), (m,))
         E = as_matrix("E", np.reshape(self.E, (m, n_x)) if np.size(self.E) == 0 else self.E,
-                      ("m", "n_x"), (m, n_x))
+                      ("m", "n_θ"), (m, n_x))
+        T = None
+        if self.output_map is not None:
+            T = as_matrix("output_map", self.output_map, ("N·n_u", "n_z"), (None, n_z))
+            object.__setattr__(self, "output_map", _frozen(T))
+        n_U = n_z if T is None else T.shape[0]
         if not isinstance(self.n_u, (int, np.integer)) or self.n_u < 1 or n_U % self.n_u:
-            raise ShapeError(f"n_u: expected a positive divisor of n_U = {n_U}, got {self.n_u!r}")
+            raise ShapeError(f"n_u: expected a positive divisor of N·n_u = {n_U}, got {self.n_u!r}")
+        if not isinstance(self.n_slack, (int, np.integer)) or not 0 <= self.n_slack < n_z:
+            raise ShapeError(f"n_slack: expected an integer in [0, n_z) = [0, {n_z}), got {self.n_slack!r}")
+        sizes = tuple((str(k), int(v)) for k, v in self.parameter_sizes) or (("x", n_x),)
+        if sum(v for _, v in sizes) != n_x:
+            raise ShapeError(f"parameter_sizes: the sizes {sizes} add up to {sum(v for _, v in sizes)}, "
+                             f"expected n_θ = {n_x} (columns of F)")
+        object.__setattr__(self, "parameter_sizes", sizes)
+        object.__setattr__(self, "n_slack", int(self.n_slack))
+        object.__setattr__(self, "slack_shift", float(self.slack_shift))
         for k, v in dict(H=H, F=F, G=G, w=w, E=E).items():
             object.__setattr__(self, k, _frozen(v))
         object.__setattr__(self, "n_u", int(self.n_u))
@@ -149,14 +191,97 @@ class CondensedQP:
 
     # --- sizes ------------------------------------------------------------
     @property
-    def n_x(self) -> int:
-        """Number of states."""
+    def n_theta(self) -> int:
+        """Length of the parameter vector ``θ``, the input of the QP's networks."""
         return self.F.shape[1]
 
     @property
-    def n_U(self) -> int:
-        """Number of decision variables ``N·n_u``."""
+    def n_x(self) -> int:
+        """Number of states (the ``x`` part of ``θ``)."""
+        return dict(self.parameter_sizes)["x"] if "x" in dict(self.parameter_sizes) else self.n_theta
+
+    @property
+    def n_z(self) -> int:
+        """Number of decision variables."""
         return self.H.shape[0]
+
+    @property
+    def n_U(self) -> int:
+        """Length ``N·n_u`` of the input sequence ``U = T z``."""
+        return self.n_z if self.output_map is None else self.output_map.shape[0]
+
+    @property
+    def parameter_labels(self) -> tuple:
+        """Names of the entries of ``θ``, e.g. ``("x[0]", "x[1]", "u_prev[0]")``."""
+        return tuple(f"{k}[{i}]" for k, n in self.parameter_sizes for i in range(n))
+
+    # --- parameters and outputs ------------------------------------------------
+    def parameters(self, x, u_prev=None, x_ref=None, u_ref=None) -> np.ndarray:
+        """The network input ``θ`` (B, n_θ) from its parts.
+
+        Each part is ``(n,)`` or ``(B, n)``; ``(n,)`` parts are repeated over the batch.
+        Exactly the parts in :attr:`parameter_sizes` must be given: ``u_prev`` for
+        problems with input-rate bounds or weights, ``x_ref`` and ``u_ref`` for
+        tracking problems.
+        """
+        given = dict(x=x, u_prev=u_prev, x_ref=x_ref, u_ref=u_ref)
+        layout = dict(self.parameter_sizes)
+        why = dict(u_prev="it has no input-rate bounds or weight (du_min, du_max, du_weight)",
+                   x_ref="it does not track a reference (tracking=False)",
+                   u_ref="it does not track a reference (tracking=False)")
+        need = dict(u_prev="its input-rate bounds/weight act on u_0 - u_prev: give the previous input",
+                    x_ref="it tracks a reference (tracking=True): give the state reference",
+                    u_ref="it tracks a reference (tracking=True): give the input reference "
+                          "(mpc2nn.steady_state_target computes both from an output reference)")
+        parts = []
+        for k, v in given.items():
+            if k not in layout:
+                if v is not None:
+                    raise ProblemDefinitionError(f"{k}: QP '{self.name}' takes no {k} because {why.get(k, '')}; "
+                                                 f"its parameters are θ = ({self._layout_text()})")
+                continue
+            if v is None:
+                raise ProblemDefinitionError(f"{k}: missing; QP '{self.name}' needs it because {need[k]}. "
+                                             f"Its parameters are θ = ({self._layout_text()})")
+            a = np.asarray(v, dtype=float)
+            if a.ndim == 1:
+                a = a[None, :]
+            if a.ndim != 2 or a.shape[1] != layout[k]:
+                raise ShapeError(f"{k}: expected shape ({layout[k]},) or (B, {layout[k]}), got {np.shape(v)}")
+            parts.append(a)
+        B = max(p.shape[0] for p in parts)
+        for k, p in zip([k for k in given if k in layout], parts):
+            if p.shape[0] not in (1, B):
+                raise ShapeError(f"{k}: batch size {p.shape[0]} does not match the others ({B}); give (n,) "
+                                 "to use one value for all")
+        return np.hstack([np.broadcast_to(p, (B, p.shape[1])) for p in parts])
+
+    def _layout_text(self) -> str:
+        return ", ".join(f"{k} ({n})" for k, n in self.parameter_sizes)
+
+    def check_parameters(self, X, name: str = "X") -> np.ndarray:
+        """``X`` as a float array (B, n_θ); a single vector becomes B = 1. Errors name the layout of ``θ``."""
+        try:
+            return as_states(X, self.n_theta, name)
+        except ShapeError as exc:
+            if self.parameter_sizes == (("x", self.n_theta),):
+                raise
+            raise ShapeError(f"{exc}; the input of QP '{self.name}' is θ = ({self._layout_text()}), "
+                             "build it with qp.parameters(x, u_prev=..., x_ref=..., u_ref=...)") from None
+
+    def inputs(self, Z) -> np.ndarray:
+        """``(B, N·n_u)`` input sequences ``U = T z`` from decision vectors ``Z`` (B, n_z)."""
+        Z = np.atleast_2d(np.asarray(Z, float))
+        return Z if self.output_map is None else Z @ self.output_map.T
+
+    def slacks(self, Z) -> np.ndarray:
+        """``(B, n_slack)`` soft-constraint slacks ``s = z[-n_slack:] - δ`` from ``Z`` (B, n_z)."""
+        Z = np.atleast_2d(np.asarray(Z, float))
+        return Z[:, self.n_z - self.n_slack:] - self.slack_shift
+
+    def primal(self, lam, X) -> np.ndarray:
+        """``(B, n_z)`` decision vectors ``z(λ) = -H⁻¹(F θ + Gᵀ λ)`` for multipliers (B, m), parameters (B, n_θ)."""
+        return -(np.atleast_2d(X) @ self.F.T + np.atleast_2d(lam) @ self.G) @ self.H_inv
 
     @property
     def m(self) -> int:
@@ -179,22 +304,23 @@ class CondensedQP:
         return self._cache["H_inv"]
 
     def unconstrained(self, X) -> np.ndarray:
-        """``(B, n_U)`` minimiser without constraints, ``-H⁻¹ F x``."""
-        X = as_states(X, self.n_x)
+        """``(B, n_z)`` minimiser without constraints, ``-H⁻¹ F θ``."""
+        X = self.check_parameters(X)
         return -X @ (self.H_inv @ self.F).T
 
-    def slack(self, U: np.ndarray, X: np.ndarray) -> np.ndarray:
-        """``(B, m)`` constraint slack ``w + E x - G U`` (negative = violated)."""
-        return self.w + X @ self.E.T - U @ self.G.T
+    def slack(self, Z: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """``(B, m)`` constraint margin ``w + E θ - G z`` (negative = violated)."""
+        return self.w + X @ self.E.T - Z @ self.G.T
 
-    def objective(self, U, X) -> np.ndarray:
-        """``(B,)`` value of ``½UᵀHU + xᵀFᵀU`` (the state-only constant left out)."""
-        X = as_states(X, self.n_x)
-        U = np.atleast_2d(np.asarray(U, float))
-        return 0.5 * np.einsum("bi,ij,bj->b", U, self.H, U) + np.einsum("bi,ij,bj->b", U, self.F, X)
+    def objective(self, Z, X) -> np.ndarray:
+        """``(B,)`` value of ``½zᵀHz + θᵀFᵀz`` (the constant left out)."""
+        X = self.check_parameters(X)
+        Z = np.atleast_2d(np.asarray(Z, float))
+        return 0.5 * np.einsum("bi,ij,bj->b", Z, self.H, Z) + np.einsum("bi,ij,bj->b", Z, self.F, X)
 
     def predict(self, X, U) -> np.ndarray:
-        """Predicted trajectories ``(B, N+1, n_x)`` (``x_0 = x`` first) from the condensed matrices."""
+        """Predicted trajectories ``(B, N+1, n_x)`` (``x_0 = x`` first) from states ``X`` (B, n_x) and
+        input sequences ``U`` (B, N·n_u)."""
         if self.Phi is None:
             raise ProblemDefinitionError(f"predict: QP '{self.name}' was given directly and has no prediction model")
         X = as_states(X, self.n_x)
@@ -205,8 +331,8 @@ class CondensedQP:
         return np.concatenate([X[:, None, :], future.reshape(X.shape[0], self.horizon, self.n_x)], axis=1)
 
     def kkt_residuals(self, U, lam, X) -> KKTResiduals:
-        """KKT residuals of primal ``U`` (B, n_U) and multipliers ``lam`` (B, m) at states ``X`` (B, n_x)."""
-        X = as_states(X, self.n_x)
+        """KKT residuals of primal ``z`` (B, n_z) and multipliers ``lam`` (B, m) at parameters ``X`` (B, n_θ)."""
+        X = self.check_parameters(X)
         U = np.atleast_2d(np.asarray(U, float))
         lam = np.atleast_2d(np.asarray(lam, float)).reshape(X.shape[0], self.m)
         HU, Fx, GtL = U @ self.H, X @ self.F.T, lam @ self.G
@@ -225,8 +351,8 @@ class CondensedQP:
             )
 
     def state_only_violation(self, X) -> np.ndarray:
-        """``(B,)`` largest violation of the state-only rows (0 where none or satisfied)."""
-        X = as_states(X, self.n_x)
+        """``(B,)`` largest violation of the parameter-only rows at ``X`` (B, n_θ) (0 where none or satisfied)."""
+        X = self.check_parameters(X)
         if self.state_only is None or self.state_only[0].shape[0] == 0:
             return np.zeros(X.shape[0])
         E0, w0 = self.state_only
@@ -237,13 +363,16 @@ class CondensedQP:
         scale = np.broadcast_to(np.asarray(scale, float), (self.m,))
         if np.any(~(scale > 0)) or not np.all(np.isfinite(scale)):
             raise ProblemDefinitionError("scale: row scales must be finite and > 0 (a sign flip changes the QP)")
-        return CondensedQP(self.H, self.F, scale[:, None] * self.G, scale * self.w, scale[:, None] * self.E,
-                           self.n_u, self.Phi, self.Gamma, self.problem, self.row_labels, self.state_only,
-                           self.name, self.sample_box, self.source + " (rows rescaled)")
+        return self.replace(G=scale[:, None] * self.G, w=scale * self.w, E=scale[:, None] * self.E,
+                            source=self.source + " (rows rescaled)")
+
+    def replace(self, **changes) -> "CondensedQP":
+        """A copy with some fields changed (validated again, derived matrices recomputed)."""
+        return dataclasses.replace(self, _cache={}, **changes)
 
     def sparse_form(self) -> SparseQP:
-        """The states-and-inputs form, built from ``problem`` (only for QPs made by :func:`condense`)."""
-        if self.problem is None or self.source != "condense":
+        """The states-and-inputs form, built from ``problem`` (only for plain QPs made by :func:`condense`)."""
+        if self.problem is None or self.source != "condense" or not _is_plain(self.problem):
             raise ProblemDefinitionError(
                 f"sparse_form: QP '{self.name}' was not condensed from an MPCProblem unchanged; "
                 "only the condensed form exists")
@@ -261,64 +390,177 @@ def condense(problem: MPCProblem) -> CondensedQP:
     >>> qp = mpc2nn.condense(mpc2nn.systems.double_integrator())
     >>> qp.H.shape, qp.G.shape    # N = 20, n_u = 1; 40 input rows + 80 state rows
     ((20, 20), (120, 20))
+    >>> soft = mpc2nn.condense(mpc2nn.systems.double_integrator().replace(soft_state_penalty=(1.0, 1e3)))
+    >>> soft.n_z, soft.n_slack, soft.n_U    # one slack per state row
+    (100, 80, 20)
     """
     if not isinstance(problem, MPCProblem):
         raise ProblemDefinitionError(f"condense: expected an MPCProblem, got {type(problem).__name__}")
     A, B, N = problem.A, problem.B, problem.horizon
     n_x, n_u = problem.n_x, problem.n_u
+    nU = N * n_u
     Phi, Gamma = _prediction_matrices(A, B, N)
+
+    # parameter layout θ = (x, u_prev, x_ref, u_ref) and the selectors of each part
+    sizes = [("x", n_x)]
+    if problem.uses_previous_input:
+        sizes.append(("u_prev", n_u))
+    if problem.tracking:
+        sizes += [("x_ref", n_x), ("u_ref", n_u)]
+    n_theta = sum(n for _, n in sizes)
+    sel, start = {}, 0
+    for k, n in sizes:
+        sel[k] = np.zeros((n, n_theta))
+        sel[k][:, start:start + n] = np.eye(n)
+        start += n
+    zero = {k: np.zeros((n, n_theta)) for k, n in (("u_prev", n_u), ("x_ref", n_x), ("u_ref", n_u))}
+    S_x = sel["x"]
+    S_up, S_xr, S_ur = (sel.get(k, zero[k]) for k in ("u_prev", "x_ref", "u_ref"))
+
+    # cost in U: ½UᵀH_U U + θᵀF_UᵀU (half of the stage sums), ΔU = D U - e u_prev
     Qbar = np.kron(np.eye(N), problem.Q)
     Qbar[-n_x:, -n_x:] = problem.P
-    H = Gamma.T @ Qbar @ Gamma + np.kron(np.eye(N), problem.R)
-    F = Gamma.T @ Qbar @ Phi
+    Rbar = np.kron(np.eye(N), problem.R)
+    D = np.eye(nU) - np.eye(nU, k=-n_u)
+    e = np.zeros((nU, n_u))
+    e[:n_u] = np.eye(n_u)
+    ones_x, ones_u = np.kron(np.ones((N, 1)), np.eye(n_x)), np.kron(np.ones((N, 1)), np.eye(n_u))
+    H = Gamma.T @ Qbar @ Gamma + Rbar
+    F = Gamma.T @ Qbar @ (Phi @ S_x - ones_x @ S_xr) - Rbar @ ones_u @ S_ur
+    if problem.du_weight is not None:
+        Sbar = np.kron(np.eye(N), problem.du_weight)
+        H = H + D.T @ Sbar @ D
+        F = F - D.T @ Sbar @ e @ S_up
 
-    rows_G, rows_w, rows_E, labels = [], [], [], []
-    zeros_x = np.zeros(n_x)
+    rows_G, rows_w, rows_E, labels, soft_rows = [], [], [], [], []
+    state_E, state_w = [], []
+    soft = problem.soft_state_penalty is not None
 
-    def add(g, w_, e, label):
-        rows_G.append(g), rows_w.append(w_), rows_E.append(e), labels.append(label)
+    def add(g, w_, e_theta, label, has_state=False):
+        rows_G.append(g), rows_w.append(w_), rows_E.append(e_theta), labels.append(label)
+        soft_rows.append(soft and has_state)
 
+    no_theta = np.zeros(n_theta)
     for k in range(N):
         for i in range(n_u):
-            g = np.zeros(N * n_u)
+            g = np.zeros(nU)
             g[k * n_u + i] = 1.0
             if np.isfinite(problem.u_max[i]):
-                add(g, problem.u_max[i], zeros_x, f"u_max[{i}] at k={k}")
+                add(g, problem.u_max[i], no_theta, f"u_max[{i}] at k={k}")
             if np.isfinite(problem.u_min[i]):
-                add(-g, -problem.u_min[i], zeros_x, f"u_min[{i}] at k={k}")
+                add(-g, -problem.u_min[i], no_theta, f"u_min[{i}] at k={k}")
+    for k in range(N):
+        for i in range(n_u):
+            r = k * n_u + i
+            e_up = (e @ S_up)[r]  # u_prev enters the rate at k = 0 only
+            if np.isfinite(problem.du_max[i]):
+                add(D[r], problem.du_max[i], e_up, f"du_max[{i}] at k={k}")
+            if np.isfinite(problem.du_min[i]):
+                add(-D[r], -problem.du_min[i], -e_up, f"du_min[{i}] at k={k}")
     for k in range(1, N + 1):
-        Gk, Pk = Gamma[(k - 1) * n_x:k * n_x], Phi[(k - 1) * n_x:k * n_x]
+        Gk, Pk = Gamma[(k - 1) * n_x:k * n_x], Phi[(k - 1) * n_x:k * n_x] @ S_x
         for i in range(n_x):
             if np.isfinite(problem.x_max[i]):
-                add(Gk[i], problem.x_max[i], -Pk[i], f"x_max[{i}] at k={k}")
+                add(Gk[i], problem.x_max[i], -Pk[i], f"x_max[{i}] at k={k}", True)
             if np.isfinite(problem.x_min[i]):
-                add(-Gk[i], -problem.x_min[i], Pk[i], f"x_min[{i}] at k={k}")
-    state_E, state_w = [], []
+                add(-Gk[i], -problem.x_min[i], Pk[i], f"x_min[{i}] at k={k}", True)
     for c_idx, con in enumerate(problem.constraints):
         for k in range(N):
-            Pk = np.eye(n_x) if k == 0 else Phi[(k - 1) * n_x:k * n_x]
-            Gk = np.zeros((n_x, N * n_u)) if k == 0 else Gamma[(k - 1) * n_x:k * n_x]
-            Su = np.zeros((n_u, N * n_u))
+            Pk = S_x if k == 0 else Phi[(k - 1) * n_x:k * n_x] @ S_x
+            Gk = np.zeros((n_x, nU)) if k == 0 else Gamma[(k - 1) * n_x:k * n_x]
+            Su = np.zeros((n_u, nU))
             Su[:, k * n_u:(k + 1) * n_u] = np.eye(n_u)
             g_rows = con.C_x @ Gk + con.C_u @ Su
             e_rows = -con.C_x @ Pk
             for r in range(con.d.shape[0]):
                 if not np.any(g_rows[r]):
-                    state_E.append(e_rows[r]), state_w.append(con.d[r])
+                    if not soft:  # with soft constraints a row on the given state alone has no effect
+                        state_E.append(e_rows[r]), state_w.append(con.d[r])
                 else:
-                    add(g_rows[r], con.d[r], e_rows[r], f"constraints[{c_idx}] row {r} at k={k}")
+                    add(g_rows[r], con.d[r], e_rows[r], f"constraints[{c_idx}] row {r} at k={k}",
+                        bool(np.any(con.C_x[r])))
     if problem.terminal_constraint is not None:
         C, d = problem.terminal_constraint.C, problem.terminal_constraint.d
-        GN, PN = C @ Gamma[-n_x:], C @ Phi[-n_x:]
+        GN, PN = C @ Gamma[-n_x:], C @ Phi[-n_x:] @ S_x
         for r in range(d.shape[0]):
-            add(GN[r], d[r], -PN[r], f"terminal row {r}")
+            add(GN[r], d[r], -PN[r], f"terminal row {r}", True)
 
     m = len(rows_G)
-    G = np.array(rows_G).reshape(m, N * n_u)
-    E = np.array(rows_E).reshape(m, n_x)
-    state_only = (np.array(state_E).reshape(-1, n_x), np.array(state_w)) if state_E else None
-    return CondensedQP(H, F, G, np.array(rows_w, float), E, n_u, _frozen(Phi), _frozen(Gamma), problem,
-                       tuple(labels), state_only, problem.name, problem.sample_box, "condense")
+    G = np.array(rows_G).reshape(m, nU)
+    E = np.array(rows_E).reshape(m, n_theta)
+    w = np.array(rows_w, float)
+    soft_mask = np.array(soft_rows, bool)
+
+    # move blocking: U = T_b V
+    T_b = _blocking_matrix(problem.move_blocking, N, n_u)
+    H, F, G = T_b.T @ H @ T_b, T_b.T @ F, G @ T_b
+    G, w, E, labels, soft_mask, more_E, more_w = _drop_trivial_rows(G, w, E, labels, soft_mask, problem.name)
+    state_E += more_E
+    state_w += more_w
+
+    # soft constraints: one slack per softened row, shifted by δ = ρ_l / (2ρ_q) (no constant linear term)
+    n_s, shift = int(soft_mask.sum()), 0.0
+    if soft:
+        rho_q, rho_l = problem.soft_state_penalty
+        shift = rho_l / (2.0 * rho_q)
+        nV = G.shape[1]
+        S = np.zeros((G.shape[0], n_s))
+        S[np.flatnonzero(soft_mask), np.arange(n_s)] = -1.0
+        G = np.vstack([np.hstack([G, S]), np.hstack([np.zeros((n_s, nV)), -np.eye(n_s)])])
+        w = np.concatenate([w - shift * soft_mask, np.full(n_s, -shift)])
+        E = np.vstack([E, np.zeros((n_s, n_theta))])
+        soft_labels = [labels[i] for i in np.flatnonzero(soft_mask)]
+        labels = [lab + " (soft)" if s_ else lab for lab, s_ in zip(labels, soft_mask)]
+        labels += [f"slack of '{lab}' >= 0" for lab in soft_labels]
+        H = scipy.linalg.block_diag(H, rho_q * np.eye(n_s))
+        F = np.vstack([F, np.zeros((n_s, n_theta))])
+        T_b = np.hstack([T_b, np.zeros((nU, n_s))])
+
+    output_map = None if T_b.shape == (nU, nU) and np.array_equal(T_b, np.eye(nU)) else T_b
+    state_only = (np.array(state_E).reshape(-1, n_theta), np.array(state_w)) if state_E else None
+    return CondensedQP(H, F, G, w, E, n_u, _frozen(Phi), _frozen(Gamma), problem,
+                       tuple(labels), state_only, problem.name, problem.sample_box, "condense",
+                       output_map, n_s, shift, tuple(sizes))
+
+
+def _blocking_matrix(blocks, N: int, n_u: int) -> np.ndarray:
+    """``T_b`` (N·n_u, p·n_u) holding the input constant over each block (identity without blocking)."""
+    if blocks is None:
+        return np.eye(N * n_u)
+    hold = np.zeros((N, len(blocks)))
+    start = 0
+    for j, b in enumerate(blocks):
+        hold[start:start + b, j] = 1.0
+        start += b
+    return np.kron(hold, np.eye(n_u))
+
+
+def _drop_trivial_rows(G, w, E, labels, soft_mask, name):
+    """Rows without decision variables or repeated: ``0 <= w`` is dropped, ``0 <= w + Eθ`` kept apart,
+    ``0 <= w < 0`` is an error; exact duplicates of an earlier row are dropped."""
+    keep, state_E, state_w, seen = [], [], [], set()
+    for i in range(G.shape[0]):
+        if not np.any(G[i]):
+            if np.any(E[i]):
+                state_E.append(E[i]), state_w.append(w[i])
+            elif w[i] < 0:
+                raise ProblemDefinitionError(
+                    f"constraint '{labels[i]}' of problem '{name}' holds for no input sequence "
+                    f"(it reads 0 <= {w[i]:g})")
+            continue
+        key = (G[i].tobytes(), E[i].tobytes(), float(w[i]))
+        if key in seen:
+            continue
+        seen.add(key)
+        keep.append(i)
+    keep = np.array(keep, dtype=np.int64)
+    return (G[keep], w[keep], E[keep], [labels[i] for i in keep], soft_mask[keep], state_E, state_w)
+
+
+def _is_plain(problem: MPCProblem) -> bool:
+    """No formulation beyond the plain regulator (rates, tracking, soft constraints, blocking)."""
+    return not (problem.uses_previous_input or problem.tracking or problem.soft_state_penalty is not None
+                or problem.move_blocking is not None)
 
 
 def as_qp(obj) -> CondensedQP:

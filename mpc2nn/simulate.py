@@ -2,9 +2,16 @@
 
 Every controller — MPC through OSQP, the exact implicit network, an explicit
 network, or any function ``x ↦ u`` — is used through one protocol: called with a
-state ``(n_x,)`` it returns a :class:`ControlAction` (the input ``(n_u,)`` and a
-status); ``reset()`` forgets warm-start memory. :func:`as_controller` wraps the
-usual objects.
+state ``(n_x,)`` (and, as keywords, the previous input ``u_prev`` and the
+references ``x_ref``, ``u_ref`` of the step) it returns a :class:`ControlAction`
+(the input ``(n_u,)`` and a status); ``reset()`` forgets warm-start memory.
+:func:`as_controller` wraps the usual objects.
+
+Controllers built on a QP pass what their QP takes (:meth:`CondensedQP.parameters`):
+``u_prev`` where it has input-rate terms, ``x_ref`` and ``u_ref`` where it tracks.
+A QP that does not track sees the deviation ``x - x_ref`` instead (regulation in
+deviation coordinates, as before tracking existed); an input reference is then
+refused.
 """
 
 from __future__ import annotations
@@ -39,11 +46,36 @@ class ControlAction:
 
 @runtime_checkable
 class Controller(Protocol):
-    """A state-feedback law ``x ↦ u`` used by :func:`simulate`."""
+    """A feedback law ``x ↦ u`` used by :func:`simulate`.
 
-    def __call__(self, x: np.ndarray) -> ControlAction: ...
+    Called as ``ctrl(x, u_prev=..., x_ref=..., u_ref=...)``: state ``(n_x,)``, the input
+    applied at the previous step ``(n_u,)`` and the step's references (``None`` where
+    there are none).
+    """
+
+    def __call__(self, x: np.ndarray, *, u_prev=None, x_ref=None, u_ref=None) -> ControlAction: ...
 
     def reset(self) -> None: ...
+
+
+def _parameters(qp: CondensedQP, x, u_prev, x_ref, u_ref) -> np.ndarray:
+    """``θ`` (1, n_θ) of one step for a QP-based controller (see the module docstring)."""
+    layout = dict(qp.parameter_sizes)
+    if "x_ref" not in layout:
+        if u_ref is not None and np.any(np.asarray(u_ref) != 0):
+            raise ProblemDefinitionError(
+                f"input reference: QP '{qp.name}' does not track references (tracking=False), so an input "
+                "reference cannot be applied; build the problem with tracking=True")
+        if x_ref is not None:
+            x = np.asarray(x, float) - x_ref
+        x_ref = u_ref = None
+    elif x_ref is None or u_ref is None:
+        raise ProblemDefinitionError(
+            f"reference: QP '{qp.name}' tracks references (tracking=True); pass reference= (the state "
+            "reference) and input_reference= to simulate (mpc2nn.steady_state_target gives both)")
+    if "u_prev" not in layout:
+        u_prev = None
+    return qp.parameters(x, u_prev=u_prev, x_ref=x_ref, u_ref=u_ref)
 
 
 class MPCController:
@@ -52,10 +84,11 @@ class MPCController:
     def __init__(self, problem: MPCProblem | CondensedQP):
         self._session = OSQPSession(problem)
         self.problem = problem
+        self.qp = self._session.qp
         self.n_u = self._session.qp.n_u
 
-    def __call__(self, x):
-        ref = self._session.solve(x)
+    def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None):
+        ref = self._session.solve(_parameters(self.qp, x, u_prev, x_ref, u_ref))
         return ControlAction(ref.u0[0], str(ref.status[0]))
 
     def reset(self):
@@ -68,11 +101,13 @@ class ImplicitController:
     def __init__(self, net: ImplicitNetwork, *, warm_start: bool = True):
         self.net, self.warm_start = net, warm_start
         self.problem = net.qp.problem if net.qp.problem is not None else net.qp
+        self.qp = net.qp
         self.n_u = net.n_u
         self._y = None
 
-    def __call__(self, x):
-        sol = self.net.solve(x, y0=self._y if self.warm_start else None)
+    def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None):
+        theta = _parameters(self.qp, x, u_prev, x_ref, u_ref)
+        sol = self.net.solve(theta, y0=self._y if self.warm_start else None)
         if sol.feasible[0]:
             self._y = sol.y
         return ControlAction(sol.u0[0], str(sol.status[0]))
@@ -93,20 +128,21 @@ class ExplicitController:
 
     def __init__(self, explicit, *, warm_start: bool = False, record_residuals: bool = False):
         self.explicit, self.warm_start, self.record_residuals = explicit, warm_start, record_residuals
-        qp = explicit.net.qp
+        qp = self.qp = explicit.net.qp
         self.problem = qp.problem if qp.problem is not None else qp
         self.n_u = explicit.n_u
         self.residuals: list[np.ndarray] = []
         self._state = None
 
-    def __call__(self, x):
+    def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None):
+        theta = _parameters(self.qp, x, u_prev, x_ref, u_ref)
         state0 = self._state if self.warm_start else None
         if self.record_residuals:
-            hist = self.explicit.history(x, state0=state0)
+            hist = self.explicit.history(theta, state0=state0)
             U, state = hist.U, hist.state
             self.residuals.append(hist.residual[:, 0])
         else:
-            U, state = self.explicit.run(x, state0=state0)
+            U, state = self.explicit.run(theta, state0=state0)
         if self.warm_start:
             self._state = state
         return ControlAction(U[0, :self.n_u], f"explicit network, depth {self.explicit.depth}")
@@ -118,12 +154,20 @@ class ExplicitController:
 
 
 class FunctionController:
-    """Any function ``x (n_x,) ↦ u (n_u,)``; NaN outputs get status ``"invalid output"``."""
+    """Any function ``x (n_x,) ↦ u (n_u,)``; NaN outputs get status ``"invalid output"``.
+
+    The function sees the deviation ``x - x_ref`` when a state reference is given;
+    it does not see ``u_prev``, and an input reference is refused.
+    """
 
     def __init__(self, fn: Callable[[np.ndarray], np.ndarray]):
         self.fn = fn
 
-    def __call__(self, x):
+    def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None):
+        if u_ref is not None and np.any(np.asarray(u_ref) != 0):
+            raise ProblemDefinitionError("input reference: a FunctionController sees only the state (minus the "
+                                         "state reference); it cannot take an input reference")
+        x = np.asarray(x, float) if x_ref is None else np.asarray(x, float) - x_ref
         u = np.atleast_1d(np.asarray(self.fn(x), dtype=float))
         return ControlAction(u, "ok" if np.all(np.isfinite(u)) else "invalid output")
 
@@ -155,7 +199,7 @@ def as_controller(obj) -> Controller:
 
         def explicit(x):
             with torch.no_grad():
-                return obj.control(torch.as_tensor(x[None, :], dtype=dtype))[0].double().numpy()
+                return obj.control(torch.as_tensor(np.asarray(x, float)[None, :], dtype=dtype))[0].double().numpy()
 
         return FunctionController(explicit)
     if isinstance(obj, Controller):
@@ -177,11 +221,13 @@ class Trajectory:
     inputs : (T, n_u) applied inputs (NaN after a stop)
     status : (T,) controller status per step (``"not run"`` after a stop)
     step_time : (T,) seconds the controller took per step
-    cost : closed-loop cost ``Σ_k (x̃_kᵀ Q x̃_k + u_kᵀ R u_k)`` over the steps run
-        (``x̃ = x - r_k``), or ``None`` without an MPCProblem to take Q, R from
+    cost : closed-loop cost ``Σ_k (x̃_kᵀ Q x̃_k + ũ_kᵀ R ũ_k + Δu_kᵀ S Δu_k)`` over the steps run
+        (``x̃ = x - x_ref,k``, ``ũ = u - u_ref,k``, ``Δu_k = u_k - u_{k-1}``, ``S`` the
+        problem's ``du_weight`` or 0), or ``None`` without an MPCProblem to take Q, R from
     state_violation : (T+1,) largest violation of the state bounds and polytopic
         constraints per step, or ``None``
-    input_violation : (T,) largest violation of the input bounds per step, or ``None``
+    input_violation : (T,) largest violation of the input bounds and input-rate
+        bounds per step, or ``None``
     stopped_at : first step whose controller gave no usable input, or ``None``
     """
 
@@ -219,8 +265,8 @@ def _plant_step(plant, dt):
         f"got {type(plant).__name__}")
 
 
-def simulate(plant, controller, x0, steps: int, *, disturbance=None, reference=None, dt: float | None = None,
-             problem: MPCProblem | None = None) -> Trajectory:
+def simulate(plant, controller, x0, steps: int, *, disturbance=None, reference=None, input_reference=None,
+             u_prev=None, dt: float | None = None, problem: MPCProblem | None = None) -> Trajectory:
     """Run ``controller`` in closed loop with ``plant`` for ``steps`` steps.
 
     Parameters
@@ -234,9 +280,15 @@ def simulate(plant, controller, x0, steps: int, *, disturbance=None, reference=N
     disturbance : (T, n_x) array or callable ``k -> w_k``, optional
         Added to the next state: ``x_{k+1} = f(x_k, u_k) + w_k``.
     reference : (n_x,) or (T+1, n_x), optional
-        State reference ``r_k``; the controller sees ``x_k - r_k`` (exact for a
-        reference that is an equilibrium with zero input, as in regulation about
-        a set point; tracking with input targets is not covered here).
+        State reference ``x_ref,k``. A tracking problem (``tracking=True``) takes it
+        as a network input; any other controller sees ``x_k - x_ref,k``
+        (regulation in deviation coordinates).
+    input_reference : (n_u,) or (T, n_u), optional
+        Input reference ``u_ref,k``, for tracking problems (with ``reference``;
+        :func:`mpc2nn.steady_state_target` computes both from an output reference).
+    u_prev : (n_u,), optional
+        The input applied before the run (default zero), seen by controllers whose
+        problem has input-rate terms; afterwards each step's previous input.
     dt : float, for continuous-time StateSpace plants
     problem : MPCProblem, optional
         Where Q, R and the constraints for cost and violations come from
@@ -263,16 +315,14 @@ def simulate(plant, controller, x0, steps: int, *, disturbance=None, reference=N
         raise ShapeError(f"x0: expected shape (n_x,) = ({n_x if n_x is not None else '?'},), got {x0.shape}")
     n_x = x0.shape[0]
     T = int(steps)
-    refs = np.zeros((T + 1, n_x))
-    if reference is not None:
-        r = np.asarray(reference, dtype=float)
-        if r.shape == (n_x,):
-            refs[:] = r
-        elif r.shape == (T + 1, n_x):
-            refs = r
-        else:
-            raise ShapeError(f"reference: expected shape (n_x,) = ({n_x},) or (T+1, n_x) = ({T + 1}, {n_x}), "
-                             f"got {r.shape}")
+    refs = _per_step("reference", reference, T + 1, n_x, "n_x")
+    n_u = getattr(ctrl, "n_u", None) or (plant_problem.n_u if plant_problem is not None else None)
+    if n_u is None and (input_reference is not None or u_prev is not None):
+        n_u = np.asarray(u_prev if u_prev is not None else input_reference, float).shape[-1]
+    urefs = None if n_u is None else _per_step("input_reference", input_reference, T, n_u, "n_u")
+    u_last = None
+    if n_u is not None:
+        u_last = np.zeros(n_u) if u_prev is None else as_matrix("u_prev", u_prev, ("n_u",), (n_u,))
     if disturbance is None:
         dist = lambda k: 0.0  # noqa: E731
     elif callable(disturbance):
@@ -293,7 +343,8 @@ def simulate(plant, controller, x0, steps: int, *, disturbance=None, reference=N
     stopped = None
     for k in range(T):
         t0 = time.perf_counter()
-        act = ctrl(states[k] - refs[k])
+        act = ctrl(states[k], u_prev=u_last, x_ref=None if refs is None else refs[k],
+                   u_ref=None if urefs is None else urefs[k])
         times[k] = time.perf_counter() - t0
         u = np.atleast_1d(np.asarray(act.u, dtype=float))
         if inputs is None:
@@ -303,20 +354,37 @@ def simulate(plant, controller, x0, steps: int, *, disturbance=None, reference=N
             stopped = k
             break
         inputs[k] = u
+        u_last = u
         states[k + 1] = np.asarray(step(states[k], u), dtype=float).reshape(n_x) + dist(k)
     if inputs is None:
         inputs = np.zeros((0, 0)) if T == 0 else np.full((T, 1), np.nan)
-    return Trajectory(states, inputs, status.astype(str), times, *_cost_and_violations(problem, states, inputs, refs),
-                      stopped)
+    u_before = np.zeros(inputs.shape[1]) if u_prev is None else np.asarray(u_prev, float)
+    return Trajectory(states, inputs, status.astype(str), times,
+                      *_cost_and_violations(problem, states, inputs, refs, urefs, u_before), stopped)
 
 
-def _cost_and_violations(problem, states, inputs, refs):
+def _per_step(name: str, value, steps: int, n: int, sym: str) -> np.ndarray | None:
+    """A reference as ``(steps, n)`` from ``(n,)`` or ``(steps, n)``; ``None`` stays ``None``."""
+    if value is None:
+        return None
+    r = np.asarray(value, dtype=float)
+    if r.shape == (n,):
+        return np.broadcast_to(r, (steps, n)).copy()
+    if r.shape == (steps, n):
+        return r
+    raise ShapeError(f"{name}: expected shape ({sym},) = ({n},) or ({steps}, {sym}) = ({steps}, {n}), got {r.shape}")
+
+
+def _cost_and_violations(problem, states, inputs, refs, urefs, u_before):
     if problem is None:
         return None, None, None
     ran = np.isfinite(inputs).all(axis=1)
-    dx = states[:-1][ran] - refs[:-1][ran]
-    du = inputs[ran]
+    dx = states[:-1][ran] - (0.0 if refs is None else refs[:-1][ran])
+    du = inputs[ran] - (0.0 if urefs is None else urefs[ran])
     cost = float(np.einsum("ki,ij,kj->", dx, problem.Q, dx) + np.einsum("ki,ij,kj->", du, problem.R, du))
+    rate = np.diff(np.vstack([u_before[None, :], inputs]), axis=0) if inputs.size else inputs
+    if problem.du_weight is not None and ran.any():
+        cost += float(np.einsum("ki,ij,kj->", rate[ran], problem.du_weight, rate[ran]))
     with np.errstate(invalid="ignore"):
         xv = np.maximum.reduce([np.zeros(states.shape[0]),
                                 (states - problem.x_max).max(axis=1), (problem.x_min - states).max(axis=1)])
@@ -325,5 +393,6 @@ def _cost_and_violations(problem, states, inputs, refs):
                 continue  # mixed constraints need the input; reported only for pure-state rows
             xv = np.maximum(xv, (states @ con.C_x.T - con.d).max(axis=1))
         uv = np.maximum.reduce([np.zeros(inputs.shape[0]),
-                                (inputs - problem.u_max).max(axis=1), (problem.u_min - inputs).max(axis=1)])
+                                (inputs - problem.u_max).max(axis=1), (problem.u_min - inputs).max(axis=1),
+                                (rate - problem.du_max).max(axis=1), (problem.du_min - rate).max(axis=1)])
     return cost, xv, uv

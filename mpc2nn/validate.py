@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import as_matrix, as_states
+from ._checks import as_matrix
 from .exceptions import ProblemDefinitionError, ShapeError
 from .implicit import ImplicitNetwork, compile
 from .oracle import ReferenceSolution, solve_daqp, solve_osqp
@@ -22,7 +22,7 @@ __all__ = ["sample_states", "validate", "ValidationReport"]
 
 
 def sample_states(problem, n: int, *, box=None, seed: int = 0, feasible: bool | None = True,
-                  max_draws: int | None = None) -> np.ndarray:
+                  max_draws: int | None = None, u_prev=None, x_ref=None, u_ref=None) -> np.ndarray:
     """Draw ``n`` states uniformly from a box.
 
     Parameters
@@ -40,6 +40,10 @@ def sample_states(problem, n: int, *, box=None, seed: int = 0, feasible: bool | 
         exact implicit solve (certified).
     max_draws : int, optional
         Give up after this many candidate states (default ``max(10_000, 200·n)``).
+    u_prev, x_ref, u_ref : arrays, optional
+        For problems whose QP takes more than the state (input rates, tracking):
+        the other parts of ``θ`` at which feasibility is decided (one value for
+        all samples; see :meth:`CondensedQP.parameters`). Not used with ``feasible=None``.
 
     Returns
     -------
@@ -78,7 +82,7 @@ def sample_states(problem, n: int, *, box=None, seed: int = 0, feasible: bool | 
         batch = min(max(2 * n, 256), max_draws - drawn)
         X = lo + (hi - lo) * rng.random((batch, qp.n_x))
         drawn += batch
-        keep = net.solve(X).feasible == feasible
+        keep = net.solve(qp.parameters(X, u_prev=u_prev, x_ref=x_ref, u_ref=u_ref)).feasible == feasible
         kept.append(X[keep])
     X = np.concatenate(kept)[:n] if kept else np.zeros((0, qp.n_x))
     if X.shape[0] < n:
@@ -95,13 +99,14 @@ class ValidationReport:
 
     Attributes
     ----------
-    X : (B, n_x) states
+    X : (B, n_θ) states (parameters ``θ`` for problems that take more than the state)
     U : (B, k) controller output (``k = N·n_u``, or ``n_u`` for a first-input controller)
     U_ref : (B, k) reference output (same columns)
     error : (B,) ``‖U - U_ref‖∞`` where both are feasible, NaN elsewhere
     violation : (B,) largest constraint violation of the controller's ``U``
-        (``max(0, G U - w - E x)``; only for full sequences, else NaN)
-    kkt : KKTResiduals of the controller's ``(U, λ)`` where it reports multipliers, else ``None``
+        (``max(0, G U - w - E x)``; only for full sequences of QPs whose decision
+        vector is the input sequence — not with soft constraints or move blocking — else NaN)
+    kkt : KKTResiduals of ``(z(λ), λ)`` where the controller reports multipliers ``λ``, else ``None``
     feasible : (B,) controller's feasibility claim (all True for controllers without one)
     feasible_ref : (B,) reference feasibility
     reference : solver name; compared : ``"sequence"`` or ``"first input"``
@@ -149,7 +154,7 @@ class ValidationReport:
 
 
 def _controller_output(controller, X: np.ndarray):
-    """``(U, feasible, lam_or_None)`` of a controller on ``X`` (B, n_x)."""
+    """``(U, feasible, lam_or_None)`` of a controller on ``X`` (B, n_θ)."""
     if isinstance(controller, ImplicitNetwork):
         sol = controller.solve(X)
         return sol.U, sol.feasible, np.maximum(np.nan_to_num(sol.y), 0.0)
@@ -164,7 +169,7 @@ def _controller_output(controller, X: np.ndarray):
         U = np.asarray(controller(X), dtype=float)
         return U, np.ones(X.shape[0], bool), None
     raise ProblemDefinitionError(
-        f"controller: expected an ImplicitNetwork, a torch module or a callable X (B, n_x) -> U, "
+        f"controller: expected an ImplicitNetwork, a torch module or a callable X (B, n_θ) -> U, "
         f"got {type(controller).__name__}")
 
 
@@ -174,10 +179,11 @@ def validate(controller, problem, X, *, reference: str = "osqp") -> ValidationRe
     Parameters
     ----------
     controller : ImplicitNetwork, torch module or callable
-        Maps states (B, n_x) to input sequences (B, N·n_u) or first inputs (B, n_u).
+        Maps states (B, n_θ) to input sequences (B, N·n_u) or first inputs (B, n_u).
     problem : MPCProblem, CondensedQP or ImplicitNetwork
         The MPC problem the controller should solve.
-    X : (B, n_x) states
+    X : (B, n_θ) states, or parameters ``θ`` (:meth:`CondensedQP.parameters`)
+        for problems that take more than the state
     reference : {"osqp", "daqp", "exact"}
         OSQP at the tolerances of :data:`mpc2nn.OSQP_SETTINGS`, DAQP, or the
         exact implicit solve.
@@ -192,7 +198,7 @@ def validate(controller, problem, X, *, reference: str = "osqp") -> ValidationRe
     True
     """
     qp = as_qp(problem)
-    X = as_states(X, qp.n_x)
+    X = qp.check_parameters(X)
     U, feas, lam = _controller_output(controller, X)
     if U.ndim != 2 or U.shape[0] != X.shape[0] or U.shape[1] not in (qp.n_U, qp.n_u):
         raise ShapeError(f"controller output: expected shape (B, N·n_u) = ({X.shape[0]}, {qp.n_U}) or "
@@ -216,9 +222,9 @@ def validate(controller, problem, X, *, reference: str = "osqp") -> ValidationRe
     error[both] = np.abs(U[both] - U_ref[both]).max(axis=1)
     violation = np.full(X.shape[0], np.nan)
     kkt = None
-    if full:
+    if full and qp.output_map is None:
         violation[both] = np.maximum(0.0, (-qp.slack(U[both], X[both])).max(axis=1, initial=0.0))
-        if lam is not None:
-            kkt = qp.kkt_residuals(np.nan_to_num(U), lam, X)
+    if full and lam is not None:
+        kkt = qp.kkt_residuals(np.nan_to_num(qp.primal(lam, X)), lam, X)
     return ValidationReport(X, U, U_ref, error, violation, kkt, feas, feas_ref, reference,
                             "sequence" if full else "first input")

@@ -137,13 +137,13 @@ def test_condensed_qp_validates_its_data():
     assert (qp.n_U, qp.n_x, qp.m, qp.horizon) == (2, 3, 2, 2)
     with pytest.raises(mpc2nn.NotPositiveDefiniteError, match="H: expected a positive definite matrix"):
         mpc2nn.CondensedQP(np.diag([1.0, 0.0]), F, G, w, E, n_u=1)
-    with pytest.raises(mpc2nn.ShapeError, match=r"F: expected shape \(n_U, n_x\) = \(2, n_x\), got \(3, 3\)"):
+    with pytest.raises(mpc2nn.ShapeError, match=r"F: expected shape \(n_z, n_θ\) = \(2, n_θ\), got \(3, 3\)"):
         mpc2nn.CondensedQP(H, np.zeros((3, 3)), G, w, E, n_u=1)
     with pytest.raises(mpc2nn.ShapeError, match=r"w: expected shape \(m,\) = \(2,\), got \(3,\)"):
         mpc2nn.CondensedQP(H, F, G, np.ones(3), E, n_u=1)
-    with pytest.raises(mpc2nn.ShapeError, match=r"E: expected shape \(m, n_x\) = \(2, 3\), got \(2, 2\)"):
+    with pytest.raises(mpc2nn.ShapeError, match=r"E: expected shape \(m, n_θ\) = \(2, 3\), got \(2, 2\)"):
         mpc2nn.CondensedQP(H, F, G, w, np.zeros((2, 2)), n_u=1)
-    with pytest.raises(mpc2nn.ShapeError, match="n_u: expected a positive divisor of n_U = 2, got 3"):
+    with pytest.raises(mpc2nn.ShapeError, match=r"n_u: expected a positive divisor of N·n_u = 2, got 3"):
         mpc2nn.CondensedQP(H, F, G, w, E, n_u=3)
     with pytest.raises(mpc2nn.ShapeError, match="row_labels: expected m = 2 labels, got 1"):
         mpc2nn.CondensedQP(H, F, G, w, E, n_u=1, row_labels=("a",))
