@@ -67,6 +67,17 @@ def _problem_parts(p: MPCProblem) -> tuple[dict, dict]:
         arrays["sample_box.lo"], arrays["sample_box.hi"] = p.sample_box
     fields = dict(horizon=p.horizon, name=p.name, n_constraints=len(p.constraints),
                   terminal_weight_source=p.terminal_weight_source, terminal_set=p.terminal_set)
+    # formulation options are stored only where used, so plain problems keep the layout (and hashes) of 0.1
+    if np.isfinite(p.du_min).any() or np.isfinite(p.du_max).any():
+        arrays["du_min"], arrays["du_max"] = p.du_min, p.du_max
+    if p.du_weight is not None:
+        arrays["du_weight"] = p.du_weight
+    if p.soft_state_penalty is not None:
+        fields["soft_state_penalty"] = list(p.soft_state_penalty)
+    if p.tracking:
+        fields["tracking"] = True
+    if p.move_blocking is not None:
+        fields["move_blocking"] = list(p.move_blocking)
     return arrays, fields
 
 
@@ -77,7 +88,10 @@ def _problem_from(arrays, fields) -> MPCProblem:
     box = (arrays["sample_box.lo"], arrays["sample_box.hi"]) if "sample_box.lo" in arrays else None
     p = MPCProblem(arrays["A"], arrays["B"], arrays["Q"], arrays["R"], fields["horizon"], P=arrays["P"],
                    u_min=arrays["u_min"], u_max=arrays["u_max"], x_min=arrays["x_min"], x_max=arrays["x_max"],
-                   constraints=cons, terminal_constraint=term, name=fields["name"], sample_box=box)
+                   constraints=cons, terminal_constraint=term, name=fields["name"], sample_box=box,
+                   soft_state_penalty=fields.get("soft_state_penalty"), du_min=arrays.get("du_min"),
+                   du_max=arrays.get("du_max"), du_weight=arrays.get("du_weight"),
+                   tracking=fields.get("tracking", False), move_blocking=fields.get("move_blocking"))
     # provenance of computed parts, restored without computing them again
     object.__setattr__(p, "terminal_weight_source", fields["terminal_weight_source"])
     object.__setattr__(p, "terminal_set", fields.get("terminal_set"))
@@ -92,8 +106,14 @@ def _qp_parts(qp: CondensedQP) -> tuple[dict, dict]:
         arrays["state_only.E0"], arrays["state_only.w0"] = qp.state_only
     if qp.sample_box is not None:
         arrays["sample_box.lo"], arrays["sample_box.hi"] = qp.sample_box
+    if qp.output_map is not None:
+        arrays["output_map"] = qp.output_map
     fields = dict(n_u=qp.n_u, row_labels=list(qp.row_labels), name=qp.name, source=qp.source,
                   has_problem=qp.problem is not None)
+    if qp.n_slack:
+        fields["n_slack"], fields["slack_shift"] = qp.n_slack, qp.slack_shift
+    if qp.parameter_sizes != (("x", qp.n_theta),):
+        fields["parameter_sizes"] = [list(p) for p in qp.parameter_sizes]
     if qp.problem is not None:
         p_arrays, p_fields = _problem_parts(qp.problem)
         arrays.update({f"problem.{k}": v for k, v in p_arrays.items()})
@@ -110,7 +130,8 @@ def _qp_from(arrays, fields) -> CondensedQP:
     box = (arrays["sample_box.lo"], arrays["sample_box.hi"]) if "sample_box.lo" in arrays else None
     return CondensedQP(arrays["H"], arrays["F"], arrays["G"], arrays["w"], arrays["E"], fields["n_u"],
                        arrays.get("Phi"), arrays.get("Gamma"), problem, tuple(fields["row_labels"]), so,
-                       fields["name"], box, fields["source"])
+                       fields["name"], box, fields["source"], arrays.get("output_map"), fields.get("n_slack", 0),
+                       fields.get("slack_shift", 0.0), tuple(tuple(p) for p in fields.get("parameter_sizes", ())))
 
 
 def _network_parts(net: ImplicitNetwork) -> tuple[dict, dict]:
@@ -345,7 +366,9 @@ def to_onnx(explicit, path, *, output: str = "control", dtype: str = "float64", 
     dtype : ``"float64"`` or ``"float32"``
     opset : ONNX opset (default 17)
 
-    The graph has one input ``x`` of shape ``(batch, n_x)`` and one output ``u``;
+    The graph has one input ``x`` of shape ``(batch, n_θ)`` — the state, or for
+    problems with input rates or tracking the parameter vector ``θ`` laid out as
+    ``explicit.qp.parameter_labels`` — and one output ``u``;
     the batch dimension is dynamic. Written with torch's TorchScript-based ONNX
     exporter, which emits exactly the network's matrix products, additions,
     scalings and ReLUs (no Clip, no custom operators), as NN verifiers expect.
@@ -355,7 +378,7 @@ def to_onnx(explicit, path, *, output: str = "control", dtype: str = "float64", 
     if not _is_explicit(explicit):
         raise TypeError(f"to_onnx: expected an explicit network from mpc2nn.unravel, got {type(explicit).__name__}")
     model, tdtype = _ExportWrapper.build(explicit, output, dtype)
-    x = torch.zeros(2, explicit.n_x, dtype=tdtype)
+    x = torch.zeros(2, explicit.n_theta, dtype=tdtype)
     path = Path(path)
     import warnings
 
@@ -377,7 +400,7 @@ def to_torchscript(explicit, path, *, output: str = "control", dtype: str = "flo
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        traced = torch.jit.trace(model, torch.zeros(2, explicit.n_x, dtype=tdtype))
+        traced = torch.jit.trace(model, torch.zeros(2, explicit.n_theta, dtype=tdtype))
         torch.jit.save(traced, str(path))
     return Path(path)
 
@@ -386,7 +409,8 @@ def to_c(explicit, directory, *, output: str = "control", name: str = "mpc2nn_co
     """Write a dependency-free C function evaluating an explicit network; returns the ``.c`` path.
 
     Writes ``NAME.c`` and ``NAME.h`` into ``directory`` with
-    ``void NAME(const double x[], double u[])``: ``x`` has ``n_x`` entries, ``u``
+    ``void NAME(const double x[], double u[])``: ``x`` has ``n_θ`` entries (the state,
+    or ``θ`` as laid out in ``explicit.qp.parameter_labels``), ``u``
     receives ``n_u`` (``output="control"``) or ``N·n_u`` (``"sequence"``) entries.
     The weights are ``static const double`` arrays printed with 17 significant
     digits (exact doubles); each operation of the network's ONNX graph
@@ -418,7 +442,7 @@ def to_c(explicit, directory, *, output: str = "control", name: str = "mpc2nn_co
         for name_in in n.input:
             last_use[name_in] = i
     out_name, in_name = graph.output[0].name, graph.input[0].name
-    n_x = explicit.n_x
+    n_x = explicit.n_theta
     width = {in_name: n_x}
     buffers: dict[str, str] = {in_name: "x"}
     free: dict[int, list[str]] = {}

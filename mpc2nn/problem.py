@@ -402,7 +402,7 @@ def steady_state_target(problem: MPCProblem, y_ref, C) -> SteadyStateTarget:
     x, u = sol[:n_x], sol[n_x:]
     admissible = bool(np.all(x >= problem.x_min) and np.all(x <= problem.x_max)
                       and np.all(u >= problem.u_min) and np.all(u <= problem.u_max))
-    return SteadyStateTarget(_frozen(x), _frozen(u), rank == n_x + n_u, admissible)
+    return SteadyStateTarget(_frozen(x), _frozen(u), bool(rank == n_x + n_u), admissible)
 
 
 def _zoh(Ac: np.ndarray, Bc: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
