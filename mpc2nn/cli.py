@@ -46,7 +46,23 @@ key                        required  meaning
 ``[[constraints]]``        no        array of tables with ``C_x`` (p, n_x), ``C_u`` (p, n_u)
                                      and ``d`` (p,): ``C_x x_k + C_u u_k <= d``, k = 0..N-1
 ``[terminal_constraint]``  no        table with ``C`` (p, n_x) and ``d`` (p,): ``C x_N <= d``
+``terminal_set``           no        ``"lqr"``: the LQR maximal invariant set as terminal
+                                     constraint (instead of ``[terminal_constraint]``)
+``soft_state_penalty``     no        ``ρ_q`` or ``[ρ_q, ρ_l]``: soften every state constraint
+                                     (quadratic, and exact L1 with a large ``ρ_l``)
+``du_min``, ``du_max``     no        input-rate bounds on ``u_k - u_{k-1}``, shape (n_u,)
+``du_weight``              no        input-rate weight, shape (n_u, n_u), symmetric PSD
+``tracking``               no        ``true``: track ``(x_ref, u_ref)`` given as inputs
+``move_blocking``          no        block lengths (integers summing to ``horizon``)
 =========================  ========  ====================================================
+
+Problems with input-rate terms or tracking take more than the state (the
+previous input, the references; see :meth:`mpc2nn.CondensedQP.parameters`).
+``compile`` works on them and ``simulate`` on rate problems (the previous input
+starts at zero); the subcommands that draw states (``validate``, ``bench``,
+``unravel``) and ``simulate`` of a tracking problem refuse them with that
+reason: use the Python API there. Soft constraints and move blocking work
+everywhere.
 
 The model is required: either ``A`` and ``B`` (discrete time) or ``Ac``, ``Bc``
 and ``dt`` (continuous time), not both.
@@ -159,6 +175,13 @@ _KEYS = {
     "sample_box": "a table with lo and hi, each of shape (n_x,)",
     "constraints": "an array of tables [[constraints]], each with C_x, C_u and d",
     "terminal_constraint": "a table with C and d",
+    "terminal_set": "\"lqr\" for the LQR maximal invariant set as terminal constraint",
+    "soft_state_penalty": "a number ρ_q > 0 or an array [ρ_q, ρ_l]",
+    "du_min": "input-rate lower bounds, shape (n_u,)",
+    "du_max": "input-rate upper bounds, shape (n_u,)",
+    "du_weight": "input-rate weight, shape (n_u, n_u)",
+    "tracking": "true to track references given as inputs, a boolean",
+    "move_blocking": "block lengths, an array of integers summing to horizon",
 }
 _BOX_KEYS = {"lo": "lower corner, shape (n_x,)", "hi": "upper corner, shape (n_x,)"}
 _STAGE_KEYS = {"C_x": "state coefficients, shape (p, n_x)", "C_u": "input coefficients, shape (p, n_u)",
@@ -263,7 +286,14 @@ def problem_from_toml(data: Mapping[str, Any], *, default_name: str = "mpc") -> 
     P = data.get("P", "dare")
     if not isinstance(P, str):
         P = _numbers("P", P)
-    bounds = {k: _numbers(k, data[k]) for k in ("u_min", "u_max", "x_min", "x_max") if k in data}
+    bounds = {k: _numbers(k, data[k]) for k in ("u_min", "u_max", "x_min", "x_max", "du_min", "du_max", "du_weight",
+                                                "soft_state_penalty", "move_blocking") if k in data}
+    for key, kind in (("tracking", bool), ("terminal_set", str)):
+        if key in data:
+            if not isinstance(data[key], kind):
+                raise CommandLineError(f"{key}: expected {_KEYS[key]}, got {_toml_type(data[key])} "
+                                       f"({data[key]!r})")
+            bounds[key] = data[key]
     name = data.get("name", default_name)
     if not isinstance(name, str):
         raise CommandLineError(f"name: expected a string, got {_toml_type(name)} ({name!r})")
@@ -396,6 +426,7 @@ def _chunks(n: int) -> list[slice]:
 def _sample(problem: MPCProblem | CondensedQP, n: int, seed: int, show: bool, label: str = "sampling"
             ) -> np.ndarray:
     """``n`` feasible states of the problem's sample box, drawn in chunks (chunk k seeded from ``(seed, k)``)."""
+    _only_states(problem, "draws states from the sample box")
     if problem.sample_box is None:
         raise CommandLineError(f"problem '{problem.name}' has no sample box to draw states from; "
                                "add a [sample_box] table with lo and hi to the problem file")
@@ -527,9 +558,20 @@ def _plant_of(problem: MPCProblem | CondensedQP) -> MPCProblem | tuple[np.ndarra
     return problem.Phi[:problem.n_x], problem.Gamma[:problem.n_x, :problem.n_u]
 
 
+def _only_states(problem, what: str) -> None:
+    """Refuse problems whose QP takes more than the state (previous input, references)."""
+    qp = systems.as_qp(problem)
+    extra = [k for k, _ in qp.parameter_sizes if k != "x"]
+    if extra and not (what.startswith("simulates") and extra == ["u_prev"]):
+        raise CommandLineError(
+            f"problem '{qp.name}' takes {', '.join(extra)} as well as the state, and this command {what}; "
+            "use the Python API (CondensedQP.parameters, simulate(reference=..., input_reference=...))")
+
+
 def _cmd_simulate(args: argparse.Namespace) -> _Result:
     obj = load_problem(args.problem)
     problem = _problem_of(obj)
+    _only_states(problem, "simulates without references (the previous input starts at zero)")
     controller = _network_of(obj) if args.controller == "implicit" else MPCController(problem)
     label = {"implicit": "implicit network", "mpc": "MPC (OSQP)"}[args.controller]
     traj = simulate(_plant_of(problem), controller, args.x0, args.steps,
@@ -642,6 +684,7 @@ def _cmd_unravel(args: argparse.Namespace) -> _Result:
     unravel = _feature("mpc2nn.explicit", "unravel", "unravelling")
     obj = load_problem(args.problem)
     problem = _problem_of(obj)
+    _only_states(problem, "tunes and tests the network on states drawn from the sample box")
     net = _network_of(obj)
     show = not (args.quiet or args.json)
     seed_fit, seed_test = np.random.SeedSequence(args.seed).generate_state(2)
