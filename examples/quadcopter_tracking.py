@@ -8,7 +8,7 @@ climbs from hover at altitude 0 to 1, and later descends to 0.5. Its state is
 ``(φ, θ, ψ, x, y, z, φ̇, θ̇, ψ̇, ẋ, ẏ, ż)`` (roll, pitch, yaw, position and their
 rates); roll and pitch are bounded by ±π/6 and the altitude ``z = x_6`` by
 ``z >= -1``, the floor; the inputs are thrust deviations from hover, in
-``[-0.99, 2.41]``. It starts 1.5 m off to the side, so it also has to tilt.
+``[-0.99, 2.41]``. It starts 5 m off to the side, so it also has to tilt, up to the bound.
 
 ``tracking=True`` makes the references network inputs, while the constraints
 stay in absolute coordinates (regulating ``x - x_ref`` instead would move the
@@ -55,7 +55,7 @@ def main(argv=None) -> dict:
     x_ref = np.array([t.x for t in targets])        # (steps + 1, 12)
     u_ref = np.array([t.u for t in targets[:-1]])   # (steps, 4)
     x0 = np.zeros(12)
-    x0[3], x0[4] = 1.2, -0.9  # hovering at altitude 0, 1.5 m from the target position
+    x0[3], x0[4] = 4.0, -3.0  # hovering at altitude 0, 5 m from the target position
 
     # %%
     # Closed loops: MPC through OSQP and the exact implicit network, with and
@@ -90,27 +90,30 @@ def main(argv=None) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    net, net_b = runs["implicit network"], runs["implicit network, blocked"]
+    mpc, net, net_b = runs["MPC (OSQP)"], runs["implicit network"], runs["implicit network, blocked"]
+    pair = {"MPC": mpc, "network": net}
     k = np.arange(steps + 1)
-    fig, axes = plt.subplots(2, 2, figsize=(12, 7))
-    ax = axes[0, 0]
-    ax.step(k, y_ref, where="post", color="k", lw=0.8, ls=":", label="reference")
-    ax.plot(k, runs["MPC (OSQP)"].states[:, 5], color="C0", lw=3, alpha=0.35, label="MPC (OSQP)")
-    ax.plot(k, net.states[:, 5], color="C0", ls="--", label="implicit network")
-    ax.plot(k, net_b.states[:, 5], color="C1", ls="-.", label="implicit network, blocked")
-    ax.set(xlabel="time step k (0.1 s)", ylabel="altitude z", title="altitude $x_6$ and its reference")
-    ax.legend(fontsize=8)
-    plotting.plot_states({"": net}, indices=[0, 1], ax=axes[0, 1], bounds=problem)
-    axes[0, 1].set_title(r"roll $x_1$, pitch $x_2$ (bounds $\pm\pi/6$ dotted)")
-    plotting.plot_inputs({"": net}, ax=axes[1, 0], bounds=problem)
-    axes[1, 0].set_title("thrust deviations (bounds dotted)")
+    fig, ax = plt.subplot_mosaic([["z", "z", "xy", "xy", "tilt", "tilt"], ["u", "u", "u", "du", "du", "du"]],
+                                 figsize=(14, 7.5))
+    ax["z"].step(k, y_ref, where="post", color="k", lw=0.8, ls=":", label="reference")
+    ax["z"].plot(k, mpc.states[:, 5], color="C0", lw=3, alpha=0.35, label="MPC (OSQP)")
+    ax["z"].plot(k, net.states[:, 5], color="C0", ls="--", label="implicit network")
+    ax["z"].plot(k, net_b.states[:, 5], color="C1", ls="-.", label="implicit network, blocked")
+    ax["z"].set(xlabel="time step k (0.1 s)", ylabel="altitude", title="altitude $x_6$ and its reference")
+    ax["z"].legend(fontsize=7)
+    plotting.plot_states(pair, indices=[3, 4], ax=ax["xy"])
+    ax["xy"].set_title("horizontal position $x_4$, $x_5$ (target 0)")
+    plotting.plot_states(pair, indices=[0, 1], ax=ax["tilt"], bounds=problem)
+    ax["tilt"].set_title(r"roll $x_1$, pitch $x_2$ (bounds $\pm\pi/6$ dotted)")
+    plotting.plot_inputs(pair, ax=ax["u"], bounds=problem)
+    ax["u"].set_title("thrust deviations from hover (bounds dotted)")
     rates = np.diff(np.vstack([np.zeros(4), net.inputs]), axis=0)
     for i in range(4):
-        axes[1, 1].step(np.arange(steps), rates[:, i], where="post", color=f"C{i + 4}", label=f"$Δu_{{{i + 1}}}$")
+        ax["du"].step(np.arange(steps), rates[:, i], where="post", color=f"C{i + 4}", label=f"$Δu_{{{i + 1}}}$")
     for v in (problem.du_min[0], problem.du_max[0]):
-        axes[1, 1].axhline(v, color="k", lw=0.8, ls=":")
-    axes[1, 1].set(xlabel="time step k", ylabel="input rate", title=r"thrust rates $u_k - u_{k-1}$ (bounds dotted)")
-    axes[1, 1].legend(fontsize=7, ncol=4)
+        ax["du"].axhline(v, color="k", lw=0.8, ls=":")
+    ax["du"].set(xlabel="time step k", ylabel="input rate", title=r"thrust rates $u_k - u_{k-1}$, network (bounds dotted)")
+    ax["du"].legend(fontsize=7, ncol=4)
     fig.tight_layout()
     args.output.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.output / "quadcopter_tracking.png", dpi=110)

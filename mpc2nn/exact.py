@@ -59,9 +59,15 @@ class ActiveSetSolver:
     Parameters
     ----------
     H : (n, n) positive definite; G : (m, n)
+    start_rows : (r,) int, optional
+        Linearly independent rows to start from: the minimiser with these rows as
+        equalities is used as the starting point of both methods wherever its
+        multipliers are >= 0 (for soft constraints: the slack rows ``s >= 0``,
+        whose multiplier at the start is ``ρ_l/2``). Without it both methods start
+        from the unconstrained minimiser.
     """
 
-    def __init__(self, H: np.ndarray, G: np.ndarray):
+    def __init__(self, H: np.ndarray, G: np.ndarray, start_rows=None):
         L = np.linalg.cholesky(H)
         self.Linv = scipy.linalg.solve_triangular(L, np.eye(H.shape[0]), lower=True)  # L⁻¹, z = Lᵀ U
         self.Gbar = G @ self.Linv.T  # G L⁻ᵀ, (m, n)
@@ -69,6 +75,18 @@ class ActiveSetSolver:
         self.m = G.shape[0]
         self.row_norm = np.linalg.norm(self.Gbar, axis=1)
         self.parallel_groups = _parallel_groups(self.Gbar / np.where(self.row_norm > 0, self.row_norm, 1)[:, None])
+        self.start_rows = np.zeros(0, np.int64) if start_rows is None else np.asarray(start_rows, np.int64)
+        if self.start_rows.size:
+            self._start_inv = np.linalg.inv(self.M[np.ix_(self.start_rows, self.start_rows)])
+
+    def _start(self, z0: np.ndarray, h: np.ndarray):
+        """``(z_R, u_R, ok)``: minimiser on the start rows as equalities, their multipliers, and where
+        those are >= 0 (elsewhere the unconstrained start is kept)."""
+        R = self.start_rows
+        viol = z0 @ self.Gbar[R].T - h[:, R]
+        u = viol @ self._start_inv.T
+        ok = (u >= 0).all(axis=1)
+        return z0 - u @ self.Gbar[R], u, ok
 
     # --- public -------------------------------------------------------------
     def solve(self, q: np.ndarray, z0: np.ndarray, h: np.ndarray, active0: np.ndarray | None = None
@@ -91,13 +109,25 @@ class ActiveSetSolver:
             code[:] = 0
             return LCPSolution(lam, code, iters, method, margin)
         allowed = ~self._dominated(q)
-        active = (q < 0) if active0 is None else np.asarray(active0, bool).copy()
+        start = None
+        if self.start_rows.size:
+            start = self._start(z0, h)
+        if active0 is not None:
+            active = np.asarray(active0, bool).copy()
+        elif start is not None:
+            # the start rows and the rows violated at the start point
+            zR, _, ok = start
+            active = np.where(ok[:, None], h - zR @ self.Gbar.T < 0, q < 0)
+            active[np.ix_(ok, self.start_rows)] = True
+        else:
+            active = q < 0
         active &= allowed
         tol = DECISION_TOL * np.maximum(1.0, np.abs(q).max(axis=1))
         left = self._pdas(q, tol, active, allowed, lam, code, iters)
         if left.size:
             method[left] = 1
-            lam[left], code[left], k, margin[left] = self._dual_active_set(z0[left], h[left], q[left])
+            st = None if start is None else tuple(a[left] for a in start)
+            lam[left], code[left], k, margin[left] = self._dual_active_set(z0[left], h[left], q[left], st)
             iters[left] += k
         return LCPSolution(lam, code, iters, method, margin)
 
@@ -164,11 +194,12 @@ class ActiveSetSolver:
         return np.concatenate(leftover)
 
     # --- dual active set (batched, in lockstep) -------------------------------
-    def _dual_active_set(self, z0: np.ndarray, h: np.ndarray, q: np.ndarray):
+    def _dual_active_set(self, z0: np.ndarray, h: np.ndarray, q: np.ndarray, start=None):
         """Goldfarb–Idnani on ``min ½‖z - z₀‖² s.t. Ḡ z <= h`` for ``b`` samples at once.
 
         Every sample takes one step of the method per sweep; working sets are kept
         as index rows padded with a zero row, so each sweep is one batched solve.
+        ``start = (z_R, u_R, ok)`` starts the samples ``ok`` from the start rows.
         Returns ``(λ (b, m), code (b,), iterations (b,), farkas_margin (b,))``.
         """
         Gb = self.Gbar
@@ -185,6 +216,13 @@ class ActiveSetSolver:
         code = np.full(b, -1, dtype=np.int8)
         margin = np.full(b, np.nan)
         iters = np.zeros(b, dtype=np.int64)
+        if start is not None and self.start_rows.size:
+            zR, uR, ok = start
+            r = self.start_rows.size
+            z[ok] = zR[ok]
+            work[np.ix_(ok, np.arange(r))] = self.start_rows
+            u[np.ix_(ok, np.arange(r))] = uR[ok]
+            size[ok] = r
         for _ in range(20 * (m + n) + 100):
             need = np.flatnonzero((code == -1) & (p < 0))
             if need.size:

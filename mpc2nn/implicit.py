@@ -206,7 +206,10 @@ class ImplicitNetwork:
 
     def _active_set_solver(self) -> ActiveSetSolver:
         if not self._solver:
-            self._solver.append(ActiveSetSolver(self.qp.H, self.qp.G))
+            qp = self.qp
+            # soft constraints: start from "every slack zero" (the rows s >= 0, the last n_slack rows)
+            start = np.arange(qp.m - qp.n_slack, qp.m) if qp.n_slack else None
+            self._solver.append(ActiveSetSolver(qp.H, qp.G, start_rows=start))
         return self._solver[0]
 
     def solve(self, X, *, y0=None) -> ImplicitSolution:
