@@ -85,7 +85,7 @@ def check_pd(name: str, M: np.ndarray) -> np.ndarray:
     return M
 
 
-def as_states(X, n_x: int, name: str = "X") -> np.ndarray:
+def as_states(X, n_x: int, name: str = "X", sym: str = "n_x") -> np.ndarray:
     """States as ``(B, n_x)`` float64; a single state ``(n_x,)`` becomes ``B = 1``.
 
     NaN or infinite states are *not* rejected here: batched callers report them
@@ -98,7 +98,7 @@ def as_states(X, n_x: int, name: str = "X") -> np.ndarray:
     if arr.ndim == 1 and arr.shape[0] == n_x:
         arr = arr[None, :]
     if arr.ndim != 2 or arr.shape[1] != n_x:
-        raise ShapeError(f"{name}: expected shape (B, n_x) = (B, {n_x}) or (n_x,) = ({n_x},), got {arr.shape}")
+        raise ShapeError(f"{name}: expected shape (B, {sym}) = (B, {n_x}) or ({sym},) = ({n_x},), got {arr.shape}")
     return arr
 
 

@@ -261,11 +261,11 @@ class CondensedQP:
 
     def check_parameters(self, X, name: str = "X") -> np.ndarray:
         """``X`` as a float array (B, n_θ); a single vector becomes B = 1. Errors name the layout of ``θ``."""
-        try:
+        if self.parameter_sizes == (("x", self.n_theta),):
             return as_states(X, self.n_theta, name)
+        try:
+            return as_states(X, self.n_theta, name, sym="n_θ")
         except ShapeError as exc:
-            if self.parameter_sizes == (("x", self.n_theta),):
-                raise
             raise ShapeError(f"{exc}; the input of QP '{self.name}' is θ = ({self._layout_text()}), "
                              "build it with qp.parameters(x, u_prev=..., x_ref=..., u_ref=...)") from None
 
