@@ -67,7 +67,7 @@ class OSQPSession:
     form : {"auto", "sparse", "condensed"}
         ``"sparse"`` solves the states-and-inputs form (independent of the
         condensation, so it also checks it); ``"auto"`` uses it where it exists
-        (plain problems condensed by :func:`mpc2nn.condense`), the condensed QP otherwise.
+        (problems condensed by :func:`mpc2nn.condense`), the condensed QP otherwise.
     settings : dict, optional
         Overrides of :data:`OSQP_SETTINGS`.
     """
@@ -77,8 +77,7 @@ class OSQPSession:
         qp = self.qp = as_qp(problem)
         if form not in ("auto", "sparse", "condensed"):
             raise ValueError(f"form: expected 'auto', 'sparse' or 'condensed', got {form!r}")
-        use_sparse = form == "sparse" or (form == "auto" and qp.problem is not None and qp.source == "condense"
-                                           and qp.n_theta == qp.n_x and qp.output_map is None)
+        use_sparse = form == "sparse" or (form == "auto" and qp.problem is not None and qp.source == "condense")
         opts = dict(OSQP_SETTINGS)
         if settings:
             unknown = set(settings) - set(OSQP_SETTINGS) - {"rho", "sigma", "alpha", "scaling", "adaptive_rho"}
@@ -95,7 +94,10 @@ class OSQPSession:
             self._vectors = lambda x: (qp.F @ x, lower, qp.w + qp.E @ x)
         self._shape = A_mat.shape
         self._solver = self._osqp.OSQP()
-        self._to_inputs = (lambda z: z) if use_sparse else qp.inputs
+        if use_sparse:
+            self._to_inputs = lambda z: z[:spf.n_inputs]
+        else:
+            self._to_inputs = qp.inputs
         q0, l0, u0 = self._vectors(np.zeros(qp.n_theta))
         self._solver.setup(sp.triu(P, format="csc"), q0, A_mat, l0, u0, **opts)
 
