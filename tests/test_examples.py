@@ -1,4 +1,5 @@
 """Examples are real scripts: each runs here with its small-size switch."""
+import importlib.util
 import runpy
 from pathlib import Path
 
@@ -108,3 +109,114 @@ def test_export_onnx(tmp_path):
     assert result["gap_runtime"] <= 1e-12
     assert result["gap_mpc"] <= 0.05  # tolerance 1e-2 was met on the fitting states; these are others
     assert (tmp_path / "quadcopter.onnx").exists() and (tmp_path / "quadcopter_explicit.mpc2nn").exists()
+
+
+def test_quadcopter_tracking(tmp_path):
+    pytest.importorskip("matplotlib")
+    import mpc2nn
+
+    result = run_example("quadcopter_tracking.py", "--small", "--output", str(tmp_path))
+    runs, y_ref, x_ref, u_ref = result["runs"], result["y_ref"], result["x_ref"], result["u_ref"]
+    A, B = result["problem"].A, result["problem"].B
+    # the references are hovering steady states at the scheduled altitude z = x_6
+    assert np.abs(x_ref @ (A - np.eye(12)).T + np.vstack([u_ref, u_ref[-1:]]) @ B.T).max() <= 1e-12
+    assert np.abs(x_ref[:, 5] - y_ref).max() <= 1e-12 and set(y_ref) == {1.0, 0.5}
+    for name, tr in runs.items():
+        assert tr.stopped_at is None, name
+        x, u = tr.states, tr.inputs
+        rate = np.diff(np.vstack([np.zeros(4), u]), axis=0)
+        # the OSQP example's bounds, in absolute coordinates, and the rate bound 0.2
+        assert np.abs(x[:, :2]).max() <= np.pi / 6 + 1e-9 and x[:, 5].min() >= -1 - 1e-9, name
+        assert u.min() >= 9.6 - 10.5916 - 1e-9 and u.max() <= 13.0 - 10.5916 + 1e-9, name
+        assert np.abs(rate).max() <= 0.2 + 1e-9, name
+        # it tracks: the altitude ends near the last reference, the position (from 5 m away) near (0, 0)
+        assert abs(x[-1, 5] - 0.5) < 0.05 and np.abs(x[-1, 3:5]).max() < 0.1, name
+    net = runs["implicit network"]
+    # the roll bound and the rate bound are both reached (the constraints matter)
+    assert np.abs(net.states[:, :2]).max() >= np.pi / 6 - 1e-6
+    assert np.abs(np.diff(np.vstack([np.zeros(4), net.inputs]), axis=0)).max() >= 0.2 - 1e-9
+    # the network is MPC: against OSQP in closed loop, and against DAQP (an exact solver) along the run
+    assert result["gap"] < 1e-7
+    for b in ("", ", blocked"):
+        assert np.abs(runs["MPC (OSQP)" + b].states - runs["implicit network" + b].states).max() < 1e-7
+    qp = mpc2nn.condense(result["problem"])
+    theta = qp.parameters(net.states[:-1], u_prev=np.vstack([np.zeros(4), net.inputs[:-1]]),
+                          x_ref=x_ref[:-1], u_ref=u_ref)
+    if importlib.util.find_spec("daqp"):
+        ref = mpc2nn.solve_daqp(qp, theta)
+        assert np.abs(ref.U[:, :4] - net.inputs).max() < 1e-8
+    # move blocking: fewer rows and decisions, and the planned inputs are held over the blocks (1, 1, 2, 3, 3)
+    (m, n_z, n_theta), (m_b, n_z_b, _) = result["sizes"][""], result["sizes"][", blocked"]
+    assert n_theta == 12 + 4 + 12 + 4 and m_b < m and (n_z, n_z_b) == (40, 20)
+    run_b, qp_b = runs["implicit network, blocked"], mpc2nn.condense(result["blocked"])
+    theta_b = qp_b.parameters(run_b.states[:-1], u_prev=np.vstack([np.zeros(4), run_b.inputs[:-1]]),
+                              x_ref=x_ref[:-1], u_ref=u_ref)
+    U = mpc2nn.compile(result["blocked"]).solve(theta_b).U.reshape(-1, 10, 4)
+    for lo, hi in [(2, 4), (4, 7), (7, 10)]:
+        assert np.abs(U[:, lo:hi] - U[:, lo:lo + 1]).max() <= 1e-12
+    assert np.abs(U[:, 0] - U[:, 1]).max() > 1e-6
+    # ... and it shrinks the feasible set: the blocked network's verdicts on the unblocked run, checked by an LP
+    from scipy.optimize import linprog
+
+    status = result["blocked_status"]
+    assert (status == "infeasible").any() and set(status) <= {"solved", "infeasible"}
+    for i in range(len(status)):
+        lp = linprog(np.zeros(qp_b.n_z), A_ub=qp_b.G, b_ub=qp_b.w + qp_b.E @ theta[i], bounds=(None, None))
+        assert lp.status == (0 if status[i] == "solved" else 2)
+    assert (tmp_path / "quadcopter_tracking.png").stat().st_size > 10_000
+
+
+def _double_integrator_feasible(x0, N=20):
+    """Is some |u_k| <= 1 keeping |x_1| <= 5, |x_2| <= 2 for k = 1..N? (an LP, built here from scratch)"""
+    from scipy.optimize import linprog
+
+    A, B = np.array([[1.0, 1.0], [0.0, 1.0]]), np.array([0.5, 1.0])
+    Phi = np.vstack([np.linalg.matrix_power(A, k) for k in range(1, N + 1)])
+    Gamma = np.zeros((2 * N, N))
+    for k in range(1, N + 1):
+        for j in range(k):
+            Gamma[2 * (k - 1):2 * k, j] = np.linalg.matrix_power(A, k - 1 - j) @ B
+    bound = np.tile([5.0, 2.0], N)
+    free = Phi @ np.asarray(x0, float)
+    res = linprog(np.zeros(N), A_ub=np.vstack([Gamma, -Gamma]), b_ub=np.concatenate([bound - free, bound + free]),
+                  bounds=[(-1, 1)] * N, method="highs")
+    assert res.status in (0, 2)
+    return res.status == 0
+
+
+def test_soft_constraints(tmp_path):
+    pytest.importorskip("matplotlib")
+    result = run_example("soft_constraints.py", "--small", "--output", str(tmp_path))
+    sols, X = result["solutions"], result["X"]
+    exact, quadratic = [k for k in sols if k != "hard"]
+    hard = sols["hard"]
+    # the hard problem is infeasible on part of the grid, as an independent LP says; the soft ones solve everywhere
+    lp = np.array([_double_integrator_feasible(x) for x in X[::7]])
+    assert np.array_equal(hard.feasible[::7], lp) and lp.any() and (~lp).any()
+    assert set(hard.status[~hard.feasible]) == {"infeasible"}
+    for k in (exact, quadratic):
+        assert (sols[k].status == "solved").all()
+    # exact penalty: the hard solution wherever that exists, with zero slacks; slacks elsewhere
+    f = hard.feasible
+    assert result["gaps"][exact] < 1e-7
+    assert np.abs(sols[exact].U[f] - hard.U[f]).max() < 1e-7 and np.abs(sols[exact].slack[f]).max() < 1e-9
+    assert sols[exact].slack[~f].max(axis=1).min() > 1e-3
+    # the quadratic penalty is not exact
+    assert result["gaps"][quadratic] > 1e-3
+    # closed loop from x0 = (4, 2): inside the bounds, infeasible for the hard problem
+    x0 = result["x0"]
+    assert np.all(np.abs(x0) <= [5, 2]) and not _double_integrator_feasible(x0)
+    runs = result["runs"]
+    assert runs["hard"].stopped_at == 0 and runs["hard"].status[0] == "infeasible"
+    tr, slack = runs[[k for k in runs if k.startswith("exact (")][0]], result["slack"]
+    assert tr.stopped_at is None and result["gap"] < 1e-7
+    assert slack[0] > 0.5 and np.abs(slack[5:]).max() < 1e-9  # slacks positive, then zero
+    assert tr.state_violation.max() > 0.5 and tr.state_violation[5:].max() <= 1e-9
+    assert np.abs(tr.states[-1]).max() < 1e-3
+    # from a hard-feasible state the exact penalty violates nothing, the quadratic one does
+    near = result["near"]
+    assert _double_integrator_feasible(result["x1"])
+    assert near["hard"].state_violation.max() <= 1e-9 and near[exact].state_violation.max() <= 1e-9
+    assert near[quadratic].state_violation.max() > 1e-3
+    assert np.abs(near[exact].states - near["hard"].states).max() < 1e-7
+    assert (tmp_path / "soft_constraints.png").stat().st_size > 10_000
