@@ -152,6 +152,7 @@ class MPCProblem:
         Block lengths ``(b_1, ..., b_p)``, positive and summing to ``N``: the input
         is held constant within each block, so the QP decides ``p·n_u`` inputs
         instead of ``N·n_u`` (a smaller network); outputs are still ``N·n_u``.
+        Fewer input moves also mean fewer feasible states and a higher cost.
     name : str
         Label used in reports.
     sample_box : (lo, hi), optional
@@ -357,7 +358,8 @@ class SteadyStateTarget:
     ----------
     x : (n_x,) state reference; u : (n_u,) input reference
     unique : the pair is the only solution (else the least-norm one of many)
-    admissible : ``x`` and ``u`` satisfy the problem's state and input bounds
+    admissible : ``x`` and ``u`` satisfy the problem's state and input bounds (to 1e-9
+        relative, so a target exactly on a bound counts)
     """
 
     x: np.ndarray
@@ -400,8 +402,9 @@ def steady_state_target(problem: MPCProblem, y_ref, C) -> SteadyStateTarget:
             f"y_ref: no steady state of (A, B) has output C x = {y.tolist()} (the closest misses by {resid:.3g}); "
             "the reference is not reachable with constant inputs, e.g. more outputs than inputs")
     x, u = sol[:n_x], sol[n_x:]
-    admissible = bool(np.all(x >= problem.x_min) and np.all(x <= problem.x_max)
-                      and np.all(u >= problem.u_min) and np.all(u <= problem.u_max))
+    tol = 1e-9 * max(1.0, float(np.abs(sol).max()))
+    admissible = bool(np.all(x >= problem.x_min - tol) and np.all(x <= problem.x_max + tol)
+                      and np.all(u >= problem.u_min - tol) and np.all(u <= problem.u_max + tol))
     return SteadyStateTarget(_frozen(x), _frozen(u), bool(rank == n_x + n_u), admissible)
 
 

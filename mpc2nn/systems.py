@@ -107,15 +107,19 @@ _QUAD_B = np.array([
     [0.0236, 0.0, -0.0236, 0.0],
     [0.2107, 0.2107, 0.2107, 0.2107]])
 
-#: Hover reference of the quadcopter example (altitude 1); :func:`quadcopter` works in ``x - x_ref``.
+#: Reference of the OSQP documentation's quadcopter example: yaw ``ψ = x_3 = 1`` rad, hovering
+#: (:func:`quadcopter` works in ``x - x_ref``; the state is ``(φ, θ, ψ, x, y, z, φ̇, θ̇, ψ̇, ẋ, ẏ, ż)``).
 QUADCOPTER_X_REF = np.array([0, 0, 1.0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
 
 
 def quadcopter() -> MPCProblem:
     """Linearised quadcopter about hover, the OSQP documentation's MPC example (``N = 10``).
 
-    Inputs are deviations from the hover thrust 10.5916 (bounds ``[-0.9916, 2.4084]``);
-    roll and pitch ``|x_1|, |x_2| <= π/6``, ``x_6 >= -1``; ``Q = diag(0,0,10,10,10,10,0,0,0,5,5,5)``,
+    The state is ``(φ, θ, ψ, x, y, z, φ̇, θ̇, ψ̇, ẋ, ẏ, ż)``: roll, pitch, yaw, position and
+    their rates (equal thrust on all rotors moves only ``z`` and ``ż``; opposite rotor
+    pairs turn the yaw). Inputs are deviations from the hover thrust 10.5916 (bounds
+    ``[-0.9916, 2.4084]``); roll and pitch ``|x_1|, |x_2| <= π/6``, the altitude floor
+    ``z = x_6 >= -1``; ``Q = diag(0,0,10,10,10,10,0,0,0,5,5,5)``,
     ``R = 0.1 I``, ``P = Q``. The states are deviations ``x - x_ref`` from the reference
     :data:`QUADCOPTER_X_REF`: it is an equilibrium (``A x_ref = x_ref`` with zero input)
     and zero in every bounded component, so the regulator in deviations is exactly the

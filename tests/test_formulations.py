@@ -668,7 +668,7 @@ def test_rate_bounds_bind_on_the_first_move():
 
 # ---------------------------------------------------------------------------------------------
 # 3. tracking
-def test_steady_state_target_quadcopter_altitude_and_double_integrator():
+def test_steady_state_target_quadcopter_yaw_altitude_and_double_integrator():
     for prob, C, y in [(quad(), np.eye(12)[[2]], [0.7]), (quad(), np.eye(12)[[2, 5]], [-0.4, 0.3]),
                        (di(), [[1.0, 0.0]], [2.5])]:
         C = np.asarray(C, float)
@@ -680,7 +680,7 @@ def test_steady_state_target_quadcopter_altitude_and_double_integrator():
         # ... the least-norm one
         x_ss, u_ss = ss_target(prob, C, y)
         assert np.abs(t.x - x_ss).max() <= 1e-9 and np.abs(t.u - u_ss).max() <= 1e-9
-    # the quadcopter hovers at any altitude: zero input, altitude in the state
+    # the quadcopter hovers at any yaw (x_3): zero input, the yaw in the state
     x_ss, u_ss = ss_target(quad(), np.eye(12)[[2]], [0.7])
     assert x_ss[2] == pytest.approx(0.7) and np.abs(u_ss).max() <= 1e-10
 

@@ -9,12 +9,12 @@ from mpc2nn import plotting
 def test_implicit_network_and_osqp_mpc_give_the_same_closed_loop():
     prob = mpc2nn.systems.quadcopter()
     ref = mpc2nn.systems.QUADCOPTER_X_REF
-    x0 = np.zeros(12)  # hover at altitude 0, reference altitude 1
+    x0 = np.zeros(12)  # hover at yaw 0, reference yaw x_3 = 1 rad
     net_tr = mpc2nn.simulate(prob, mpc2nn.compile(prob), x0, 40, reference=ref)
     mpc_tr = mpc2nn.simulate(prob, prob, x0, 40, reference=ref)
     assert np.abs(net_tr.states - mpc_tr.states).max() < 1e-8
     assert net_tr.cost == pytest.approx(mpc_tr.cost, rel=1e-9)
-    # constraints hold in closed loop and the altitude reaches the reference
+    # constraints hold in closed loop and the yaw reaches the reference
     assert net_tr.state_violation.max() <= 1e-9 and net_tr.input_violation.max() <= 1e-9
     assert abs(net_tr.states[-1, 2] - 1.0) < 1e-3
     assert set(net_tr.status) == {"solved"} and net_tr.stopped_at is None
