@@ -236,9 +236,10 @@ class ActiveSetSolver:
                 break
             iters[idx] += 1
             a = Gb[p[idx]]
-            N = Gx[work[idx]]
-            pad = work[idx] == m
-            K = N @ N.transpose(0, 2, 1) + pad[:, :, None] * np.eye(n)
+            kmax = max(1, int(size[idx].max()))  # slots beyond every working set are padding
+            N = Gx[work[idx, :kmax]]
+            pad = work[idx, :kmax] == m
+            K = N @ N.transpose(0, 2, 1) + pad[:, :, None] * np.eye(kmax)
             r = _solve_spd_batch(K, (N @ a[:, :, None])[..., 0])
             d = a - (N.transpose(0, 2, 1) @ r[..., None])[..., 0]
             dd, aa = (d * d).sum(axis=1), (a * a).sum(axis=1)
@@ -247,17 +248,17 @@ class ActiveSetSolver:
             viol_p = (a * z[idx]).sum(axis=1) - h[idx, p[idx]]
             t2 = np.where(move, viol_p / np.where(move, dd, 1.0), np.inf)
             pos = ~pad & (r > 1e-14 * np.maximum(1.0, np.abs(r).max(axis=1, keepdims=True)))
-            ratios = np.where(pos, u[idx] / np.where(pos, r, 1.0), np.inf)
+            ratios = np.where(pos, u[idx, :kmax] / np.where(pos, r, 1.0), np.inf)
             j = np.argmin(ratios, axis=1)
             t1 = ratios[np.arange(idx.size), j]
             stuck = ~np.isfinite(t1) & ~np.isfinite(t2)
             if stuck.any():
-                code[idx[stuck]], margin[idx[stuck]] = self._check_farkas(p[idx[stuck]], work[idx[stuck]],
+                code[idx[stuck]], margin[idx[stuck]] = self._check_farkas(p[idx[stuck]], work[idx[stuck], :kmax],
                                                                           r[stuck], h[idx[stuck]])
             go = ~stuck
             t = np.where(go, np.minimum(t1, t2), 0.0)
             z[idx] -= np.where(move, t, 0.0)[:, None] * d
-            u[idx] -= t[:, None] * r
+            u[idx, :kmax] -= t[:, None] * r
             up[idx] += t
             add = go & (t2 <= t1)
             ia, ka = idx[add], size[idx[add]]
