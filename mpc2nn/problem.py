@@ -15,8 +15,8 @@ The problem at state ``x`` (with previous input ``u_prev`` and references
 with ``x̃_k = x_k - x_ref``, ``ũ_k = u_k - u_ref`` (``x_ref = u_ref = 0`` unless
 ``tracking``), ``Δu_k = u_k - u_{k-1}`` and ``u_{-1} = u_prev`` (``S = du_weight``,
 0 unless given), ``u_k`` held constant over the blocks of ``move_blocking``. The
-QP minimises half of this cost. ``s`` is one slack per softened row (every
-row that involves a predicted state), present only with ``soft_state_penalty``.
+QP minimises half of this cost. ``s`` holds the slacks of the softened rows
+(every row that involves the state), present only with ``soft_state_penalty``.
 
 State bounds start at ``k = 1``: the current state is given, not decided. A
 stage-constraint row with ``C_u = 0`` at ``k = 0`` only restricts the given
@@ -129,9 +129,11 @@ class MPCProblem:
         of the LQR closed loop under the constraints (see :mod:`mpc2nn.sets`);
         give either this or ``terminal_constraint``.
     soft_state_penalty : float or (quadratic, linear), optional
-        Soften every constraint row that involves a predicted state (state
-        bounds, stage-constraint rows with ``C_x != 0``, terminal rows) with
-        its own slack ``s_i >= 0`` penalised by ``ρ_q s_i² + ρ_l s_i``. A number
+        Soften every constraint row that involves the state (state bounds,
+        stage-constraint rows with ``C_x != 0``, terminal rows) with a slack
+        ``s_i >= 0`` penalised by ``ρ_q s_i² + ρ_l s_i``: one per state component
+        and step (shared by its lower and upper bound, at most one of which can be
+        violated, so nothing changes but the size) and one per other row. A number
         gives ``ρ_q`` (``ρ_l = 0``); a pair gives both. ``ρ_q > 0`` is required
         (it keeps the QP's Hessian positive definite); ``ρ_l`` large enough
         (above the largest multiplier of the hard problem's cost) makes the

@@ -12,7 +12,7 @@ In general (input rates, tracking, soft constraints, move blocking; see
     minimise ½ zᵀ H z + θᵀ Fᵀ z   subject to   G z <= w + E θ,     U = T z,
 
 in a decision vector ``z = (V, s')`` (``V`` the ``p·n_u`` blocked inputs, ``s'``
-the shifted slacks) and a parameter vector ``θ = (x, u_prev, x_ref, u_ref)``
+the shifted slacks, one per softened quantity) and a parameter vector ``θ = (x, u_prev, x_ref, u_ref)``
 holding only the parts the problem uses (:attr:`CondensedQP.parameter_labels`,
 built by :meth:`CondensedQP.parameters`). The output map ``T`` expands the
 blocks and drops the slacks. A linear slack penalty ``ρ_l s`` is absorbed by
@@ -397,8 +397,8 @@ def condense(problem: MPCProblem) -> CondensedQP:
     >>> qp.H.shape, qp.G.shape    # N = 20, n_u = 1; 40 input rows + 80 state rows
     ((20, 20), (120, 20))
     >>> soft = mpc2nn.condense(mpc2nn.systems.double_integrator().replace(soft_state_penalty=(1.0, 1e3)))
-    >>> soft.n_z, soft.n_slack, soft.n_U    # one slack per state row
-    (100, 80, 20)
+    >>> soft.n_z, soft.n_slack, soft.n_U    # one slack per state and step (N·n_x = 40)
+    (60, 40, 20)
     """
     if not isinstance(problem, MPCProblem):
         raise ProblemDefinitionError(f"condense: expected an MPCProblem, got {type(problem).__name__}")
@@ -442,9 +442,10 @@ def condense(problem: MPCProblem) -> CondensedQP:
     state_E, state_w = [], []
     soft = problem.soft_state_penalty is not None
 
-    def add(g, w_, e_theta, label, has_state=False):
+    def add(g, w_, e_theta, label, slack=None):
+        """One row; ``slack`` names the slack that softens it (rows naming the same share it)."""
         rows_G.append(g), rows_w.append(w_), rows_E.append(e_theta), labels.append(label)
-        soft_rows.append(soft and has_state)
+        soft_rows.append(slack if soft else None)
 
     no_theta = np.zeros(n_theta)
     for k in range(N):
@@ -467,9 +468,9 @@ def condense(problem: MPCProblem) -> CondensedQP:
         Gk, Pk = Gamma[(k - 1) * n_x:k * n_x], Phi[(k - 1) * n_x:k * n_x] @ S_x
         for i in range(n_x):
             if np.isfinite(problem.x_max[i]):
-                add(Gk[i], problem.x_max[i], -Pk[i], f"x_max[{i}] at k={k}", True)
-            if np.isfinite(problem.x_min[i]):
-                add(-Gk[i], -problem.x_min[i], Pk[i], f"x_min[{i}] at k={k}", True)
+                add(Gk[i], problem.x_max[i], -Pk[i], f"x_max[{i}] at k={k}", f"x[{i}] at k={k}")
+            if np.isfinite(problem.x_min[i]):  # one slack for both bounds: at most one can be violated
+                add(-Gk[i], -problem.x_min[i], Pk[i], f"x_min[{i}] at k={k}", f"x[{i}] at k={k}")
     for c_idx, con in enumerate(problem.constraints):
         for k in range(N):
             Pk = S_x if k == 0 else Phi[(k - 1) * n_x:k * n_x] @ S_x
@@ -483,41 +484,44 @@ def condense(problem: MPCProblem) -> CondensedQP:
                     if not soft:  # with soft constraints a row on the given state alone has no effect
                         state_E.append(e_rows[r]), state_w.append(con.d[r])
                 else:
-                    add(g_rows[r], con.d[r], e_rows[r], f"constraints[{c_idx}] row {r} at k={k}",
-                        bool(np.any(con.C_x[r])))
+                    label = f"constraints[{c_idx}] row {r} at k={k}"
+                    add(g_rows[r], con.d[r], e_rows[r], label, label if np.any(con.C_x[r]) else None)
     if problem.terminal_constraint is not None:
         C, d = problem.terminal_constraint.C, problem.terminal_constraint.d
         GN, PN = C @ Gamma[-n_x:], C @ Phi[-n_x:] @ S_x
         for r in range(d.shape[0]):
-            add(GN[r], d[r], -PN[r], f"terminal row {r}", True)
+            add(GN[r], d[r], -PN[r], f"terminal row {r}", f"terminal row {r}")
 
     m = len(rows_G)
     G = np.array(rows_G).reshape(m, nU)
     E = np.array(rows_E).reshape(m, n_theta)
     w = np.array(rows_w, float)
-    soft_mask = np.array(soft_rows, bool)
+    slack_of = np.array(soft_rows, dtype=object)
 
     # move blocking: U = T_b V
     T_b = _blocking_matrix(problem.move_blocking, N, n_u)
     H, F, G = T_b.T @ H @ T_b, T_b.T @ F, G @ T_b
-    G, w, E, labels, soft_mask, more_E, more_w = _drop_trivial_rows(G, w, E, labels, soft_mask, problem.name)
+    G, w, E, labels, slack_of, more_E, more_w = _drop_trivial_rows(G, w, E, labels, slack_of, problem.name)
     state_E += more_E
     state_w += more_w
 
-    # soft constraints: one slack per softened row, shifted by δ = ρ_l / (2ρ_q) (no constant linear term)
-    n_s, shift = int(soft_mask.sum()), 0.0
+    # soft constraints: one slack per softened quantity, shifted by δ = ρ_l / (2ρ_q) (no constant linear term)
+    soft_mask = np.array([k is not None for k in slack_of], bool)
+    names = list(dict.fromkeys(k for k in slack_of if k is not None))
+    n_s, shift = len(names), 0.0
     if soft:
         rho_q, rho_l = problem.soft_state_penalty
         shift = rho_l / (2.0 * rho_q)
         nV = G.shape[1]
         S = np.zeros((G.shape[0], n_s))
-        S[np.flatnonzero(soft_mask), np.arange(n_s)] = -1.0
+        column = {k: j for j, k in enumerate(names)}
+        rows = np.flatnonzero(soft_mask)
+        S[rows, [column[slack_of[i]] for i in rows]] = -1.0
         G = np.vstack([np.hstack([G, S]), np.hstack([np.zeros((n_s, nV)), -np.eye(n_s)])])
         w = np.concatenate([w - shift * soft_mask, np.full(n_s, -shift)])
         E = np.vstack([E, np.zeros((n_s, n_theta))])
-        soft_labels = [labels[i] for i in np.flatnonzero(soft_mask)]
         labels = [lab + " (soft)" if s_ else lab for lab, s_ in zip(labels, soft_mask)]
-        labels += [f"slack of '{lab}' >= 0" for lab in soft_labels]
+        labels += [f"slack of {k} >= 0" for k in names]
         H = scipy.linalg.block_diag(H, rho_q * np.eye(n_s))
         F = np.vstack([F, np.zeros((n_s, n_theta))])
         T_b = np.hstack([T_b, np.zeros((nU, n_s))])
@@ -541,7 +545,7 @@ def _blocking_matrix(blocks, N: int, n_u: int) -> np.ndarray:
     return np.kron(hold, np.eye(n_u))
 
 
-def _drop_trivial_rows(G, w, E, labels, soft_mask, name):
+def _drop_trivial_rows(G, w, E, labels, slack_of, name):
     """Rows without decision variables or repeated: ``0 <= w`` is dropped, ``0 <= w + Eθ`` kept apart,
     ``0 <= w < 0`` is an error; exact duplicates of an earlier row are dropped."""
     keep, state_E, state_w, seen = [], [], [], set()
@@ -560,7 +564,7 @@ def _drop_trivial_rows(G, w, E, labels, soft_mask, name):
         seen.add(key)
         keep.append(i)
     keep = np.array(keep, dtype=np.int64)
-    return (G[keep], w[keep], E[keep], [labels[i] for i in keep], soft_mask[keep], state_E, state_w)
+    return (G[keep], w[keep], E[keep], [labels[i] for i in keep], slack_of[keep], state_E, state_w)
 
 
 def as_qp(obj) -> CondensedQP:
