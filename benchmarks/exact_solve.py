@@ -121,7 +121,7 @@ def main(argv=None) -> int:
         print(f"  OSQP {name} ...", file=sys.stderr, flush=True)
         t_osqp, oq = timed(lambda _: mpc2nn.solve_osqp(prob, X), 1)
         ok = oq.status == "solved"
-        row = dict(problem=name, m=int(sol.y.shape[1]), n_z=int(mpc2nn.condense(prob).n_z), states=args.states,
+        row = dict(problem=name, m=int(sol.y.shape[1]), n_z=int(mpc2nn.qp.as_qp(prob).n_z), states=args.states,
                    exact_states_per_s=args.states / t_net, daqp_states_per_s=args.states / t_daqp,
                    osqp_states_per_s=args.states / t_osqp,
                    err_daqp=float(np.abs(sol.U - dq.U).max()),

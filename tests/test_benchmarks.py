@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+import mpc2nn
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -19,6 +21,17 @@ def test_exact_solve_benchmark(tmp_path, capsys):
     rows = json.loads(out_json.read_text())
     assert [r["problem"] for r in rows] == ["drummond2024_published", "double_integrator"]
     assert all(r["all_certified"] and r["err_daqp"] < 1e-8 for r in rows)
+
+
+def test_exact_solve_benchmark_formulations(capsys):
+    pytest.importorskip("daqp")
+    module = runpy.run_path(str(BENCH / "exact_solve.py"), run_name="bench")
+    cases = module["formulation_cases"](20)
+    assert {"di soft (L1 exact)", "di rates", "quad rates+tracking", "quad blocking 2,2,2,4"} <= set(cases)
+    for name, (prob, theta) in cases.items():
+        qp = mpc2nn.condense(prob)
+        assert theta.shape == (20, qp.n_theta), name
+        assert mpc2nn.compile(qp).solve(theta).feasible.all(), name  # the cases keep feasible θ only
 
 
 def test_depth_benchmark_small(tmp_path, capsys):
