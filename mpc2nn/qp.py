@@ -407,21 +407,8 @@ def condense(problem: MPCProblem) -> CondensedQP:
     nU = N * n_u
     Phi, Gamma = _prediction_matrices(A, B, N)
 
-    # parameter layout θ = (x, u_prev, x_ref, u_ref) and the selectors of each part
-    sizes = [("x", n_x)]
-    if problem.uses_previous_input:
-        sizes.append(("u_prev", n_u))
-    if problem.tracking:
-        sizes += [("x_ref", n_x), ("u_ref", n_u)]
-    n_theta = sum(n for _, n in sizes)
-    sel, start = {}, 0
-    for k, n in sizes:
-        sel[k] = np.zeros((n, n_theta))
-        sel[k][:, start:start + n] = np.eye(n)
-        start += n
-    zero = {k: np.zeros((n, n_theta)) for k, n in (("u_prev", n_u), ("x_ref", n_x), ("u_ref", n_u))}
-    S_x = sel["x"]
-    S_up, S_xr, S_ur = (sel.get(k, zero[k]) for k in ("u_prev", "x_ref", "u_ref"))
+    sizes, (S_x, S_up, S_xr, S_ur) = _parameter_layout(problem)
+    n_theta = S_x.shape[1]
 
     # cost in U: ½UᵀH_U U + θᵀF_UᵀU (half of the stage sums), ΔU = D U - e u_prev
     Qbar = np.kron(np.eye(N), problem.Q)
@@ -533,6 +520,23 @@ def condense(problem: MPCProblem) -> CondensedQP:
                        output_map, n_s, shift, tuple(sizes))
 
 
+def _parameter_layout(problem: MPCProblem) -> tuple[list, tuple]:
+    """``(sizes, (S_x, S_up, S_xr, S_ur))``: the parts of ``θ = (x, u_prev, x_ref, u_ref)`` the problem
+    uses, and the matrices selecting each part from ``θ`` (zero for a part it does not use)."""
+    n_x, n_u = problem.n_x, problem.n_u
+    sizes = [("x", n_x)] + ([("u_prev", n_u)] if problem.uses_previous_input else []) + (
+        [("x_ref", n_x), ("u_ref", n_u)] if problem.tracking else [])
+    n_theta = sum(n for _, n in sizes)
+    offsets = dict(zip([k for k, _ in sizes], np.cumsum([0] + [n for _, n in sizes])))
+    selectors = []
+    for k, n in (("x", n_x), ("u_prev", n_u), ("x_ref", n_x), ("u_ref", n_u)):
+        S = np.zeros((n, n_theta))
+        if k in offsets:
+            S[:, offsets[k]:offsets[k] + n] = np.eye(n)
+        selectors.append(S)
+    return sizes, tuple(selectors)
+
+
 def _blocking_matrix(blocks, N: int, n_u: int) -> np.ndarray:
     """``T_b`` (N·n_u, p·n_u) holding the input constant over each block (identity without blocking)."""
     if blocks is None:
@@ -598,17 +602,8 @@ def _sparse_form(problem: MPCProblem) -> SparseQP:
     A, B, N = problem.A, problem.B, problem.horizon
     n_x, n_u = problem.n_x, problem.n_u
     nX, nU = N * n_x, N * n_u
-    sizes = [("x", n_x)] + ([("u_prev", n_u)] if problem.uses_previous_input else []) + (
-        [("x_ref", n_x), ("u_ref", n_u)] if problem.tracking else [])
-    n_theta = sum(n for _, n in sizes)
-    sel, start = {}, 0
-    for k, n in sizes:
-        sel[k] = np.zeros((n, n_theta))
-        sel[k][:, start:start + n] = np.eye(n)
-        start += n
-    S_x = sel["x"]
-    S_up = sel.get("u_prev", np.zeros((n_u, n_theta)))
-    S_xr, S_ur = sel.get("x_ref", np.zeros((n_x, n_theta))), sel.get("u_ref", np.zeros((n_u, n_theta)))
+    _, (S_x, S_up, S_xr, S_ur) = _parameter_layout(problem)
+    n_theta = S_x.shape[1]
     soft = problem.soft_state_penalty is not None
 
     # constraint blocks: (A_x (p, nX), A_u (p, nU), lower, upper, L (p, n_θ), soften: -1 upper / +1 lower / 0)
