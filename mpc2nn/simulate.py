@@ -16,6 +16,7 @@ refused.
 
 from __future__ import annotations
 
+import inspect
 import sys
 import time
 from collections.abc import Callable
@@ -153,6 +154,41 @@ class ExplicitController:
         self.residuals = []
 
 
+def _takes_step_keywords(obj) -> bool:
+    """``obj(x, u_prev=, x_ref=, u_ref=)`` is accepted by the signature of ``obj.__call__``."""
+    try:
+        params = inspect.signature(obj).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return True
+    return {"u_prev", "x_ref", "u_ref"} <= {p.name for p in params}
+
+
+def _deviation(x, x_ref, u_ref, who: str) -> np.ndarray:
+    """``x - x_ref`` for a controller that sees only the state; an input reference is refused."""
+    if u_ref is not None and np.any(np.asarray(u_ref) != 0):
+        raise ProblemDefinitionError(f"input reference: {who} sees only the state (minus the state reference); "
+                                     "it cannot take an input reference")
+    x = np.asarray(x, float)
+    return x if x_ref is None else x - x_ref
+
+
+class _StateOnlyController:
+    """A Controller whose ``__call__`` takes only the state: it sees ``x - x_ref``, as a FunctionController."""
+
+    def __init__(self, ctrl):
+        self._ctrl = ctrl
+        self.n_u = getattr(ctrl, "n_u", None)
+        self.problem = getattr(ctrl, "problem", None)
+
+    def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None):
+        return self._ctrl(_deviation(x, x_ref, u_ref, f"controller {type(self._ctrl).__name__}"))
+
+    def reset(self):
+        self._ctrl.reset()
+
+
 class FunctionController:
     """Any function ``x (n_x,) ↦ u (n_u,)``; NaN outputs get status ``"invalid output"``.
 
@@ -164,11 +200,7 @@ class FunctionController:
         self.fn = fn
 
     def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None):
-        if u_ref is not None and np.any(np.asarray(u_ref) != 0):
-            raise ProblemDefinitionError("input reference: a FunctionController sees only the state (minus the "
-                                         "state reference); it cannot take an input reference")
-        x = np.asarray(x, float) if x_ref is None else np.asarray(x, float) - x_ref
-        u = np.atleast_1d(np.asarray(self.fn(x), dtype=float))
+        u = np.atleast_1d(np.asarray(self.fn(_deviation(x, x_ref, u_ref, "a FunctionController")), dtype=float))
         return ControlAction(u, "ok" if np.all(np.isfinite(u)) else "invalid output")
 
     def reset(self):
@@ -181,8 +213,9 @@ def as_controller(obj) -> Controller:
     An ``ImplicitNetwork`` becomes an :class:`ImplicitController`, an
     ``MPCProblem``/``CondensedQP`` an :class:`MPCController`, an explicit network
     an :class:`ExplicitController` (no warm start), another torch module with a
-    ``control`` method a ``FunctionController`` of it, a Controller stays itself,
-    another callable becomes a :class:`FunctionController`.
+    ``control`` method a ``FunctionController`` of it, a Controller stays itself (one
+    whose ``__call__`` takes only the state is given ``x - x_ref``, like a
+    FunctionController), another callable becomes a :class:`FunctionController`.
     """
     if isinstance(obj, ImplicitNetwork):
         return ImplicitController(obj)
@@ -203,7 +236,7 @@ def as_controller(obj) -> Controller:
 
         return FunctionController(explicit)
     if isinstance(obj, Controller):
-        return obj
+        return obj if _takes_step_keywords(obj) else _StateOnlyController(obj)
     if callable(obj):
         return FunctionController(obj)
     raise ProblemDefinitionError(

@@ -301,3 +301,25 @@ def test_converse_map_on_formulation_networks():
             a, b = net.solve(theta), mpc2nn.compile(result.qp).solve(theta)
             assert np.array_equal(a.feasible, b.feasible)
             assert np.abs(a.U[a.feasible] - b.U[a.feasible]).max() < 1e-8
+
+
+def test_a_controller_class_taking_only_the_state_still_works():
+    class Saturated:
+        """A user's controller written for the state alone (no u_prev / references)."""
+
+        def __init__(self):
+            self.calls = 0
+
+        def __call__(self, x):
+            self.calls += 1
+            return mpc2nn.ControlAction(np.clip([-0.5 * x[0] - x[1]], -1, 1))
+
+        def reset(self):
+            self.calls = 0
+
+    ctrl = Saturated()
+    traj = mpc2nn.simulate(DI, ctrl, [1.0, 0.0], 10, reference=[0.5, 0.0])
+    assert ctrl.calls == 10 and traj.stopped_at is None
+    assert traj.inputs[0, 0] == pytest.approx(-0.25)  # it saw x - x_ref = (0.5, 0)
+    with pytest.raises(exc.ProblemDefinitionError, match="controller Saturated sees only the state"):
+        mpc2nn.simulate(DI, ctrl, [1.0, 0.0], 3, reference=[0.5, 0.0], input_reference=[0.1])
