@@ -34,6 +34,10 @@ __all__ = ["ActiveSetSolver"]
 DECISION_TOL = 1e-12
 #: Semismooth-Newton sweeps before a sample is handed to the dual active-set method.
 MAX_PDAS_ITER = 30
+#: Sweeps of the dual active-set method between recomputations of the updated Gram inverses.
+REFRESH_SWEEPS = 16
+#: Samples per block of the dual active-set method (each keeps an (n, n) inverse).
+GI_CHUNK = 2048
 
 
 @dataclass
@@ -198,13 +202,20 @@ class ActiveSetSolver:
         """Goldfarb–Idnani on ``min ½‖z - z₀‖² s.t. Ḡ z <= h`` for ``b`` samples at once.
 
         Every sample takes one step of the method per sweep; working sets are kept
-        as index rows padded with a zero row, so each sweep is one batched solve.
+        as index rows padded with a zero row, and the inverse of each working set's
+        Gram matrix ``K = N Nᵀ`` is updated by bordering (add) and elimination (drop)
+        in O(k²), recomputed every :data:`REFRESH_SWEEPS` sweeps against drift.
         ``start = (z_R, u_R, ok)`` starts the samples ``ok`` from the start rows.
         Returns ``(λ (b, m), code (b,), iterations (b,), farkas_margin (b,))``.
         """
+        b = z0.shape[0]
+        if b > GI_CHUNK:  # bound the (b, n, n) inverses kept in memory
+            parts = [self._dual_active_set(z0[i:i + GI_CHUNK], h[i:i + GI_CHUNK], q[i:i + GI_CHUNK],
+                                           None if start is None else tuple(a[i:i + GI_CHUNK] for a in start))
+                     for i in range(0, b, GI_CHUNK)]
+            return tuple(np.concatenate(x) for x in zip(*parts))
         Gb = self.Gbar
         m, n = Gb.shape
-        b = z0.shape[0]
         Gx = np.vstack([Gb, np.zeros((1, n))])  # row m: padding
         tol = 1e-12 * np.maximum.reduce([np.ones(b), np.abs(h).max(axis=1), np.abs(z0 @ Gb.T).max(axis=1)])
         z = z0.copy()
@@ -216,6 +227,7 @@ class ActiveSetSolver:
         code = np.full(b, -1, dtype=np.int8)
         margin = np.full(b, np.nan)
         iters = np.zeros(b, dtype=np.int64)
+        Kinv = np.broadcast_to(np.eye(n), (b, n, n)).copy()  # padding slots: identity
         if start is not None and self.start_rows.size:
             zR, uR, ok = start
             r = self.start_rows.size
@@ -223,7 +235,8 @@ class ActiveSetSolver:
             work[np.ix_(ok, np.arange(r))] = self.start_rows
             u[np.ix_(ok, np.arange(r))] = uR[ok]
             size[ok] = r
-        for _ in range(20 * (m + n) + 100):
+            Kinv[np.ix_(ok, np.arange(r), np.arange(r))] = self._start_inv
+        for sweep in range(20 * (m + n) + 100):
             need = np.flatnonzero((code == -1) & (p < 0))
             if need.size:
                 viol = z[need] @ Gb.T - h[need]
@@ -239,8 +252,10 @@ class ActiveSetSolver:
             kmax = max(1, int(size[idx].max()))  # slots beyond every working set are padding
             N = Gx[work[idx, :kmax]]
             pad = work[idx, :kmax] == m
-            K = N @ N.transpose(0, 2, 1) + pad[:, :, None] * np.eye(kmax)
-            r = _solve_spd_batch(K, (N @ a[:, :, None])[..., 0])
+            if sweep % REFRESH_SWEEPS == REFRESH_SWEEPS - 1:
+                K = N @ N.transpose(0, 2, 1) + pad[:, :, None] * np.eye(kmax)
+                Kinv[idx, :kmax, :kmax] = _inverse_spd_batch(K)
+            r = (Kinv[idx, :kmax, :kmax] @ (N @ a[:, :, None]))[..., 0]
             d = a - (N.transpose(0, 2, 1) @ r[..., None])[..., 0]
             dd, aa = (d * d).sum(axis=1), (a * a).sum(axis=1)
             # a full working set spans R^n: no direction, whatever rounding leaves in d
@@ -262,9 +277,11 @@ class ActiveSetSolver:
             up[idx] += t
             add = go & (t2 <= t1)
             ia, ka = idx[add], size[idx[add]]
+            _border(Kinv, ia, ka, r[add], dd[add], min(n, kmax + 1))
             work[ia, ka], u[ia, ka], size[ia], p[ia] = p[ia], up[ia], ka + 1, -1
             drop = go & ~add
             idr, jd, last = idx[drop], j[drop], size[idx[drop]] - 1
+            _eliminate(Kinv, idr, jd, last, kmax)
             work[idr, jd], u[idr, jd] = work[idr, last], u[idr, last]
             work[idr, last], u[idr, last], size[idr] = m, 0.0, last
         code[code == -1] = 2
@@ -327,6 +344,47 @@ def _batched_reduced_solve(M: np.ndarray, q: np.ndarray, rows: np.ndarray) -> tu
             except np.linalg.LinAlgError:
                 ok[i] = False
         return out, ok
+
+
+def _border(Kinv: np.ndarray, rows: np.ndarray, slot: np.ndarray, r: np.ndarray, gamma: np.ndarray,
+            L: int) -> None:
+    """Add a row in the padding ``slot`` of each sample ``rows``: with ``r = K⁻¹ N a`` (zero on padding)
+    and ``γ = ‖a - Nᵀ r‖²``, the new inverse is ``K⁻¹ - e eᵀ + r̃ r̃ᵀ / γ``, ``r̃ = r - e`` (in place)."""
+    if rows.size == 0:
+        return
+    rt = np.zeros((rows.size, L))
+    rt[:, :r.shape[1]] = r
+    ar = np.arange(rows.size)
+    rt[ar, slot] = -1.0
+    block = Kinv[rows, :L, :L]
+    block[ar, slot, slot] = 0.0
+    Kinv[rows, :L, :L] = block + rt[:, :, None] * rt[:, None, :] / gamma[:, None, None]
+
+
+def _eliminate(Kinv: np.ndarray, rows: np.ndarray, slot: np.ndarray, last: np.ndarray, L: int) -> None:
+    """Remove the working-set row in ``slot`` (the row in ``last`` moves there, ``last`` becomes padding):
+    swap the two in ``K⁻¹``, then the Schur complement ``K⁻¹ - c cᵀ / c_last``, ``c = K⁻¹ e_last`` (in place)."""
+    if rows.size == 0:
+        return
+    ar = np.arange(rows.size)
+    perm = np.tile(np.arange(L), (rows.size, 1))
+    perm[ar, slot], perm[ar, last] = last, slot
+    block = np.take_along_axis(Kinv[rows, :L, :L], perm[:, :, None], axis=1)
+    block = np.take_along_axis(block, perm[:, None, :], axis=2)
+    c = block[ar, :, last]
+    block = block - c[:, :, None] * c[:, None, :] / c[ar, last][:, None, None]
+    block[ar, last, :] = 0.0
+    block[ar, :, last] = 0.0
+    block[ar, last, last] = 1.0
+    Kinv[rows, :L, :L] = block
+
+
+def _inverse_spd_batch(K: np.ndarray) -> np.ndarray:
+    """``K⁻¹`` for a batch (b, k, k); the pseudo-inverse where ``K`` is singular."""
+    try:
+        return np.linalg.inv(K)
+    except np.linalg.LinAlgError:
+        return np.linalg.pinv(K, hermitian=True)
 
 
 def _solve_spd_batch(K: np.ndarray, rhs: np.ndarray) -> np.ndarray:

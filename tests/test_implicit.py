@@ -218,3 +218,52 @@ def test_well_posedness_finds_duplicated_and_redundant_rows():
     # u <= 5 can never be active while u <= 1 holds
     assert {"constraints[1] row 0 at k=0", "constraints[1] row 0 at k=1"} <= redundant
     assert "u_min[0] at k=0" not in redundant
+
+
+def test_gram_inverse_updates_match_direct_inverses():
+    # the dual active-set fallback keeps K⁻¹ of each working set up to date by bordering and
+    # elimination; after random adds and drops it must equal the inverse computed directly
+    from mpc2nn.exact import _border, _eliminate
+
+    rng = np.random.default_rng(0)
+    n, b = 6, 5
+    rows = [rng.normal(size=(8, n)) for _ in range(b)]
+    work = [[] for _ in range(b)]
+    Kinv = np.broadcast_to(np.eye(n), (b, n, n)).copy()
+    for step in range(12):
+        for i in range(b):
+            k = len(work[i])
+            grow = k < 4 and (k == 0 or rng.random() < 0.6)
+            if grow:
+                cand = [r for r in range(8) if r not in work[i]][0]
+                a = rows[i][cand]
+                N = np.array([rows[i][w] for w in work[i]]).reshape(k, n)
+                r = np.linalg.solve(N @ N.T, N @ a) if k else np.zeros(0)
+                d = a - N.T @ r
+                _border(Kinv, np.array([i]), np.array([k]), r[None, :], np.array([d @ d]), min(n, k + 1))
+                work[i].append(cand)
+            else:
+                j = int(rng.integers(k))
+                _eliminate(Kinv, np.array([i]), np.array([j]), np.array([k - 1]), k)
+                work[i][j] = work[i][-1]
+                work[i].pop()
+            k = len(work[i])
+            N = np.array([rows[i][w] for w in work[i]]).reshape(k, n)
+            expected = np.eye(n)
+            expected[:k, :k] = np.linalg.inv(N @ N.T)
+            assert np.abs(Kinv[i] - expected).max() < 1e-9, (step, i)
+
+
+def test_fallback_in_blocks_gives_the_same_solutions(monkeypatch):
+    from mpc2nn import exact
+
+    prob = mpc2nn.systems.double_integrator().replace(du_min=[-0.3], du_max=[0.3])
+    net = mpc2nn.compile(prob)
+    X = mpc2nn.sample_states(mpc2nn.systems.double_integrator(), 300, seed=3, feasible=None)
+    theta = net.qp.parameters(X, u_prev=[0.0])
+    whole = net.solve(theta)
+    monkeypatch.setattr(exact, "GI_CHUNK", 16)
+    blocks = mpc2nn.compile(prob).solve(theta)
+    assert (whole.method == "dual active set").sum() > 16  # the blocks are exercised
+    assert np.array_equal(whole.status, blocks.status)
+    assert np.allclose(whole.U, blocks.U, atol=1e-12, equal_nan=True)
