@@ -59,16 +59,21 @@ class Controller(Protocol):
     def reset(self) -> None: ...
 
 
+def _deviation(x, x_ref, u_ref, who: str, fix: str = "") -> np.ndarray:
+    """``x - x_ref`` for a controller that sees only the state; an input reference is refused."""
+    if u_ref is not None and np.any(np.asarray(u_ref) != 0):
+        raise ProblemDefinitionError(f"input reference: {who} sees only the state (minus the state reference); "
+                                     f"it cannot take an input reference{fix}")
+    x = np.asarray(x, float)
+    return x if x_ref is None else x - x_ref
+
+
 def _parameters(qp: CondensedQP, x, u_prev, x_ref, u_ref) -> np.ndarray:
     """``θ`` (1, n_θ) of one step for a QP-based controller (see the module docstring)."""
     layout = dict(qp.parameter_sizes)
     if "x_ref" not in layout:
-        if u_ref is not None and np.any(np.asarray(u_ref) != 0):
-            raise ProblemDefinitionError(
-                f"input reference: QP '{qp.name}' does not track references (tracking=False), so an input "
-                "reference cannot be applied; build the problem with tracking=True")
-        if x_ref is not None:
-            x = np.asarray(x, float) - x_ref
+        x = _deviation(x, x_ref, u_ref, f"QP '{qp.name}' (tracking=False)",
+                       "; build the problem with tracking=True to track (x_ref, u_ref)")
         x_ref = u_ref = None
     elif x_ref is None or u_ref is None:
         raise ProblemDefinitionError(
@@ -163,15 +168,6 @@ def _takes_step_keywords(obj) -> bool:
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return True
     return {"u_prev", "x_ref", "u_ref"} <= {p.name for p in params}
-
-
-def _deviation(x, x_ref, u_ref, who: str) -> np.ndarray:
-    """``x - x_ref`` for a controller that sees only the state; an input reference is refused."""
-    if u_ref is not None and np.any(np.asarray(u_ref) != 0):
-        raise ProblemDefinitionError(f"input reference: {who} sees only the state (minus the state reference); "
-                                     "it cannot take an input reference")
-    x = np.asarray(x, float)
-    return x if x_ref is None else x - x_ref
 
 
 class _StateOnlyController:
