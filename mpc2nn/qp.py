@@ -204,7 +204,7 @@ class CondensedQP:
     @property
     def n_x(self) -> int:
         """Number of states (the ``x`` part of ``θ``)."""
-        return dict(self.parameter_sizes)["x"] if "x" in dict(self.parameter_sizes) else self.n_theta
+        return dict(self.parameter_sizes).get("x", self.n_theta)
 
     @property
     def n_z(self) -> int:
