@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 import mpc2nn
-from mpc2nn.explicit import _error_curve, _first_depth, _sample_states, throughput, unravel
+from mpc2nn.explicit import error_curve, first_depth, throughput, unravel
+from mpc2nn.sampling import sample_feasible
 
 
 def log(msg: str) -> None:
@@ -33,7 +34,7 @@ def log(msg: str) -> None:
 
 
 def depths(curve: np.ndarray, tols=(1e-3, 1e-6)) -> list:
-    return [_first_depth(curve, t) for t in tols]
+    return [first_depth(curve, t) for t in tols]
 
 
 def bench_problem(name: str, ctor, n_test: int, n_tune: int, cap: int, hybrid_depths, batch: int) -> dict:
@@ -41,13 +42,13 @@ def bench_problem(name: str, ctor, n_test: int, n_tune: int, cap: int, hybrid_de
     net = mpc2nn.compile(problem)
     qp = net.qp
     box = qp.sample_box
-    X, U = _sample_states(net, box, n_test, seed=1)
-    Xt, _ = _sample_states(net, box, n_tune, seed=2)
+    X, U = sample_feasible(net, box, n_test, seed=1)
+    Xt, _ = sample_feasible(net, box, n_tune, seed=2)
     out = {"name": name, "m": qp.m, "n_U": qp.n_U, "n_x": qp.n_x, "curves": {}, "params": {}}
 
     def record(label, model, limit):
         t0 = time.perf_counter()
-        curve = _error_curve(model, X, U, limit, 1e-6)
+        curve = error_curve(model, X, U, limit, 1e-6)
         out["curves"][label] = curve.tolist()
         d3, d6 = depths(curve)
         log(f"  {name}: {label:28s} d(1e-3)={d3} d(1e-6)={d6} final {curve[-1]:.1e} "

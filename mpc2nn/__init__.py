@@ -7,20 +7,19 @@ numpy, scipy and osqp; torch, matplotlib and cvxpy are imported where used.
 """
 
 from . import converse, sets, systems
-from .exceptions import (HorizonError, InconsistentBoundsError, InfeasibleStateError, MissingDependencyError,
-                         Mpc2nnError, NonFiniteError, NotPositiveDefiniteError, NotPositiveSemidefiniteError,
-                         NotSymmetricError, ProblemDefinitionError, RiccatiError, ShapeError, SolverError,
-                         UnstableSystemError)
-from .export import FileFormatError, load, problem_hash, save
+from ._version import __version__  # noqa: F401  (the package version, mpc2nn.__version__)
+from .evaluation import (ControlAction, Controller, ExplicitController, FunctionController, ImplicitController,
+                         MPCController, Trajectory, ValidationReport, as_controller, simulate, validate)
+from .exceptions import (FileFormatError, HorizonError, InconsistentBoundsError, InfeasibleStateError,
+                         MissingDependencyError, Mpc2nnError, NonFiniteError, NotPositiveDefiniteError,
+                         NotPositiveSemidefiniteError, NotSymmetricError, ProblemDefinitionError, RiccatiError,
+                         ShapeError, SolverError, UnstableSystemError)
 from .implicit import CERTIFICATE_TOL, ImplicitNetwork, ImplicitSolution, WellPosednessReport, compile
-from .oracle import DAQP_SETTINGS, OSQP_SETTINGS, OSQPSession, ReferenceSolution, solve_daqp, solve_osqp
+from .io import load, problem_hash, save
 from .problem import MPCProblem, Polytope, StageConstraint, SteadyStateTarget, steady_state_target
 from .qp import CondensedQP, KKTResiduals, SparseQP, condense
-from .simulate import (ControlAction, Controller, ExplicitController, FunctionController, ImplicitController,
-                       MPCController, Trajectory, as_controller, simulate)
-from .validate import ValidationReport, sample_states, validate
-
-__version__ = "0.1.0"
+from .reference import DAQP_SETTINGS, OSQP_SETTINGS, OSQPSession, ReferenceSolution, solve_daqp, solve_osqp
+from .sampling import sample_states
 
 
 def __getattr__(name: str):

@@ -23,6 +23,13 @@ from .exceptions import (
 WEIGHT_TOL = 1e-10
 
 
+def frozen(a) -> np.ndarray:
+    """``a`` as a C-contiguous float64 array that cannot be written to."""
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    a.setflags(write=False)
+    return a
+
+
 def as_matrix(name: str, value, symbols: Sequence[str], shape: Sequence[int | None],
               *, allow_inf: bool = False) -> np.ndarray:
     """Return ``value`` as a float64 array of ``shape`` (``None`` = any size).
@@ -111,3 +118,38 @@ def require(module: str, extra: str):
     except ImportError as exc:
         raise MissingDependencyError(
             f"{module} is required for this feature: pip install 'mpc2nn[{extra}]' ({exc})") from None
+
+
+def loaded_torch():
+    """The torch module if something has imported it already, else ``None`` (never imports it).
+
+    An object can only be a torch tensor or module once torch is loaded, so this tells
+    whether to look for one without paying for the import.
+    """
+    import sys
+
+    return sys.modules.get("torch")
+
+
+def torch_dtype(module):
+    """The dtype of a torch module's first parameter (or buffer); float64 for a module with neither."""
+    import torch
+
+    for tensors in (module.parameters(), module.buffers()):
+        first = next(iter(tensors), None)
+        if first is not None:
+            return first.dtype
+    return torch.float64
+
+
+def torch_function(module):
+    """``x (n,) -> y`` of a torch module called on one sample (in its parameters' dtype, no gradients)."""
+    import torch
+
+    dtype = torch_dtype(module)
+
+    def evaluate(x):
+        with torch.no_grad():
+            return module(torch.as_tensor(np.asarray(x, float)[None, :], dtype=dtype))[0].double().numpy()
+
+    return evaluate

@@ -21,6 +21,8 @@ __all__ = [
     "InfeasibleStateError",
     "MissingDependencyError",
     "SolverError",
+    "FileFormatError",
+    "ProblemFileError",
 ]
 
 
@@ -78,3 +80,11 @@ class MissingDependencyError(Mpc2nnError, ImportError):
 
 class SolverError(Mpc2nnError, RuntimeError):
     """A numerical solver failed in a way that is not the user's input."""
+
+
+class FileFormatError(Mpc2nnError, ValueError):
+    """A file is not an mpc2nn file, is corrupted, too new, or belongs to another problem."""
+
+
+class ProblemFileError(Mpc2nnError, ValueError):
+    """A problem file (TOML) has unknown or missing keys or values of the wrong kind."""

@@ -6,11 +6,11 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import mpc2nn  # noqa: E402
+from mpc2nn.sampling import sample_feasible  # noqa: E402
 from mpc2nn.explicit import (  # noqa: E402
     ADMMNetwork,
     ExplicitNetwork,
     HybridNetwork,
-    _sample_states,
     design_feedback,
     dual_gap_bound,
     unravel,
@@ -22,14 +22,14 @@ PURE_OPS = {"relu", "matmul", "add", "sub", "mul", "getitem", "zeros", "neg"}
 @pytest.fixture(scope="module")
 def corrected():
     net = mpc2nn.compile(mpc2nn.systems.drummond2024())
-    X, U = _sample_states(net, net.qp.sample_box, 150, seed=11)
+    X, U = sample_feasible(net, net.qp.sample_box, 150, seed=11)
     return net, X, U
 
 
 @pytest.fixture(scope="module")
 def double_integrator():
     net = mpc2nn.compile(mpc2nn.systems.double_integrator())
-    X, U = _sample_states(net, net.qp.sample_box, 150, seed=12)
+    X, U = sample_feasible(net, net.qp.sample_box, 150, seed=12)
     return net, X, U
 
 

@@ -4,6 +4,8 @@ explicit networks, export, closed loop, command line and converse map.
 Agreement with an independently built QP is in test_formulations.py; these tests check that
 every stage carries the formulations and says clearly what it refuses.
 """
+import json
+import zipfile
 import numpy as np
 import pytest
 
@@ -163,9 +165,13 @@ def test_save_load_round_trip(changes, tmp_path):
     assert np.array_equal(a.U, b.U, equal_nan=True) and np.array_equal(a.slack, b.slack, equal_nan=True)
 
 
-def test_plain_problem_file_layout_is_unchanged():
-    arrays, fields = mpc2nn.export._problem_parts(DI)
-    assert "du_min" not in arrays and "tracking" not in fields and "soft_state_penalty" not in fields
+def test_plain_problem_file_layout_is_unchanged(tmp_path):
+    path = mpc2nn.save(DI, tmp_path / "di.mpc2nn")
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+        fields = json.loads(zf.read("metadata.json"))["fields"]
+    assert "arrays/A.npy" in names and "arrays/du_min.npy" not in names
+    assert "tracking" not in fields and "soft_state_penalty" not in fields
 
 
 @pytest.fixture(scope="module")

@@ -223,7 +223,7 @@ def test_well_posedness_finds_duplicated_and_redundant_rows():
 def test_gram_inverse_updates_match_direct_inverses():
     # the dual active-set fallback keeps K⁻¹ of each working set up to date by bordering and
     # elimination; after random adds and drops it must equal the inverse computed directly
-    from mpc2nn.exact import _border, _eliminate
+    from mpc2nn.implicit._active_set import _border, _eliminate
 
     rng = np.random.default_rng(0)
     n, b = 6, 5
@@ -255,7 +255,7 @@ def test_gram_inverse_updates_match_direct_inverses():
 
 
 def test_fallback_in_blocks_gives_the_same_solutions(monkeypatch):
-    from mpc2nn import exact
+    from mpc2nn.implicit import _active_set as exact
 
     prob = mpc2nn.systems.double_integrator().replace(du_min=[-0.3], du_max=[0.3])
     net = mpc2nn.compile(prob)

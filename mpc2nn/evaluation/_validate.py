@@ -1,96 +1,19 @@
-"""Sampling states and validating controllers against a reference solver.
-
-:func:`sample_states` draws states from a box (optionally only feasible, or only
-infeasible ones); :func:`validate` runs a controller on states and compares it
-with OSQP (or DAQP, or the exact implicit solve) sample by sample.
-"""
+"""Validating a controller against a reference solver, sample by sample."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import as_matrix
-from .exceptions import ProblemDefinitionError, ShapeError
-from .implicit import ImplicitNetwork, compile
-from .oracle import ReferenceSolution, solve_daqp, solve_osqp
-from .qp import KKTResiduals, as_qp
+from .._checks import loaded_torch, torch_dtype
+from ..exceptions import ProblemDefinitionError, ShapeError
+from ..implicit import ImplicitNetwork, compile
+from ..interfaces import ExplicitLaw
+from ..qp import KKTResiduals, as_qp
+from ..reference import ReferenceSolution, solve_daqp, solve_osqp
 
-__all__ = ["sample_states", "validate", "ValidationReport"]
-
-
-def sample_states(problem, n: int, *, box=None, seed: int = 0, feasible: bool | None = True,
-                  max_draws: int | None = None, u_prev=None, x_ref=None, u_ref=None) -> np.ndarray:
-    """Draw ``n`` states uniformly from a box.
-
-    Parameters
-    ----------
-    problem : MPCProblem, CondensedQP or ImplicitNetwork
-    n : int
-        Number of states wanted.
-    box : (lo, hi), optional
-        Arrays of shape (n_x,); default the problem's ``sample_box``.
-    seed : int
-        Seed of numpy's default generator (same seed, same states).
-    feasible : True, False or None
-        ``True``: keep only states where the MPC problem is feasible; ``False``:
-        only infeasible ones; ``None``: no filter. Feasibility is decided by the
-        exact implicit solve (certified).
-    max_draws : int, optional
-        Give up after this many candidate states (default ``max(10_000, 200·n)``).
-    u_prev, x_ref, u_ref : arrays, optional
-        For problems whose QP takes more than the state (input rates, tracking):
-        the other parts of ``θ`` at which feasibility is decided (one value for
-        all samples; see :meth:`CondensedQP.parameters`). Not used with ``feasible=None``.
-
-    Returns
-    -------
-    X : (n, n_x)
-
-    Examples
-    --------
-    >>> import mpc2nn
-    >>> X = mpc2nn.sample_states(mpc2nn.systems.double_integrator(), 5, seed=1)
-    >>> X.shape
-    (5, 2)
-    """
-    qp = as_qp(problem)
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ProblemDefinitionError(f"n: expected a number of states >= 0, got {n!r}")
-    if box is None:
-        box = qp.sample_box
-        if box is None:
-            raise ProblemDefinitionError(f"box: problem '{qp.name}' has no sample_box; pass box=(lo, hi)")
-    if len(box) != 2:
-        raise ShapeError(f"box: expected a pair (lo, hi), got {len(box)} items")
-    lo = as_matrix("box lo", box[0], ("n_x",), (qp.n_x,))
-    hi = as_matrix("box hi", box[1], ("n_x",), (qp.n_x,))
-    if np.any(lo > hi):
-        i = int(np.argmax(lo > hi))
-        raise ProblemDefinitionError(f"box: lo[{i}] = {lo[i]:g} > hi[{i}] = {hi[i]:g}")
-    if feasible not in (True, False, None):
-        raise ProblemDefinitionError(f"feasible: expected True, False or None, got {feasible!r}")
-    rng = np.random.default_rng(seed)
-    if feasible is None:
-        return lo + (hi - lo) * rng.random((n, qp.n_x))
-    net = compile(qp)
-    max_draws = max(10_000, 200 * n) if max_draws is None else max_draws
-    kept, drawn = [], 0
-    while sum(len(k) for k in kept) < n and drawn < max_draws:
-        batch = min(max(2 * n, 256), max_draws - drawn)
-        X = lo + (hi - lo) * rng.random((batch, qp.n_x))
-        drawn += batch
-        keep = net.solve(qp.parameters(X, u_prev=u_prev, x_ref=x_ref, u_ref=u_ref)).feasible == feasible
-        kept.append(X[keep])
-    X = np.concatenate(kept)[:n] if kept else np.zeros((0, qp.n_x))
-    if X.shape[0] < n:
-        which = "feasible" if feasible else "infeasible"
-        raise ProblemDefinitionError(
-            f"sample_states: found only {X.shape[0]} {which} states in {drawn} draws from the box; "
-            f"choose a box where {which} states are more common, or raise max_draws")
-    return X
+__all__ = ["ValidationReport", "validate", "controller_output"]
 
 
 @dataclass(frozen=True)
@@ -153,15 +76,20 @@ class ValidationReport:
         return "\n".join(f"{a:<{width}}  {b}" for a, b in rows)
 
 
-def _controller_output(controller, X: np.ndarray):
-    """``(U, feasible, lam_or_None)`` of a controller on ``X`` (B, n_θ)."""
+def controller_output(controller, X: np.ndarray):
+    """``(U, feasible, lam_or_None)`` of a controller on ``X`` (B, n_θ).
+
+    An ImplicitNetwork reports feasibility and multipliers; an explicit law, a torch module
+    (called on the batch in its parameters' dtype) or a callable ``X -> U`` are taken as feasible.
+    """
     if isinstance(controller, ImplicitNetwork):
         sol = controller.solve(X)
         return sol.U, sol.feasible, np.maximum(np.nan_to_num(sol.y), 0.0)
-    torch = sys.modules.get("torch")
+    if isinstance(controller, ExplicitLaw):
+        return controller.evaluate(X), np.ones(X.shape[0], bool), None
+    torch = loaded_torch()
     if torch is not None and isinstance(controller, torch.nn.Module):
-        p = next(iter(controller.buffers()), None)
-        dtype = p.dtype if p is not None else torch.float64
+        dtype = torch_dtype(controller)
         with torch.no_grad():
             U = controller(torch.as_tensor(X, dtype=dtype)).double().numpy()
         return U, np.ones(X.shape[0], bool), None
@@ -169,8 +97,8 @@ def _controller_output(controller, X: np.ndarray):
         U = np.asarray(controller(X), dtype=float)
         return U, np.ones(X.shape[0], bool), None
     raise ProblemDefinitionError(
-        f"controller: expected an ImplicitNetwork, a torch module or a callable X (B, n_θ) -> U, "
-        f"got {type(controller).__name__}")
+        f"controller: expected an ImplicitNetwork, an explicit network, a torch module or a callable "
+        f"X (B, n_θ) -> U, got {type(controller).__name__}")
 
 
 def validate(controller, problem, X, *, reference: str = "osqp") -> ValidationReport:
@@ -199,7 +127,7 @@ def validate(controller, problem, X, *, reference: str = "osqp") -> ValidationRe
     """
     qp = as_qp(problem)
     X = qp.check_parameters(X)
-    U, feas, lam = _controller_output(controller, X)
+    U, feas, lam = controller_output(controller, X)
     if U.ndim != 2 or U.shape[0] != X.shape[0] or U.shape[1] not in (qp.n_U, qp.n_u):
         raise ShapeError(f"controller output: expected shape (B, N·n_u) = ({X.shape[0]}, {qp.n_U}) or "
                          f"(B, n_u) = ({X.shape[0]}, {qp.n_u}), got {U.shape}")

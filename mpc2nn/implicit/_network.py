@@ -20,15 +20,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.optimize
 
-from ._checks import as_matrix
-from .exact import ActiveSetSolver
-from .exceptions import ProblemDefinitionError, ShapeError
-from .problem import MPCProblem
-from .qp import CondensedQP, KKTResiduals, condense
+from .._checks import as_matrix
+from ..exceptions import ProblemDefinitionError, ShapeError
+from ..problem import MPCProblem
+from ..qp import CondensedQP, condense
+from ._active_set import ActiveSetSolver
+from ._solution import ImplicitSolution
+from ._well_posedness import WellPosednessReport, well_posedness
 
-__all__ = ["ImplicitNetwork", "ImplicitSolution", "WellPosednessReport", "compile", "CERTIFICATE_TOL"]
+__all__ = ["ImplicitNetwork", "compile", "CERTIFICATE_TOL"]
+
 
 #: Largest relative residual (fixed point and KKT) with which a solution counts as certified.
 CERTIFICATE_TOL = 1e-9
@@ -84,65 +86,6 @@ def compile(problem: MPCProblem | CondensedQP, *, alpha=None) -> "ImplicitNetwor
     b = -alpha_vec * qp.w
     T = np.eye(qp.n_z) if qp.output_map is None else qp.output_map
     return ImplicitNetwork(W=W, Y=Y, b=b, W_f=-T @ Hinv @ qp.G.T, Y_f=-T @ Hinv @ qp.F, alpha=alpha_vec, qp=qp)
-
-
-@dataclass(frozen=True)
-class ImplicitSolution:
-    """Exact fixed points for a batch of ``B`` states.
-
-    Attributes
-    ----------
-    U : (B, N·n_u) input sequences (NaN where no solution exists)
-    slack : (B, n_slack) slacks of the softened constraints (``n_slack = 0`` without
-        ``soft_state_penalty``; NaN where no solution exists)
-    y : (B, m) fixed points (NaN where none exists)
-    feasible : (B,) bool, the MPC problem is feasible at the state
-    status : (B,) str, ``"solved"`` (certified), ``"infeasible"`` (certificate checked),
-        ``"uncertified"`` (a solution whose residuals exceed the tolerance),
-        ``"failed"`` (no decision reached) or ``"invalid"`` (non-finite state)
-    reason : (B,) str, empty for solved samples, else why
-    fixed_point_residual : (B,) ``‖y - W relu(y) - Y x - b‖∞``
-    fixed_point_scale : (B,) ``max(1, ‖W relu(y)‖∞, ‖Y x + b‖∞)``; the certificate
-        requires ``fixed_point_residual <= CERTIFICATE_TOL · fixed_point_scale``
-    kkt : KKTResiduals of ``(z, relu(y))`` (certificate: ``kkt.worst <= CERTIFICATE_TOL``)
-    iterations : (B,) active-set iterations
-    method : (B,) str, ``"primal-dual active set"`` or ``"dual active set"`` (fallback)
-    n_u : inputs per stage
-    """
-
-    U: np.ndarray
-    y: np.ndarray
-    feasible: np.ndarray
-    status: np.ndarray
-    reason: np.ndarray
-    fixed_point_residual: np.ndarray
-    fixed_point_scale: np.ndarray
-    kkt: KKTResiduals
-    iterations: np.ndarray
-    method: np.ndarray
-    n_u: int
-    slack: np.ndarray
-
-    @property
-    def u0(self) -> np.ndarray:
-        """``(B, n_u)`` first inputs, the control applied."""
-        return self.U[:, :self.n_u]
-
-    @property
-    def certified(self) -> np.ndarray:
-        """``(B,)`` bool, status is ``"solved"``."""
-        return self.status == "solved"
-
-    def summary(self) -> str:
-        """One line per status with counts, and the worst certified residuals."""
-        vals, counts = np.unique(self.status, return_counts=True)
-        parts = [f"{c} {v}" for v, c in zip(vals, counts)]
-        ok = self.certified
-        if ok.any():
-            fp = float((self.fixed_point_residual[ok] / self.fixed_point_scale[ok]).max())
-            parts.append(f"max relative fixed-point residual {fp:.2e}, max relative KKT residual "
-                         f"{float(self.kkt.worst[ok].max()):.2e}")
-        return f"{self.status.size} states: " + ", ".join(parts)
 
 
 @dataclass(frozen=True, eq=False)
@@ -312,105 +255,4 @@ class ImplicitNetwork:
             (default: the QP's sample box; all of ``R^{n_x}`` where it has none). Only
             for plain problems (where the network input is the state).
         """
-        return _well_posedness(self, box)
-
-
-@dataclass(frozen=True)
-class WellPosednessReport:
-    """Facts about the implicit network ``y = W relu(y) + c``.
-
-    ``I - W = Γ M`` is a P-matrix (unique fixed point for every ``c``) iff ``M`` is
-    positive definite iff ``G`` has full row rank.
-
-    Attributes
-    ----------
-    m, n_U : rows and decision variables (``n_z``); rank_G : rank of G
-    p_matrix : bool, ``I - W`` is a P-matrix
-    eig_min_M, eig_max_M : extreme eigenvalues of ``M = G H⁻¹ Gᵀ``
-    duplicated_rows : pairs ``(i, j)`` of rows that are the same constraint up to a positive factor
-    opposite_pairs : pairs ``(i, j)`` with ``G_i ∥ -G_j`` (upper/lower bounds on one quantity)
-    redundant_rows : rows that no state of ``box`` can make active (LP check), or ``None`` if skipped
-    box : the region used for the redundancy check
-    contraction_rate : rate of the plain iteration ``y ← W relu(y) + c`` in the
-        ``Γ^{-1/2}``-weighted 2-norm, ``‖I - Γ^{1/2} M Γ^{1/2}‖₂``, when it is < 1; else ``None``
-    notes : plain-language explanation
-    """
-
-    m: int
-    n_U: int
-    rank_G: int
-    p_matrix: bool
-    eig_min_M: float
-    eig_max_M: float
-    duplicated_rows: tuple
-    opposite_pairs: tuple
-    redundant_rows: tuple | None
-    box: tuple | None
-    contraction_rate: float | None
-    notes: tuple
-
-    def __str__(self) -> str:
-        lines = [
-            f"constraint rows m = {self.m}, decision variables n_U = {self.n_U}, rank(G) = {self.rank_G}",
-            f"I - W is a P-matrix (unique fixed point for every input): {self.p_matrix}",
-            f"eigenvalues of M = G H⁻¹ Gᵀ: min {self.eig_min_M:.3e}, max {self.eig_max_M:.3e}",
-            f"duplicated rows: {len(self.duplicated_rows)}, upper/lower pairs: {len(self.opposite_pairs)}, "
-            f"redundant rows over the box: "
-            f"{'not checked' if self.redundant_rows is None else len(self.redundant_rows)}",
-            "contraction rate of the plain iteration: "
-            + ("none (no global contraction)" if self.contraction_rate is None else f"{self.contraction_rate:.6f}"),
-        ]
-        return "\n".join(lines + [f"note: {n}" for n in self.notes])
-
-
-def _well_posedness(net: ImplicitNetwork, box) -> WellPosednessReport:
-    qp = net.qp
-    G, m, n_U = qp.G, qp.m, qp.n_z
-    M = G @ qp.H_inv @ G.T
-    eig = np.linalg.eigvalsh(M) if m else np.zeros(1)
-    rank = int(np.linalg.matrix_rank(G)) if m else 0
-    p_matrix = rank == m
-    # parallel rows of the joint constraint [G, -E] (same constraint in (U, x) up to scaling)
-    J = np.hstack([G, -qp.E])
-    norms = np.linalg.norm(J, axis=1)
-    Jn = J / np.where(norms > 0, norms, 1.0)[:, None]
-    cos = Jn @ Jn.T
-    dup, opp = [], []
-    iu = np.triu_indices(m, k=1)
-    for i, j in zip(*iu):
-        if cos[i, j] > 1 - 1e-12:
-            dup.append((int(i), int(j)))
-        elif cos[i, j] < -1 + 1e-12:
-            opp.append((int(i), int(j)))
-    if box is None:
-        box = qp.sample_box
-    redundant = _redundant_rows(qp, box) if m else ()
-    sq = np.sqrt(net.alpha)
-    rate = float(np.abs(np.linalg.eigvalsh(np.eye(m) - sq[:, None] * M * sq[None, :])).max()) if m else 0.0
-    notes = []
-    if not p_matrix:
-        notes.append(f"G has {m} rows but rank {rank}: M is singular, W has eigenvalue 1 and no step size "
-                     "gives a global contraction; fixed points exist exactly where the QP is feasible and "
-                     "their U is unique even where y is not")
-    if rate >= 1.0:
-        notes.append("the plain iteration is not a contraction: its error bounds must be a-posteriori")
-    return WellPosednessReport(m, n_U, rank, p_matrix, float(eig[0]), float(eig[-1]), tuple(dup), tuple(opp),
-                               redundant, None if box is None else (np.asarray(box[0]), np.asarray(box[1])),
-                               rate if rate < 1.0 else None, tuple(notes))
-
-
-def _redundant_rows(qp: CondensedQP, box) -> tuple:
-    """Rows i with ``max G_i z - E_i θ - w_i <= 0`` over the other rows and ``x ∈ box`` (HiGHS LPs;
-    the other parts of ``θ`` are free)."""
-    n_z, n_x, m = qp.n_z, qp.n_x, qp.m
-    A = np.hstack([qp.G, -qp.E])
-    bounds = [(None, None)] * n_z + ([(None, None)] * n_x if box is None
-                                     else [(float(lo), float(hi)) for lo, hi in zip(box[0], box[1])])
-    bounds += [(None, None)] * (qp.n_theta - n_x)
-    out = []
-    for i in range(m):
-        others = np.arange(m) != i
-        res = scipy.optimize.linprog(-A[i], A_ub=A[others], b_ub=qp.w[others], bounds=bounds, method="highs")
-        if res.status == 0 and -res.fun - qp.w[i] <= 1e-9 * max(1.0, abs(qp.w[i])):
-            out.append(i)
-    return tuple(out)
+        return well_posedness(self, box)

@@ -32,8 +32,8 @@ from typing import Literal, Union
 import numpy as np
 import scipy.linalg
 
-from ._checks import as_matrix, check_pd, check_psd, require
-from .exceptions import (
+from .._checks import as_matrix, check_pd, check_psd, frozen, require
+from ..exceptions import (
     HorizonError,
     InconsistentBoundsError,
     ProblemDefinitionError,
@@ -41,35 +41,11 @@ from .exceptions import (
     ShapeError,
     UnstableSystemError,
 )
+from ._discretize import zoh
+from ._polytope import Polytope
+from ._terminal_sets import lqr_invariant_set
 
-__all__ = ["MPCProblem", "StageConstraint", "Polytope", "SteadyStateTarget", "steady_state_target"]
-
-
-def _frozen(a: np.ndarray) -> np.ndarray:
-    a = np.ascontiguousarray(a, dtype=np.float64)
-    a.setflags(write=False)
-    return a
-
-
-@dataclass(frozen=True, eq=False)
-class Polytope:
-    """A polytope, the set of x with ``C x <= d``.
-
-    ``C`` has shape ``(p, n)`` and ``d`` shape ``(p,)``.
-    """
-
-    C: np.ndarray
-    d: np.ndarray
-
-    def __post_init__(self):
-        C = np.atleast_2d(as_matrix("Polytope.C", self.C, ("p", "n"), (None, None)))
-        d = as_matrix("Polytope.d", self.d, ("p",), (C.shape[0],))
-        object.__setattr__(self, "C", _frozen(C))
-        object.__setattr__(self, "d", _frozen(d))
-
-    def contains(self, X: np.ndarray, tol: float = 0.0) -> np.ndarray:
-        """``(B,)`` mask of the rows of ``X`` ``(B, n)`` with ``C x <= d + tol``."""
-        return np.all(np.atleast_2d(X) @ self.C.T <= self.d + tol, axis=1)
+__all__ = ["MPCProblem", "StageConstraint"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,9 +63,9 @@ class StageConstraint:
         C_x = np.atleast_2d(as_matrix("StageConstraint.C_x", self.C_x, ("p", "n_x"), (None, None)))
         C_u = as_matrix("StageConstraint.C_u", np.atleast_2d(self.C_u), ("p", "n_u"), (C_x.shape[0], None))
         d = as_matrix("StageConstraint.d", self.d, ("p",), (C_x.shape[0],))
-        object.__setattr__(self, "C_x", _frozen(C_x))
-        object.__setattr__(self, "C_u", _frozen(C_u))
-        object.__setattr__(self, "d", _frozen(d))
+        object.__setattr__(self, "C_x", frozen(C_x))
+        object.__setattr__(self, "C_u", frozen(C_u))
+        object.__setattr__(self, "d", frozen(d))
 
 
 TerminalWeight = Union[None, Literal["dare", "lyapunov"], np.ndarray]
@@ -259,12 +235,12 @@ class MPCProblem:
             if np.any(lo > hi):
                 i = int(np.argmax(lo > hi))
                 raise InconsistentBoundsError(f"sample_box: lo[{i}] = {lo[i]:g} > hi[{i}] = {hi[i]:g}")
-            box = (_frozen(lo), _frozen(hi))
+            box = (frozen(lo), frozen(hi))
 
         for k, v in dict(A=A, B=B, Q=Q, R=R, P=P, u_min=u_min, u_max=u_max, x_min=x_min, x_max=x_max,
                          du_min=du_min, du_max=du_max).items():
-            object.__setattr__(self, k, _frozen(v))
-        object.__setattr__(self, "du_weight", None if S is None else _frozen(S))
+            object.__setattr__(self, k, frozen(v))
+        object.__setattr__(self, "du_weight", None if S is None else frozen(S))
         object.__setattr__(self, "soft_state_penalty", soft)
         object.__setattr__(self, "tracking", bool(self.tracking))
         object.__setattr__(self, "move_blocking", blocks)
@@ -285,8 +261,6 @@ class MPCProblem:
                     "terminal_set='lqr' is the invariant set for regulation to the origin and does not move "
                     "with the reference; with tracking=True give a terminal_constraint polytope (absolute "
                     "coordinates) or none")
-            from .sets import lqr_invariant_set
-
             inv = lqr_invariant_set(self)
             object.__setattr__(self, "terminal_constraint", Polytope(inv.C, inv.d))
 
@@ -343,80 +317,13 @@ class MPCProblem:
                     "to discretise it by zero-order hold")
             if not dt > 0:
                 raise ProblemDefinitionError(f"dt: expected a sampling time > 0, got {dt!r}")
-            A, B = _zoh(np.asarray(sys.A, float), np.asarray(sys.B, float), float(dt))
+            A, B = zoh(np.asarray(sys.A, float), np.asarray(sys.B, float), float(dt))
         else:
             if dt is not None and sys.dt not in (None, True) and not np.isclose(dt, sys.dt):
                 raise ProblemDefinitionError(
                     f"dt: sys is discrete-time with dt = {sys.dt}, got dt = {dt}; leave dt out to use sys.dt")
             A, B = np.asarray(sys.A, float), np.asarray(sys.B, float)
         return cls(A, B, Q, R, horizon, **kwargs)
-
-
-@dataclass(frozen=True)
-class SteadyStateTarget:
-    """A steady state of the model for an output reference: ``x = A x + B u``, ``C x = y_ref``.
-
-    Attributes
-    ----------
-    x : (n_x,) state reference; u : (n_u,) input reference
-    unique : the pair is the only solution (else the least-norm one of many)
-    admissible : ``x`` and ``u`` satisfy the problem's state and input bounds (to 1e-9
-        relative, so a target exactly on a bound counts)
-    """
-
-    x: np.ndarray
-    u: np.ndarray
-    unique: bool
-    admissible: bool
-
-
-def steady_state_target(problem: MPCProblem, y_ref, C) -> SteadyStateTarget:
-    """The steady state ``(x_ref, u_ref)`` with output ``C x_ref = y_ref``.
-
-    Solves ``[[A - I, B], [C, 0]] [x; u] = [0; y_ref]`` (least-norm where the
-    solution is not unique) and raises if no exact solution exists.
-
-    Parameters
-    ----------
-    problem : MPCProblem (its A, B, bounds)
-    y_ref : (n_y,) output reference
-    C : (n_y, n_x) output matrix
-
-    Examples
-    --------
-    >>> import mpc2nn
-    >>> di = mpc2nn.systems.double_integrator()
-    >>> t = mpc2nn.steady_state_target(di, [2.0], [[1.0, 0.0]])
-    >>> t.x.round(12).tolist(), t.u.round(12).tolist(), t.unique
-    ([2.0, 0.0], [0.0], True)
-    """
-    if not isinstance(problem, MPCProblem):
-        raise ProblemDefinitionError(f"problem: expected an MPCProblem, got {type(problem).__name__}")
-    n_x, n_u = problem.n_x, problem.n_u
-    Cm = np.atleast_2d(as_matrix("C", C, ("n_y", "n_x"), (None, n_x)))
-    y = as_matrix("y_ref", np.atleast_1d(np.asarray(y_ref, dtype=float)), ("n_y",), (Cm.shape[0],))
-    K = np.block([[problem.A - np.eye(n_x), problem.B], [Cm, np.zeros((Cm.shape[0], n_u))]])
-    rhs = np.concatenate([np.zeros(n_x), y])
-    sol, _, rank, _ = np.linalg.lstsq(K, rhs, rcond=None)
-    resid = float(np.abs(K @ sol - rhs).max())
-    if resid > 1e-9 * max(1.0, float(np.abs(rhs).max())):
-        raise ProblemDefinitionError(
-            f"y_ref: no steady state of (A, B) has output C x = {y.tolist()} (the closest misses by {resid:.3g}); "
-            "the reference is not reachable with constant inputs, e.g. more outputs than inputs")
-    x, u = sol[:n_x], sol[n_x:]
-    tol = 1e-9 * max(1.0, float(np.abs(sol).max()))
-    admissible = bool(np.all(x >= problem.x_min - tol) and np.all(x <= problem.x_max + tol)
-                      and np.all(u >= problem.u_min - tol) and np.all(u <= problem.u_max + tol))
-    return SteadyStateTarget(_frozen(x), _frozen(u), bool(rank == n_x + n_u), admissible)
-
-
-def _zoh(Ac: np.ndarray, Bc: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
-    """Zero-order-hold discretisation via the block matrix exponential."""
-    n, m = Bc.shape
-    blk = np.zeros((n + m, n + m))
-    blk[:n, :n], blk[:n, n:] = Ac, Bc
-    E = scipy.linalg.expm(blk * dt)
-    return E[:n, :n], E[:n, n:]
 
 
 def _bounds(v: str, lo, hi, n: int, sym: str) -> tuple[np.ndarray, np.ndarray]:

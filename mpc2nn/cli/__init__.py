@@ -1,0 +1,128 @@
+"""The ``mpc2nn`` command: compile, validate, simulate, benchmark and unravel MPC problems from a shell.
+
+Installed as a console script by ``pip install mpc2nn``; ``python -m mpc2nn.cli`` does the same.
+Every subcommand takes ``--help``::
+
+    mpc2nn compile  PROBLEM [-o NET.mpc2nn] [--alpha A]
+    mpc2nn validate PROBLEM [--samples N] [--seed S] [--reference osqp|daqp|exact] [--tol T]
+    mpc2nn simulate PROBLEM --x0 X1 X2 ... [--steps T] [--controller implicit|mpc] [--plot FIG.png]
+    mpc2nn bench    PROBLEM [--samples N] [--seed S] [--repeats R]
+    mpc2nn unravel  PROBLEM (--depth J | --tol EPS) [--samples N] [--seed S] [-o NET.mpc2nn]
+    mpc2nn export   NET.mpc2nn --format onnx|torchscript|c -o OUT
+    mpc2nn demo     [--output DIR] [--samples N] [--small]
+
+``PROBLEM`` is one of
+
+* a TOML problem file (schema below; one example per public problem in
+  ``examples/problems/``);
+* a file written by ``mpc2nn compile -o`` or :func:`mpc2nn.save` (suffix
+  ``.mpc2nn``: a problem, a condensed QP or an implicit network, used as saved);
+* ``builtin:NAME`` for a problem of :func:`mpc2nn.systems.all_problems`, e.g.
+  ``builtin:drummond2024_published`` (the paper's QP, quirks kept).
+
+**Problem files.** A TOML document whose top-level keys define an
+:class:`mpc2nn.MPCProblem`. Matrices are arrays of rows, vectors arrays of
+numbers; ``inf`` and ``-inf`` (valid TOML floats) mean "no bound".
+
+=========================  ========  ====================================================
+key                        required  meaning
+=========================  ========  ====================================================
+``A``                      model     state matrix, shape (n_x, n_x)
+``B``                      model     input matrix, shape (n_x, n_u)
+``Ac``, ``Bc``, ``dt``     model     continuous-time model ``dx/dt = Ac x + Bc u`` and the
+                                     sampling time in seconds (a number > 0); discretised
+                                     by zero-order hold
+``Q``                      yes       state weight, shape (n_x, n_x), symmetric PSD
+``R``                      yes       input weight, shape (n_u, n_u), symmetric PD
+``horizon``                yes       prediction horizon, an integer >= 1
+``P``                      no        terminal weight: ``"dare"`` (default, Riccati),
+                                     ``"lyapunov"`` (open-loop cost) or a matrix (n_x, n_x)
+``u_min``, ``u_max``       no        input bounds, shape (n_u,)
+``x_min``, ``x_max``       no        bounds on the predicted states x_1..x_N, shape (n_x,)
+``name``                   no        label used in reports (default: the file name stem)
+``[sample_box]``           no        table with ``lo`` and ``hi``, each (n_x,): the box of
+                                     initial states sampled by ``validate``, ``bench`` and
+                                     ``unravel`` (needed by them)
+``[[constraints]]``        no        array of tables with ``C_x`` (p, n_x), ``C_u`` (p, n_u)
+                                     and ``d`` (p,): ``C_x x_k + C_u u_k <= d``, k = 0..N-1
+``[terminal_constraint]``  no        table with ``C`` (p, n_x) and ``d`` (p,): ``C x_N <= d``
+``terminal_set``           no        ``"lqr"``: the LQR maximal invariant set as terminal
+                                     constraint (instead of ``[terminal_constraint]``)
+``soft_state_penalty``     no        ``ρ_q`` or ``[ρ_q, ρ_l]``: soften every state constraint
+                                     (quadratic, and exact L1 with a large ``ρ_l``)
+``du_min``, ``du_max``     no        input-rate bounds on ``u_k - u_{k-1}``, shape (n_u,)
+``du_weight``              no        input-rate weight, shape (n_u, n_u), symmetric PSD
+``tracking``               no        ``true``: track ``(x_ref, u_ref)`` given as inputs
+``move_blocking``          no        block lengths (integers summing to ``horizon``)
+=========================  ========  ====================================================
+
+Problems with input-rate terms or tracking take more than the state (the
+previous input, the references; see :meth:`mpc2nn.CondensedQP.parameters`).
+``compile`` works on them and ``simulate`` on rate problems (the previous input
+starts at zero); the subcommands that draw states (``validate``, ``bench``,
+``unravel``) and ``simulate`` of a tracking problem refuse them with that
+reason: use the Python API there. Soft constraints and move blocking work
+everywhere.
+
+The model is required: either ``A`` and ``B`` (discrete time) or ``Ac``, ``Bc``
+and ``dt`` (continuous time), not both.
+
+An example with the optional tables (a double integrator with a mixed stage
+constraint and a terminal box)::
+
+    name = "double_integrator_tight"
+    horizon = 10
+    A = [[1.0, 1.0], [0.0, 1.0]]
+    B = [[0.5], [1.0]]
+    Q = [[1.0, 0.0], [0.0, 1.0]]
+    R = [[0.1]]
+    P = "dare"
+    u_min = [-1.0]
+    u_max = [1.0]
+    x_min = [-5.0, -inf]         # no lower bound on x_2
+    x_max = [5.0, inf]
+
+    [sample_box]
+    lo = [-3.0, -1.0]
+    hi = [3.0, 1.0]
+
+    [[constraints]]              # x_2 + u <= 2 at every stage
+    C_x = [[0.0, 1.0]]
+    C_u = [[1.0]]
+    d = [2.0]
+
+    [terminal_constraint]        # |x_N| <= 1 componentwise
+    C = [[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]]
+    d = [1.0, 1.0, 1.0, 1.0]
+
+Errors in a file are reported on one line naming the file, the key and what was
+expected, e.g. ``error: problem.toml: B: expected shape (n_x, n_u) = (2, 1),
+got (1, 2)`` or ``error: problem.toml: missing key 'R' (input weight, shape
+(n_u, n_u))``; unknown keys are errors that list the valid ones.
+
+**Output.** Human-readable text on stdout by default. With ``--json`` stdout
+holds exactly one JSON object (numbers as JSON numbers, arrays as lists,
+non-finite values as ``null``) and nothing else.
+
+**Progress.** Sampling, validation and benchmarks work through the states in
+chunks of 256 and show a text progress bar on stderr: redrawn in place on a
+terminal, a single summary line per bar otherwise. ``--quiet`` and ``--json``
+turn it off. States are drawn chunk by chunk, chunk k with a seed derived from
+``(--seed, k)`` by :class:`numpy.random.SeedSequence`, so a run is reproducible
+from its seed (but differs from one call of :func:`mpc2nn.sample_states`).
+
+**Exit codes.** 0 success; 1 a check failed (``validate`` or ``demo``: an error
+above the tolerance or a feasibility disagreement; ``unravel --tol``: the
+tolerance missed on the test states; ``simulate``: the controller gave no
+usable input and the loop stopped); 2 a user error (bad file, bad arguments,
+missing optional dependency), reported as one line ``error: ...`` on stderr
+without a traceback; 130 interrupted.
+"""
+
+from ..io import problem_from_toml
+from ._main import main
+from ._output import CommandLineError
+from ._parser import build_parser
+from ._problems import load_problem
+
+__all__ = ["main", "build_parser", "load_problem", "problem_from_toml", "CommandLineError"]

@@ -1,0 +1,253 @@
+"""The subcommands of the ``mpc2nn`` command."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import systems
+from .._checks import require
+from ..evaluation import MPCController, Trajectory, simulate
+from ..exceptions import MissingDependencyError
+from ..io import load, problem_hash, save
+from ..implicit import compile as compile_network
+from ..problem import MPCProblem
+from ..reference import OSQPSession, solve_daqp
+from ._output import CommandLineError, Result, feature, fmt
+from ._problems import describe, network_of, only_states, plant_of, problem_of, load_problem
+from ._progress import Progress, chunks, report_data, sample, validate_in_chunks
+
+__all__ = ["cmd_compile", "cmd_validate", "cmd_simulate", "cmd_bench", "cmd_unravel", "cmd_export", "cmd_demo"]
+
+
+def cmd_compile(args: argparse.Namespace) -> Result:
+    obj = load_problem(args.problem)
+    problem = problem_of(obj)
+    net = network_of(obj, args.alpha)
+    wp = net.well_posedness()
+    n_params = sum(getattr(net, k).size for k in ("W", "Y", "b", "W_f", "Y_f"))
+    data = dict(problem=problem.name, kind=type(problem).__name__, n_x=net.n_x, n_u=net.n_u,
+                horizon=problem.horizon, m=net.m, n_U=net.W_f.shape[0], parameters=n_params,
+                alpha_min=float(net.alpha.min(initial=np.inf)), alpha_max=float(net.alpha.max(initial=-np.inf)),
+                problem_hash=problem_hash(net), well_posedness=dataclasses.asdict(wp), output=None)
+    text = [describe(problem),
+            f"implicit network: width m = {net.m}, outputs N·n_u = {data['n_U']}, {n_params} parameters, "
+            f"alpha in [{fmt(data['alpha_min'], '.4g')}, {fmt(data['alpha_max'], '.4g')}]",
+            "", str(wp)]
+    if args.output is not None:
+        data["output"] = save(net, args.output)
+        text += ["", f"saved to {args.output}"]
+    return Result(0, data, text)
+
+
+def cmd_validate(args: argparse.Namespace) -> Result:
+    obj = load_problem(args.problem)
+    problem = problem_of(obj)
+    net = network_of(obj)
+    show = not (args.quiet or args.json)
+    X = sample(problem, args.samples, args.seed, show)
+    t0 = time.perf_counter()
+    report = validate_in_chunks(net, systems.as_qp(problem), X, args.reference, show)
+    data = dict(problem=problem.name, samples=args.samples, seed=args.seed, **report_data(report, args.tol),
+                seconds=time.perf_counter() - t0)
+    verdict = "PASS" if data["passed"] else "FAIL"
+    text = [describe(problem) + f", m = {net.m} constraint rows", "", report.summary(), "",
+            f"{verdict}: max error {data['max_error']:.3e} (tolerance {args.tol:g}), feasibility agrees on "
+            f"{data['feasibility_agreement']}/{data['states']} states"]
+    return Result(0 if data["passed"] else 1, data, text)
+
+
+def cmd_simulate(args: argparse.Namespace) -> Result:
+    obj = load_problem(args.problem)
+    problem = problem_of(obj)
+    only_states(problem, "simulates without references (the previous input starts at zero)")
+    controller = network_of(obj) if args.controller == "implicit" else MPCController(problem)
+    label = {"implicit": "implicit network", "mpc": "MPC (OSQP)"}[args.controller]
+    traj = simulate(plant_of(problem), controller, args.x0, args.steps,
+                    problem=problem if isinstance(problem, MPCProblem) else None)
+    ran = args.steps if traj.stopped_at is None else traj.stopped_at
+    data = dict(problem=problem.name, controller=args.controller, steps=args.steps, steps_run=ran, x0=args.x0,
+                cost=traj.cost,
+                max_state_violation=None if traj.state_violation is None else np.nanmax(traj.state_violation),
+                max_input_violation=None if traj.input_violation is None or ran == 0
+                else np.nanmax(traj.input_violation[:ran]),
+                stopped_at=traj.stopped_at,
+                stop_status=None if traj.stopped_at is None else traj.status[traj.stopped_at],
+                final_state=traj.states[ran], mean_step_seconds=float(traj.step_time[:max(ran, 1)].mean()),
+                states=traj.states, inputs=traj.inputs, status=traj.status, plot=None)
+    stop = ("no, all steps ran" if traj.stopped_at is None
+            else f"at step {traj.stopped_at}: {data['stop_status']} (no usable input)")
+    text = [describe(problem), f"closed loop with the {label}, {args.steps} steps from x0 = {args.x0}", "",
+            f"{'closed-loop cost':<22}{fmt(traj.cost)}",
+            f"{'max state violation':<22}{fmt(data['max_state_violation'])}",
+            f"{'max input violation':<22}{fmt(data['max_input_violation'])}",
+            f"{'stopped':<22}{stop}",
+            f"{'final state':<22}{np.array2string(traj.states[ran], precision=4)}",
+            f"{'controller time':<22}{1e3 * data['mean_step_seconds']:.3f} ms per step (mean)"]
+    if args.plot is not None:
+        data["plot"] = _plot_trajectories(args.plot, {label: traj},
+                                          problem if isinstance(problem, MPCProblem) else None,
+                                          f"{problem.name}: closed loop from x0 = {args.x0}")
+        text.append(f"{'plot':<22}{args.plot}")
+    return Result(0 if traj.stopped_at is None else 1, data, text)
+
+
+def _plot_trajectories(path: Path, trajectories: Mapping[str, Trajectory], bounds: MPCProblem | None,
+                       title: str) -> Path:
+    """States and inputs over time, one above the other, written to ``path`` (any matplotlib format)."""
+    require("matplotlib", "plot")
+    from matplotlib.figure import Figure
+
+    from ..evaluation.plotting import plot_inputs, plot_states
+
+    fig = Figure(figsize=(7, 6), layout="constrained")
+    ax_x, ax_u = fig.subplots(2, 1, sharex=True)
+    plot_states(trajectories, ax=ax_x, bounds=bounds)
+    plot_inputs(trajectories, ax=ax_u, bounds=bounds)
+    ax_x.set_xlabel("")
+    fig.suptitle(title, fontsize=10)
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def cmd_bench(args: argparse.Namespace) -> Result:
+    obj = load_problem(args.problem)
+    problem = problem_of(obj)
+    qp = systems.as_qp(problem)
+    show = not (args.quiet or args.json)
+    X = sample(problem, args.samples, args.seed, show)
+    n, parts_of = X.shape[0], chunks(X.shape[0])
+    try:
+        solve_daqp(qp, X[:1])
+        have_daqp = True
+    except MissingDependencyError:
+        have_daqp = False
+    times: dict[str, list[float]] = {"exact": [], "daqp": [], "osqp": []}
+    U: dict[str, np.ndarray] = {}
+    ok: dict[str, np.ndarray] = {}
+    with Progress("benchmarking", args.repeats * (2 + have_daqp) * n, show) as bar:
+        for _ in range(args.repeats):
+            net = network_of(obj)  # a fresh network each time: no factorisation cached from a previous run
+            t0 = time.perf_counter()
+            sol = net.solve(X)
+            times["exact"].append(time.perf_counter() - t0)
+            U["exact"], ok["exact"] = sol.U, sol.feasible
+            bar.advance(n)
+            solvers: dict[str, Callable[[np.ndarray], Any]] = {"osqp": OSQPSession(qp).solve}
+            if have_daqp:
+                solvers["daqp"] = lambda Xc: solve_daqp(qp, Xc)
+            for name, solve in solvers.items():
+                elapsed, parts = 0.0, []
+                for sl in parts_of:
+                    t0 = time.perf_counter()
+                    parts.append(solve(X[sl]))
+                    elapsed += time.perf_counter() - t0
+                    bar.advance(sl.stop - sl.start)
+                times[name].append(elapsed)
+                U[name] = np.concatenate([p.U for p in parts])
+                ok[name] = np.concatenate([p.status == "solved" for p in parts])
+    data = dict(problem=problem.name, samples=n, seed=args.seed, repeats=args.repeats, cpus=os.cpu_count(),
+                m=qp.m, n_U=qp.n_U)
+    text = [describe(problem) + f", m = {qp.m} constraint rows",
+            f"{n} sampled feasible states, float64, median of {args.repeats} run(s), {os.cpu_count()} CPUs",
+            "exact: one batched solve on a freshly compiled network; DAQP, OSQP (warm-started, tolerances "
+            "1e-10): one state at a time", "",
+            f"{'solver':<8}{'states/s':>12}{'exact/solver':>14}{'max|U - U_exact|':>18}{'not solved':>12}"]
+    exact_rate = n / float(np.median(times["exact"]))
+    for name in ("exact", "daqp", "osqp"):
+        if not times[name]:
+            data[name] = None
+            text.append(f"{name:<8}{'not installed':>12}")
+            continue
+        rate = n / float(np.median(times[name]))
+        both = ok[name] & ok["exact"]
+        err = float(np.abs(U[name][both] - U["exact"][both]).max(initial=0.0))
+        unsolved = int((~ok[name]).sum())
+        data[name] = dict(states_per_s=rate, seconds=float(np.median(times[name])), ratio=exact_rate / rate,
+                          max_error=err, not_solved=unsolved)
+        text.append(f"{name:<8}{rate:>12.0f}{exact_rate / rate:>14.2f}{err:>18.2e}{unsolved:>12}")
+    return Result(0, data, text)
+
+
+def cmd_unravel(args: argparse.Namespace) -> Result:
+    unravel = feature("mpc2nn.explicit", "unravel", "unravelling")
+    obj = load_problem(args.problem)
+    problem = problem_of(obj)
+    only_states(problem, "tunes and tests the network on states drawn from the sample box")
+    net = network_of(obj)
+    show = not (args.quiet or args.json)
+    seed_fit, seed_test = np.random.SeedSequence(args.seed).generate_state(2)
+    if args.depth is not None:
+        explicit = unravel(net, depth=args.depth)
+    else:
+        X_fit = sample(problem, args.samples, int(seed_fit), show, label="sampling (fit)")
+        explicit = unravel(net, tol=args.tol, states=X_fit)
+    X = sample(problem, args.samples, int(seed_test), show, label="sampling (test)")
+    report = validate_in_chunks(explicit, systems.as_qp(problem), X, "exact", show)
+    bound = explicit.error_bound(X).bound
+    tol = np.inf if args.tol is None else args.tol
+    data = dict(problem=problem.name, depth=int(explicit.depth), samples=args.samples, seed=args.seed,
+                **report_data(report, tol), max_error_bound=float(bound.max(initial=0.0)), output=None)
+    data["tol"] = args.tol
+    text = [describe(problem) + f", m = {net.m} constraint rows",
+            f"explicit network: depth {data['depth']}" + ("" if args.tol is None else f" (chosen for tolerance "
+                                                          f"{args.tol:g} on {args.samples} fitting states)"),
+            "", report.summary(), f"{'max a-posteriori error bound':<30}{data['max_error_bound']:.3e}"]
+    if args.output is not None:
+        try:
+            data["output"] = save(explicit, args.output)
+        except TypeError as exc:
+            raise CommandLineError(f"saving explicit networks is not available in this installation: {exc}") \
+                from None
+        text.append(f"saved to {args.output}")
+    if args.tol is not None:
+        text += ["", ("PASS" if data["passed"] else "FAIL") + f": max error {data['max_error']:.3e} on "
+                 f"{args.samples} test states (tolerance {args.tol:g})"]
+    return Result(0 if data["passed"] else 1, data, text)
+
+
+def cmd_export(args: argparse.Namespace) -> Result:
+    obj = load(args.file)
+    fmt_fn = feature("mpc2nn.export", {"onnx": "to_onnx", "torchscript": "to_torchscript", "c": "to_c"}[args.format],
+                      f"export to {args.format}")
+    try:
+        written = Path(fmt_fn(obj, args.output))
+    except TypeError as exc:  # not an explicit network
+        raise CommandLineError(f"{args.file}: {exc}; export needs a file written by `mpc2nn unravel -o`") from None
+    size = written.stat().st_size
+    data = dict(input=args.file, kind=type(obj).__name__, format=args.format, output=str(written), bytes=size)
+    return Result(0, data, [f"{type(obj).__name__} from {args.file} exported as {args.format} to {written} "
+                             f"({size} bytes)"])
+
+
+def cmd_demo(args: argparse.Namespace) -> Result:
+    problem = systems.drummond2024("corrected")
+    net = compile_network(problem)
+    show = not (args.quiet or args.json)
+    n = 50 if args.small else args.samples
+    X = sample(problem, n, 0, show)
+    report = validate_in_chunks(net, systems.as_qp(problem), X, "osqp", show)
+    settings = systems.DRUMMOND2024_PAPER_SETTINGS
+    x0, steps = settings["x0"], settings["closed_loop_steps"]
+    trajectories = {"MPC (OSQP)": simulate(problem, problem, x0, steps),
+                    "implicit network": simulate(problem, net, x0, steps)}
+    gap = float(np.abs(trajectories["implicit network"].states - trajectories["MPC (OSQP)"].states).max())
+    args.output.mkdir(parents=True, exist_ok=True)
+    plot = _plot_trajectories(args.output / "demo.png", trajectories, problem,
+                              f"{problem.name}: implicit network vs MPC from x0 = {tuple(x0)}")
+    tol = 1e-6
+    data = dict(problem=problem.name, samples=n, **report_data(report, tol), closed_loop_steps=steps,
+                closed_loop_gap=gap, plot=plot)
+    data["passed"] = data["passed"] and gap <= tol * max(1.0, float(np.abs(x0).max()))
+    text = [describe(problem), f"implicit network: width m = {net.m}, N·n_u = {net.W_f.shape[0]} outputs", "",
+            report.summary(), "",
+            f"closed loop from x0 = {tuple(x0)}, {steps} steps: max |x_network - x_OSQP| = {gap:.2e}",
+            f"plot written to {plot}"]
+    return Result(0 if data["passed"] else 1, data, text)

@@ -1,0 +1,23 @@
+"""TorchScript export of explicit networks."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from .._checks import require
+from ._wrapper import check_exportable, export_module
+
+__all__ = ["to_torchscript"]
+
+
+def to_torchscript(explicit, path, *, output: str = "control", dtype: str = "float64") -> Path:
+    """Write an explicit network as a traced TorchScript module (``torch.jit.load`` reads it)."""
+    torch = require("torch", "torch")
+    check_exportable(explicit, "to_torchscript")
+    model, tdtype = export_module(explicit, output, dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        traced = torch.jit.trace(model, torch.zeros(2, explicit.n_theta, dtype=tdtype))
+        torch.jit.save(traced, str(path))
+    return Path(path)

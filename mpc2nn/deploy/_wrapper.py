@@ -1,0 +1,48 @@
+"""The module that every export writes: the network followed by an output selection."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from .._checks import require
+from ..interfaces import ExplicitLaw
+
+__all__ = ["export_module", "check_exportable"]
+
+
+def check_exportable(law, what: str) -> None:
+    """Raise TypeError unless ``law`` is a pure Linear+ReLU explicit network."""
+    if not (isinstance(law, ExplicitLaw) and law.exportable):
+        kind = type(law).__name__
+        extra = " (the hybrid mode solves a linear system per state, which no graph of layers holds)" \
+            if isinstance(law, ExplicitLaw) else ""
+        raise TypeError(f"{what}: expected an explicit network from mpc2nn.unravel, got {kind}{extra}")
+
+
+def export_module(ex, output: str, dtype: str):
+    """``(module, torch dtype)``: a copy of ``ex`` in ``dtype`` followed by the selection of ``output``.
+
+    ``output`` is ``"control"`` (the first input, (B, n_u)) or ``"sequence"`` ((B, N·n_u)).
+    """
+    torch = require("torch", "torch")
+    if output not in ("control", "sequence"):
+        raise ValueError(f"output: expected 'control' or 'sequence', got {output!r}")
+    if dtype not in ("float64", "float32"):
+        raise ValueError(f"dtype: expected 'float64' or 'float32', got {dtype!r}")
+    tdtype = getattr(torch, dtype)
+    model = copy.deepcopy(ex).to(tdtype)
+    model.set_dtype(tdtype)
+    select = np.eye(ex.n_U)[:, :ex.n_u] if output == "control" else np.eye(ex.n_U)
+
+    class Exported(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = model
+            self.register_buffer("select", torch.tensor(select, dtype=tdtype))
+
+        def forward(self, x):
+            return self.net(x) @ self.select
+
+    return Exported().eval(), tdtype

@@ -1,0 +1,10 @@
+"""Consumers that judge controllers: closed-loop simulation, validation against references, plots."""
+
+from ._controllers import (ControlAction, Controller, ExplicitController, FunctionController, ImplicitController,
+                           MPCController, as_controller)
+from ._simulate import Trajectory, simulate
+from ._validate import ValidationReport, controller_output, validate
+
+__all__ = ["ControlAction", "Controller", "MPCController", "ImplicitController", "ExplicitController",
+           "FunctionController", "as_controller", "Trajectory", "simulate", "ValidationReport", "validate",
+           "controller_output"]

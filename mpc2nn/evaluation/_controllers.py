@@ -1,0 +1,231 @@
+"""Closed-loop simulation: :func:`simulate`, the :class:`Controller` protocol and its adapters.
+
+Every controller — MPC through OSQP, the exact implicit network, an explicit
+network, or any function ``x ↦ u`` — is used through one protocol: called with a
+state ``(n_x,)`` (and, as keywords, the previous input ``u_prev`` and the
+references ``x_ref``, ``u_ref`` of the step) it returns a :class:`ControlAction`
+(the input ``(n_u,)`` and a status); ``reset()`` forgets warm-start memory.
+:func:`as_controller` wraps the usual objects.
+
+Controllers built on a QP pass what their QP takes (:meth:`CondensedQP.parameters`):
+``u_prev`` where it has input-rate terms, ``x_ref`` and ``u_ref`` where it tracks.
+A QP that does not track sees the deviation ``x - x_ref`` instead (regulation in
+deviation coordinates, as before tracking existed); an input reference is then
+refused.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from .._checks import loaded_torch, torch_function
+from ..exceptions import ProblemDefinitionError
+from ..implicit import ImplicitNetwork
+from ..interfaces import ExplicitLaw
+from ..problem import MPCProblem
+from ..qp import CondensedQP
+from ..reference import OSQPSession
+
+__all__ = ["ControlAction", "Controller", "MPCController", "ImplicitController", "ExplicitController",
+           "FunctionController", "as_controller"]
+
+
+@dataclass(frozen=True)
+class ControlAction:
+    """What a controller returns for one state: the input ``u`` (n_u,) and a status string."""
+
+    u: np.ndarray
+    status: str = "ok"
+
+
+@runtime_checkable
+class Controller(Protocol):
+    """A feedback law ``x ↦ u`` used by :func:`simulate`.
+
+    Called as ``ctrl(x, u_prev=..., x_ref=..., u_ref=...)``: state ``(n_x,)``, the input
+    applied at the previous step ``(n_u,)`` and the step's references (``None`` where
+    there are none).
+    """
+
+    def __call__(self, x: np.ndarray, *, u_prev=None, x_ref=None, u_ref=None) -> ControlAction: ...
+
+    def reset(self) -> None: ...
+
+
+def _deviation(x, x_ref, u_ref, who: str, fix: str = "") -> np.ndarray:
+    """``x - x_ref`` for a controller that sees only the state; an input reference is refused."""
+    if u_ref is not None and np.any(np.asarray(u_ref) != 0):
+        raise ProblemDefinitionError(f"input reference: {who} sees only the state (minus the state reference); "
+                                     f"it cannot take an input reference{fix}")
+    x = np.asarray(x, float)
+    return x if x_ref is None else x - x_ref
+
+
+def _parameters(qp: CondensedQP, x, u_prev, x_ref, u_ref) -> np.ndarray:
+    """``θ`` (1, n_θ) of one step for a QP-based controller (see the module docstring)."""
+    layout = dict(qp.parameter_sizes)
+    if "x_ref" not in layout:
+        x = _deviation(x, x_ref, u_ref, f"QP '{qp.name}' (tracking=False)",
+                       "; build the problem with tracking=True to track (x_ref, u_ref)")
+        x_ref = u_ref = None
+    elif x_ref is None or u_ref is None:
+        raise ProblemDefinitionError(
+            f"reference: QP '{qp.name}' tracks references (tracking=True); pass reference= (the state "
+            "reference) and input_reference= to simulate (mpc2nn.steady_state_target gives both)")
+    if "u_prev" not in layout:
+        u_prev = None
+    return qp.parameters(x, u_prev=u_prev, x_ref=x_ref, u_ref=u_ref)
+
+
+class MPCController:
+    """MPC by OSQP (warm-started across calls, tolerances of :data:`mpc2nn.OSQP_SETTINGS`)."""
+
+    def __init__(self, problem: MPCProblem | CondensedQP):
+        self._session = OSQPSession(problem)
+        self.problem = problem
+        self.qp = self._session.qp
+        self.n_u = self._session.qp.n_u
+
+    def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None):
+        ref = self._session.solve(_parameters(self.qp, x, u_prev, x_ref, u_ref))
+        return ControlAction(ref.u0[0], str(ref.status[0]))
+
+    def reset(self):
+        """Nothing to forget beyond OSQP's warm start, which adapts by itself."""
+
+
+class ImplicitController:
+    """The exact implicit network; with ``warm_start`` each solve starts from the previous fixed point."""
+
+    def __init__(self, net: ImplicitNetwork, *, warm_start: bool = True):
+        self.net, self.warm_start = net, warm_start
+        self.problem = net.qp.problem if net.qp.problem is not None else net.qp
+        self.qp = net.qp
+        self.n_u = net.n_u
+        self._y = None
+
+    def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None):
+        theta = _parameters(self.qp, x, u_prev, x_ref, u_ref)
+        sol = self.net.solve(theta, y0=self._y if self.warm_start else None)
+        if sol.feasible[0]:
+            self._y = sol.y
+        return ControlAction(sol.u0[0], str(sol.status[0]))
+
+    def reset(self):
+        """Forget the previous fixed point."""
+        self._y = None
+
+
+class ExplicitController:
+    """An explicit network from :func:`mpc2nn.unravel`.
+
+    With ``warm_start`` the layer state is carried from one call to the next (the
+    paper's closed loop: the network starts where it stopped at the previous
+    step). With ``record_residuals`` every call appends the per-layer residual
+    ``(depth,)`` to :attr:`residuals`.
+    """
+
+    def __init__(self, explicit, *, warm_start: bool = False, record_residuals: bool = False):
+        self.explicit, self.warm_start, self.record_residuals = explicit, warm_start, record_residuals
+        qp = self.qp = explicit.net.qp
+        self.problem = qp.problem if qp.problem is not None else qp
+        self.n_u = explicit.n_u
+        self.residuals: list[np.ndarray] = []
+        self._state = None
+
+    def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None):
+        theta = _parameters(self.qp, x, u_prev, x_ref, u_ref)
+        state0 = self._state if self.warm_start else None
+        if self.record_residuals:
+            hist = self.explicit.history(theta, state0=state0)
+            U, state = hist.U, hist.state
+            self.residuals.append(hist.residual[:, 0])
+        else:
+            U, state = self.explicit.run(theta, state0=state0)
+        if self.warm_start:
+            self._state = state
+        return ControlAction(U[0, :self.n_u], "evaluated")
+
+    def reset(self):
+        """Forget the carried layer state and the recorded residuals."""
+        self._state = None
+        self.residuals = []
+
+
+def _takes_step_keywords(obj) -> bool:
+    """``obj(x, u_prev=, x_ref=, u_ref=)`` is accepted by the signature of ``obj.__call__``."""
+    try:
+        params = inspect.signature(obj).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return True
+    return {"u_prev", "x_ref", "u_ref"} <= {p.name for p in params}
+
+
+class _StateOnlyController:
+    """A Controller whose ``__call__`` takes only the state: it sees ``x - x_ref``, as a FunctionController."""
+
+    def __init__(self, ctrl):
+        self._ctrl = ctrl
+        self.n_u = getattr(ctrl, "n_u", None)
+        self.problem = getattr(ctrl, "problem", None)
+
+    def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None):
+        return self._ctrl(_deviation(x, x_ref, u_ref, f"controller {type(self._ctrl).__name__}"))
+
+    def reset(self):
+        self._ctrl.reset()
+
+
+class FunctionController:
+    """Any function ``x (n_x,) ↦ u (n_u,)``; NaN outputs get status ``"invalid output"``.
+
+    The function sees the deviation ``x - x_ref`` when a state reference is given;
+    it does not see ``u_prev``, and an input reference is refused.
+    """
+
+    def __init__(self, fn: Callable[[np.ndarray], np.ndarray]):
+        self.fn = fn
+
+    def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None):
+        u = np.atleast_1d(np.asarray(self.fn(_deviation(x, x_ref, u_ref, "a FunctionController")), dtype=float))
+        return ControlAction(u, "ok" if np.all(np.isfinite(u)) else "invalid output")
+
+    def reset(self):
+        """Stateless."""
+
+
+def as_controller(obj) -> Controller:
+    """Wrap ``obj`` as a :class:`Controller`.
+
+    An ``ImplicitNetwork`` becomes an :class:`ImplicitController`, an
+    ``MPCProblem``/``CondensedQP`` an :class:`MPCController`, an explicit network
+    an :class:`ExplicitController` (no warm start), another torch module (``x (1, n_x) -> u (1, n_u)``,
+    e.g. an MLP trained elsewhere) a ``FunctionController`` of it, a Controller stays itself (one
+    whose ``__call__`` takes only the state is given ``x - x_ref``, like a
+    FunctionController), another callable becomes a :class:`FunctionController`.
+    """
+    if isinstance(obj, ImplicitNetwork):
+        return ImplicitController(obj)
+    if isinstance(obj, (MPCProblem, CondensedQP)):
+        return MPCController(obj)
+    if isinstance(obj, (MPCController, ImplicitController, ExplicitController, FunctionController)):
+        return obj
+    if isinstance(obj, ExplicitLaw):
+        return ExplicitController(obj)
+    torch = loaded_torch()
+    if torch is not None and isinstance(obj, torch.nn.Module):
+        return FunctionController(torch_function(obj))
+    if isinstance(obj, Controller):
+        return obj if _takes_step_keywords(obj) else _StateOnlyController(obj)
+    if callable(obj):
+        return FunctionController(obj)
+    raise ProblemDefinitionError(
+        f"controller: expected an ImplicitNetwork, MPCProblem, CondensedQP, explicit network, Controller or "
+        f"callable x -> u, got {type(obj).__name__}")

@@ -1,0 +1,203 @@
+"""Closed-loop simulation of a plant with any controller."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._checks import as_matrix
+from ..exceptions import ProblemDefinitionError, ShapeError
+from ..problem import MPCProblem, zoh
+from ._controllers import as_controller
+
+__all__ = ["Trajectory", "simulate"]
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """A closed-loop run of ``T`` steps.
+
+    Attributes
+    ----------
+    states : (T+1, n_x) plant states (NaN after a stop)
+    inputs : (T, n_u) applied inputs (NaN after a stop)
+    status : (T,) controller status per step (``"not run"`` after a stop)
+    step_time : (T,) seconds the controller took per step
+    cost : closed-loop cost ``Σ_k (x̃_kᵀ Q x̃_k + ũ_kᵀ R ũ_k + Δu_kᵀ S Δu_k)`` over the steps run
+        (``x̃ = x - x_ref,k``, ``ũ = u - u_ref,k``, ``Δu_k = u_k - u_{k-1}``, ``S`` the
+        problem's ``du_weight`` or 0), or ``None`` without an MPCProblem to take Q, R from
+    state_violation : (T+1,) largest violation of the state bounds and polytopic
+        constraints per step, or ``None``
+    input_violation : (T,) largest violation of the input bounds and input-rate
+        bounds per step, or ``None``
+    stopped_at : first step whose controller gave no usable input, or ``None``
+    """
+
+    states: np.ndarray
+    inputs: np.ndarray
+    status: np.ndarray
+    step_time: np.ndarray
+    cost: float | None
+    state_violation: np.ndarray | None
+    input_violation: np.ndarray | None
+    stopped_at: int | None
+
+
+def _plant_step(plant, dt):
+    """``(step(x, u) -> x⁺, n_x or None, problem or None)`` for the accepted plant kinds."""
+    if isinstance(plant, MPCProblem):
+        return (lambda x, u: plant.A @ x + plant.B @ u), plant.n_x, plant
+    if isinstance(plant, tuple) and len(plant) == 2:
+        A = as_matrix("plant A", plant[0], ("n_x", "n_x"), (None, None))
+        B = as_matrix("plant B", plant[1], ("n_x", "n_u"), (A.shape[0], None))
+        return (lambda x, u: A @ x + B @ u), A.shape[0], None
+    control = sys.modules.get("control")
+    if control is not None and isinstance(plant, control.StateSpace):
+        A, B = np.asarray(plant.A, float), np.asarray(plant.B, float)
+        if control.isctime(plant, strict=True):
+            if dt is None:
+                raise ProblemDefinitionError("dt: the plant is continuous-time; pass the sampling time dt > 0 "
+                                             "(it is simulated exactly between samples, input held constant)")
+            A, B = zoh(A, B, float(dt))
+        return (lambda x, u: A @ x + B @ u), A.shape[0], None
+    if callable(plant):
+        return plant, None, None
+    raise ProblemDefinitionError(
+        f"plant: expected an MPCProblem, an (A, B) pair, a control.StateSpace or a callable (x, u) -> x⁺, "
+        f"got {type(plant).__name__}")
+
+
+def simulate(plant, controller, x0, steps: int, *, disturbance=None, reference=None, input_reference=None,
+             u_prev=None, dt: float | None = None, problem: MPCProblem | None = None) -> Trajectory:
+    """Run ``controller`` in closed loop with ``plant`` for ``steps`` steps.
+
+    Parameters
+    ----------
+    plant : MPCProblem, (A, B), control.StateSpace or callable ``(x, u) -> x⁺``
+        An MPCProblem's own model; a discrete StateSpace; a continuous one
+        (needs ``dt``; simulated exactly with the input held between samples).
+    controller : Controller or anything :func:`as_controller` accepts
+    x0 : (n_x,) initial state
+    steps : int, number of steps ``T``
+    disturbance : (T, n_x) array or callable ``k -> w_k``, optional
+        Added to the next state: ``x_{k+1} = f(x_k, u_k) + w_k``.
+    reference : (n_x,) or (T+1, n_x), optional
+        State reference ``x_ref,k``. A tracking problem (``tracking=True``) takes it
+        as a network input; any other controller sees ``x_k - x_ref,k``
+        (regulation in deviation coordinates).
+    input_reference : (n_u,) or (T, n_u), optional
+        Input reference ``u_ref,k``, for tracking problems (with ``reference``;
+        :func:`mpc2nn.steady_state_target` computes both from an output reference).
+    u_prev : (n_u,), optional
+        The input applied before the run (default zero), seen by controllers whose
+        problem has input-rate terms; afterwards each step's previous input.
+    dt : float, for continuous-time StateSpace plants
+    problem : MPCProblem, optional
+        Where Q, R and the constraints for cost and violations come from
+        (default: the plant if it is an MPCProblem, else the controller's problem).
+
+    Returns
+    -------
+    Trajectory
+
+    Examples
+    --------
+    >>> import mpc2nn
+    >>> prob = mpc2nn.systems.drummond2024()
+    >>> traj = mpc2nn.simulate(prob, mpc2nn.compile(prob), [-200.0, -200.0], 25)
+    >>> traj.states.shape, traj.inputs.shape, round(float(traj.inputs[0, 0]), 6)
+    ((26, 2), (25, 1), 10.0)
+    """
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ProblemDefinitionError(f"steps: expected an integer >= 0, got {steps!r}")
+    step, n_x, plant_problem = _plant_step(plant, dt)
+    ctrl = as_controller(controller)
+    x0 = np.asarray(x0, dtype=float)
+    if x0.ndim != 1 or (n_x is not None and x0.shape[0] != n_x):
+        raise ShapeError(f"x0: expected shape (n_x,) = ({n_x if n_x is not None else '?'},), got {x0.shape}")
+    n_x = x0.shape[0]
+    T = int(steps)
+    refs = _per_step("reference", reference, T + 1, n_x, "n_x")
+    n_u = getattr(ctrl, "n_u", None) or (plant_problem.n_u if plant_problem is not None else None)
+    if n_u is None and (input_reference is not None or u_prev is not None):
+        n_u = np.asarray(u_prev if u_prev is not None else input_reference, float).shape[-1]
+    urefs = None if n_u is None else _per_step("input_reference", input_reference, T, n_u, "n_u")
+    u_last = None
+    if n_u is not None:
+        u_last = np.zeros(n_u) if u_prev is None else as_matrix("u_prev", u_prev, ("n_u",), (n_u,))
+    if disturbance is None:
+        dist = lambda k: 0.0  # noqa: E731
+    elif callable(disturbance):
+        dist = disturbance
+    else:
+        d = np.asarray(disturbance, dtype=float)
+        if d.shape != (T, n_x):
+            raise ShapeError(f"disturbance: expected shape (T, n_x) = ({T}, {n_x}), got {d.shape}")
+        dist = lambda k: d[k]  # noqa: E731
+    problem = problem or plant_problem or getattr(ctrl, "problem", None)
+    if problem is not None and not isinstance(problem, MPCProblem):
+        problem = None
+
+    ctrl.reset()
+    states = np.full((T + 1, n_x), np.nan)
+    states[0] = x0
+    inputs, status, times = None, np.full(T, "not run", dtype=object), np.zeros(T)
+    stopped = None
+    for k in range(T):
+        t0 = time.perf_counter()
+        act = ctrl(states[k], u_prev=u_last, x_ref=None if refs is None else refs[k],
+                   u_ref=None if urefs is None else urefs[k])
+        times[k] = time.perf_counter() - t0
+        u = np.atleast_1d(np.asarray(act.u, dtype=float))
+        if inputs is None:
+            inputs = np.full((T, u.shape[0]), np.nan)
+        status[k] = act.status
+        if not np.all(np.isfinite(u)):
+            stopped = k
+            break
+        inputs[k] = u
+        u_last = u
+        states[k + 1] = np.asarray(step(states[k], u), dtype=float).reshape(n_x) + dist(k)
+    if inputs is None:
+        inputs = np.zeros((0, 0)) if T == 0 else np.full((T, 1), np.nan)
+    u_before = np.zeros(inputs.shape[1]) if u_prev is None else np.asarray(u_prev, float)
+    return Trajectory(states, inputs, status.astype(str), times,
+                      *_cost_and_violations(problem, states, inputs, refs, urefs, u_before), stopped)
+
+
+def _per_step(name: str, value, steps: int, n: int, sym: str) -> np.ndarray | None:
+    """A reference as ``(steps, n)`` from ``(n,)`` or ``(steps, n)``; ``None`` stays ``None``."""
+    if value is None:
+        return None
+    r = np.asarray(value, dtype=float)
+    if r.shape == (n,):
+        return np.broadcast_to(r, (steps, n)).copy()
+    if r.shape == (steps, n):
+        return r
+    raise ShapeError(f"{name}: expected shape ({sym},) = ({n},) or ({steps}, {sym}) = ({steps}, {n}), got {r.shape}")
+
+
+def _cost_and_violations(problem, states, inputs, refs, urefs, u_before):
+    if problem is None:
+        return None, None, None
+    ran = np.isfinite(inputs).all(axis=1)
+    dx = states[:-1][ran] - (0.0 if refs is None else refs[:-1][ran])
+    du = inputs[ran] - (0.0 if urefs is None else urefs[ran])
+    cost = float(np.einsum("ki,ij,kj->", dx, problem.Q, dx) + np.einsum("ki,ij,kj->", du, problem.R, du))
+    rate = np.diff(np.vstack([u_before[None, :], inputs]), axis=0) if inputs.size else inputs
+    if problem.du_weight is not None and ran.any():
+        cost += float(np.einsum("ki,ij,kj->", rate[ran], problem.du_weight, rate[ran]))
+    with np.errstate(invalid="ignore"):
+        xv = np.maximum.reduce([np.zeros(states.shape[0]),
+                                (states - problem.x_max).max(axis=1), (problem.x_min - states).max(axis=1)])
+        for con in problem.constraints:
+            if con.C_u.any():
+                continue  # mixed constraints need the input; reported only for pure-state rows
+            xv = np.maximum(xv, (states @ con.C_x.T - con.d).max(axis=1))
+        uv = np.maximum.reduce([np.zeros(inputs.shape[0]),
+                                (inputs - problem.u_max).max(axis=1), (problem.u_min - inputs).max(axis=1),
+                                (rate - problem.du_max).max(axis=1), (problem.du_min - rate).max(axis=1)])
+    return cost, xv, uv

@@ -1,0 +1,58 @@
+"""Explicit (unravelled) torch networks from an implicit network, with error bounds.
+
+:func:`unravel` turns an :class:`~mpc2nn.ImplicitNetwork` into a feed-forward
+:class:`ExplicitNetwork` (a ``torch.nn.Module``) of a chosen depth. Every pure
+construction uses only matrix products, additions, scalings and ReLU, so it
+exports to ONNX/TorchScript and to neural-network verifiers. Constructions
+(``method=``):
+
+``"paper"``
+    The paper's form ``w[j+1] = D relu(w[j]) + ζ + K (w[j] - D relu(w[j]) - ζ)``
+    with ``D = W``, ``ζ = Y x + b`` of the implicit network, zero initial state
+    or a warm start. ``K = 0`` is one projected-gradient step on the dual per layer.
+``"lmi"``
+    The paper's form with a feedback ``K`` designed by an LMI (cvxpy) that
+    certifies a contraction rate ``ρ < 1`` in a weighted norm. A certificate
+    exists only when ``G`` has full row rank (DESIGN.md §2); otherwise the
+    construction says so and falls back to ``K = 0`` with a-posteriori bounds.
+``"momentum"``
+    Nesterov-momentum dual projected gradient
+    ``λ⁺ = relu(v - γ (M v + q(x)))``, ``v = λ + β (λ - λ_prev)``; the layer
+    state ``(y, λ_prev)`` keeps it Linear+ReLU. ``β`` is tuned on sampled states.
+``"admm"`` (default)
+    An OSQP-style ADMM unroll of the condensed QP (the ReLU-QP construction):
+    ``U⁺ = (H + σI + ρGᵀG)⁻¹(σU - Fx + Gᵀ(ρz - ν))``, a relaxed projection
+    ``z⁺ = min(·, w + Ex) = · - relu(· - w - Ex)``. ``ρ`` and the relaxation are
+    tuned on sampled states (the states are never the ones the accuracy is
+    reported on, when the caller keeps them apart).
+``"hybrid"``
+    Not a pure ReLU network: ``depth`` layers of a pure construction, then the
+    active set read off the sign of the layer state, a reduced KKT solve,
+    a KKT-residual certificate and a fallback to the exact solver for the
+    samples that are not certified. Returns a :class:`HybridNetwork`.
+
+Any construction may drop constraint rows that cannot be active anywhere in a
+box of states (``prune=True``; an LP per row proves it, see
+:meth:`ImplicitNetwork.well_posedness`), which changes nothing in the box.
+
+Error bounds (:meth:`ExplicitNetwork.error_bound`) are per sample and
+rigorous up to floating-point rounding; see :func:`dual_gap_bound` for the
+a-posteriori bound used by every construction and :class:`ContractionCertificate`
+for the a-priori one.
+"""
+
+from ._admm import ADMMNetwork
+from ._base import ExplicitNetwork, pruned_qp
+from ._bounds import ROUNDING_SLACK, dual_gap_bound
+from ._hybrid import HybridNetwork, HybridResult
+from ._lmi import ContractionCertificate, design_feedback
+from ._momentum import MomentumNetwork
+from ._paper import PaperNetwork
+from ._results import DepthSelection, ErrorBound, LayerHistory
+from ._unravel import (BETA_LADDER, MAX_DEPTH, METHODS, RELAX_LADDER, RHO_LADDER, error_curve, first_depth,
+                       throughput, unravel)
+
+__all__ = ["unravel", "ExplicitNetwork", "PaperNetwork", "MomentumNetwork", "ADMMNetwork", "HybridNetwork",
+           "HybridResult", "ErrorBound", "LayerHistory", "DepthSelection", "ContractionCertificate",
+           "design_feedback", "dual_gap_bound", "throughput", "error_curve", "first_depth", "pruned_qp", "METHODS",
+           "BETA_LADDER", "RHO_LADDER", "RELAX_LADDER", "MAX_DEPTH", "ROUNDING_SLACK"]

@@ -1,0 +1,214 @@
+"""The base class of the explicit (feed-forward) networks."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..exceptions import ShapeError
+from ..implicit import ImplicitNetwork
+from ..interfaces import ExplicitLaw
+from ..qp import CondensedQP
+from ._bounds import dual_gap_bound
+from ._lmi import ContractionCertificate
+from ._results import DepthSelection, ErrorBound, LayerHistory
+
+__all__ = ["ExplicitNetwork", "pruned_qp", "row_scale"]
+
+
+class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
+    """A feed-forward network of ``depth`` layers approximating the MPC law ``x ↦ U*(x)``.
+
+    ``forward(x)`` maps states ``(B, n_x)`` to input sequences ``(B, N·n_u)``;
+    :meth:`control` returns the first input ``(B, n_u)``. Fixed matrices are
+    buffers (float64 by default). Subclasses define one construction each.
+
+    Attributes
+    ----------
+    depth : number of layers; method : construction name; net : the ImplicitNetwork it came from;
+    qp : the QP the layers iterate on (the pruned one when ``prune=True``);
+    kept_rows : indices of ``net.qp``'s rows the layers keep; options : dict of the
+    construction's parameters; selection : DepthSelection or ``None``
+    """
+
+    method = "explicit"
+    exportable = True
+
+    def __init__(self, net: ImplicitNetwork, qp: CondensedQP, kept_rows: np.ndarray, depth: int,
+                 dtype: torch.dtype, options: dict):
+        super().__init__()
+        self.net, self.qp, self.depth = net, qp, int(depth)
+        self.kept_rows = np.asarray(kept_rows, dtype=np.int64)
+        self.options = dict(options)
+        self.selection: DepthSelection | None = None
+        self.n_x, self.n_theta, self.n_U, self.n_u = qp.n_x, qp.n_theta, qp.n_U, qp.n_u
+        self._dtype = dtype
+        self.register_buffer("Y_f", self._t(-qp.H_inv @ qp.F))  # z = W_f λ + Y_f θ
+        self.register_buffer("W_f", self._t(-qp.H_inv @ qp.G.T))
+        # U = T z (None: z is U)
+        self.register_buffer("Tt", None if qp.output_map is None else self._t(qp.output_map.T))
+        # zero initial states as θ @ 0 (traceable, exports as a MatMul)
+        self.register_buffer("zero_m", torch.zeros(qp.n_theta, qp.m, dtype=dtype))
+        self.register_buffer("zero_U", torch.zeros(qp.n_theta, qp.n_z, dtype=dtype))
+
+    def set_dtype(self, dtype: torch.dtype) -> None:
+        """Declare the dtype the buffers were cast to (``module.to(dtype)`` casts them; this records it)."""
+        self._dtype = dtype
+
+    def _t(self, a) -> torch.Tensor:
+        return torch.tensor(np.array(a, dtype=float), dtype=self._dtype)
+
+    # --- subclass hooks -----------------------------------------------------------------------
+    def init_state(self, x: torch.Tensor) -> tuple:
+        """Zero layer state for states ``x`` (B, n_x)."""
+        raise NotImplementedError
+
+    def layer(self, state: tuple, ctx: tuple) -> tuple:
+        """One layer: the next layer state."""
+        raise NotImplementedError
+
+    def context(self, x: torch.Tensor) -> tuple:
+        """Per-forward affine terms in ``x`` (computed once, shared by all layers)."""
+        raise NotImplementedError
+
+    def decision(self, state: tuple, x: torch.Tensor) -> torch.Tensor:
+        """``(B, n_z)`` decision vector ``z`` of a layer state (``U = T z``)."""
+        raise NotImplementedError
+
+    def output(self, state: tuple, x: torch.Tensor) -> torch.Tensor:
+        """``(B, N·n_u)`` input sequences ``U = T z`` of a layer state."""
+        z = self.decision(state, x)
+        return z if self.Tt is None else z @ self.Tt
+
+    def dual(self, state: tuple) -> torch.Tensor:
+        """``(B, m_kept)`` nonnegative dual iterate of a layer state (for bounds and the hybrid mode)."""
+        raise NotImplementedError
+
+    def active_guess(self, state: tuple) -> torch.Tensor:
+        """``(B, m_kept)`` bool guess of the active set read off the sign of the layer state."""
+        raise NotImplementedError
+
+    # --- evaluation ---------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Input sequences ``(B, N·n_u)`` for states ``x`` (B, n_x)."""
+        ctx = self.context(x)
+        state = self.init_state(x)
+        for _ in range(self.depth):
+            state = self.layer(state, ctx)
+        return self.output(state, x)
+
+    def control(self, x: torch.Tensor) -> torch.Tensor:
+        """First inputs ``(B, n_u)`` for states ``x`` (B, n_x)."""
+        return self.forward(x)[:, :self.n_u]
+
+    def _states(self, X) -> torch.Tensor:
+        if isinstance(X, torch.Tensor):
+            X = X.detach().cpu().numpy()
+        return torch.as_tensor(self.qp.check_parameters(X), dtype=self._dtype)
+
+    def evaluate(self, X) -> np.ndarray:
+        """``(B, N·n_u)`` numpy float64 outputs for states ``X`` (B, n_x) or (n_x,), without gradients."""
+        with torch.no_grad():
+            return self.forward(self._states(X)).double().numpy()
+
+    def history(self, X, *, depth: int | None = None, state0: tuple | None = None, reference=None
+                ) -> LayerHistory:
+        """Run ``depth`` layers (default ``self.depth``) recording the residual of every layer.
+
+        Parameters
+        ----------
+        X : (B, n_x) states
+        depth : int, optional
+        state0 : tuple of tensors, optional
+            Initial layer state (default zero); the ``state`` of a previous
+            :class:`LayerHistory` gives the paper's warm start.
+        reference : (B, N·n_u), optional
+            Exact outputs; when given, the per-layer error ``‖U_j - U*‖∞`` is recorded.
+        """
+        x = self._states(X)
+        J = self.depth if depth is None else int(depth)
+        ref = None if reference is None else torch.as_tensor(np.asarray(reference, float), dtype=self._dtype)
+        if ref is not None and ref.shape != (x.shape[0], self.n_U):
+            raise ShapeError(f"reference: expected shape (B, N·n_u) = ({x.shape[0]}, {self.n_U}), "
+                             f"got {tuple(ref.shape)}")
+        with torch.no_grad():
+            ctx = self.context(x)
+            state = self.init_state(x) if state0 is None else tuple(s.clone() for s in state0)
+            res = torch.empty(J, x.shape[0], dtype=torch.float64)
+            err = torch.empty(J, x.shape[0], dtype=torch.float64) if ref is not None else None
+            for j in range(J):
+                new = self.layer(state, ctx)
+                state = new
+                res[j] = self._residual(state, ctx)
+                if err is not None:
+                    err[j] = (self.output(state, x) - ref).abs().amax(dim=1)
+            U = self.output(state, x)
+        return LayerHistory(res.numpy(), None if err is None else err.numpy(), U.double().numpy(), state)
+
+    def _residual(self, state: tuple, ctx: tuple) -> torch.Tensor:
+        nxt = self.layer(state, ctx)
+        return torch.sqrt(sum(((a - b) ** 2).sum(dim=1) for a, b in zip(nxt, state))).double()
+
+    def run(self, X, *, state0: tuple | None = None) -> tuple:
+        """``(U, state)``: outputs ``(B, N·n_u)`` and the final layer state, from ``state0`` (default zero)."""
+        x = self._states(X)
+        with torch.no_grad():
+            ctx = self.context(x)
+            state = self.init_state(x) if state0 is None else state0
+            for _ in range(self.depth):
+                state = self.layer(state, ctx)
+            return self.output(state, x).double().numpy(), state
+
+    def full_dual(self, state: tuple) -> np.ndarray:
+        """``(B, m)`` dual iterate in the rows of ``net.qp`` (zeros on pruned rows)."""
+        lam_k = self.dual(state).double().numpy()
+        lam = np.zeros((lam_k.shape[0], self.net.m))
+        lam[:, self.kept_rows] = lam_k
+        return lam
+
+    def error_bound(self, X) -> ErrorBound:
+        """Per-sample upper bound on ``‖U - U*‖∞`` of this network's output at states ``X``.
+
+        A-priori where a contraction certificate exists (see :meth:`certificate`),
+        a-posteriori otherwise (:func:`dual_gap_bound` on the last layer's dual iterate,
+        always w.r.t. the unpruned QP ``net.qp``). The smaller of the two is returned.
+        """
+        Xn = self.qp.check_parameters(X if not isinstance(X, torch.Tensor) else X.detach().cpu().numpy())
+        _, state = self.run(Xn)
+        with torch.no_grad():
+            z = self.decision(state, torch.as_tensor(Xn, dtype=self._dtype)).double().numpy()
+        post = dual_gap_bound(self.net.qp, Xn, self.full_dual(state), z)
+        prior = self._a_priori(Xn)
+        if prior is None:
+            return ErrorBound(post, np.full(post.shape, "a-posteriori"),
+                              "λ >= 0 from the last layer, duality gap with a feasible point (dual_gap_bound); "
+                              "no contraction certificate exists for this construction")
+        use_prior = prior <= post
+        return ErrorBound(np.where(use_prior, prior, post), np.where(use_prior, "a-priori", "a-posteriori"),
+                          "a-priori: certified contraction rate (LMI) from the zero initial state; "
+                          "a-posteriori: duality gap of the last layer's dual iterate")
+
+    def _a_priori(self, X: np.ndarray) -> np.ndarray | None:
+        return None
+
+    def certificate(self) -> ContractionCertificate:
+        """The contraction certificate of this construction (none unless ``method="lmi"`` found one)."""
+        return ContractionCertificate(False, None, None, None,
+                                      f"construction '{self.method}' carries no contraction certificate")
+
+    def extra_repr(self) -> str:
+        return (f"method={self.method!r}, depth={self.depth}, n_theta={self.n_theta}, n_U={self.n_U}, "
+                f"rows={self.qp.m}")
+
+
+def pruned_qp(qp: CondensedQP, kept: np.ndarray) -> CondensedQP:
+    """The QP with only the constraint rows ``kept`` (those an LP showed can be active in the box)."""
+    return qp.replace(G=qp.G[kept], w=qp.w[kept], E=qp.E[kept], problem=None,
+                      row_labels=tuple(qp.row_labels[i] for i in kept), state_only=None,
+                      name=qp.name + " (pruned)", source=qp.source + " (rows pruned by LP)")
+
+
+def row_scale(qp: CondensedQP) -> np.ndarray:
+    """``(m,)`` factors ``1/‖G_i‖₂`` (1 for zero rows)."""
+    n = np.linalg.norm(qp.G, axis=1)
+    return 1.0 / np.where(n > 0, n, 1.0)

@@ -1,0 +1,127 @@
+"""LMI design of the paper's feedback ``K`` with a certified contraction rate (cvxpy)."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._checks import require
+from ..implicit import ImplicitNetwork
+
+__all__ = ["ContractionCertificate", "design_feedback"]
+
+
+@dataclass(frozen=True)
+class ContractionCertificate:
+    """Result of the LMI design of the feedback ``K`` of the paper's form.
+
+    If ``exists``: ``‖Δw⁺‖_P <= rate ‖Δw‖_P`` for every pair of layer states and
+    every state ``x``, with ``P`` (m, m) and ``K`` (m, m). Otherwise ``reason``
+    says why no certificate exists (e.g. rank-deficient ``G``).
+    """
+
+    exists: bool
+    rate: float | None
+    K: np.ndarray | None
+    P: np.ndarray | None
+    reason: str
+
+
+def design_feedback(net: ImplicitNetwork, *, tol: float = 1e-4, max_rows: int = 60) -> ContractionCertificate:
+    """Design ``K`` of the paper's form by an LMI that certifies a contraction rate.
+
+    With ``A = [K, (I - K) D]`` acting on ``(Δw, Δσ)``, ``Δσ = relu(w₁) - relu(w₂)``
+    (slope-restricted: ``Δσ_i (Δw_i - Δσ_i) >= 0``), the S-procedure gives the LMI in
+    ``P ≻ 0``, ``Z = P K`` and a diagonal ``Λ >= 0``
+
+        [[ρ²P, -Λ, Zᵀ], [-Λ, 2Λ, ((P - Z)D)ᵀ], [Z, (P - Z)D, P]] ⪰ 0,
+
+    feasible iff ``‖Δw⁺‖_P <= ρ ‖Δw‖_P``; ``ρ`` is minimised by bisection (cvxpy
+    with Clarabel, or SCS). No ``ρ < 1`` exists when ``G`` is rank deficient
+    (``W`` has eigenvalue 1); that is reported without solving.
+
+    Parameters
+    ----------
+    net : ImplicitNetwork; tol : bisection tolerance on ρ;
+    max_rows : largest ``m`` for which the SDP (size ``3m``) is attempted
+    """
+    qp = net.qp
+    m = qp.m
+    rank = int(np.linalg.matrix_rank(qp.G)) if m else 0
+    if rank < m:
+        return ContractionCertificate(False, None, None, None,
+                                      f"G has {m} rows but rank {rank}: W = I - ΓM has eigenvalue 1 on the null "
+                                      "space of Gᵀ, so no feedback K gives a contraction (DESIGN.md §2); "
+                                      "bounds are a-posteriori")
+    if m > max_rows:
+        return ContractionCertificate(False, None, None, None,
+                                      f"m = {m} rows exceeds max_rows = {max_rows}: the SDP of size 3m was not "
+                                      "attempted; pass a larger max_rows to try")
+    cp = require("cvxpy", "lmi")
+    D = net.W
+    P = cp.Variable((m, m), symmetric=True)
+    Z = cp.Variable((m, m))
+    lam = cp.Variable(m, nonneg=True)
+    rho2 = cp.Parameter(nonneg=True)
+    L = cp.diag(lam)
+    PZD = (P - Z) @ D
+    big = cp.bmat([[rho2 * P, -L, Z.T], [-L, 2 * L, PZD.T], [Z, PZD, P]])
+    big = 0.5 * (big + big.T)
+    prob = cp.Problem(cp.Minimize(0), [big >> 0, P >> np.eye(m)])
+    solver = "CLARABEL" if "CLARABEL" in cp.installed_solvers() else "SCS"
+
+    def feasible(r: float):
+        rho2.value = r * r
+        try:
+            with warnings.catch_warnings():  # inaccurate solutions are re-checked by _verified_rate
+                warnings.simplefilter("ignore", UserWarning)
+                prob.solve(solver=solver)
+        except cp.error.SolverError:
+            return None
+        if prob.status in ("optimal", "optimal_inaccurate") and P.value is not None:
+            Pv = 0.5 * (P.value + P.value.T)
+            K = np.linalg.solve(Pv, Z.value)
+            r_chk = _verified_rate(D, K, Pv, np.maximum(lam.value, 0.0))
+            if r_chk is not None:
+                return K, Pv, r_chk
+        return None
+
+    lo, hi, best = 0.0, 1.0, None
+    while hi - lo > tol:
+        mid = 0.5 * (lo + hi)
+        got = feasible(mid)
+        if got is None:
+            lo = mid
+        else:
+            best, hi = got, mid
+    if best is None:
+        return ContractionCertificate(False, None, None, None,
+                                      "the LMI has no solution with rate < 1 (solver: " + solver + ")")
+    K, Pv, rate = best
+    return ContractionCertificate(True, float(rate), K, Pv, f"LMI solved with {solver}, rate verified")
+
+
+def _verified_rate(D: np.ndarray, K: np.ndarray, P: np.ndarray, lam: np.ndarray) -> float | None:
+    """Smallest ``ρ < 1`` (to 1e-6) with ``[[ρ²P, -Λ], [-Λ, 2Λ]] - AᵀPA ⪰ 0`` by eigenvalues, else ``None``.
+
+    Re-checks the solver's ``(P, K, Λ)`` in plain linear algebra, so the certified
+    rate does not rest on the SDP solver's tolerances.
+    """
+    m = D.shape[0]
+    A = np.hstack([K, (np.eye(m) - K) @ D])
+    APA = A.T @ P @ A
+    Lam = np.diag(lam)
+
+    def ok(rho: float) -> bool:
+        N = np.block([[rho * rho * P, -Lam], [-Lam, 2 * Lam]]) - APA
+        return bool(np.linalg.eigvalsh(0.5 * (N + N.T))[0] >= 0.0)
+
+    if not ok(1.0 - 1e-9):
+        return None
+    lo, hi = 0.0, 1.0 - 1e-9
+    while hi - lo > 1e-6:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
+    return hi

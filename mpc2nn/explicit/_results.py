@@ -1,0 +1,64 @@
+"""Result types of the explicit networks: error bounds, layer histories, depth selections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["ErrorBound", "LayerHistory", "DepthSelection"]
+
+
+@dataclass(frozen=True)
+class ErrorBound:
+    """Per-sample upper bounds on ``‖U - U*‖∞`` of an explicit network's output.
+
+    Attributes
+    ----------
+    bound : (B,) upper bound (``inf`` where none could be proved)
+    kind : (B,) str, ``"a-priori"`` (certified contraction, depends on ``x`` only) or
+        ``"a-posteriori"`` (duality gap of the last layer's dual iterate)
+    assumptions : plain-language statement of what the bound relies on
+    """
+
+    bound: np.ndarray
+    kind: np.ndarray
+    assumptions: str
+
+
+@dataclass(frozen=True)
+class LayerHistory:
+    """What happens layer by layer for a batch of ``B`` states.
+
+    Attributes
+    ----------
+    residual : (J, B) ``‖s_{j} - T(s_{j})‖₂`` of the layer state after layer ``j = 1..J``
+        (for the paper's form: ``‖w - D relu(w) - ζ‖₂``, the published residual)
+    error : (J, B) ``‖U_j - U*‖∞`` when a reference was given, else ``None``
+    U : (B, N·n_u) output after the last layer
+    state : tuple of tensors, the layer state after the last layer (pass it as ``state0``
+        to continue, e.g. a warm start at the next closed-loop step)
+    """
+
+    residual: np.ndarray
+    error: np.ndarray | None
+    U: np.ndarray
+    state: tuple
+
+
+@dataclass(frozen=True)
+class DepthSelection:
+    """How :func:`unravel` chose the depth for a tolerance.
+
+    Attributes
+    ----------
+    tol : requested ``max ‖U - U*‖∞``; depth : chosen depth (``None`` if not reached)
+    max_error : largest error on the selection states at that depth
+    n_states : number of selection states; guarantee : what the choice guarantees
+    """
+
+    tol: float
+    depth: int | None
+    max_error: float
+    n_states: int
+    guarantee: str

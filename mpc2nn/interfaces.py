@@ -1,0 +1,48 @@
+"""Interfaces shared across the stages, declared without their heavy dependencies.
+
+:class:`ExplicitLaw` is what every explicit (feed-forward) control law of mpc2nn
+declares — unrolled networks, the hybrid mode, exact networks — so that the
+consumers (closed-loop simulation, validation, the file format, export) can
+recognise one without importing torch.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, ClassVar
+
+import numpy as np
+
+__all__ = ["ExplicitLaw"]
+
+
+class ExplicitLaw(abc.ABC):
+    """An explicit control law ``θ ↦ U`` derived from an implicit network.
+
+    Every concrete class declares the attributes ``net`` (the
+    :class:`~mpc2nn.ImplicitNetwork` it comes from), ``qp`` (the QP it works
+    on), ``n_theta``, ``n_U``, ``n_u``, ``depth`` and ``method`` (the construction's name).
+
+    Attributes
+    ----------
+    exportable : bool
+        The law is a pure torch network of matrix products, additions, scalings and
+        ReLUs, so it can be written as ONNX, TorchScript or C.
+    """
+
+    exportable: ClassVar[bool] = False
+    net: Any
+    qp: Any
+    n_theta: int
+    n_U: int
+    n_u: int
+    depth: int
+    method: str
+
+    @abc.abstractmethod
+    def evaluate(self, X) -> np.ndarray:
+        """``(B, N·n_u)`` float64 outputs for parameters ``X`` (B, n_θ) or (n_θ,)."""
+
+    def run(self, X, *, state0=None) -> tuple[np.ndarray, Any]:
+        """``(U, state)``: outputs ``(B, N·n_u)`` and a state to carry to the next call (``None`` here)."""
+        return self.evaluate(X), None

@@ -1,0 +1,149 @@
+"""Saving, loading and exporting mpc2nn objects.
+
+File format (``.mpc2nn``): a zip archive holding
+
+* ``metadata.json`` — ``format`` (``"mpc2nn"``), ``format_version`` (integer),
+  ``mpc2nn_version``, ``kind`` (``"MPCProblem"``, ``"CondensedQP"``,
+  ``"ImplicitNetwork"``, ...), ``created`` (UTC, ISO 8601), ``content_hash`` and
+  ``problem_hash`` (SHA-256, see below), and kind-specific ``fields``
+  (horizon, names, construction, depth, error bound ...);
+* ``arrays/NAME.npy`` — one NumPy ``.npy`` file per array (readable from any
+  language with a zip and an npy reader).
+
+``content_hash`` is the SHA-256 of every array (name, dtype, shape, bytes, in
+name order) and the ``fields``; ``problem_hash`` the same over the arrays that
+define the problem (for a network: its QP). :func:`load` recomputes both and
+refuses a file whose hashes do not match (corrupted or edited), whose format
+version is newer than this mpc2nn reads, or — given ``expect_problem`` — that
+belongs to another problem.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .._version import __version__
+from ..exceptions import FileFormatError
+from ..qp import as_qp
+from ._kinds import KINDS, is_explicit
+
+__all__ = ["save", "load", "problem_hash", "FORMAT_VERSION"]
+
+
+#: Version of the file layout written by :func:`save`.
+FORMAT_VERSION = 1
+
+
+def _hash(arrays: dict[str, np.ndarray], fields: dict) -> str:
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    h.update(json.dumps(fields, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def problem_hash(obj) -> str:
+    """SHA-256 of the QP ``(H, F, G, w, E)`` behind ``obj``.
+
+    An MPCProblem is condensed first, so a problem, its QP and every network
+    compiled from it share one hash.
+    """
+    qp = as_qp(obj.net if is_explicit(obj) else obj)
+    return _hash({k: getattr(qp, k) for k in ("H", "F", "G", "w", "E")}, {})
+
+
+def _kind_of(obj) -> str:
+    for kind, (matches, *_) in KINDS.items():
+        if matches(obj):
+            return kind
+    raise TypeError(f"save: expected an MPCProblem, CondensedQP, ImplicitNetwork or explicit network, "
+                    f"got {type(obj).__name__}")
+
+
+def _parts(kind: str):
+    """``(to_parts, from_parts)`` of a kind."""
+    return KINDS[kind][1], KINDS[kind][2]
+
+
+def save(obj, path) -> Path:
+    """Write ``obj`` to ``path`` in the documented ``.mpc2nn`` format; returns the path.
+
+    Examples
+    --------
+    >>> import mpc2nn, tempfile, os
+    >>> net = mpc2nn.compile(mpc2nn.systems.drummond2024())
+    >>> path = mpc2nn.save(net, os.path.join(tempfile.mkdtemp(), "net.mpc2nn"))
+    >>> mpc2nn.load(path).W.shape
+    (20, 20)
+    """
+    kind = _kind_of(obj)
+    arrays, fields = _parts(kind)[0](obj)
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    meta = dict(format="mpc2nn", format_version=FORMAT_VERSION, mpc2nn_version=__version__, kind=kind,
+                created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                content_hash=_hash(arrays, fields), problem_hash=problem_hash(obj), fields=fields)
+    path = Path(path)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("metadata.json", json.dumps(meta, indent=1))
+        for name, a in arrays.items():
+            buf = io.BytesIO()
+            np.save(buf, a, allow_pickle=False)
+            zf.writestr(f"arrays/{name}.npy", buf.getvalue())
+    return path
+
+
+def load(path, *, expect_problem=None):
+    """Read an object written by :func:`save`, checking format version and hashes.
+
+    Parameters
+    ----------
+    path : file path
+    expect_problem : MPCProblem, CondensedQP or ImplicitNetwork, optional
+        If given, the file must belong to the same problem (same ``problem_hash``).
+
+    Raises
+    ------
+    FileFormatError
+        Not an mpc2nn file, a newer format version, a hash mismatch (corrupted or
+        edited file), or a different problem than ``expect_problem``.
+    """
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            meta = json.loads(zf.read("metadata.json"))
+            arrays = {}
+            for name in zf.namelist():
+                if name.startswith("arrays/") and name.endswith(".npy"):
+                    arrays[name[len("arrays/"):-4]] = np.load(io.BytesIO(zf.read(name)), allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise FileFormatError(f"{path}: not a readable mpc2nn file ({exc})") from None
+    if meta.get("format") != "mpc2nn":
+        raise FileFormatError(f"{path}: metadata.json does not declare format 'mpc2nn'")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise FileFormatError(f"{path}: format version {version!r} is newer than this mpc2nn reads "
+                              f"({FORMAT_VERSION}); upgrade mpc2nn (file written by {meta.get('mpc2nn_version')})")
+    kind = meta.get("kind")
+    if kind not in KINDS:
+        raise FileFormatError(f"{path}: unknown kind {kind!r}; expected one of {sorted(KINDS)}")
+    if _hash(arrays, meta["fields"]) != meta.get("content_hash"):
+        raise FileFormatError(f"{path}: content hash mismatch: the arrays or fields were changed or corrupted "
+                              "after saving; refusing to load")
+    obj = _parts(kind)[1](arrays, meta["fields"])
+    if problem_hash(obj) != meta.get("problem_hash"):
+        raise FileFormatError(f"{path}: problem hash mismatch: the file's problem does not match its metadata")
+    if expect_problem is not None and problem_hash(expect_problem) != meta["problem_hash"]:
+        raise FileFormatError(f"{path}: belongs to another problem (problem hash {meta['problem_hash'][:12]}… "
+                              f"≠ {problem_hash(expect_problem)[:12]}… of the expected problem)")
+    return obj

@@ -1,0 +1,178 @@
+"""Each savable kind as named arrays and JSON fields, and back."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._checks import require
+from ..exceptions import FileFormatError
+from ..implicit import ImplicitNetwork
+from ..interfaces import ExplicitLaw
+from ..problem import MPCProblem, Polytope, StageConstraint
+from ..qp import CondensedQP
+
+__all__ = ["KINDS", "is_explicit"]
+
+
+def _problem_parts(p: MPCProblem) -> tuple[dict, dict]:
+    arrays = {k: getattr(p, k) for k in ("A", "B", "Q", "R", "P", "u_min", "u_max", "x_min", "x_max")}
+    for i, c in enumerate(p.constraints):
+        arrays[f"constraints.{i}.C_x"], arrays[f"constraints.{i}.C_u"], arrays[f"constraints.{i}.d"] = c.C_x, c.C_u, c.d
+    if p.terminal_constraint is not None:
+        arrays["terminal.C"], arrays["terminal.d"] = p.terminal_constraint.C, p.terminal_constraint.d
+    if p.sample_box is not None:
+        arrays["sample_box.lo"], arrays["sample_box.hi"] = p.sample_box
+    fields = dict(horizon=p.horizon, name=p.name, n_constraints=len(p.constraints),
+                  terminal_weight_source=p.terminal_weight_source, terminal_set=p.terminal_set)
+    # formulation options are stored only where used, so plain problems keep the layout (and hashes) of 0.1
+    if np.isfinite(p.du_min).any() or np.isfinite(p.du_max).any():
+        arrays["du_min"], arrays["du_max"] = p.du_min, p.du_max
+    if p.du_weight is not None:
+        arrays["du_weight"] = p.du_weight
+    if p.soft_state_penalty is not None:
+        fields["soft_state_penalty"] = list(p.soft_state_penalty)
+    if p.tracking:
+        fields["tracking"] = True
+    if p.move_blocking is not None:
+        fields["move_blocking"] = list(p.move_blocking)
+    return arrays, fields
+
+
+def _problem_from(arrays, fields) -> MPCProblem:
+    cons = [StageConstraint(arrays[f"constraints.{i}.C_x"], arrays[f"constraints.{i}.C_u"],
+                            arrays[f"constraints.{i}.d"]) for i in range(fields["n_constraints"])]
+    term = Polytope(arrays["terminal.C"], arrays["terminal.d"]) if "terminal.C" in arrays else None
+    box = (arrays["sample_box.lo"], arrays["sample_box.hi"]) if "sample_box.lo" in arrays else None
+    p = MPCProblem(arrays["A"], arrays["B"], arrays["Q"], arrays["R"], fields["horizon"], P=arrays["P"],
+                   u_min=arrays["u_min"], u_max=arrays["u_max"], x_min=arrays["x_min"], x_max=arrays["x_max"],
+                   constraints=cons, terminal_constraint=term, name=fields["name"], sample_box=box,
+                   soft_state_penalty=fields.get("soft_state_penalty"), du_min=arrays.get("du_min"),
+                   du_max=arrays.get("du_max"), du_weight=arrays.get("du_weight"),
+                   tracking=fields.get("tracking", False), move_blocking=fields.get("move_blocking"))
+    # provenance of computed parts, restored without computing them again
+    object.__setattr__(p, "terminal_weight_source", fields["terminal_weight_source"])
+    object.__setattr__(p, "terminal_set", fields.get("terminal_set"))
+    return p
+
+
+def _qp_parts(qp: CondensedQP) -> tuple[dict, dict]:
+    arrays = {k: getattr(qp, k) for k in ("H", "F", "G", "w", "E")}
+    if qp.Phi is not None:
+        arrays["Phi"], arrays["Gamma"] = qp.Phi, qp.Gamma
+    if qp.state_only is not None:
+        arrays["state_only.E0"], arrays["state_only.w0"] = qp.state_only
+    if qp.sample_box is not None:
+        arrays["sample_box.lo"], arrays["sample_box.hi"] = qp.sample_box
+    if qp.output_map is not None:
+        arrays["output_map"] = qp.output_map
+    fields = dict(n_u=qp.n_u, row_labels=list(qp.row_labels), name=qp.name, source=qp.source,
+                  has_problem=qp.problem is not None)
+    if qp.n_slack:
+        fields["n_slack"], fields["slack_shift"] = qp.n_slack, qp.slack_shift
+    if qp.parameter_sizes != (("x", qp.n_theta),):
+        fields["parameter_sizes"] = [list(p) for p in qp.parameter_sizes]
+    if qp.problem is not None:
+        p_arrays, p_fields = _problem_parts(qp.problem)
+        arrays.update({f"problem.{k}": v for k, v in p_arrays.items()})
+        fields["problem"] = p_fields
+    return arrays, fields
+
+
+def _qp_from(arrays, fields) -> CondensedQP:
+    problem = None
+    if fields["has_problem"]:
+        problem = _problem_from({k[len("problem."):]: v for k, v in arrays.items() if k.startswith("problem.")},
+                                fields["problem"])
+    so = (arrays["state_only.E0"], arrays["state_only.w0"]) if "state_only.E0" in arrays else None
+    box = (arrays["sample_box.lo"], arrays["sample_box.hi"]) if "sample_box.lo" in arrays else None
+    return CondensedQP(arrays["H"], arrays["F"], arrays["G"], arrays["w"], arrays["E"], fields["n_u"],
+                       arrays.get("Phi"), arrays.get("Gamma"), problem, tuple(fields["row_labels"]), so,
+                       fields["name"], box, fields["source"], arrays.get("output_map"), fields.get("n_slack", 0),
+                       fields.get("slack_shift", 0.0), tuple(tuple(p) for p in fields.get("parameter_sizes", ())))
+
+
+def _network_parts(net: ImplicitNetwork) -> tuple[dict, dict]:
+    q_arrays, q_fields = _qp_parts(net.qp)
+    arrays = {f"qp.{k}": v for k, v in q_arrays.items()}
+    arrays.update({k: getattr(net, k) for k in ("W", "Y", "b", "W_f", "Y_f", "alpha")})
+    return arrays, dict(qp=q_fields)
+
+
+def _network_from(arrays, fields) -> ImplicitNetwork:
+    qp = _qp_from({k[3:]: v for k, v in arrays.items() if k.startswith("qp.")}, fields["qp"])
+    return ImplicitNetwork(arrays["W"], arrays["Y"], arrays["b"], arrays["W_f"], arrays["Y_f"], arrays["alpha"], qp)
+
+
+def _explicit_parts(ex) -> tuple[dict, dict]:
+    """The implicit network, the construction's parameters, and every buffer (the weights as built)."""
+    n_arrays, n_fields = _network_parts(ex.net)
+    arrays = {f"net.{k}": v for k, v in n_arrays.items()}
+    arrays["kept_rows"] = ex.kept_rows
+    arrays.update({f"buffer.{k}": v.detach().cpu().numpy() for k, v in ex.state_dict().items()})
+    params = {k: v for k, v in ex.options.items() if isinstance(v, (bool, int, float, str))}
+    if type(ex).__name__ == "PaperNetwork":
+        arrays["param.alpha"] = np.asarray(ex.alpha, float)
+        if ex.scalar_K:
+            params["K"] = ex.k
+        cert = ex._cert
+        if cert is not None:
+            params["certificate"] = dict(exists=cert.exists, rate=cert.rate, reason=cert.reason)
+            if cert.exists:
+                arrays["param.cert_P"] = cert.P
+    elif type(ex).__name__ == "MomentumNetwork":
+        params["beta"] = ex.beta
+    elif type(ex).__name__ == "ADMMNetwork":
+        params.update(rho=ex.rho, relax=ex.relax, sigma=ex.sigma)
+    selection = None if ex.selection is None else dict(
+        tol=ex.selection.tol, depth=ex.selection.depth, max_error=ex.selection.max_error,
+        n_states=ex.selection.n_states, guarantee=ex.selection.guarantee)
+    fields = dict(net=n_fields, cls=type(ex).__name__, method=ex.method, depth=ex.depth,
+                  dtype=str(ex._dtype).replace("torch.", ""), params=params, selection=selection)
+    return arrays, fields
+
+
+def _explicit_from(arrays, fields):
+    """Rebuild the network's structure from its parameters, then load the saved weights into it."""
+    torch = require("torch", "torch")
+    from .. import explicit
+
+    net = _network_from({k[4:]: v for k, v in arrays.items() if k.startswith("net.")}, fields["net"])
+    cls, params = fields["cls"], fields["params"]
+    dtype = getattr(torch, fields["dtype"])
+    qp = net.qp if not params.get("prune") else explicit.pruned_qp(net.qp, arrays["kept_rows"])
+    kept, depth, opts = arrays["kept_rows"], fields["depth"], dict(params)
+    if cls == "PaperNetwork":
+        K = params["K"] if "K" in params else arrays["buffer.Kt"].T
+        cert = None
+        if "certificate" in params:
+            c = params["certificate"]
+            cert = explicit.ContractionCertificate(c["exists"], c["rate"], None if np.ndim(K) == 0 else K,
+                                                   arrays.get("param.cert_P"), c["reason"])
+        ex = explicit.PaperNetwork(net, qp, kept, depth, dtype, opts, arrays["param.alpha"], K, cert)
+    elif cls == "MomentumNetwork":
+        ex = explicit.MomentumNetwork(net, qp, kept, depth, dtype, opts, params["beta"])
+    elif cls == "ADMMNetwork":
+        ex = explicit.ADMMNetwork(net, qp, kept, depth, dtype, opts, params["rho"], params["relax"],
+                                  params["sigma"])
+    else:
+        raise FileFormatError(f"unknown explicit network class {cls!r}")
+    state = {k[len("buffer."):]: torch.from_numpy(np.array(v)) for k, v in arrays.items()
+             if k.startswith("buffer.")}
+    ex.load_state_dict(state)
+    if fields.get("selection"):
+        ex.selection = explicit.DepthSelection(**fields["selection"])
+    return ex
+
+
+def is_explicit(obj) -> bool:
+    """``obj`` is an explicit network that the file format stores (a pure Linear+ReLU one)."""
+    return isinstance(obj, ExplicitLaw) and obj.exportable
+
+
+#: The savable kinds by name: ``(is this kind?, to_parts, from_parts)``.
+KINDS = {
+    "MPCProblem": (lambda obj: isinstance(obj, MPCProblem), _problem_parts, _problem_from),
+    "CondensedQP": (lambda obj: isinstance(obj, CondensedQP), _qp_parts, _qp_from),
+    "ImplicitNetwork": (lambda obj: isinstance(obj, ImplicitNetwork), _network_parts, _network_from),
+    "ExplicitNetwork": (is_explicit, _explicit_parts, _explicit_from),
+}

@@ -1,0 +1,71 @@
+"""Polytopes ``{x : C x <= d}`` and the LP that finds their redundant rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.optimize
+
+from .._checks import as_matrix, frozen
+from ..exceptions import SolverError
+
+__all__ = ["Polytope", "lp_max", "redundant_rows", "REDUNDANCY_TOL"]
+
+#: Relative tolerance of the redundancy test: row i is implied when its largest value over the
+#: other rows is at most ``d_i + REDUNDANCY_TOL·max(1, |d_i|)`` (HiGHS solves to about 1e-10).
+REDUNDANCY_TOL = 1e-9
+
+
+@dataclass(frozen=True, eq=False)
+class Polytope:
+    """A polytope, the set of x with ``C x <= d``.
+
+    ``C`` has shape ``(p, n)`` and ``d`` shape ``(p,)``.
+    """
+
+    C: np.ndarray
+    d: np.ndarray
+
+    def __post_init__(self):
+        C = np.atleast_2d(as_matrix("Polytope.C", self.C, ("p", "n"), (None, None)))
+        d = as_matrix("Polytope.d", self.d, ("p",), (C.shape[0],))
+        object.__setattr__(self, "C", frozen(C))
+        object.__setattr__(self, "d", frozen(d))
+
+    def contains(self, X: np.ndarray, tol: float = 0.0) -> np.ndarray:
+        """``(B,)`` mask of the rows of ``X`` ``(B, n)`` with ``C x <= d + tol``."""
+        return np.all(np.atleast_2d(X) @ self.C.T <= self.d + tol, axis=1)
+
+
+def lp_max(c: np.ndarray, C: np.ndarray, d: np.ndarray, bounds=None) -> float:
+    """``max cᵀv s.t. C v <= d`` over ``v`` in ``bounds`` (default free); ``inf`` if unbounded.
+
+    ``-inf`` where the constraints admit no point; a failed LP raises SolverError.
+    """
+    n = c.size
+    bnds = [(None, None)] * n if bounds is None else bounds
+    res = scipy.optimize.linprog(-c, A_ub=C if C.size else None, b_ub=d if C.size else None, bounds=bnds,
+                                 method="highs")
+    if res.status == 3:
+        return np.inf
+    if res.status == 2:
+        return -np.inf
+    if res.status != 0:
+        raise SolverError(f"an LP of the redundancy test failed ({res.message})")
+    return -res.fun
+
+
+def redundant_rows(C: np.ndarray, d: np.ndarray, *, bounds=None, tol: float = REDUNDANCY_TOL) -> np.ndarray:
+    """``(p,)`` bool mask of rows of ``C v <= d`` implied by the rows kept (and ``bounds`` on ``v``).
+
+    One LP per row, in order; a row found redundant is left out of the later tests, so
+    of several rows describing the same half-space exactly one is kept.
+    """
+    keep = np.ones(C.shape[0], bool)
+    for i in range(C.shape[0]):
+        others = keep.copy()
+        others[i] = False
+        if lp_max(C[i], C[others], d[others], bounds) <= d[i] + tol * max(1.0, abs(d[i])):
+            keep[i] = False
+    return ~keep

@@ -1,0 +1,120 @@
+"""Invariant sets for terminal constraints: the maximal positively invariant set of the LQR loop.
+
+For a stable closed loop ``x⁺ = A_K x`` (``A_K = A - B K``) and constraints
+``C x <= d`` on the state (the state bounds, the input bounds through
+``u = -K x``, and pure-state rows of the stage constraints), the maximal
+positively invariant set is
+
+    O_∞ = {x : C A_Kᵗ x <= d for all t >= 0}.
+
+It is computed by the standard finite-determination algorithm (Gilbert and Tan,
+IEEE TAC 1991): add the rows of ``C A_Kᵗ`` for t = 1, 2, ... until every new row
+is redundant — its maximum over the set built so far, an LP (scipy HiGHS), does
+not exceed its bound — and finally drop redundant rows by one LP each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+
+from ..exceptions import ProblemDefinitionError, UnstableSystemError
+from ._polytope import lp_max, redundant_rows
+
+__all__ = ["InvariantSet", "lqr_invariant_set", "lqr_gain"]
+
+
+@dataclass(frozen=True)
+class InvariantSet:
+    """The polytope ``{x : C x <= d}`` invariant under ``x⁺ = (A - B K) x``.
+
+    Attributes
+    ----------
+    C : (p, n_x); d : (p,); K : (n_u, n_x) the LQR gain (``u = -K x``)
+    determinedness_index : the t* at which the construction stopped
+    """
+
+    C: np.ndarray
+    d: np.ndarray
+    K: np.ndarray
+    determinedness_index: int
+
+    def contains(self, X, tol: float = 1e-9) -> np.ndarray:
+        """``(B,)`` mask of the states ``X`` (B, n_x) in the set (relative tolerance ``tol``)."""
+        X = np.atleast_2d(np.asarray(X, float))
+        return np.all(X @ self.C.T <= self.d + tol * np.maximum(1.0, np.abs(self.d)), axis=1)
+
+
+def lqr_gain(A, B, Q, R) -> np.ndarray:
+    """The infinite-horizon LQR gain ``K = (R + BᵀPB)⁻¹ BᵀPA`` (``u = -K x``), P from the DARE."""
+    P = scipy.linalg.solve_discrete_are(A, B, Q, R)
+    return np.linalg.solve(R + B.T @ P @ B, B.T @ P @ A)
+
+
+def _state_constraints(problem, K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``C x <= d`` of the problem's constraints under ``u = -K x``."""
+    n = problem.n_x
+    rows, rhs = [], []
+    eye = np.eye(n)
+    for i in range(n):
+        if np.isfinite(problem.x_max[i]):
+            rows.append(eye[i]), rhs.append(problem.x_max[i])
+        if np.isfinite(problem.x_min[i]):
+            rows.append(-eye[i]), rhs.append(-problem.x_min[i])
+    for j in range(problem.n_u):
+        if np.isfinite(problem.u_max[j]):
+            rows.append(-K[j]), rhs.append(problem.u_max[j])
+        if np.isfinite(problem.u_min[j]):
+            rows.append(K[j]), rhs.append(-problem.u_min[j])
+    for con in problem.constraints:
+        rows.extend(con.C_x - con.C_u @ K), rhs.extend(con.d)
+    if not rows:
+        raise ProblemDefinitionError("terminal_set='lqr': the problem has no constraints, so the invariant set "
+                                     "is the whole state space; leave terminal_set out")
+    return np.array(rows, float), np.array(rhs, float)
+
+
+def lqr_invariant_set(problem, *, max_steps: int = 200, tol: float = 1e-9) -> InvariantSet:
+    """Maximal positively invariant set of the LQR closed loop of ``problem`` under its constraints.
+
+    Parameters
+    ----------
+    problem : MPCProblem (A, B, Q, R and the constraints are used)
+    max_steps : give up (with an error) if the set is not determined after this many steps
+    tol : relative tolerance of the redundancy tests
+
+    Raises
+    ------
+    ProblemDefinitionError
+        No constraints, constraints with the origin outside their interior, or no
+        finite determination within ``max_steps`` (e.g. unbounded directions).
+    """
+    A, B = problem.A, problem.B
+    K = lqr_gain(A, B, problem.Q, problem.R)
+    AK = A - B @ K
+    rho = float(np.abs(np.linalg.eigvals(AK)).max())
+    if rho >= 1:
+        raise UnstableSystemError(f"terminal_set='lqr': the LQR closed loop is not stable (spectral radius "
+                                  f"{rho:.6g}); check (A, B, Q, R)")
+    C0, d0 = _state_constraints(problem, K)
+    if np.any(d0 <= 0):
+        i = int(np.argmin(d0))
+        raise ProblemDefinitionError(f"terminal_set='lqr': the origin must lie inside the constraints, but "
+                                     f"constraint row {i} has bound {d0[i]:g} <= 0")
+    C, d = C0.copy(), d0.copy()
+    power = np.eye(problem.n_x)
+    for t in range(1, max_steps + 1):
+        power = power @ AK
+        new_C, new_d = C0 @ power, d0
+        keep = [i for i in range(new_C.shape[0])
+                if lp_max(new_C[i], C, d) > new_d[i] + tol * max(1.0, abs(new_d[i]))]
+        if not keep:
+            implied = redundant_rows(C, d, tol=tol)
+            C, d = C[~implied], d[~implied]
+            return InvariantSet(C, d, K, t - 1)
+        C, d = np.vstack([C, new_C[keep]]), np.concatenate([d, new_d[keep]])
+    raise ProblemDefinitionError(
+        f"terminal_set='lqr': the invariant set was not determined within {max_steps} steps; bound every "
+        "state (x_min/x_max) or give a terminal polytope yourself")

@@ -1,0 +1,24 @@
+"""Constraint rows of a condensed QP that no parameter of a box can make active."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..problem import redundant_rows
+from ._condensed import CondensedQP
+
+__all__ = ["inactive_rows"]
+
+
+def inactive_rows(qp: CondensedQP, box) -> tuple:
+    """Rows ``i`` that no parameter can make active: ``G_i z - E_i θ <= w_i`` is implied by the
+    other rows kept and by ``x ∈ box`` (the other parts of ``θ`` free), one HiGHS LP per row.
+
+    Of several rows that describe the same half-space, one is kept.
+    """
+    n_z, n_x = qp.n_z, qp.n_x
+    bounds = [(None, None)] * n_z + ([(None, None)] * n_x if box is None
+                                     else [(float(lo), float(hi)) for lo, hi in zip(box[0], box[1])])
+    bounds += [(None, None)] * (qp.n_theta - n_x)
+    implied = redundant_rows(np.hstack([qp.G, -qp.E]), qp.w, bounds=bounds)
+    return tuple(int(i) for i in np.flatnonzero(implied))

@@ -1,0 +1,142 @@
+"""The states-and-inputs (sparse) form of an MPC problem, as OSQP takes it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..problem import MPCProblem
+from ._parameters import parameter_layout
+
+__all__ = ["SparseQP", "sparse_form"]
+
+
+@dataclass(frozen=True, eq=False)
+class SparseQP:
+    """States-and-inputs form of the MPC problem (as OSQP takes it), built from the problem
+    directly (not from the condensed matrices, so it also checks them).
+
+    Variables ``ζ = (x_1, ..., x_N, u_0, ..., u_{N-1}, s)`` (``s``: one slack per
+    softened row, unshifted); the problem is ``min ½ ζᵀ P ζ + q(θ)ᵀ ζ  s.t.
+    l(θ) <= A ζ <= u(θ)`` with ``q(θ) = q0 + q_x θ``, ``l(θ) = l0 + L_x θ``,
+    ``u(θ) = u0 + L_x θ`` (the first ``N·n_x`` rows are the dynamics, equalities;
+    move blocking adds equalities ``u_k = u_{k-1}`` within blocks). ``U`` is
+    ``ζ[n_states:n_states + N·n_u]``.
+    """
+
+    P: sp.csc_matrix
+    q_x: np.ndarray
+    A: sp.csc_matrix
+    l0: np.ndarray
+    u0: np.ndarray
+    L_x: np.ndarray
+    n_states: int
+    q0: np.ndarray | None = None
+    n_inputs: int | None = None
+
+    def vectors(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(q, l, u)`` at one parameter vector ``θ`` (the state for a plain problem) of shape ``(n_θ,)``."""
+        shift = self.L_x @ x
+        q = self.q_x @ x if self.q0 is None else self.q0 + self.q_x @ x
+        return q, self.l0 + shift, self.u0 + shift
+
+
+def sparse_form(problem: MPCProblem) -> SparseQP:
+    A, B, N = problem.A, problem.B, problem.horizon
+    n_x, n_u = problem.n_x, problem.n_u
+    nX, nU = N * n_x, N * n_u
+    _, (S_x, S_up, S_xr, S_ur) = parameter_layout(problem)
+    n_theta = S_x.shape[1]
+    soft = problem.soft_state_penalty is not None
+
+    # constraint blocks: (A_x (p, nX), A_u (p, nU), lower, upper, L (p, n_θ), soften: -1 upper / +1 lower / 0)
+    blocks = []
+
+    def add(Ax, Au, lo, hi, L, side=0):
+        blocks.append((sp.csr_matrix(Ax), sp.csr_matrix(Au), np.asarray(lo, float), np.asarray(hi, float),
+                       np.asarray(L, float), side))
+
+    # dynamics: x_1 - B u_0 = A x, x_{k+1} - A x_k - B u_k = 0
+    L_eq = np.zeros((nX, n_theta))
+    L_eq[:n_x] = -A @ S_x
+    add(sp.kron(sp.eye(N), -sp.eye(n_x)) + sp.kron(sp.eye(N, k=-1), A), sp.kron(sp.eye(N), B),
+        np.zeros(nX), np.zeros(nX), L_eq)
+    add(sp.csr_matrix((nU, nX)), sp.eye(nU), np.tile(problem.u_min, N), np.tile(problem.u_max, N),
+        np.zeros((nU, n_theta)))
+    if np.isfinite(problem.du_min).any() or np.isfinite(problem.du_max).any():
+        D = sp.eye(nU) - sp.eye(nU, k=-n_u)
+        L = np.zeros((nU, n_theta))
+        L[:n_u] = S_up  # Δu_0 = u_0 - u_prev
+        add(sp.csr_matrix((nU, nX)), D, np.tile(problem.du_min, N), np.tile(problem.du_max, N), L)
+    if problem.move_blocking is not None:
+        starts = np.cumsum((0,) + problem.move_blocking[:-1])
+        held = [k for k in range(1, N) if k not in starts]
+        if held:
+            rows = sp.vstack([sp.hstack([sp.csr_matrix((n_u, (k - 1) * n_u)), -sp.eye(n_u), sp.eye(n_u),
+                                         sp.csr_matrix((n_u, (N - k - 1) * n_u))]) for k in held])
+            add(sp.csr_matrix((len(held) * n_u, nX)), rows, np.zeros(len(held) * n_u),
+                np.zeros(len(held) * n_u), np.zeros((len(held) * n_u, n_theta)))
+    for bound, side in ((problem.x_max, -1), (problem.x_min, 1)):
+        fin = np.flatnonzero(np.isfinite(bound))
+        if fin.size:
+            pick = sp.kron(sp.eye(N), sp.eye(n_x).tocsr()[fin])
+            p = N * fin.size
+            val = np.tile(bound[fin], N)
+            lo, hi = (np.full(p, -np.inf), val) if side < 0 else (val, np.full(p, np.inf))
+            add(pick, sp.csr_matrix((p, nU)), lo, hi, np.zeros((p, n_theta)), side)
+    for con in problem.constraints:
+        p = con.d.shape[0]
+        # k = 0: C_u u_0 <= d - C_x x ; k >= 1: C_x x_k + C_u u_k <= d
+        L = np.zeros((N * p, n_theta))
+        L[:p] = -con.C_x @ S_x
+        keep = np.ones(N * p, bool)  # rows on the given state alone (k = 0, C_u = 0) have only l <= 0 <= u(θ)
+        mixed = np.tile(np.any(con.C_x, axis=1), N)
+        Ax = sp.kron(sp.eye(N, k=-1), con.C_x).tocsr()
+        Au = sp.kron(sp.eye(N), con.C_u).tocsr()
+        for rows, side in ((keep & mixed, -1), (keep & ~mixed, 0)):
+            if rows.any():
+                add(Ax[rows], Au[rows], np.full(rows.sum(), -np.inf), np.tile(con.d, N)[rows], L[rows],
+                    side if soft else 0)
+    if problem.terminal_constraint is not None:
+        C, d = problem.terminal_constraint.C, problem.terminal_constraint.d
+        Ax = sp.hstack([sp.csr_matrix((C.shape[0], nX - n_x)), C])
+        add(Ax, sp.csr_matrix((C.shape[0], nU)), np.full(d.shape[0], -np.inf), d, np.zeros((d.shape[0], n_theta)),
+            -1)
+
+    soft_counts = [blk[0].shape[0] if (soft and blk[5] != 0) else 0 for blk in blocks]
+    n_s = sum(soft_counts)
+    rows, lo, hi, Lx = [], [], [], []
+    used = 0
+    for (Ax, Au, l_, u_, L, side), c in zip(blocks, soft_counts):
+        S = sp.csr_matrix((Ax.shape[0], n_s))
+        if c:  # x <= x_max + s (side -1), x >= x_min - s (side +1)
+            S = sp.hstack([sp.csr_matrix((c, used)), side * sp.eye(c), sp.csr_matrix((c, n_s - used - c))]).tocsr()
+            used += c
+        rows.append(sp.hstack([Ax, Au, S])), lo.append(l_), hi.append(u_), Lx.append(L)
+    q_x = np.zeros((nX + nU + n_s, n_theta))
+    q0 = np.zeros(nX + nU + n_s)
+    Qbar = sp.block_diag([problem.Q] * (N - 1) + [problem.P])
+    Rbar = sp.kron(sp.eye(N), problem.R)
+    Pu = Rbar
+    if problem.du_weight is not None:
+        D = sp.eye(nU) - sp.eye(nU, k=-n_u)
+        Sbar = sp.kron(sp.eye(N), problem.du_weight)
+        Pu = Pu + D.T @ Sbar @ D
+        e = np.zeros((nU, n_u))
+        e[:n_u] = np.eye(n_u)
+        q_x[nX:nX + nU] -= D.T @ (Sbar @ (e @ S_up))
+    if problem.tracking:
+        q_x[:nX] = -(Qbar @ np.kron(np.ones((N, 1)), np.eye(n_x))) @ S_xr
+        q_x[nX:nX + nU] -= (Rbar @ np.kron(np.ones((N, 1)), np.eye(n_u))) @ S_ur
+    P_blocks = [Qbar, Pu]
+    if n_s:
+        rho_q, rho_l = problem.soft_state_penalty
+        P_blocks.append(rho_q * sp.eye(n_s))
+        q0[nX + nU:] = rho_l / 2.0
+        rows.append(sp.hstack([sp.csr_matrix((n_s, nX + nU)), sp.eye(n_s)]))
+        lo.append(np.zeros(n_s)), hi.append(np.full(n_s, np.inf)), Lx.append(np.zeros((n_s, n_theta)))
+    return SparseQP(P=sp.block_diag(P_blocks, format="csc"), q_x=q_x, A=sp.vstack(rows, format="csc"),
+                    l0=np.concatenate(lo), u0=np.concatenate(hi), L_x=np.vstack(Lx), n_states=nX, q0=q0,
+                    n_inputs=nU)

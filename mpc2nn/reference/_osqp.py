@@ -1,0 +1,162 @@
+"""Reference solvers: OSQP (and DAQP) on the same QP. Every OSQP specific lives here.
+
+OSQP settings used by :func:`solve_osqp` (:data:`OSQP_SETTINGS`): absolute and
+relative tolerances 1e-10, infeasibility tolerances 1e-10, solution polishing
+on, up to 100 000 ADMM iterations, quiet. With polishing, OSQP's solution is
+typically exact to ~1e-10; where polishing fails the status says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import io
+import os
+import sys
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._checks import require
+from ..problem import MPCProblem
+from ..qp import CondensedQP, as_qp
+from ._solution import ReferenceSolution, blank_results
+
+__all__ = ["OSQPSession", "solve_osqp", "OSQP_SETTINGS"]
+
+
+#: Settings passed to OSQP by :func:`solve_osqp`.
+OSQP_SETTINGS = dict(eps_abs=1e-10, eps_rel=1e-10, eps_prim_inf=1e-10, eps_dual_inf=1e-10, max_iter=100_000,
+                     polishing=True, polish_refine_iter=10, verbose=False, warm_starting=True)
+
+
+class OSQPSession:
+    """A set-up OSQP solver for one QP, reused (and warm-started) across states.
+
+    Parameters
+    ----------
+    problem : MPCProblem or CondensedQP
+    form : {"auto", "sparse", "condensed"}
+        ``"sparse"`` solves the states-and-inputs form (independent of the
+        condensation, so it also checks it); ``"auto"`` uses it where it exists
+        (problems condensed by :func:`mpc2nn.condense`), the condensed QP otherwise.
+    settings : dict, optional
+        Overrides of :data:`OSQP_SETTINGS`.
+    """
+
+    def __init__(self, problem: MPCProblem | CondensedQP, *, form: str = "auto", settings: dict | None = None):
+        self._osqp = require("osqp", "osqp")
+        qp = self.qp = as_qp(problem)
+        if form not in ("auto", "sparse", "condensed"):
+            raise ValueError(f"form: expected 'auto', 'sparse' or 'condensed', got {form!r}")
+        use_sparse = form == "sparse" or (form == "auto" and qp.problem is not None and qp.source == "condense")
+        opts = dict(OSQP_SETTINGS)
+        if settings:
+            unknown = set(settings) - set(OSQP_SETTINGS) - {"rho", "sigma", "alpha", "scaling", "adaptive_rho"}
+            if unknown:
+                raise ValueError(f"settings: unknown OSQP settings {sorted(unknown)}")
+            opts.update(settings)
+        if use_sparse:
+            spf = qp.sparse_form()
+            P, A_mat, self._offset = spf.P, spf.A, spf.n_states
+            self._vectors = spf.vectors
+        else:
+            P, A_mat, self._offset = sp.csc_matrix(np.triu(qp.H)), sp.csc_matrix(qp.G), 0
+            lower = np.full(qp.m, -np.inf)
+            self._vectors = lambda x: (qp.F @ x, lower, qp.w + qp.E @ x)
+        self._shape = A_mat.shape
+        self._solver = self._osqp.OSQP()
+        if use_sparse:
+            self._to_inputs = lambda z: z[:spf.n_inputs]
+        else:
+            self._to_inputs = qp.inputs
+        q0, l0, u0 = self._vectors(np.zeros(qp.n_theta))
+        self._solver.setup(sp.triu(P, format="csc"), q0, A_mat, l0, u0, **opts)
+
+    def solve(self, X) -> ReferenceSolution:
+        """Solve at each parameter vector (state) of ``X`` (B, n_θ) in turn, each warm-started from the previous."""
+        qp, osqp = self.qp, self._osqp
+        X = qp.check_parameters(X)
+        B = X.shape[0]
+        U, feasible, status, times = blank_results(B, qp.n_U)
+        solved_codes = (osqp.SolverStatus.OSQP_SOLVED, osqp.SolverStatus.OSQP_SOLVED_INACCURATE)
+        infeasible_codes = (osqp.SolverStatus.OSQP_PRIMAL_INFEASIBLE,
+                            osqp.SolverStatus.OSQP_PRIMAL_INFEASIBLE_INACCURATE)
+        with _quiet_stdout():
+            for i in range(B):
+                if not np.all(np.isfinite(X[i])):
+                    continue
+                q, lo, up = self._vectors(X[i])
+                self._solver.update(q=q, l=lo, u=up)
+                res = self._solver.solve(raise_error=False)
+                st = res.info.status_val
+                times[i] = res.info.run_time
+                if st == osqp.SolverStatus.OSQP_SOLVED:
+                    # polish status 1: polished, 2: no active constraint (nothing to polish)
+                    status[i] = "solved" if res.info.status_polish in (1, 2) else "solved (polishing failed)"
+                else:
+                    status[i] = str(res.info.status)
+                if st in solved_codes:
+                    U[i] = self._to_inputs(res.x[self._offset:])
+                    feasible[i] = True
+                elif st in infeasible_codes:
+                    status[i] = "infeasible"
+                if st != osqp.SolverStatus.OSQP_SOLVED:
+                    self._solver.warm_start(x=np.zeros(self._shape[1]), y=np.zeros(self._shape[0]))
+        return ReferenceSolution(U, feasible, status.astype(str), times, "osqp", qp.n_u)
+
+
+def solve_osqp(problem: MPCProblem | CondensedQP, X, *, form: str = "auto", settings: dict | None = None
+               ) -> ReferenceSolution:
+    """Solve the MPC QP at each state with OSQP, warm-started from the previous sample.
+
+    Parameters
+    ----------
+    problem : MPCProblem or CondensedQP
+    X : (B, n_θ) or (n_θ,) parameters: states for a plain problem, else built by
+        :meth:`CondensedQP.parameters`
+    form, settings : as for :class:`OSQPSession`
+
+    Examples
+    --------
+    >>> import mpc2nn
+    >>> ref = mpc2nn.solve_osqp(mpc2nn.systems.drummond2024(), [-200.0, -200.0])
+    >>> str(ref.status[0]), round(float(ref.u0[0, 0]), 6)
+    ('solved', 10.0)
+    """
+    return OSQPSession(problem, form=form, settings=settings).solve(X)
+
+
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Silence what OSQP prints even when not verbose ("Polishing not needed ...").
+
+    OSQP's Python package routes its messages through ``sys.stdout``; C-level
+    output goes to file descriptor 1. Both are redirected to nothing while OSQP runs.
+    """
+    for stream in (sys.stdout, sys.__stdout__):
+        if stream is not None:
+            stream.flush()
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            saved = os.dup(1)
+        except OSError:  # no descriptor 1 (e.g. a detached process)
+            yield
+            return
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 1)
+            yield
+        finally:
+            _flush_c_stdio()  # C stdio buffers when fd 1 is a pipe: flush while it still points to /dev/null
+            os.dup2(saved, 1)
+            os.close(saved)
+            os.close(devnull)
+
+
+def _flush_c_stdio() -> None:
+    """``fflush(NULL)`` in the C library, where it can be found."""
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):
+        pass

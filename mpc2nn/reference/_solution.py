@@ -1,0 +1,35 @@
+"""The result type shared by the reference solvers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["ReferenceSolution", "blank_results"]
+
+
+@dataclass(frozen=True)
+class ReferenceSolution:
+    """Reference solutions for ``B`` states.
+
+    ``U`` (B, N·n_u) (NaN where not solved), ``feasible`` (B,) bool, ``status`` (B,) str
+    as the solver names it, ``solve_time`` (B,) seconds, ``solver`` name, ``n_u``.
+    """
+
+    U: np.ndarray
+    feasible: np.ndarray
+    status: np.ndarray
+    solve_time: np.ndarray
+    solver: str
+    n_u: int
+
+    @property
+    def u0(self) -> np.ndarray:
+        """``(B, n_u)`` first inputs."""
+        return self.U[:, :self.n_u]
+
+
+def blank_results(B: int, n_U: int):
+    """``(U, feasible, status, times)`` for ``B`` samples before solving: NaN, False, "invalid", 0."""
+    return np.full((B, n_U), np.nan), np.zeros(B, bool), np.full(B, "invalid", dtype=object), np.zeros(B)
