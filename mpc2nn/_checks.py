@@ -133,8 +133,7 @@ def loaded_torch():
 
 def torch_dtype(module):
     """The dtype of a torch module's first parameter (or buffer); float64 for a module with neither."""
-    import torch
-
+    torch = loaded_torch()
     for tensors in (module.parameters(), module.buffers()):
         first = next(iter(tensors), None)
         if first is not None:
@@ -144,7 +143,7 @@ def torch_dtype(module):
 
 def torch_function(module):
     """``x (n,) -> y`` of a torch module called on one sample (in its parameters' dtype, no gradients)."""
-    import torch
+    torch = loaded_torch()
 
     dtype = torch_dtype(module)
 

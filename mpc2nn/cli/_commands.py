@@ -6,15 +6,14 @@ import argparse
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import systems
-from .._checks import require
-from ..evaluation import MPCController, Trajectory, simulate
+from ..evaluation import MPCController, plotting, simulate
 from ..exceptions import MissingDependencyError
 from ..io import load, problem_hash, save
 from ..implicit import compile as compile_network
@@ -92,29 +91,11 @@ def cmd_simulate(args: argparse.Namespace) -> Result:
             f"{'final state':<22}{np.array2string(traj.states[ran], precision=4)}",
             f"{'controller time':<22}{1e3 * data['mean_step_seconds']:.3f} ms per step (mean)"]
     if args.plot is not None:
-        data["plot"] = _plot_trajectories(args.plot, {label: traj},
+        data["plot"] = plotting.save_trajectories(args.plot, {label: traj},
                                           problem if isinstance(problem, MPCProblem) else None,
                                           f"{problem.name}: closed loop from x0 = {args.x0}")
         text.append(f"{'plot':<22}{args.plot}")
     return Result(0 if traj.stopped_at is None else 1, data, text)
-
-
-def _plot_trajectories(path: Path, trajectories: Mapping[str, Trajectory], bounds: MPCProblem | None,
-                       title: str) -> Path:
-    """States and inputs over time, one above the other, written to ``path`` (any matplotlib format)."""
-    require("matplotlib", "plot")
-    from matplotlib.figure import Figure
-
-    from ..evaluation.plotting import plot_inputs, plot_states
-
-    fig = Figure(figsize=(7, 6), layout="constrained")
-    ax_x, ax_u = fig.subplots(2, 1, sharex=True)
-    plot_states(trajectories, ax=ax_x, bounds=bounds)
-    plot_inputs(trajectories, ax=ax_u, bounds=bounds)
-    ax_x.set_xlabel("")
-    fig.suptitle(title, fontsize=10)
-    fig.savefig(path, dpi=120)
-    return path
 
 
 def cmd_bench(args: argparse.Namespace) -> Result:
@@ -240,7 +221,7 @@ def cmd_demo(args: argparse.Namespace) -> Result:
                     "implicit network": simulate(problem, net, x0, steps)}
     gap = float(np.abs(trajectories["implicit network"].states - trajectories["MPC (OSQP)"].states).max())
     args.output.mkdir(parents=True, exist_ok=True)
-    plot = _plot_trajectories(args.output / "demo.png", trajectories, problem,
+    plot = plotting.save_trajectories(args.output / "demo.png", trajectories, problem,
                               f"{problem.name}: implicit network vs MPC from x0 = {tuple(x0)}")
     tol = 1e-6
     data = dict(problem=problem.name, samples=n, **report_data(report, tol), closed_loop_steps=steps,

@@ -7,7 +7,8 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-from .. import __version__, systems
+from .. import systems
+from .._version import __version__
 from ._commands import cmd_bench, cmd_compile, cmd_demo, cmd_export, cmd_simulate, cmd_unravel, cmd_validate
 from ._output import Result
 

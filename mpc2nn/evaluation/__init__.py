@@ -1,5 +1,6 @@
 """Consumers that judge controllers: closed-loop simulation, validation against references, plots."""
 
+from . import plotting
 from ._controllers import (ControlAction, Controller, ExplicitController, FunctionController, ImplicitController,
                            MPCController, as_controller)
 from ._simulate import Trajectory, simulate
@@ -7,4 +8,4 @@ from ._validate import ValidationReport, controller_output, validate
 
 __all__ = ["ControlAction", "Controller", "MPCController", "ImplicitController", "ExplicitController",
            "FunctionController", "as_controller", "Trajectory", "simulate", "ValidationReport", "validate",
-           "controller_output"]
+           "controller_output", "plotting"]

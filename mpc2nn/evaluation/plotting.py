@@ -17,7 +17,7 @@ from ..qp import as_qp
 from ._simulate import Trajectory
 from ._validate import controller_output
 
-__all__ = ["plot_states", "plot_inputs", "plot_residuals", "plot_error_vs_depth", "plot_error_map"]
+__all__ = ["plot_states", "plot_inputs", "save_trajectories", "plot_residuals", "plot_error_vs_depth", "plot_error_map"]
 
 _STYLES = [dict(lw=3, alpha=0.35), dict(ls="--", marker=".", ms=4), dict(ls=":", marker="x", ms=4),
            dict(ls="-.", lw=1)]
@@ -76,6 +76,31 @@ def _plot_signals(trajectories, which: str, indices, ax, bounds):
     ax.set(xlabel="time step k", ylabel="state" if states else "input")
     ax.legend(fontsize=7, ncol=max(1, len(trajectories)))
     return ax
+
+
+def save_trajectories(path, trajectories: Mapping[str, Trajectory], bounds=None, title: str = ""):
+    """States and inputs over time, one above the other, written to ``path`` (any matplotlib format).
+
+    Parameters
+    ----------
+    path : file to write; trajectories : {label: Trajectory}; bounds : MPCProblem, optional
+    title : figure title
+
+    Returns
+    -------
+    path
+    """
+    require("matplotlib", "plot")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 6), layout="constrained")
+    ax_x, ax_u = fig.subplots(2, 1, sharex=True)
+    plot_states(trajectories, ax=ax_x, bounds=bounds)
+    plot_inputs(trajectories, ax=ax_u, bounds=bounds)
+    ax_x.set_xlabel("")
+    fig.suptitle(title, fontsize=10)
+    fig.savefig(path, dpi=120)
+    return path
 
 
 def plot_residuals(histories: Mapping[str, np.ndarray], *, threshold: float | None = None, ax=None):
