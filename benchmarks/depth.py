@@ -125,7 +125,8 @@ def table(results: list, cap: int, hybrid_depths) -> str:
         row = f"{lab:30s}"
         for r in results:
             c = r["curves"].get(lab)
-            row += f"{'n/a':>24s}" if c is None else f"{fmt(depths(np.array(c))[0]) + ' / ' + fmt(depths(np.array(c))[1]):>24s}"
+            cell = "n/a" if c is None else " / ".join(fmt(d) for d in depths(np.array(c)))
+            row += f"{cell:>24s}"
         lines.append(row)
     lines.append("")
     lines.append("Hybrid exact mode: fraction certified by the finishing stage (rest: exact-solver fallback)")
@@ -155,7 +156,7 @@ def plot(results: list, path: str) -> None:
     cols = min(3, n)
     rows = int(np.ceil(n / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows + 0.8), squeeze=False)
-    for ax, r in zip(axes.ravel(), results):
+    for ax, r in zip(axes.ravel(), results, strict=False):
         for lab, c in r["curves"].items():
             ax.loglog(np.arange(1, len(c) + 1), np.maximum(c, 1e-16), color=colour[lab], lw=1.4)
         ax.axhline(1e-6, color="k", lw=0.5, ls="--")

@@ -115,11 +115,12 @@ def main(argv=None) -> int:
         if X is None:
             print(f"  sampling {name} ...", file=sys.stderr, flush=True)
             X = mpc2nn.sample_states(prob, args.states, seed=0)
-        t_net, sol = timed(lambda net: net.solve(X), args.repeats, setup=lambda: mpc2nn.compile(prob))
+        t_net, sol = timed(lambda net, X=X: net.solve(X), args.repeats,
+                           setup=lambda prob=prob: mpc2nn.compile(prob))
         print(f"  DAQP {name} ...", file=sys.stderr, flush=True)
-        t_daqp, dq = timed(lambda _: mpc2nn.solve_daqp(prob, X), args.repeats)
+        t_daqp, dq = timed(lambda _, prob=prob, X=X: mpc2nn.solve_daqp(prob, X), args.repeats)
         print(f"  OSQP {name} ...", file=sys.stderr, flush=True)
-        t_osqp, oq = timed(lambda _: mpc2nn.solve_osqp(prob, X), 1)
+        t_osqp, oq = timed(lambda _, prob=prob, X=X: mpc2nn.solve_osqp(prob, X), 1)
         ok = oq.status == "solved"
         row = dict(problem=name, m=int(sol.y.shape[1]), n_z=int(mpc2nn.qp.as_qp(prob).n_z), states=args.states,
                    exact_states_per_s=args.states / t_net, daqp_states_per_s=args.states / t_daqp,

@@ -87,12 +87,12 @@ def main(argv=None) -> None:
             "QP′ recovered by to_qp": closed_loop(conv.network(), prob.A, prob.B, x0, steps),
             "MPC′ recovered by to_mpc": closed_loop(rec.problem, prob.A, prob.B, x0, steps)}
     fig, axes = plt.subplots(3, 1, figsize=(7, 7.5), sharex=True)
-    for (label, (xs, us)), style in zip(runs.items(), ["-", "--", ":"]):
+    for (label, (xs, us)), style in zip(runs.items(), ["-", "--", ":"], strict=True):
         t = np.arange(xs.shape[0])
         axes[0].plot(t, xs[:, 0], style, lw=2, label=label)
         axes[1].plot(t, xs[:, 1], style, lw=2, label=label)
         axes[2].step(t[:-1], us[:, 0], style, where="post", lw=2, label=label)
-    for ax, name in zip(axes, ["state $x_1$", "state $x_2$", "input $u$"]):
+    for ax, name in zip(axes, ["state $x_1$", "state $x_2$", "input $u$"], strict=True):
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
     axes[2].axhline(10, color="k", lw=0.8, alpha=0.5)

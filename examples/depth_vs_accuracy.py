@@ -81,7 +81,7 @@ def main(argv=None) -> dict:
     fig.savefig(args.output / "depth_vs_accuracy.png", dpi=110)
 
     fig, axes = plt.subplots(1, len(depths), figsize=(5 * len(depths), 3.8))
-    for ax, d in zip(axes, depths):
+    for ax, d in zip(axes, depths, strict=True):
         plotting.plot_error_map(models[d], problem, resolution=res, ax=ax)
         ax.set_title(f"ADMM network, depth {d}")
     fig.tight_layout()

@@ -46,7 +46,7 @@ def main(argv=None) -> dict:
     starts = [[-4.5, 1.5], [4.0, -0.5], [-1.0, -1.8], [2.5, 1.0]]
     starts = [x for x in starts if net.solve(x).feasible[0]]
     runs = [mpc2nn.simulate(with_set, net, x0, 30) for x0 in starts]
-    for x0, tr in zip(starts, runs):
+    for x0, tr in zip(starts, runs, strict=True):
         print(f"from {x0}: {'completed' if tr.stopped_at is None else 'stopped'}, cost {tr.cost:.3f}, "
               f"max state violation {tr.state_violation.max():.1e}")
 

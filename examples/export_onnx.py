@@ -58,7 +58,8 @@ def main(argv=None) -> dict:
 
     saved = mpc2nn.save(explicit, args.output / "quadcopter_explicit.mpc2nn")
     back = mpc2nn.load(saved, expect_problem=problem)
-    print(f"saved to {saved}; reloaded network identical: {np.array_equal(back.evaluate(X_test), explicit.evaluate(X_test))}")
+    same = np.array_equal(back.evaluate(X_test), explicit.evaluate(X_test))
+    print(f"saved to {saved}; reloaded network identical: {same}")
     print(f"the command line does the same: mpc2nn unravel builtin:quadcopter --tol {tol:g} -o q.mpc2nn && "
           "mpc2nn export q.mpc2nn --format onnx -o q.onnx")
     return dict(ops=ops, gap_runtime=gap_runtime, gap_mpc=gap_mpc, depth=explicit.depth)

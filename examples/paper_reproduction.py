@@ -101,7 +101,7 @@ def _figures(out, net_run, mpc_run, residuals, d_run, d_mpc, d_depth):
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
     runs = {"MPC": mpc_run, "network (1000 layers)": net_run}
-    for ax, i in zip(axes[:2], (0, 1)):
+    for ax, i in zip(axes[:2], (0, 1), strict=True):
         plotting.plot_states(runs, indices=[i], ax=ax)
         ax.set_title(f"$x_{i + 1}$: network vs MPC (published example)")
     plotting.plot_inputs(runs, ax=axes[2])

@@ -8,12 +8,36 @@ numpy, scipy and osqp; torch, matplotlib and cvxpy are imported where used.
 
 from . import converse, sets, systems
 from ._version import __version__  # noqa: F401  (the package version, mpc2nn.__version__)
-from .evaluation import (ControlAction, Controller, ExplicitController, FunctionController, ImplicitController,
-                         MPCController, Trajectory, ValidationReport, as_controller, simulate, validate)
-from .exceptions import (FileFormatError, HorizonError, InconsistentBoundsError, InfeasibleStateError,
-                         MissingDependencyError, Mpc2nnError, NonFiniteError, NotPositiveDefiniteError,
-                         NotPositiveSemidefiniteError, NotSymmetricError, ProblemDefinitionError, RiccatiError,
-                         ShapeError, SolverError, UnstableSystemError)
+from .evaluation import (
+    ControlAction,
+    Controller,
+    ExplicitController,
+    FunctionController,
+    ImplicitController,
+    MPCController,
+    Trajectory,
+    ValidationReport,
+    as_controller,
+    simulate,
+    validate,
+)
+from .exceptions import (
+    FileFormatError,
+    HorizonError,
+    InconsistentBoundsError,
+    InfeasibleStateError,
+    MissingDependencyError,
+    Mpc2nnError,
+    NonFiniteError,
+    NotPositiveDefiniteError,
+    NotPositiveSemidefiniteError,
+    NotSymmetricError,
+    ProblemDefinitionError,
+    RiccatiError,
+    ShapeError,
+    SolverError,
+    UnstableSystemError,
+)
 from .implicit import CERTIFICATE_TOL, ImplicitNetwork, ImplicitSolution, WellPosednessReport, compile
 from .io import load, problem_hash, save
 from .problem import MPCProblem, Polytope, StageConstraint, SteadyStateTarget, steady_state_target
@@ -34,7 +58,8 @@ def __getattr__(name: str):
 
 __all__ = [
     # problem definition and condensation
-    "MPCProblem", "StageConstraint", "Polytope", "steady_state_target", "SteadyStateTarget", "condense", "CondensedQP", "KKTResiduals", "SparseQP",
+    "MPCProblem", "StageConstraint", "Polytope", "steady_state_target", "SteadyStateTarget", "condense",
+    "CondensedQP", "KKTResiduals", "SparseQP",
     # implicit network
     "compile", "ImplicitNetwork", "ImplicitSolution", "WellPosednessReport", "CERTIFICATE_TOL",
     # reference solvers and validation

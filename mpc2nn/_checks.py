@@ -11,11 +11,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from .exceptions import (
+    InconsistentBoundsError,
     MissingDependencyError,
     NonFiniteError,
     NotPositiveDefiniteError,
     NotPositiveSemidefiniteError,
     NotSymmetricError,
+    ProblemDefinitionError,
     ShapeError,
 )
 
@@ -43,9 +45,9 @@ def as_matrix(name: str, value, symbols: Sequence[str], shape: Sequence[int | No
         raise ShapeError(f"{name}: expected a numeric array, got {type(value).__name__} "
                          f"that numpy cannot convert ({exc})") from None
     want = "(" + ", ".join(symbols) + ")" if len(symbols) != 1 else f"({symbols[0]},)"
-    nums = tuple(sym if s is None else str(s) for sym, s in zip(symbols, shape))
+    nums = tuple(sym if s is None else str(s) for sym, s in zip(symbols, shape, strict=True))
     nums_txt = "(" + ", ".join(nums) + (",)" if len(nums) == 1 else ")")
-    if arr.ndim != len(shape) or any(s is not None and a != s for a, s in zip(arr.shape, shape)):
+    if arr.ndim != len(shape) or any(s is not None and a != s for a, s in zip(arr.shape, shape, strict=True)):
         raise ShapeError(f"{name}: expected shape {want} = {nums_txt}, got {arr.shape}")
     if np.isnan(arr).any():
         idx = tuple(int(i) for i in np.argwhere(np.isnan(arr))[0])
@@ -107,6 +109,35 @@ def as_states(X, n_x: int, name: str = "X", sym: str = "n_x") -> np.ndarray:
     if arr.ndim != 2 or arr.shape[1] != n_x:
         raise ShapeError(f"{name}: expected shape (B, {sym}) = (B, {n_x}) or ({sym},) = ({n_x},), got {arr.shape}")
     return arr
+
+
+def as_box(name: str, box, n: int, sym: str = "n_x", *, finite: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """A box ``(lo, hi)`` as two float64 arrays of shape ``(n,)`` with ``lo <= hi`` (finite unless not ``finite``).
+
+    The one box check of the package: errors name the argument, the expected shape and the offending entry.
+    """
+    try:
+        lo_raw, hi_raw = box
+    except (TypeError, ValueError):
+        raise ShapeError(f"{name}: expected a pair (lo, hi) of arrays of shape ({sym},) = ({n},), got "
+                         f"{type(box).__name__}") from None
+    lo = as_matrix(f"{name} lo", lo_raw, (sym,), (n,), allow_inf=not finite)
+    hi = as_matrix(f"{name} hi", hi_raw, (sym,), (n,), allow_inf=not finite)
+    if np.any(lo > hi):
+        i = int(np.argmax(lo > hi))
+        raise InconsistentBoundsError(f"{name}: lo[{i}] = {lo[i]:g} > hi[{i}] = {hi[i]:g}; each lower corner "
+                                      "must not exceed the upper one")
+    return lo, hi
+
+
+def as_count(name: str, value, minimum: int = 0) -> int:
+    """``value`` as an int ``>= minimum``; booleans, floats and strings are refused with a named error."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ProblemDefinitionError(f"{name}: expected an integer >= {minimum}, got {value!r} "
+                                     f"({type(value).__name__})")
+    if value < minimum:
+        raise ProblemDefinitionError(f"{name}: expected an integer >= {minimum}, got {value}")
+    return int(value)
 
 
 def require(module: str, extra: str):

@@ -303,7 +303,8 @@ def test_unravel_and_export(tmp_path, capfd):
         code, data, _ = run_json(capfd, "export", saved, "--format", fmt, "-o", out_file)
         assert code == 0 and data["bytes"] == out_file.stat().st_size > 0
     code, data, _ = run_json(capfd, "export", saved, "--format", "c", "-o", tmp_path / "c_code")
-    assert code == 0 and data["output"].endswith("mpc2nn_control.c") and (tmp_path / "c_code" / "mpc2nn_control.h").exists()
+    assert code == 0 and data["output"].endswith("mpc2nn_control.c")
+    assert (tmp_path / "c_code" / "mpc2nn_control.h").exists()
     net_file = tmp_path / "implicit.mpc2nn"
     run(capfd, "compile", "builtin:drummond2024_corrected", "-o", net_file)
     code, _, err = run(capfd, "export", net_file, "--format", "c", "-o", tmp_path / "c2")

@@ -180,7 +180,7 @@ def test_non_symmetric_network_gets_the_honest_answer():
         assert A[i, j] * A[j, i] <= 0
     else:                                                      # the certificate: ratios around a cycle ≠ 1
         cyc = list(obs.rows)
-        prod = np.prod([A[a, b] / A[b, a] for a, b in zip(cyc, cyc[1:] + cyc[:1])])
+        prod = np.prod([A[a, b] / A[b, a] for a, b in zip(cyc, cyc[1:] + cyc[:1], strict=True)])
         assert abs(prod - 1.0) > 1e-6
     assert "no MPC-like QP" in str(res)
     assert res.residual > 1e-3                                 # the mismatch is reported, not hidden
@@ -304,7 +304,7 @@ def test_relu_approximation_error_falls_with_pieces_and_matches_the_bound(act):
         outside = np.concatenate([np.linspace(-50, -4, 1000), np.linspace(4, 50, 1000)])
         assert np.abs(ap(outside) - ap.target(outside)).max() <= ap.tail_error + 1e-12
         assert ap.n_relu <= pieces + 2
-    assert all(b < a for a, b in zip(errs, errs[1:]))
+    assert all(b < a for a, b in zip(errs, errs[1:], strict=False))
     assert errs[-2] / errs[-1] > 3.5                                # O(h²): halving h quarters the error
 
 

@@ -32,6 +32,10 @@ def test_import_needs_no_optional_dependency():
     assert out.strip() == "[]"
 
 
-def test_version_matches_pyproject():
+def test_version_has_one_source():
+    """pyproject reads the version from mpc2nn/_version.py; the installed metadata agrees with the package."""
+    import importlib.metadata
+
     text = (DOCS.parent / "pyproject.toml").read_text()
-    assert f'version = "{mpc2nn.__version__}"' in text
+    assert 'version = { attr = "mpc2nn._version.__version__" }' in text and 'dynamic = ["version"]' in text
+    assert importlib.metadata.version("mpc2nn") == mpc2nn.__version__

@@ -6,7 +6,6 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import mpc2nn  # noqa: E402
-from mpc2nn.sampling import sample_feasible  # noqa: E402
 from mpc2nn.explicit import (  # noqa: E402
     ADMMNetwork,
     ExplicitNetwork,
@@ -15,6 +14,7 @@ from mpc2nn.explicit import (  # noqa: E402
     dual_gap_bound,
     unravel,
 )
+from mpc2nn.sampling import sample_feasible  # noqa: E402
 
 PURE_OPS = {"relu", "matmul", "add", "sub", "mul", "getitem", "zeros", "neg"}
 
@@ -36,7 +36,8 @@ def double_integrator():
 def _full_rank_net(corrected):
     """Drummond's example with only the upper input bounds: G = I has full row rank."""
     qp = corrected[0].qp
-    return mpc2nn.compile(mpc2nn.CondensedQP(qp.H, qp.F, qp.G[::2], qp.w[::2], qp.E[::2], 1, name="upper only"))
+    return mpc2nn.compile(mpc2nn.CondensedQP(H=qp.H, F=qp.F, G=qp.G[::2], w=qp.w[::2], E=qp.E[::2], n_u=1,
+                                             name="upper only"))
 
 
 @pytest.mark.parametrize("method,opts", [("paper", {}), ("momentum", {"beta": 0.9}),

@@ -6,6 +6,7 @@ every stage carries the formulations and says clearly what it refuses.
 """
 import json
 import zipfile
+
 import numpy as np
 import pytest
 
@@ -88,7 +89,7 @@ def test_soft_rows_are_labelled_and_slacks_unshifted():
     assert qp.row_labels[-40:][:2] == ("slack of x[0] at k=1 >= 0", "slack of x[1] at k=1 >= 0")
     z = np.zeros((1, qp.n_z))
     z[0, -40:] = qp.slack_shift  # s' = δ is s = 0
-    assert np.array_equal(qp.slacks(z), np.zeros((1, 40)))
+    assert np.array_equal(qp.soft_slacks(z), np.zeros((1, 40)))
 
 
 def test_soft_network_reports_slacks_that_are_the_violations():

@@ -46,10 +46,10 @@ import pytest
 import scipy.linalg
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import mpc2nn
 from strategies import random_problems
 from tolerances import TOL
+
+import mpc2nn
 
 cp = pytest.importorskip("cvxpy")
 osqp = pytest.importorskip("osqp")
@@ -280,7 +280,8 @@ class Reference:
         D = self.solve_many(X, U_prev, X_ref, U_ref, solver="DAQP")
         n = len(D.status)
         run = np.unique(np.linspace(0, n - 1, min(n, n_osqp)).round().astype(int))
-        pick = (lambda A: None if A is None else A[run])
+        def pick(A):
+            return (None if A is None else A[run])
         Rr = self.solve_many(X[run], pick(U_prev), pick(X_ref), pick(U_ref))
         R = RefBatch(np.full_like(D.U, np.nan), np.full(n, np.nan), np.full(n, "not run", dtype=object),
                      np.full(n, np.nan), np.full(n, np.nan), np.full(n, "", dtype=object))
@@ -299,7 +300,8 @@ class Reference:
     def solve_many(self, X, U_prev=None, X_ref=None, U_ref=None, *, solver="OSQP") -> "RefBatch":
         """Row-wise :meth:`solve`."""
         X = np.atleast_2d(X)
-        pick = (lambda A, i: None if A is None else A[i])
+        def pick(A, i):
+            return (None if A is None else A[i])
         out = [self.solve(X[i], pick(U_prev, i), pick(X_ref, i), pick(U_ref, i), solver=solver)
                for i in range(X.shape[0])]
         return RefBatch(*(np.array([getattr(o, f) for o in out]) for f in RefSol._fields))
@@ -483,7 +485,8 @@ def compare(prob, sol, R, D, X, U_prev=None, X_ref=None, U_ref=None):
     state) and ``R`` (OSQP, where it ran and converged): the same feasibility; where feasible
     "solved", U within ``EXACT`` of DAQP and ``ACC`` of OSQP, the library's U feasible and its
     full cost the optimal one; elsewhere "infeasible" and NaN."""
-    pick = (lambda A, i: None if A is None else A[i])
+    def pick(A, i):
+        return (None if A is None else A[i])
 
     def where(i):
         return (f"state {X[i]!r}" + ("" if U_prev is None else f", u_prev {U_prev[i]!r}")

@@ -4,10 +4,10 @@ import pytest
 import scipy.optimize
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import mpc2nn
 from strategies import random_problems
 from tolerances import TOL
+
+import mpc2nn
 
 
 def lp_feasible(qp, x):

@@ -1,9 +1,9 @@
 """Reference solvers and validation reports."""
 import numpy as np
 import pytest
+from tolerances import TOL
 
 import mpc2nn
-from tolerances import TOL
 
 
 def test_osqp_is_quiet(capfd):

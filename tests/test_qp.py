@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 from hypothesis import given, settings
-
-import mpc2nn
 from strategies import random_problems
 from tolerances import TOL
+
+import mpc2nn
 
 
 def rollout(prob, x, U):
@@ -49,7 +49,7 @@ def test_condensed_cost_and_constraints_equal_stagewise_definition(case):
     # constraint rows hold exactly when the stage-wise bounds hold
     ok_stagewise = (np.all(us <= prob.u_max + 1e-12) and np.all(us >= prob.u_min - 1e-12)
                     and np.all(traj[1:] <= prob.x_max + 1e-12) and np.all(traj[1:] >= prob.x_min - 1e-12))
-    ok_condensed = bool(np.all(qp.slack(U[None], x[None]) >= -1e-12))
+    ok_condensed = bool(np.all(qp.margin(U[None], x[None]) >= -1e-12))
     assert ok_stagewise == ok_condensed
 
 
@@ -80,7 +80,7 @@ def test_stage_and_terminal_constraints_rows():
         direct = [traj[k][1] + U[k] - 1.0 for k in range(3)] + [traj[k][0] - 2.0 for k in (1, 2)] + \
                  [traj[3][0] - 0.5]
         viol_direct = max(0.0, max(direct))
-        viol_qp = max(0.0, float((-qp.slack(U[None], x[None])).max()))
+        viol_qp = max(0.0, float((-qp.margin(U[None], x[None])).max()))
         assert viol_qp == pytest.approx(viol_direct, abs=1e-12)
 
 
@@ -133,19 +133,19 @@ def test_row_scaling_keeps_solution():
 def test_condensed_qp_validates_its_data():
     H, F = np.eye(2), np.zeros((2, 3))
     G, w, E = np.eye(2), np.ones(2), np.zeros((2, 3))
-    qp = mpc2nn.CondensedQP(H, F, G, w, E, n_u=1)
+    qp = mpc2nn.CondensedQP(H=H, F=F, G=G, w=w, E=E, n_u=1)
     assert (qp.n_U, qp.n_x, qp.m, qp.horizon) == (2, 3, 2, 2)
     with pytest.raises(mpc2nn.NotPositiveDefiniteError, match="H: expected a positive definite matrix"):
-        mpc2nn.CondensedQP(np.diag([1.0, 0.0]), F, G, w, E, n_u=1)
+        mpc2nn.CondensedQP(H=np.diag([1.0, 0.0]), F=F, G=G, w=w, E=E, n_u=1)
     with pytest.raises(mpc2nn.ShapeError, match=r"F: expected shape \(n_z, n_θ\) = \(2, n_θ\), got \(3, 3\)"):
-        mpc2nn.CondensedQP(H, np.zeros((3, 3)), G, w, E, n_u=1)
+        mpc2nn.CondensedQP(H=H, F=np.zeros((3, 3)), G=G, w=w, E=E, n_u=1)
     with pytest.raises(mpc2nn.ShapeError, match=r"w: expected shape \(m,\) = \(2,\), got \(3,\)"):
-        mpc2nn.CondensedQP(H, F, G, np.ones(3), E, n_u=1)
+        mpc2nn.CondensedQP(H=H, F=F, G=G, w=np.ones(3), E=E, n_u=1)
     with pytest.raises(mpc2nn.ShapeError, match=r"E: expected shape \(m, n_θ\) = \(2, 3\), got \(2, 2\)"):
-        mpc2nn.CondensedQP(H, F, G, w, np.zeros((2, 2)), n_u=1)
+        mpc2nn.CondensedQP(H=H, F=F, G=G, w=w, E=np.zeros((2, 2)), n_u=1)
     with pytest.raises(mpc2nn.ShapeError, match=r"n_u: expected a positive divisor of N·n_u = 2, got 3"):
-        mpc2nn.CondensedQP(H, F, G, w, E, n_u=3)
+        mpc2nn.CondensedQP(H=H, F=F, G=G, w=w, E=E, n_u=3)
     with pytest.raises(mpc2nn.ShapeError, match="row_labels: expected m = 2 labels, got 1"):
-        mpc2nn.CondensedQP(H, F, G, w, E, n_u=1, row_labels=("a",))
+        mpc2nn.CondensedQP(H=H, F=F, G=G, w=w, E=E, n_u=1, row_labels=("a",))
     with pytest.raises(mpc2nn.ProblemDefinitionError, match="was given directly and has no prediction model"):
         qp.predict(np.zeros(3), np.zeros((1, 2)))

@@ -15,12 +15,12 @@ import numpy as np
 from .. import systems
 from ..evaluation import MPCController, plotting, simulate
 from ..exceptions import MissingDependencyError
-from ..io import load, problem_hash, save
 from ..implicit import compile as compile_network
+from ..io import load, problem_hash, save
 from ..problem import MPCProblem
 from ..reference import OSQPSession, solve_daqp
 from ._output import CommandLineError, Result, feature, fmt
-from ._problems import describe, network_of, only_states, plant_of, problem_of, load_problem
+from ._problems import describe, load_problem, network_of, only_states, plant_of, problem_of
 from ._progress import Progress, chunks, report_data, sample, validate_in_chunks
 
 __all__ = ["cmd_compile", "cmd_validate", "cmd_simulate", "cmd_bench", "cmd_unravel", "cmd_export", "cmd_demo"]

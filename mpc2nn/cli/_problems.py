@@ -13,7 +13,8 @@ except ModuleNotFoundError:  # Python 3.10
 
 from .. import systems
 from ..exceptions import ProblemDefinitionError, ProblemFileError
-from ..implicit import ImplicitNetwork, compile as compile_network
+from ..implicit import ImplicitNetwork
+from ..implicit import compile as compile_network
 from ..io import load, problem_from_toml
 from ..problem import MPCProblem
 from ..qp import CondensedQP

@@ -44,7 +44,7 @@ class Progress:
             self.stream.write("\r" + self._line())
             self.stream.flush()
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -70,7 +70,7 @@ def sample(problem: MPCProblem | CondensedQP, n: int, seed: int, show: bool, lab
     seeds = np.random.SeedSequence(seed).generate_state(len(pieces), dtype=np.uint64)
     parts = []
     with Progress(label, n, show) as bar:
-        for sl, s in zip(pieces, seeds):
+        for sl, s in zip(pieces, seeds, strict=True):
             parts.append(sample_states(problem, sl.stop - sl.start, seed=int(s)))
             bar.advance(sl.stop - sl.start)
     return np.concatenate(parts)

@@ -193,7 +193,7 @@ def _anchored_terms(kinks: np.ndarray, slopes: np.ndarray, phi, z0: float, value
     if s_left != 0.0:
         t.append(z0), a.append(-1.0), beta.append(-s_left)
     jumps = np.diff(slopes)
-    for tk, dk in zip(kinks, jumps):
+    for tk, dk in zip(kinks, jumps, strict=True):
         if dk == 0.0 or tk == z0:
             continue
         if tk > z0:
@@ -249,7 +249,7 @@ class WidenedNetwork:
         """``(B, mK)`` widened pre-activations from ``y`` (B, m)."""
         y = np.atleast_2d(np.asarray(y, float))
         ap = self.approximation
-        return np.concatenate([a * (y - t) for a, t in zip(ap.signs, ap.breakpoints)], axis=1)
+        return np.concatenate([a * (y - t) for a, t in zip(ap.signs, ap.breakpoints, strict=True)], axis=1)
 
 
 def widen(net, approximation: ReluApproximation) -> WidenedNetwork:

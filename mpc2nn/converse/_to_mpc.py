@@ -227,7 +227,7 @@ def to_mpc(net, A, B, horizon: int, *, X=None, n_samples: int = 100, seed: int =
     H_c = Gamma[:-n_x].T @ np.kron(np.eye(N - 1), Q) @ Gamma[:-n_x] + Gamma[-n_x:].T @ P @ Gamma[-n_x:] \
         + np.kron(np.eye(N), R)
     F_c = Gamma[:-n_x].T @ np.kron(np.eye(N - 1), Q) @ Phi[:-n_x] + Gamma[-n_x:].T @ P @ Phi[-n_x:]
-    d = sum(cj * dj for cj, dj in zip(c, fam.d_basis))
+    d = sum(cj * dj for cj, dj in zip(c, fam.d_basis, strict=True))
     d = np.where(d > 0, d, 1.0)
     DA = d[:, None] * (np.eye(wts.m) - wts.W)
     gain_res = float(np.linalg.norm(H_c @ wts.Y_f + F_c) / (np.linalg.norm(H_c) * max(np.linalg.norm(wts.Y_f),
@@ -251,8 +251,9 @@ def to_mpc(net, A, B, horizon: int, *, X=None, n_samples: int = 100, seed: int =
         gain_res = float(np.linalg.norm(H_c @ wts.Y_f + F_c) / (np.linalg.norm(H_c) * max(
             np.linalg.norm(wts.Y_f), 1e-300)))
     else:
-        qp_rec = CondensedQP(H_c, F_c, G, w, E, n_u, Phi, Gamma, None, (), None, "recovered MPC (general rows)",
-                             None, "to_mpc (rows not expressible as MPCProblem constraints)")
+        qp_rec = CondensedQP(H=H_c, F=F_c, G=G, w=w, E=E, n_u=n_u, Phi=Phi, Gamma=Gamma,
+                             name="recovered MPC (general rows)",
+                             source="to_mpc (rows not expressible as MPCProblem constraints)")
     if isinstance(net, ImplicitNetwork):
         ref_sol, reference = net.solve(X), "the network's exact fixed points (ImplicitNetwork.solve)"
     elif conv.exact:

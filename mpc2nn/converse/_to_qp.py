@@ -224,7 +224,7 @@ def to_qp(net, *, method: str = "auto", tol: float = CONVERSE_TOL, solver: str |
         if method == "sdp":
             d_sdp, _ = _nearest_sdp(A, V_r, solver)
             scales = [float(d_sdp[blk] @ d[blk] / (d[blk] @ d[blk])) for blk in blocks]
-            for blk, c in zip(blocks, scales):
+            for blk, c in zip(blocks, scales, strict=True):
                 d[blk] *= c
                 S[np.ix_(blk, blk)] *= c
             method_used = "sdp + polish"
@@ -259,7 +259,7 @@ def to_qp(net, *, method: str = "auto", tol: float = CONVERSE_TOL, solver: str |
     if isinstance(net, ImplicitNetwork):
         name, labels = f"converse of {net.qp.name}", net.qp.row_labels
         box = None if augmented else net.qp.sample_box
-    qp = CondensedQP(H, F, G, w, E, wts.n_u, row_labels=labels, name=name, sample_box=box,
+    qp = CondensedQP(H=H, F=F, G=G, w=w, E=E, n_u=wts.n_u, row_labels=labels, name=name, sample_box=box,
                      source=f"to_qp ({method_used}, {'exact' if obstruction is None else 'nearest'})")
     alpha = 1.0 / d
     W_near = np.eye(m) - (wts.W_f.T @ H @ wts.W_f) / d[:, None]
@@ -331,7 +331,7 @@ def _decide_exact(A: np.ndarray, W_f: np.ndarray, V_r: np.ndarray, V_perp: np.nd
     if asym.max(initial=0.0) > tol:
         i, j = (int(v) for v in np.unravel_index(np.argmax(asym), asym.shape))
         cycle = _tree_path(preds, i, j)
-        prod = float(np.prod([A[a, b_] / A[b_, a] for a, b_ in zip(cycle, cycle[1:] + cycle[:1])]))
+        prod = float(np.prod([A[a, b_] / A[b_, a] for a, b_ in zip(cycle, cycle[1:] + cycle[:1], strict=True)]))
         return Obstruction("cycle", tuple(cycle), None, abs(prod - 1.0),
                            f"around the rows {cycle} the ratios (I - W)_ab / (I - W)_ba multiply to {prod:.12g} "
                            "instead of 1, so no positive diagonal D makes D(I - W) symmetric "

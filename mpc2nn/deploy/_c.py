@@ -5,8 +5,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from .._version import __version__
 from .._checks import require
+from .._version import __version__
 from ._onnx import to_onnx
 
 __all__ = ["to_c"]

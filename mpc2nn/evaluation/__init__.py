@@ -1,8 +1,15 @@
 """Consumers that judge controllers: closed-loop simulation, validation against references, plots."""
 
 from . import plotting
-from ._controllers import (ControlAction, Controller, ExplicitController, FunctionController, ImplicitController,
-                           MPCController, as_controller)
+from ._controllers import (
+                           ControlAction,
+                           Controller,
+                           ExplicitController,
+                           FunctionController,
+                           ImplicitController,
+                           MPCController,
+                           as_controller,
+)
 from ._simulate import Trajectory, simulate
 from ._validate import ValidationReport, controller_output, validate
 

@@ -151,7 +151,7 @@ def validate(controller, problem, X, *, reference: str = "osqp") -> ValidationRe
     violation = np.full(X.shape[0], np.nan)
     kkt = None
     if full and qp.output_map is None:
-        violation[both] = np.maximum(0.0, (-qp.slack(U[both], X[both])).max(axis=1, initial=0.0))
+        violation[both] = np.maximum(0.0, (-qp.margin(U[both], X[both])).max(axis=1, initial=0.0))
     if full and lam is not None:
         kkt = qp.kkt_residuals(np.nan_to_num(qp.primal(lam, X)), lam, X)
     return ValidationReport(X, U, U_ref, error, violation, kkt, feas, feas_ref, reference,

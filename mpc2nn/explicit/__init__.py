@@ -42,17 +42,26 @@ for the a-priori one.
 """
 
 from ._admm import ADMMNetwork
-from ._base import ExplicitNetwork, pruned_qp
+from ._base import ExplicitNetwork
 from ._bounds import ROUNDING_SLACK, dual_gap_bound
 from ._hybrid import HybridNetwork, HybridResult
 from ._lmi import ContractionCertificate, design_feedback
 from ._momentum import MomentumNetwork
 from ._paper import PaperNetwork
 from ._results import DepthSelection, ErrorBound, LayerHistory
-from ._unravel import (BETA_LADDER, MAX_DEPTH, METHODS, RELAX_LADDER, RHO_LADDER, error_curve, first_depth,
-                       throughput, unravel)
+from ._unravel import (
+                       BETA_LADDER,
+                       MAX_DEPTH,
+                       METHODS,
+                       RELAX_LADDER,
+                       RHO_LADDER,
+                       error_curve,
+                       first_depth,
+                       throughput,
+                       unravel,
+)
 
 __all__ = ["unravel", "ExplicitNetwork", "PaperNetwork", "MomentumNetwork", "ADMMNetwork", "HybridNetwork",
            "HybridResult", "ErrorBound", "LayerHistory", "DepthSelection", "ContractionCertificate",
-           "design_feedback", "dual_gap_bound", "throughput", "error_curve", "first_depth", "pruned_qp", "METHODS",
+           "design_feedback", "dual_gap_bound", "throughput", "error_curve", "first_depth", "METHODS",
            "BETA_LADDER", "RHO_LADDER", "RELAX_LADDER", "MAX_DEPTH", "ROUNDING_SLACK"]

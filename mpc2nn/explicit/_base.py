@@ -13,7 +13,7 @@ from ._bounds import dual_gap_bound
 from ._lmi import ContractionCertificate
 from ._results import DepthSelection, ErrorBound, LayerHistory
 
-__all__ = ["ExplicitNetwork", "pruned_qp", "row_scale"]
+__all__ = ["ExplicitNetwork", "row_scale"]
 
 
 class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
@@ -147,7 +147,7 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
 
     def _residual(self, state: tuple, ctx: tuple) -> torch.Tensor:
         nxt = self.layer(state, ctx)
-        return torch.sqrt(sum(((a - b) ** 2).sum(dim=1) for a, b in zip(nxt, state))).double()
+        return torch.sqrt(sum(((a - b) ** 2).sum(dim=1) for a, b in zip(nxt, state, strict=True))).double()
 
     def run(self, X, *, state0: tuple | None = None) -> tuple:
         """``(U, state)``: outputs ``(B, N·n_u)`` and the final layer state, from ``state0`` (default zero)."""
@@ -199,13 +199,6 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
     def extra_repr(self) -> str:
         return (f"method={self.method!r}, depth={self.depth}, n_theta={self.n_theta}, n_U={self.n_U}, "
                 f"rows={self.qp.m}")
-
-
-def pruned_qp(qp: CondensedQP, kept: np.ndarray) -> CondensedQP:
-    """The QP with only the constraint rows ``kept`` (those an LP showed can be active in the box)."""
-    return qp.replace(G=qp.G[kept], w=qp.w[kept], E=qp.E[kept], problem=None,
-                      row_labels=tuple(qp.row_labels[i] for i in kept), state_only=None,
-                      name=qp.name + " (pruned)", source=qp.source + " (rows pruned by LP)")
 
 
 def row_scale(qp: CondensedQP) -> np.ndarray:

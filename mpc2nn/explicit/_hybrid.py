@@ -95,8 +95,8 @@ class HybridNetwork(ExplicitLaw):
 
 def _reduced_kkt(qp: CondensedQP, X: np.ndarray, active: np.ndarray) -> np.ndarray:
     """``λ`` (B, m): ``λ_A`` solving ``M_AA λ_A = -q_A`` (least squares), zero elsewhere; batched per active set."""
-    M = qp.G @ qp.H_inv @ qp.G.T
-    q = qp.w + X @ (qp.E + qp.G @ qp.H_inv @ qp.F).T
+    M = qp.dual_hessian
+    q = qp.w + X @ qp.dual_linear.T
     lam = np.zeros_like(q)
     keys, inverse = np.unique(np.packbits(active, axis=1), axis=0, return_inverse=True)
     for k in range(keys.shape[0]):

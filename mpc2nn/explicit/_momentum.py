@@ -21,14 +21,13 @@ class MomentumNetwork(ExplicitNetwork):
 
     def __init__(self, net, qp, kept_rows, depth, dtype, options, beta: float):
         super().__init__(net, qp, kept_rows, depth, dtype, options)
-        Hinv = qp.H_inv
-        M = qp.G @ Hinv @ qp.G.T
+        M = qp.dual_hessian
         gam = 1.0 / float(np.linalg.eigvalsh(M)[-1]) if qp.m else 1.0
         self.beta = float(beta)
         W = np.eye(qp.m) - gam * M
         self.register_buffer("Wt1", self._t((1.0 + self.beta) * W.T))
         self.register_buffer("Wt2", self._t(-self.beta * W.T))
-        self.register_buffer("Yt", self._t((-gam * (qp.G @ Hinv @ qp.F + qp.E)).T))
+        self.register_buffer("Yt", self._t((-gam * qp.dual_linear).T))
         self.register_buffer("b", self._t(-gam * qp.w))
 
     def context(self, x):

@@ -24,12 +24,11 @@ class PaperNetwork(ExplicitNetwork):
     def __init__(self, net, qp, kept_rows, depth, dtype, options, alpha: np.ndarray, K,
                  cert: ContractionCertificate | None = None):
         super().__init__(net, qp, kept_rows, depth, dtype, options)
-        Hinv = qp.H_inv
-        M = qp.G @ Hinv @ qp.G.T
+        M = qp.dual_hessian
         a = np.asarray(alpha, float)
         D = np.eye(qp.m) - a[:, None] * M
         self.register_buffer("Dt", self._t(D.T))
-        self.register_buffer("Yt", self._t((-a[:, None] * (qp.G @ Hinv @ qp.F + qp.E)).T))
+        self.register_buffer("Yt", self._t((-a[:, None] * qp.dual_linear).T))
         self.register_buffer("b", self._t(-a * qp.w))
         self.scalar_K = np.ndim(K) == 0
         if self.scalar_K:

@@ -12,7 +12,7 @@ from ..exceptions import ProblemDefinitionError, ShapeError
 from ..implicit import ImplicitNetwork, compile
 from ..sampling import sample_feasible
 from ._admm import ADMMNetwork
-from ._base import ExplicitNetwork, pruned_qp
+from ._base import ExplicitNetwork
 from ._hybrid import HybridNetwork
 from ._lmi import design_feedback
 from ._momentum import MomentumNetwork
@@ -31,7 +31,8 @@ METHODS = ("admm", "momentum", "paper", "lmi", "hybrid")
 BETA_LADDER = (0.0, 0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98)
 
 
-#: ADMM penalty ladder (multiplied by ``trace(H)/m``, rows of G at unit norm) and relaxations searched by ``method="admm"``.
+#: ADMM penalty ladder (multiplied by ``trace(H)/m``, rows of G at unit norm) and relaxations searched by
+#: ``method="admm"``.
 RHO_LADDER = tuple(float(v) for v in np.logspace(-4, 4, 25))
 
 
@@ -167,7 +168,7 @@ def unravel(net: ImplicitNetwork, depth: int | None = None, *, method: str = "ad
             raise ProblemDefinitionError("prune: needs a box of states (box=, or a QP with a sample_box)")
         red = net.well_posedness(box=region).redundant_rows
         kept = np.setdiff1d(kept, np.asarray(red, dtype=np.int64))
-        qp = pruned_qp(qp_full, kept)
+        qp = qp_full.with_rows(kept)
     base = hybrid_base if method == "hybrid" else method
     if base not in ("admm", "momentum", "paper", "lmi"):
         raise ProblemDefinitionError(f"hybrid_base: expected a pure construction, got {hybrid_base!r}")

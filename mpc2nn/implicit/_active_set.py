@@ -85,7 +85,8 @@ class ActiveSetSolver:
 
     def _start(self, z0: np.ndarray, h: np.ndarray):
         """``(z_R, u_R, ok)``: minimiser on the start rows as equalities, their multipliers, and where
-        those are >= 0 (elsewhere the unconstrained start is kept)."""
+        those are >= 0 (elsewhere the unconstrained start is kept).
+        """
         R = self.start_rows
         viol = z0 @ self.Gbar[R].T - h[:, R]
         u = viol @ self._start_inv.T
@@ -213,7 +214,7 @@ class ActiveSetSolver:
             parts = [self._dual_active_set(z0[i:i + GI_CHUNK], h[i:i + GI_CHUNK], q[i:i + GI_CHUNK],
                                            None if start is None else tuple(a[i:i + GI_CHUNK] for a in start))
                      for i in range(0, b, GI_CHUNK)]
-            return tuple(np.concatenate(x) for x in zip(*parts))
+            return tuple(np.concatenate(x) for x in zip(*parts, strict=True))
         Gb = self.Gbar
         m, n = Gb.shape
         Gx = np.vstack([Gb, np.zeros((1, n))])  # row m: padding
@@ -349,7 +350,8 @@ def _batched_reduced_solve(M: np.ndarray, q: np.ndarray, rows: np.ndarray) -> tu
 def _border(Kinv: np.ndarray, rows: np.ndarray, slot: np.ndarray, r: np.ndarray, gamma: np.ndarray,
             L: int) -> None:
     """Add a row in the padding ``slot`` of each sample ``rows``: with ``r = K⁻¹ N a`` (zero on padding)
-    and ``γ = ‖a - Nᵀ r‖²``, the new inverse is ``K⁻¹ - e eᵀ + r̃ r̃ᵀ / γ``, ``r̃ = r - e`` (in place)."""
+    and ``γ = ‖a - Nᵀ r‖²``, the new inverse is ``K⁻¹ - e eᵀ + r̃ r̃ᵀ / γ``, ``r̃ = r - e`` (in place).
+    """
     if rows.size == 0:
         return
     rt = np.zeros((rows.size, L))
@@ -363,7 +365,8 @@ def _border(Kinv: np.ndarray, rows: np.ndarray, slot: np.ndarray, r: np.ndarray,
 
 def _eliminate(Kinv: np.ndarray, rows: np.ndarray, slot: np.ndarray, last: np.ndarray, L: int) -> None:
     """Remove the working-set row in ``slot`` (the row in ``last`` moves there, ``last`` becomes padding):
-    swap the two in ``K⁻¹``, then the Schur complement ``K⁻¹ - c cᵀ / c_last``, ``c = K⁻¹ e_last`` (in place)."""
+    swap the two in ``K⁻¹``, then the Schur complement ``K⁻¹ - c cᵀ / c_last``, ``c = K⁻¹ e_last`` (in place).
+    """
     if rows.size == 0:
         return
     ar = np.arange(rows.size)

@@ -36,7 +36,7 @@ __all__ = ["ImplicitNetwork", "compile", "CERTIFICATE_TOL"]
 CERTIFICATE_TOL = 1e-9
 
 
-def compile(problem: MPCProblem | CondensedQP, *, alpha=None) -> "ImplicitNetwork":
+def compile(problem: MPCProblem | CondensedQP, *, alpha=None) -> ImplicitNetwork:
     """Build the exact implicit ReLU network of an MPC problem or condensed QP.
 
     Parameters
@@ -67,7 +67,7 @@ def compile(problem: MPCProblem | CondensedQP, *, alpha=None) -> "ImplicitNetwor
         raise ProblemDefinitionError(
             f"compile: expected an MPCProblem or a CondensedQP, got {type(problem).__name__}")
     Hinv = qp.H_inv
-    M = qp.G @ Hinv @ qp.G.T
+    M = qp.dual_hessian
     m = qp.m
     lam_max = float(np.linalg.eigvalsh(M)[-1]) if m else 1.0
     if alpha is None:
@@ -82,7 +82,7 @@ def compile(problem: MPCProblem | CondensedQP, *, alpha=None) -> "ImplicitNetwor
             raise ProblemDefinitionError(f"alpha: every step must be finite and > 0, got {alpha!r}")
     Gam = alpha_vec[:, None]
     W = np.eye(m) - Gam * M
-    Y = -Gam * (qp.G @ Hinv @ qp.F + qp.E)
+    Y = -Gam * qp.dual_linear
     b = -alpha_vec * qp.w
     T = np.eye(qp.n_z) if qp.output_map is None else qp.output_map
     return ImplicitNetwork(W=W, Y=Y, b=b, W_f=-T @ Hinv @ qp.G.T, Y_f=-T @ Hinv @ qp.F, alpha=alpha_vec, qp=qp)
@@ -243,9 +243,9 @@ class ImplicitNetwork:
         fp = np.where(feasible, fp, np.nan)
         return ImplicitSolution(U=U, y=y, feasible=feasible, status=status.astype(str), reason=reason.astype(str),
                                 fixed_point_residual=fp, fixed_point_scale=fp_scale, kkt=kkt, iterations=iters,
-                                method=method.astype(str), n_u=qp.n_u, slack=qp.slacks(Z))
+                                method=method.astype(str), n_u=qp.n_u, slack=qp.soft_slacks(Z))
 
-    def well_posedness(self, *, box=None) -> "WellPosednessReport":
+    def well_posedness(self, *, box=None) -> WellPosednessReport:
         """Diagnose well-posedness of ``y = W relu(y) + c``.
 
         Parameters

@@ -61,7 +61,7 @@ class ImplicitSolution:
     def summary(self) -> str:
         """One line per status with counts, and the worst certified residuals."""
         vals, counts = np.unique(self.status, return_counts=True)
-        parts = [f"{c} {v}" for v, c in zip(vals, counts)]
+        parts = [f"{c} {v}" for v, c in zip(vals, counts, strict=True)]
         ok = self.certified
         if ok.any():
             fp = float((self.fixed_point_residual[ok] / self.fixed_point_scale[ok]).max())

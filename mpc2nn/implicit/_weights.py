@@ -68,7 +68,7 @@ class ImplicitWeights:
         object.__setattr__(self, "n_u", int(n_u))
 
     @classmethod
-    def from_network(cls, net: ImplicitNetwork) -> "ImplicitWeights":
+    def from_network(cls, net: ImplicitNetwork) -> ImplicitWeights:
         """The weights of a compiled :class:`~mpc2nn.ImplicitNetwork`."""
         return cls(net.W, net.Y, net.b, net.W_f, net.Y_f, None, net.n_u)
 

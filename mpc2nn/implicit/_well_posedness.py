@@ -66,7 +66,7 @@ class WellPosednessReport:
 def well_posedness(net: ImplicitNetwork, box) -> WellPosednessReport:
     qp = net.qp
     G, m, n_U = qp.G, qp.m, qp.n_z
-    M = G @ qp.H_inv @ G.T
+    M = qp.dual_hessian
     eig = np.linalg.eigvalsh(M) if m else np.zeros(1)
     rank = int(np.linalg.matrix_rank(G)) if m else 0
     p_matrix = rank == m
@@ -77,7 +77,7 @@ def well_posedness(net: ImplicitNetwork, box) -> WellPosednessReport:
     cos = Jn @ Jn.T
     dup, opp = [], []
     iu = np.triu_indices(m, k=1)
-    for i, j in zip(*iu):
+    for i, j in zip(*iu, strict=True):
         if cos[i, j] > 1 - 1e-12:
             dup.append((int(i), int(j)))
         elif cos[i, j] < -1 + 1e-12:

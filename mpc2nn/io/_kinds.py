@@ -85,10 +85,12 @@ def _qp_from(arrays, fields) -> CondensedQP:
                                 fields["problem"])
     so = (arrays["state_only.E0"], arrays["state_only.w0"]) if "state_only.E0" in arrays else None
     box = (arrays["sample_box.lo"], arrays["sample_box.hi"]) if "sample_box.lo" in arrays else None
-    return CondensedQP(arrays["H"], arrays["F"], arrays["G"], arrays["w"], arrays["E"], fields["n_u"],
-                       arrays.get("Phi"), arrays.get("Gamma"), problem, tuple(fields["row_labels"]), so,
-                       fields["name"], box, fields["source"], arrays.get("output_map"), fields.get("n_slack", 0),
-                       fields.get("slack_shift", 0.0), tuple(tuple(p) for p in fields.get("parameter_sizes", ())))
+    return CondensedQP(H=arrays["H"], F=arrays["F"], G=arrays["G"], w=arrays["w"], E=arrays["E"], n_u=fields["n_u"],
+                       Phi=arrays.get("Phi"), Gamma=arrays.get("Gamma"), problem=problem,
+                       row_labels=tuple(fields["row_labels"]), state_only=so, name=fields["name"], sample_box=box,
+                       source=fields["source"], output_map=arrays.get("output_map"),
+                       n_slack=fields.get("n_slack", 0), slack_shift=fields.get("slack_shift", 0.0),
+                       parameter_sizes=tuple(tuple(p) for p in fields.get("parameter_sizes", ())))
 
 
 def _network_parts(net: ImplicitNetwork) -> tuple[dict, dict]:
@@ -139,7 +141,7 @@ def _explicit_from(arrays, fields):
     net = _network_from({k[4:]: v for k, v in arrays.items() if k.startswith("net.")}, fields["net"])
     cls, params = fields["cls"], fields["params"]
     dtype = getattr(torch, fields["dtype"])
-    qp = net.qp if not params.get("prune") else explicit.pruned_qp(net.qp, arrays["kept_rows"])
+    qp = net.qp if not params.get("prune") else net.qp.with_rows(arrays["kept_rows"])
     kept, depth, opts = arrays["kept_rows"], fields["depth"], dict(params)
     if cls == "PaperNetwork":
         K = params["K"] if "K" in params else arrays["buffer.Kt"].T

@@ -281,7 +281,7 @@ class MPCProblem:
         """Number of inputs."""
         return self.B.shape[1]
 
-    def replace(self, **changes) -> "MPCProblem":
+    def replace(self, **changes) -> MPCProblem:
         """A copy with some fields changed (validated again).
 
         A terminal weight that was computed (DARE or Lyapunov) is computed again
@@ -297,7 +297,7 @@ class MPCProblem:
 
     # --- construction from python-control --------------------------------
     @classmethod
-    def from_statespace(cls, sys, Q, R, horizon: int, *, dt: float | None = None, **kwargs) -> "MPCProblem":
+    def from_statespace(cls, sys, Q, R, horizon: int, *, dt: float | None = None, **kwargs) -> MPCProblem:
         """Build from a python-control ``StateSpace``.
 
         A continuous-time system (``sys.dt == 0``) needs ``dt`` and is discretised

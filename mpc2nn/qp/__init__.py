@@ -2,10 +2,10 @@
 
 from ._condense import as_qp, condense
 from ._condensed import CondensedQP, KKTResiduals
-from ._parameters import parameter_layout
+from ._parameters import ParameterLayout
 from ._prediction import prediction_matrices
 from ._redundancy import inactive_rows
 from ._sparse import SparseQP, sparse_form
 
 __all__ = ["CondensedQP", "KKTResiduals", "SparseQP", "condense", "as_qp", "prediction_matrices",
-           "parameter_layout", "sparse_form", "inactive_rows"]
+           "ParameterLayout", "sparse_form", "inactive_rows"]

@@ -39,7 +39,7 @@ from .._checks import frozen
 from ..exceptions import ProblemDefinitionError
 from ..problem import MPCProblem
 from ._condensed import CondensedQP
-from ._parameters import parameter_layout
+from ._parameters import ParameterLayout
 from ._prediction import prediction_matrices
 
 __all__ = ["condense", "as_qp"]
@@ -65,7 +65,8 @@ def condense(problem: MPCProblem) -> CondensedQP:
     nU = N * n_u
     Phi, Gamma = prediction_matrices(A, B, N)
 
-    sizes, (S_x, S_up, S_xr, S_ur) = parameter_layout(problem)
+    layout = ParameterLayout.of(problem)
+    S_x, S_up, S_xr, S_ur = layout.selectors(n_u)
     n_theta = S_x.shape[1]
 
     # cost in U: ½UᵀH_U U + θᵀF_UᵀU (half of the stage sums), ΔU = D U - e u_prev
@@ -165,7 +166,7 @@ def condense(problem: MPCProblem) -> CondensedQP:
         G = np.vstack([np.hstack([G, S]), np.hstack([np.zeros((n_s, nV)), -np.eye(n_s)])])
         w = np.concatenate([w - shift * soft_mask, np.full(n_s, -shift)])
         E = np.vstack([E, np.zeros((n_s, n_theta))])
-        labels = [lab + " (soft)" if s_ else lab for lab, s_ in zip(labels, soft_mask)]
+        labels = [lab + " (soft)" if s_ else lab for lab, s_ in zip(labels, soft_mask, strict=True)]
         labels += [f"slack of {k} >= 0" for k in names]
         H = scipy.linalg.block_diag(H, rho_q * np.eye(n_s))
         F = np.vstack([F, np.zeros((n_s, n_theta))])
@@ -173,9 +174,10 @@ def condense(problem: MPCProblem) -> CondensedQP:
 
     output_map = None if T_b.shape == (nU, nU) and np.array_equal(T_b, np.eye(nU)) else T_b
     state_only = (np.array(state_E).reshape(-1, n_theta), np.array(state_w)) if state_E else None
-    return CondensedQP(H, F, G, w, E, n_u, frozen(Phi), frozen(Gamma), problem,
-                       tuple(labels), state_only, problem.name, problem.sample_box, "condense",
-                       output_map, n_s, shift, tuple(sizes))
+    return CondensedQP(H=H, F=F, G=G, w=w, E=E, n_u=n_u, Phi=frozen(Phi), Gamma=frozen(Gamma), problem=problem,
+                       row_labels=tuple(labels), state_only=state_only, name=problem.name,
+                       sample_box=problem.sample_box, source="condense", output_map=output_map, n_slack=n_s,
+                       slack_shift=shift, parameter_sizes=layout.parts)
 
 
 def _blocking_matrix(blocks, N: int, n_u: int) -> np.ndarray:
@@ -192,7 +194,8 @@ def _blocking_matrix(blocks, N: int, n_u: int) -> np.ndarray:
 
 def _drop_trivial_rows(G, w, E, labels, slack_of, name):
     """Rows without decision variables or repeated: ``0 <= w`` is dropped, ``0 <= w + Eθ`` kept apart,
-    ``0 <= w < 0`` is an error; exact duplicates of an earlier row are dropped."""
+    ``0 <= w < 0`` is an error; exact duplicates of an earlier row are dropped.
+    """
     keep, state_E, state_w, seen = [], [], [], set()
     for i in range(G.shape[0]):
         if not np.any(G[i]):
@@ -214,7 +217,8 @@ def _drop_trivial_rows(G, w, E, labels, slack_of, name):
 
 def as_qp(obj) -> CondensedQP:
     """The condensed QP behind ``obj``: an MPCProblem is condensed, a CondensedQP returned as it is,
-    a network (anything with a ``qp`` attribute holding a CondensedQP) gives its QP."""
+    a network (anything with a ``qp`` attribute holding a CondensedQP) gives its QP.
+    """
     if isinstance(obj, MPCProblem):
         return condense(obj)
     if isinstance(obj, CondensedQP):

@@ -1,26 +1,175 @@
-"""The layout of the QP parameter ``θ = (x, u_prev, x_ref, u_ref)``."""
+"""The layout of the QP parameter ``θ = (x, u_prev, x_ref, u_ref)``: one class, :class:`ParameterLayout`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
+
 import numpy as np
 
-from ..problem import MPCProblem
+from .._checks import as_box, as_states
+from ..exceptions import ProblemDefinitionError, ShapeError
 
-__all__ = ["parameter_layout"]
+__all__ = ["ParameterLayout", "PARTS"]
+
+#: The parts ``θ`` may hold, in their order, with why a problem takes each and why not.
+PARTS = {
+    "x": ("the current state", "every problem takes the state"),
+    "u_prev": ("its input-rate bounds/weight act on u_0 - u_prev: give the previous input",
+               "it has no input-rate bounds or weight (du_min, du_max, du_weight)"),
+    "x_ref": ("it tracks a reference (tracking=True): give the state reference",
+              "it does not track a reference (tracking=False)"),
+    "u_ref": ("it tracks a reference (tracking=True): give the input reference "
+              "(mpc2nn.steady_state_target computes both from an output reference)",
+              "it does not track a reference (tracking=False)"),
+}
 
 
-def parameter_layout(problem: MPCProblem) -> tuple[list, tuple]:
-    """``(sizes, (S_x, S_up, S_xr, S_ur))``: the parts of ``θ = (x, u_prev, x_ref, u_ref)`` the problem
-    uses, and the matrices selecting each part from ``θ`` (zero for a part it does not use)."""
-    n_x, n_u = problem.n_x, problem.n_u
-    sizes = [("x", n_x)] + ([("u_prev", n_u)] if problem.uses_previous_input else []) + (
-        [("x_ref", n_x), ("u_ref", n_u)] if problem.tracking else [])
-    n_theta = sum(n for _, n in sizes)
-    offsets = dict(zip([k for k, _ in sizes], np.cumsum([0] + [n for _, n in sizes])))
-    selectors = []
-    for k, n in (("x", n_x), ("u_prev", n_u), ("x_ref", n_x), ("u_ref", n_u)):
-        S = np.zeros((n, n_theta))
-        if k in offsets:
-            S[:, offsets[k]:offsets[k] + n] = np.eye(n)
-        selectors.append(S)
-    return sizes, tuple(selectors)
+@dataclass(frozen=True)
+class ParameterLayout:
+    """Which parts ``θ`` holds and where: ``parts = (("x", n_x), ("u_prev", n_u), ...)`` in order.
+
+    Parameters
+    ----------
+    parts : tuple of (name, size)
+        Names from :data:`PARTS`, in that order; ``x`` first.
+    name : str
+        The QP's name, used in error messages.
+
+    Examples
+    --------
+    >>> from mpc2nn.qp import ParameterLayout
+    >>> lay = ParameterLayout((("x", 2), ("u_prev", 1)))
+    >>> lay.n_theta, lay.labels, lay.describe()
+    (3, ('x[0]', 'x[1]', 'u_prev[0]'), 'x (2), u_prev (1)')
+    >>> lay.build([1.0, 2.0], u_prev=[0.5]).tolist()
+    [[1.0, 2.0, 0.5]]
+    """
+
+    parts: tuple
+    name: str = "qp"
+
+    def __post_init__(self):
+        parts = tuple((str(k), int(v)) for k, v in self.parts)
+        names = [k for k, _ in parts]
+        if not parts or names[0] != "x" or any(k not in PARTS for k in names) or names != sorted(
+                names, key=list(PARTS).index) or len(set(names)) != len(names):
+            raise ShapeError(f"parameter layout: expected parts among {list(PARTS)} in that order with x first, "
+                             f"got {parts}")
+        object.__setattr__(self, "parts", parts)
+
+    @classmethod
+    def of(cls, problem, name: str | None = None) -> ParameterLayout:
+        """The parts an :class:`~mpc2nn.MPCProblem` takes (rate terms: ``u_prev``; tracking: the references)."""
+        n_x, n_u = problem.n_x, problem.n_u
+        parts = [("x", n_x)] + ([("u_prev", n_u)] if problem.uses_previous_input else []) + (
+            [("x_ref", n_x), ("u_ref", n_u)] if problem.tracking else [])
+        return cls(tuple(parts), problem.name if name is None else name)
+
+    @property
+    def n_theta(self) -> int:
+        """Length of ``θ``."""
+        return sum(n for _, n in self.parts)
+
+    @property
+    def n_x(self) -> int:
+        """Length of the state part."""
+        return self.parts[0][1]
+
+    @property
+    def state_only(self) -> bool:
+        """``θ`` is the state alone."""
+        return len(self.parts) == 1
+
+    @cached_property
+    def slices(self) -> dict:
+        """``{part: slice of θ}`` for the parts present."""
+        out, start = {}, 0
+        for k, n in self.parts:
+            out[k] = slice(start, start + n)
+            start += n
+        return out
+
+    @property
+    def labels(self) -> tuple:
+        """Names of the entries of ``θ``, e.g. ``("x[0]", "x[1]", "u_prev[0]")``."""
+        return tuple(f"{k}[{i}]" for k, n in self.parts for i in range(n))
+
+    def describe(self) -> str:
+        """``"x (2), u_prev (1)"``: the parts and their sizes."""
+        return ", ".join(f"{k} ({n})" for k, n in self.parts)
+
+    def selector(self, part: str, size: int) -> np.ndarray:
+        """``(size, n_θ)`` matrix picking ``part`` out of ``θ`` (zero when the layout has no such part)."""
+        S = np.zeros((size, self.n_theta))
+        if part in self.slices:
+            S[:, self.slices[part]] = np.eye(size)
+        return S
+
+    def selectors(self, n_u: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(S_x, S_u_prev, S_x_ref, S_u_ref)``: the selectors of all four parts (zero for those absent)."""
+        n_x = self.n_x
+        return (self.selector("x", n_x), self.selector("u_prev", n_u), self.selector("x_ref", n_x),
+                self.selector("u_ref", n_u))
+
+    def build(self, x, u_prev=None, x_ref=None, u_ref=None) -> np.ndarray:
+        """``θ`` (B, n_θ) from its parts, each ``(n,)`` (repeated over the batch) or ``(B, n)``.
+
+        Exactly the parts of the layout must be given; a missing or unexpected part is
+        refused with the reason the QP takes it or not.
+        """
+        given = dict(x=x, u_prev=u_prev, x_ref=x_ref, u_ref=u_ref)
+        sizes = dict(self.parts)
+        arrays = {}
+        for k, v in given.items():
+            if k not in sizes:
+                if v is not None:
+                    raise ProblemDefinitionError(f"{k}: QP '{self.name}' takes no {k} because {PARTS[k][1]}; "
+                                                 f"its parameters are θ = ({self.describe()})")
+                continue
+            if v is None:
+                raise ProblemDefinitionError(f"{k}: missing; QP '{self.name}' needs it because {PARTS[k][0]}. "
+                                             f"Its parameters are θ = ({self.describe()})")
+            a = np.asarray(v, dtype=float)
+            if a.ndim == 1:
+                a = a[None, :]
+            if a.ndim != 2 or a.shape[1] != sizes[k]:
+                raise ShapeError(f"{k}: expected shape ({sizes[k]},) or (B, {sizes[k]}), got {np.shape(v)}")
+            arrays[k] = a
+        B = max(a.shape[0] for a in arrays.values())
+        for k, a in arrays.items():
+            if a.shape[0] not in (1, B):
+                raise ShapeError(f"{k}: batch size {a.shape[0]} does not match the others ({B}); give (n,) "
+                                 "to use one value for all")
+        return np.hstack([np.broadcast_to(a, (B, a.shape[1])) for a in arrays.values()])
+
+    def check(self, X, name: str = "X") -> np.ndarray:
+        """``X`` as a float array (B, n_θ); a single vector becomes B = 1. Errors name the layout."""
+        if self.state_only:
+            return as_states(X, self.n_theta, name)
+        try:
+            return as_states(X, self.n_theta, name, sym="n_θ")
+        except ShapeError as exc:
+            raise ShapeError(f"{exc}; the input of QP '{self.name}' is θ = ({self.describe()}), "
+                             "build it with qp.parameters(x, u_prev=..., x_ref=..., u_ref=...)") from None
+
+    def box(self, state_box, *, u_box=None) -> tuple[np.ndarray, np.ndarray]:
+        """A box of ``θ``: the state box for ``x`` and ``x_ref``, ``u_box`` for ``u_prev`` and ``u_ref``.
+
+        Parameters
+        ----------
+        state_box : (lo, hi), each (n_x,)
+        u_box : (lo, hi), each (n_u,); needed when the layout holds an input part
+        """
+        lo_x, hi_x = as_box("state box", state_box, self.n_x, "n_x")
+        lo, hi = np.zeros(self.n_theta), np.zeros(self.n_theta)
+        for k, sl in self.slices.items():
+            if k in ("x", "x_ref"):
+                lo[sl], hi[sl] = lo_x, hi_x
+            else:
+                if u_box is None:
+                    raise ProblemDefinitionError(
+                        f"u_box: QP '{self.name}' takes {k} as part of θ = ({self.describe()}); give a box of "
+                        "inputs (lo, hi) to draw it from, e.g. the input bounds")
+                lo[sl], hi[sl] = as_box("input box", u_box, sl.stop - sl.start, "n_u")
+        return lo, hi

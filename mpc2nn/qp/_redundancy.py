@@ -18,7 +18,7 @@ def inactive_rows(qp: CondensedQP, box) -> tuple:
     """
     n_z, n_x = qp.n_z, qp.n_x
     bounds = [(None, None)] * n_z + ([(None, None)] * n_x if box is None
-                                     else [(float(lo), float(hi)) for lo, hi in zip(box[0], box[1])])
+                                     else [(float(lo), float(hi)) for lo, hi in zip(box[0], box[1], strict=True)])
     bounds += [(None, None)] * (qp.n_theta - n_x)
     implied = redundant_rows(np.hstack([qp.G, -qp.E]), qp.w, bounds=bounds)
     return tuple(int(i) for i in np.flatnonzero(implied))

@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..problem import MPCProblem
-from ._parameters import parameter_layout
+from ._parameters import ParameterLayout
 
 __all__ = ["SparseQP", "sparse_form"]
 
@@ -47,7 +47,7 @@ def sparse_form(problem: MPCProblem) -> SparseQP:
     A, B, N = problem.A, problem.B, problem.horizon
     n_x, n_u = problem.n_x, problem.n_u
     nX, nU = N * n_x, N * n_u
-    _, (S_x, S_up, S_xr, S_ur) = parameter_layout(problem)
+    S_x, S_up, S_xr, S_ur = ParameterLayout.of(problem).selectors(n_u)
     n_theta = S_x.shape[1]
     soft = problem.soft_state_penalty is not None
 
@@ -109,7 +109,7 @@ def sparse_form(problem: MPCProblem) -> SparseQP:
     n_s = sum(soft_counts)
     rows, lo, hi, Lx = [], [], [], []
     used = 0
-    for (Ax, Au, l_, u_, L, side), c in zip(blocks, soft_counts):
+    for (Ax, Au, l_, u_, L, side), c in zip(blocks, soft_counts, strict=True):
         S = sp.csr_matrix((Ax.shape[0], n_s))
         if c:  # x <= x_max + s (side -1), x >= x_min - s (side +1)
             S = sp.hstack([sp.csr_matrix((c, used)), side * sp.eye(c), sp.csr_matrix((c, n_s - used - c))]).tocsr()

@@ -89,7 +89,7 @@ def sample_feasible(net: ImplicitNetwork, box, n: int, seed: int) -> tuple[np.nd
     qp = net.qp
     if qp.n_theta != qp.n_x:
         raise ProblemDefinitionError(
-            f"QP '{qp.name}' takes θ = ({qp.layout_text()}), not only the state, so states cannot be drawn from "
+            f"QP '{qp.name}' takes θ = ({qp.layout.describe()}), not only the state, so states cannot be drawn from "
             "the box alone: pass tuning_states= and states= (or depth= with rho=, relax= / beta=) as parameter "
             "vectors built by qp.parameters(x, ...)")
     lo, hi = (np.asarray(b, float) for b in box)

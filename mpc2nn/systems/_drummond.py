@@ -58,6 +58,7 @@ def drummond2024(variant: str = "corrected") -> MPCProblem | CondensedQP:
     F[0] = (B.T @ Q @ A)[0]
     G = np.kron(np.eye(N), [[0.1], [-0.1]])
     labels = tuple(f"{s}[0] at k={k} (scaled 0.1)" for k in range(N) for s in ("u_max", "u_min"))
-    return CondensedQP(H, F, G, np.ones(2 * N), np.zeros((2 * N, 2)), 1, Phi, Gamma, None, labels, None,
-                       "drummond2024_published", (np.array(box[0]), np.array(box[1])),
-                       "authors' script run_sim.m (arXiv 2404.12030), quirks kept")
+    return CondensedQP(H=H, F=F, G=G, w=np.ones(2 * N), E=np.zeros((2 * N, 2)), n_u=1, Phi=Phi, Gamma=Gamma,
+                       row_labels=labels, name="drummond2024_published",
+                       sample_box=(np.array(box[0]), np.array(box[1])),
+                       source="authors' script run_sim.m (arXiv 2404.12030), quirks kept")
