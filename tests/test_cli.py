@@ -10,6 +10,7 @@ import pytest
 
 import mpc2nn
 from mpc2nn.cli import load_problem, main
+from mpc2nn.status import Status
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_PROBLEMS = ROOT / "examples" / "problems"
@@ -235,7 +236,7 @@ def test_simulate_json(controller, capfd):
 
 def test_simulate_stops_at_an_infeasible_state_and_checks_x0(capfd):
     code, data, _ = run_json(capfd, "simulate", "builtin:double_integrator", "--x0", "5", "2", "--steps", "5")
-    assert code == 1 and data["stopped_at"] == 0 and data["stop_status"] == "infeasible"
+    assert code == 1 and data["stopped_at"] == 0 and data["stop_status"] == Status.INFEASIBLE
     code, _, err = run(capfd, "simulate", "builtin:double_integrator", "--x0", "1", "2", "3")
     assert code == 2
     assert_one_line_error(err, "x0: expected shape (n_x,) = (2,), got (3,)")

@@ -19,6 +19,7 @@ from mpc2nn.converse import (
     widen,
 )
 from mpc2nn.exceptions import ProblemDefinitionError, ShapeError
+from mpc2nn.status import Conversion, Status
 
 pytest.importorskip("cvxpy")
 
@@ -62,7 +63,7 @@ def test_round_trip_every_public_problem(name):
     qp = mpc2nn.systems.as_qp(PROBLEMS[name]())
     net = mpc2nn.compile(qp)
     res = to_qp(net)
-    assert res.status == "exact" and res.obstruction is None
+    assert res.status == Conversion.EXACT and res.obstruction is None
     assert res.residual < 1e-10
     assert max(res.network_mismatch.values()) < 1e-9
     X = _states(qp)
@@ -99,7 +100,7 @@ def test_round_trip_with_per_row_steps_recovers_the_steps():
 def test_sdp_route_agrees_with_the_algebraic_one():
     net = mpc2nn.compile(PROBLEMS["drummond2024_corrected"]())
     alg, sdp = to_qp(net), to_qp(net, method="sdp")
-    assert sdp.status == "exact" and sdp.method == "sdp + polish"
+    assert sdp.status == Conversion.EXACT and sdp.method == "sdp + polish"
     assert sdp.residual < 1e-12
     X = _states(net.qp, 20)
     np.testing.assert_allclose(sdp.network().solve(X).U, alg.network().solve(X).U, atol=ROUND_TRIP_TOL)
@@ -128,7 +129,7 @@ def test_random_monotone_network_maps_to_a_qp_with_the_same_fixed_points(seed, s
     m, n_U, n_x = 5, 7, 3
     wts = _monotone_weights(rng, m, n_U, n_x, steps=steps)
     res = to_qp(wts)
-    assert res.status == "exact", str(res)
+    assert res.status == Conversion.EXACT, str(res)
     assert max(res.network_mismatch.values()) < 1e-10
     assert res.family.free_basis.shape == (n_U, n_U - m)      # H is not unique: U is
     X = rng.normal(size=(25, n_x)) * 2
@@ -136,7 +137,7 @@ def test_random_monotone_network_maps_to_a_qp_with_the_same_fixed_points(seed, s
     assert all(len(s) == 1 for s in sols)                     # well-posed: one fixed point each
     U_net = wts.output(np.array([s[0] for s in sols]), X)
     qp_sol = res.network().solve(X)
-    assert np.all(qp_sol.status == "solved")
+    assert np.all(qp_sol.status == Status.SOLVED)
     np.testing.assert_allclose(qp_sol.U, U_net, atol=ROUND_TRIP_TOL)
     # the QP's KKT points are the network's fixed points: check the QP itself with OSQP
     osqp = mpc2nn.solve_osqp(res.qp, X)
@@ -171,7 +172,7 @@ def test_non_symmetric_network_gets_the_honest_answer():
     rng = np.random.default_rng(11)
     wts = _monotone_weights(rng, 5, 7, 2, skew=0.5)
     res = to_qp(wts)
-    assert res.status == "nearest"
+    assert res.status == Conversion.NEAREST
     obs = res.obstruction
     assert obs is not None and obs.kind in ("sign", "cycle")
     A = np.eye(5) - wts.W
@@ -199,7 +200,7 @@ def test_obstructions_kernel_and_not_psd():
     # m > n_U but I - W of full rank: W_f v = 0 while (I - W) v ≠ 0
     wts = _monotone_weights(rng, 5, 3, 2)
     res = to_qp(wts)
-    assert res.status == "nearest" and res.obstruction.kind == "kernel"
+    assert res.status == Conversion.NEAREST and res.obstruction.kind == "kernel"
     v = res.obstruction.vector
     assert np.linalg.norm(wts.W_f @ v) < 1e-9 and np.linalg.norm((np.eye(5) - wts.W) @ v) > 1e-3
     # symmetric I - W with a negative eigenvalue
@@ -251,7 +252,7 @@ def test_to_mpc_recovers_an_mpc_with_the_same_law(name):
     prob = PROBLEMS[name]()
     net = mpc2nn.compile(prob)
     rec = to_mpc(net, prob.A, prob.B, prob.horizon, n_samples=25, seed=1)
-    assert rec.status == "exact", str(rec)
+    assert rec.status == Conversion.EXACT, str(rec)
     assert rec.problem is not None
     assert rec.max_error <= TO_MPC_TOL and rec.feasibility_agreement == 1.0
     assert np.linalg.eigvalsh(rec.R)[0] >= 1 - 1e-6                       # normalisation R ⪰ I
@@ -282,7 +283,7 @@ def test_to_mpc_is_honest_on_the_published_example():
     net = mpc2nn.compile(qp, alpha=1.0)
     A, B = np.array([[4 / 3, -2 / 3], [1.0, 0.0]]), np.array([[0.0], [1.0]])
     rec = to_mpc(net, A, B, 10, n_samples=20)
-    assert rec.status == "approximate"
+    assert rec.status == Conversion.APPROXIMATE
     assert rec.max_error > 1e-3 and rec.gain_residual > 1e-3
     assert "does NOT reproduce" in rec.message
 
@@ -368,11 +369,11 @@ def test_to_qp_applies_to_widened_networks_and_says_why_they_are_not_mpc_like():
                      (relu_approximation("leaky_relu"), "not-psd")]:
         wide = widen(base, ap)
         res = to_qp(wide.weights)
-        assert res.status == "nearest" and res.obstruction.kind == kind
+        assert res.status == Conversion.NEAREST and res.obstruction.kind == kind
         assert res.qp.m == wide.weights.m and res.residual > 0.1
     # the identity "activation" widens to a network that is still MPC-like
     same = widen(base, relu_approximation("relu"))
-    assert to_qp(same.weights).status == "exact"
+    assert to_qp(same.weights).status == Conversion.EXACT
 
 
 # --------------------------------------------------------------------------

@@ -6,6 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mpc2nn.status import Status
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -159,10 +161,10 @@ def test_quadcopter_tracking(tmp_path):
     from scipy.optimize import linprog
 
     status = result["blocked_status"]
-    assert (status == "infeasible").any() and set(status) <= {"solved", "infeasible"}
+    assert (status == Status.INFEASIBLE).any() and set(status) <= {Status.SOLVED, Status.INFEASIBLE}
     for i in range(len(status)):
         lp = linprog(np.zeros(qp_b.n_z), A_ub=qp_b.G, b_ub=qp_b.w + qp_b.E @ theta[i], bounds=(None, None))
-        assert lp.status == (0 if status[i] == "solved" else 2)
+        assert lp.status == (0 if status[i] == Status.SOLVED else 2)
     assert (tmp_path / "quadcopter_tracking.png").stat().st_size > 10_000
 
 
@@ -195,7 +197,7 @@ def test_soft_constraints(tmp_path):
     assert np.array_equal(hard.feasible[::7], lp) and lp.any() and (~lp).any()
     assert set(hard.status[~hard.feasible]) == {"infeasible"}
     for k in (exact, quadratic):
-        assert (sols[k].status == "solved").all()
+        assert (sols[k].status == Status.SOLVED).all()
     # exact penalty: the hard solution wherever that exists, with zero slacks; slacks elsewhere
     f = hard.feasible
     assert result["gaps"][exact] < 1e-7
@@ -207,7 +209,7 @@ def test_soft_constraints(tmp_path):
     x0 = result["x0"]
     assert np.all(np.abs(x0) <= [5, 2]) and not _double_integrator_feasible(x0)
     runs = result["runs"]
-    assert runs["hard"].stopped_at == 0 and runs["hard"].status[0] == "infeasible"
+    assert runs["hard"].stopped_at == 0 and runs["hard"].status[0] == Status.INFEASIBLE
     tr, slack = runs[[k for k in runs if k.startswith("exact (")][0]], result["slack"]
     assert tr.stopped_at is None and result["gap"] < 1e-7
     assert slack[0] > 0.5 and np.abs(slack[5:]).max() < 1e-9  # slacks positive, then zero

@@ -12,6 +12,7 @@ import pytest
 
 import mpc2nn
 from mpc2nn import exceptions as exc
+from mpc2nn.status import Status
 
 DI = mpc2nn.systems.double_integrator()
 RATES = dict(du_min=[-0.3], du_max=[0.3], du_weight=[[1.0]])
@@ -97,7 +98,7 @@ def test_soft_network_reports_slacks_that_are_the_violations():
     net = mpc2nn.compile(prob)
     X = mpc2nn.sample_states(DI, 30, seed=4, feasible=False)
     sol = net.solve(X)
-    assert (sol.status == "solved").all()
+    assert (sol.status == Status.SOLVED).all()
     # each slack equals the violation of its state's bounds by the optimal inputs
     pred = net.qp.predict(X, sol.U)[:, 1:, :]  # (B, N, n_x), x_1..x_N
     viol = np.maximum.reduce([np.zeros_like(pred), pred - DI.x_max, DI.x_min - pred]).reshape(len(X), -1)
@@ -132,7 +133,7 @@ def test_sparse_form_is_built_from_the_problem_and_agrees(base, changes):
     a, b = net.solve(theta), mpc2nn.solve_osqp(prob, theta, form="sparse")
     assert np.array_equal(a.feasible, b.feasible)
     assert a.feasible.any()
-    good = a.feasible & (b.status == "solved")
+    good = a.feasible & (b.status == Status.SOLVED)
     assert np.abs(a.U[good] - b.U[good]).max() < 1e-8
 
 

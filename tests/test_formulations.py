@@ -50,6 +50,7 @@ from strategies import random_problems
 from tolerances import TOL
 
 import mpc2nn
+from mpc2nn.status import Status
 
 cp = pytest.importorskip("cvxpy")
 osqp = pytest.importorskip("osqp")
@@ -497,8 +498,8 @@ def compare(prob, sol, R, D, X, U_prev=None, X_ref=None, U_ref=None):
                             f"{where(mism[0])}: library status {sol.status[mism[0]]!r}, "
                             f"reference (DAQP) {D.status[mism[0]]!r}")
     ok = D.feasible
-    assert (sol.status[ok] == "solved").all(), f"statuses where feasible: {set(sol.status[ok])}"
-    assert (sol.status[~ok] == "infeasible").all(), f"statuses where infeasible: {set(sol.status[~ok])}"
+    assert (sol.status[ok] == Status.SOLVED).all(), f"statuses where feasible: {set(sol.status[ok])}"
+    assert (sol.status[~ok] == Status.INFEASIBLE).all(), f"statuses where infeasible: {set(sol.status[~ok])}"
     assert np.isnan(sol.U[~ok]).all()
     osqp_ok = R.status == "optimal"
     for ref, rows, tol, name in ((D, ok, EXACT, "DAQP"), (R, osqp_ok, ACC, "OSQP")):
@@ -560,7 +561,7 @@ def test_soft_exact_penalty_equals_hard_solution_where_hard_is_feasible():
     sol_hard = mpc2nn.compile(hard).solve(X)
     compare(hard, sol_hard, R, D, X)
     sol_soft = mpc2nn.compile(soft).solve(X[ok])
-    assert (sol_soft.status == "solved").all(), sol_soft.summary()
+    assert (sol_soft.status == Status.SOLVED).all(), sol_soft.summary()
     # two exact solves of the same minimiser (the exact penalty leaves the hard solution)
     assert np.abs(sol_soft.U - sol_hard.U[ok]).max() <= TOL["same_math", "float64"]
     compare(soft, sol_soft, R_s, D_s, X[ok])
@@ -575,12 +576,12 @@ def test_soft_exact_penalty_solves_states_outside_the_hard_feasible_set():
     assert out.sum() >= 15
     X = X[out]
     # the library's hard network agrees that these states are infeasible
-    assert (mpc2nn.compile(hard).solve(X).status == "infeasible").all()
+    assert (mpc2nn.compile(hard).solve(X).status == Status.INFEASIBLE).all()
 
     R, D = Reference(soft).both(X)
     assert D.feasible.all()
     sol = mpc2nn.compile(soft).solve(X)
-    assert (sol.status == "solved").all(), sol.summary()
+    assert (sol.status == Status.SOLVED).all(), sol.summary()
     compare(soft, sol, R, D, X)
     # the slacks are true slacks: nonnegative, positive somewhere at every state (the hard
     # problem is infeasible there), and their max / sum are the reference's
@@ -786,7 +787,7 @@ def test_combination_soft_rates_tracking_blocking(make):
     theta = theta_of(prob, *args)
     assert qp.n_theta == theta.shape[1]
     sol = mpc2nn.compile(prob).solve(theta)
-    assert (sol.status == "solved").all(), sol.summary()
+    assert (sol.status == Status.SOLVED).all(), sol.summary()
     compare(prob, sol, R, D, *args)
     assert rates_hold(prob, sol.U, U_prev)
     assert blocks_hold(prob, sol.U)
@@ -838,14 +839,14 @@ def test_library_solve_osqp_agrees_with_reference(case):
     assert D.feasible.sum() >= 5
     lib = mpc2nn.solve_osqp(prob, theta_of(prob, X, U_prev, X_ref, U_ref))
     assert lib.U.shape == (n, prob.horizon * prob.n_u)
-    solved = lib.status == "solved"
+    solved = lib.status == Status.SOLVED
     # OSQP claims a solution only where the reference has one, and claims infeasibility only where
     # the reference does; at 1e-10 it may run out of iterations on a feasible state
     # (tests/test_implicit.py; seen: 3 of 15 on the exact-penalty problem)
     assert not (solved & ~D.feasible).any(), lib.status
-    claims_infeasible = np.char.find(lib.status.astype(str), "infeasible") >= 0
+    claims_infeasible = lib.status == Status.INFEASIBLE
     assert not (claims_infeasible & D.feasible).any(), (lib.status, D.status)
-    assert set(lib.status[D.feasible & ~solved]) <= {"maximum iterations reached", "solved inaccurate"}
+    assert set(lib.status[D.feasible & ~solved]) <= {Status.ITERATION_LIMIT, Status.SOLVED_INACCURATE}
     assert solved.sum() >= D.feasible.sum() // 2, (lib.status, D.status)
     err = np.abs(lib.U[solved] - D.U[solved]).max()
     assert err <= ACC, f"{case}: |U_solve_osqp - U_daqp| = {err:.3e}"

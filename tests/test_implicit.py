@@ -8,6 +8,7 @@ from strategies import random_problems
 from tolerances import TOL
 
 import mpc2nn
+from mpc2nn.status import Status
 
 
 def lp_feasible(qp, x):
@@ -47,13 +48,13 @@ def test_solve_matches_osqp_and_daqp_on_1000_states(public_problem):
     net = mpc2nn.compile(public_problem)
     X = mpc2nn.sample_states(public_problem, 1000, seed=11)
     sol = net.solve(X)
-    assert (sol.status == "solved").all(), sol.summary()
+    assert (sol.status == Status.SOLVED).all(), sol.summary()
     ref = mpc2nn.solve_osqp(public_problem, X)
     # at 1e-10 tolerances OSQP can run out of iterations on a few ill-conditioned states
     # (seen: 2-3/1000 on the inverted pendulum); it never claims infeasibility there
-    conv = ref.status == "solved"
+    conv = ref.status == Status.SOLVED
     assert conv.mean() >= 0.99
-    assert set(ref.status[~conv]) <= {"maximum iterations reached", "solved inaccurate"}
+    assert set(ref.status[~conv]) <= {Status.ITERATION_LIMIT, Status.SOLVED_INACCURATE}
     assert np.abs(sol.U[conv] - ref.U[conv]).max() <= TOL["vs_osqp", "float64"]
     pytest.importorskip("daqp")
     daqp = mpc2nn.solve_daqp(public_problem, X)
@@ -75,10 +76,10 @@ def test_infeasible_double_integrator_states_are_all_flagged():
     assert (~truth).sum() > 10  # the box holds infeasible states
     assert np.array_equal(sol.feasible, truth)
     bad = ~truth
-    assert (sol.status[bad] == "infeasible").all()
+    assert (sol.status[bad] == Status.INFEASIBLE).all()
     assert np.isnan(sol.U[bad]).all() and np.isnan(sol.y[bad]).all()
     assert all("Farkas certificate" in r for r in sol.reason[bad])
-    assert (sol.status[truth] == "solved").all()
+    assert (sol.status[truth] == Status.SOLVED).all()
 
 
 def test_bad_samples_do_not_disturb_the_rest():
@@ -92,7 +93,7 @@ def test_bad_samples_do_not_disturb_the_rest():
     ok = np.r_[np.ones(10, bool), np.zeros(6, bool), np.ones(10, bool), False]
     assert np.array_equal(sol.U[ok], alone.U)
     assert list(sol.status[10:16]) == ["infeasible"] * 5 + ["invalid"]
-    assert sol.status[-1] == "invalid" and "NaN or infinite" in sol.reason[-1]
+    assert sol.status[-1] == Status.INVALID and "NaN or infinite" in sol.reason[-1]
     assert not sol.feasible[~ok].any()
 
 
@@ -114,7 +115,7 @@ def test_random_problems_fixed_points_satisfy_kkt_and_match_osqp(case, seed):
     truth = np.array([lp_feasible(net.qp, x) for x in X])
     assert np.array_equal(sol.feasible, truth)
     ok = sol.feasible
-    assert (sol.status[ok] == "solved").all()
+    assert (sol.status[ok] == Status.SOLVED).all()
     assert (sol.kkt.worst[ok] <= TOL["certificate", "float64"]).all()
     if ok.any():
         ref = mpc2nn.solve_osqp(prob, X[ok])
@@ -161,7 +162,7 @@ def test_no_constraints_gives_the_unconstrained_law():
     net = mpc2nn.compile(p)
     X = np.random.default_rng(0).normal(size=(5, 2))
     sol = net.solve(X)
-    assert net.m == 0 and (sol.status == "solved").all()
+    assert net.m == 0 and (sol.status == Status.SOLVED).all()
     assert np.abs(sol.U - net.qp.unconstrained(X)).max() < 1e-12
 
 

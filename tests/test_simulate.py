@@ -4,6 +4,7 @@ import pytest
 
 import mpc2nn
 from mpc2nn import plotting
+from mpc2nn.status import Status
 
 
 def test_implicit_network_and_osqp_mpc_give_the_same_closed_loop():
@@ -44,7 +45,7 @@ def test_infeasible_state_stops_the_run_and_says_so():
     prob = mpc2nn.systems.double_integrator()
     x0 = mpc2nn.sample_states(prob, 1, seed=3, feasible=False)[0]
     tr = mpc2nn.simulate(prob, mpc2nn.compile(prob), x0, 5)
-    assert tr.stopped_at == 0 and tr.status[0] == "infeasible"
+    assert tr.stopped_at == 0 and tr.status[0] == Status.INFEASIBLE
     assert list(tr.status[1:]) == ["not run"] * 4
     assert np.isnan(tr.states[1:]).all()
 

@@ -11,6 +11,7 @@ from ..exceptions import ProblemDefinitionError, ShapeError
 from ..implicit import ImplicitNetwork, ImplicitWeights, as_weights, compile
 from ..problem import MPCProblem, StageConstraint
 from ..qp import CondensedQP, condense, prediction_matrices
+from ..status import Conversion
 from ._linalg import commutation, cost_maps
 from ._sdp import solve_sdp
 from ._to_qp import CONVERSE_TOL, to_qp
@@ -78,7 +79,7 @@ class MPCRecovery:
     @property
     def reproduces(self) -> bool:
         """``status == "exact"``."""
-        return self.status == "exact"
+        return self.status == Conversion.EXACT
 
     def __str__(self) -> str:
         return (f"to_mpc: {self.status}; gain residual {self.gain_residual:.2e}, Hessian residual "
@@ -280,7 +281,8 @@ def to_mpc(net, A, B, horizon: int, *, X=None, n_samples: int = 100, seed: int =
     if not ok and ref_sol is not None:
         msg += (f"; the recovered MPC does NOT reproduce the network (max relative error {err:.2e}, "
                 f"feasibility agreement {agree:.3f})")
-    return MPCRecovery("exact" if ok else "approximate", problem, qp_rec, Q, R, P, gain_res, hess_res, described,
+    status = str(Conversion.EXACT if ok else Conversion.APPROXIMATE)
+    return MPCRecovery(status, problem, qp_rec, Q, R, P, gain_res, hess_res, described,
                        X, U_ref, new_sol.U, err, agree, reference, msg)
 
 

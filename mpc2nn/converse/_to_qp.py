@@ -12,6 +12,7 @@ from .._checks import require
 from ..exceptions import ProblemDefinitionError, ShapeError
 from ..implicit import ImplicitNetwork, as_weights, compile
 from ..qp import CondensedQP
+from ..status import Conversion
 from ._sdp import solve_sdp
 
 __all__ = ["Obstruction", "HessianFamily", "ConverseResult", "to_qp", "CONVERSE_TOL"]
@@ -134,7 +135,7 @@ class ConverseResult:
     @property
     def exact(self) -> bool:
         """``status == "exact"``."""
-        return self.status == "exact"
+        return self.status == Conversion.EXACT
 
     def network(self) -> ImplicitNetwork:
         """``compile(qp, alpha=alpha)``: the input network (exact case) or the nearest MPC-like one."""
@@ -276,7 +277,8 @@ def to_qp(net, *, method: str = "auto", tol: float = CONVERSE_TOL, solver: str |
                f"(relative distance ‖W - W_nearest‖_F / ‖I - W‖_F = {residual:.3e}); Y, b, W_f, Y_f are kept")
     if augmented:
         msg += "; the network has an output bias, so the QP's parameter is (x, 1)"
-    return ConverseResult("exact" if obstruction is None else "nearest", qp, alpha, d, residual, mismatch,
+    status = str(Conversion.EXACT if obstruction is None else Conversion.NEAREST)
+    return ConverseResult(status, qp, alpha, d, residual, mismatch,
                           W_near, obstruction, family, method_used, augmented, msg)
 
 

@@ -30,6 +30,7 @@ from ..interfaces import ExplicitLaw
 from ..problem import MPCProblem
 from ..qp import CondensedQP
 from ..reference import OSQPSession
+from ..status import Status
 
 __all__ = ["ControlAction", "Controller", "MPCController", "ImplicitController", "ExplicitController",
            "FunctionController", "as_controller"]
@@ -40,7 +41,7 @@ class ControlAction:
     """What a controller returns for one state: the input ``u`` (n_u,) and a status string."""
 
     u: np.ndarray
-    status: str = "ok"
+    status: str = str(Status.EVALUATED)
 
 
 @runtime_checkable
@@ -149,7 +150,7 @@ class ExplicitController:
             U, state = self.explicit.run(theta, state0=state0)
         if self.warm_start:
             self._state = state
-        return ControlAction(U[0, :self.n_u], "evaluated")
+        return ControlAction(U[0, :self.n_u], str(Status.EVALUATED))
 
     def reset(self):
         """Forget the carried layer state and the recorded residuals."""
@@ -184,7 +185,7 @@ class _StateOnlyController:
 
 
 class FunctionController:
-    """Any function ``x (n_x,) ↦ u (n_u,)``; NaN outputs get status ``"invalid output"``.
+    """Any function ``x (n_x,) ↦ u (n_u,)``; NaN outputs get status ``"invalid output"``, others ``"evaluated"``.
 
     The function sees the deviation ``x - x_ref`` when a state reference is given;
     it does not see ``u_prev``, and an input reference is refused.
@@ -195,7 +196,7 @@ class FunctionController:
 
     def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None):
         u = np.atleast_1d(np.asarray(self.fn(_deviation(x, x_ref, u_ref, "a FunctionController")), dtype=float))
-        return ControlAction(u, "ok" if np.all(np.isfinite(u)) else "invalid output")
+        return ControlAction(u, str(Status.EVALUATED if np.all(np.isfinite(u)) else Status.INVALID_OUTPUT))
 
     def reset(self):
         """Stateless."""

@@ -11,6 +11,7 @@ import numpy as np
 from .._checks import as_matrix
 from ..exceptions import ProblemDefinitionError, ShapeError
 from ..problem import MPCProblem, zoh
+from ..status import Status
 from ._controllers import as_controller
 
 __all__ = ["Trajectory", "simulate"]
@@ -144,7 +145,7 @@ def simulate(plant, controller, x0, steps: int, *, disturbance=None, reference=N
     ctrl.reset()
     states = np.full((T + 1, n_x), np.nan)
     states[0] = x0
-    inputs, status, times = None, np.full(T, "not run", dtype=object), np.zeros(T)
+    inputs, status, times = None, np.full(T, Status.NOT_RUN, dtype=object), np.zeros(T)
     stopped = None
     for k in range(T):
         t0 = time.perf_counter()

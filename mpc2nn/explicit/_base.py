@@ -9,6 +9,7 @@ from ..exceptions import ShapeError
 from ..implicit import ImplicitNetwork
 from ..interfaces import ExplicitLaw
 from ..qp import CondensedQP
+from ..status import BoundKind
 from ._bounds import dual_gap_bound
 from ._lmi import ContractionCertificate
 from ._results import DepthSelection, ErrorBound, LayerHistory
@@ -180,11 +181,12 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
         post = dual_gap_bound(self.net.qp, Xn, self.full_dual(state), z)
         prior = self._a_priori(Xn)
         if prior is None:
-            return ErrorBound(post, np.full(post.shape, "a-posteriori"),
+            return ErrorBound(post, np.full(post.shape, str(BoundKind.A_POSTERIORI)),
                               "λ >= 0 from the last layer, duality gap with a feasible point (dual_gap_bound); "
                               "no contraction certificate exists for this construction")
         use_prior = prior <= post
-        return ErrorBound(np.where(use_prior, prior, post), np.where(use_prior, "a-priori", "a-posteriori"),
+        kind = np.where(use_prior, str(BoundKind.A_PRIORI), str(BoundKind.A_POSTERIORI))
+        return ErrorBound(np.where(use_prior, prior, post), kind,
                           "a-priori: certified contraction rate (LMI) from the zero initial state; "
                           "a-posteriori: duality gap of the last layer's dual iterate")
 

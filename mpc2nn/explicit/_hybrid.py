@@ -9,6 +9,7 @@ import numpy as np
 from ..implicit import CERTIFICATE_TOL
 from ..interfaces import ExplicitLaw
 from ..qp import CondensedQP
+from ..status import Status
 from ._base import ExplicitNetwork
 
 __all__ = ["HybridNetwork", "HybridResult"]
@@ -20,10 +21,10 @@ class HybridResult:
 
     Attributes
     ----------
-    U : (B, N·n_u) inputs (exact where ``status`` is ``"certified"`` or ``"fallback"``)
+    U : (B, N·n_u) inputs (exact where ``status`` is ``"solved"``)
     certified : (B,) bool, the reduced KKT solve after the layers passed the KKT certificate
-    status : (B,) str, ``"certified"``, ``"fallback"`` (solved by the exact solver),
-        or the exact solver's status where that also failed (``"infeasible"``, ...)
+    status : (B,) str, the exact solve's outcome (:class:`~mpc2nn.status.Status`): ``"solved"`` where the
+        finishing stage or the fallback solve was certified, else the fallback's status (``"infeasible"``, ...)
     kkt_worst : (B,) relative KKT residual of the returned solution
     depth : layers run before the finishing stage
     """
@@ -79,13 +80,13 @@ class HybridNetwork(ExplicitLaw):
         kkt = qp.kkt_residuals(Z, lam, Xn)
         worst = kkt.worst
         certified = np.isfinite(worst) & (worst <= CERTIFICATE_TOL)
-        status = np.where(certified, "certified", "fallback").astype(object)
+        status = np.full(Xn.shape[0], Status.SOLVED, dtype=object)
         rest = np.flatnonzero(~certified)
         if rest.size:
             sol = self.net.solve(Xn[rest], y0=np.where(active[rest], 1.0, -1.0))
             U[rest] = sol.U
             worst[rest] = sol.kkt.worst
-            status[rest] = np.where(sol.status == "solved", "fallback", sol.status)
+            status[rest] = sol.status
         return HybridResult(U, certified, status.astype(str), worst, self.depth)
 
     def __call__(self, X) -> np.ndarray:

@@ -16,8 +16,8 @@ class ErrorBound:
     Attributes
     ----------
     bound : (B,) upper bound (``inf`` where none could be proved)
-    kind : (B,) str, ``"a-priori"`` (certified contraction, depends on ``x`` only) or
-        ``"a-posteriori"`` (duality gap of the last layer's dual iterate)
+    kind : (B,) str, a :class:`~mpc2nn.status.BoundKind`: ``"a-priori"`` (certified contraction,
+        depends on ``x`` only) or ``"a-posteriori"`` (duality gap of the last layer's dual iterate)
     assumptions : plain-language statement of what the bound relies on
     """
 

@@ -23,12 +23,12 @@ through ``λ = relu(y)``, ``Γ s = relu(-y)``. Two finite methods are combined:
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 
-__all__ = ["ActiveSetSolver"]
+__all__ = ["ActiveSetSolver", "LCPSolution", "LCPCode", "Method"]
 
 #: Relative tolerance of active-set decisions (sign tests on λ and s).
 DECISION_TOL = 1e-12
@@ -40,13 +40,34 @@ REFRESH_SWEEPS = 16
 GI_CHUNK = 2048
 
 
+class LCPCode(enum.IntEnum):
+    """Per-sample outcome of :meth:`ActiveSetSolver.solve` (int8 arrays hold these values)."""
+
+    SOLVED = 0
+    INFEASIBLE = 1  # a Farkas certificate was found and checked
+    FAILED = 2      # no decision reached
+
+
+class Method(enum.IntEnum):
+    """Which method decided the sample."""
+
+    PRIMAL_DUAL = 0  # the batched primal-dual active-set sweeps
+    DUAL = 1         # the dual active-set fallback
+
+
+#: Code of a sample still being worked on inside the dual active-set sweeps.
+_RUNNING = -1
+
+#: Names of the methods as :class:`~mpc2nn.ImplicitSolution` reports them.
+METHOD_NAMES = {Method.PRIMAL_DUAL: "primal-dual active set", Method.DUAL: "dual active set"}
+
+
 @dataclass
 class LCPSolution:
     """Raw result of :meth:`ActiveSetSolver.solve` for ``B`` samples.
 
-    ``lam`` (B, m) multipliers (NaN where infeasible/failed), ``code`` (B,) 0 solved,
-    1 infeasible (certificate checked), 2 failed; ``iterations`` (B,); ``method``
-    (B,) 0 primal-dual active set, 1 dual active set; ``farkas_margin`` (B,)
+    ``lam`` (B, m) multipliers (NaN where infeasible/failed), ``code`` (B,) :class:`LCPCode`
+    values; ``iterations`` (B,); ``method`` (B,) :class:`Method` values; ``farkas_margin`` (B,)
     ``-μᵀ(w + Ex)/‖μ‖₁`` of the certificate (NaN where none).
     """
 
@@ -62,7 +83,8 @@ class ActiveSetSolver:
 
     Parameters
     ----------
-    H : (n, n) positive definite; G : (m, n)
+    Linv : (n, n) inverse of the Cholesky factor ``L`` of ``H = L Lᵀ``; G : (m, n);
+    M : (m, m) ``G H⁻¹ Gᵀ``
     start_rows : (r,) int, optional
         Linearly independent rows to start from: the minimiser with these rows as
         equalities is used as the starting point of both methods wherever its
@@ -71,11 +93,10 @@ class ActiveSetSolver:
         from the unconstrained minimiser.
     """
 
-    def __init__(self, H: np.ndarray, G: np.ndarray, start_rows=None):
-        L = np.linalg.cholesky(H)
-        self.Linv = scipy.linalg.solve_triangular(L, np.eye(H.shape[0]), lower=True)  # L⁻¹, z = Lᵀ U
+    def __init__(self, Linv: np.ndarray, G: np.ndarray, M: np.ndarray, start_rows=None):
+        self.Linv = Linv  # L⁻¹ of H = L Lᵀ; z = Lᵀ U
         self.Gbar = G @ self.Linv.T  # G L⁻ᵀ, (m, n)
-        self.M = self.Gbar @ self.Gbar.T
+        self.M = M  # Ḡ Ḡᵀ = G H⁻¹ Gᵀ
         self.m = G.shape[0]
         self.row_norm = np.linalg.norm(self.Gbar, axis=1)
         self.parallel_groups = _parallel_groups(self.Gbar / np.where(self.row_norm > 0, self.row_norm, 1)[:, None])
@@ -106,12 +127,12 @@ class ActiveSetSolver:
         """
         B, m = q.shape
         lam = np.zeros((B, m))
-        code = np.full(B, 2, dtype=np.int8)
+        code = np.full(B, LCPCode.FAILED, dtype=np.int8)
         iters = np.zeros(B, dtype=np.int64)
         method = np.zeros(B, dtype=np.int8)
         margin = np.full(B, np.nan)
         if m == 0:
-            code[:] = 0
+            code[:] = LCPCode.SOLVED
             return LCPSolution(lam, code, iters, method, margin)
         allowed = ~self._dominated(q)
         start = None
@@ -130,7 +151,7 @@ class ActiveSetSolver:
         tol = DECISION_TOL * np.maximum(1.0, np.abs(q).max(axis=1))
         left = self._pdas(q, tol, active, allowed, lam, code, iters)
         if left.size:
-            method[left] = 1
+            method[left] = Method.DUAL
             st = None if start is None else tuple(a[left] for a in start)
             lam[left], code[left], k, margin[left] = self._dual_active_set(z0[left], h[left], q[left], st)
             iters[left] += k
@@ -189,7 +210,7 @@ class ActiveSetSolver:
                 same = solved & (new == active[idx]).all(axis=1)
                 done = idx[same]
                 lam[done] = np.maximum(lam_full[same], 0.0)
-                code[done] = 0
+                code[done] = LCPCode.SOLVED
                 leftover.append(idx[~solved])
                 moving = ~same & solved
                 active[idx[moving]] = new[moving]
@@ -225,7 +246,7 @@ class ActiveSetSolver:
         size = np.zeros(b, dtype=np.int64)
         p = np.full(b, -1)
         up = np.zeros(b)
-        code = np.full(b, -1, dtype=np.int8)
+        code = np.full(b, _RUNNING, dtype=np.int8)
         margin = np.full(b, np.nan)
         iters = np.zeros(b, dtype=np.int64)
         Kinv = np.broadcast_to(np.eye(n), (b, n, n)).copy()  # padding slots: identity
@@ -238,14 +259,14 @@ class ActiveSetSolver:
             size[ok] = r
             Kinv[np.ix_(ok, np.arange(r), np.arange(r))] = self._start_inv
         for sweep in range(20 * (m + n) + 100):
-            need = np.flatnonzero((code == -1) & (p < 0))
+            need = np.flatnonzero((code == _RUNNING) & (p < 0))
             if need.size:
                 viol = z[need] @ Gb.T - h[need]
                 pj = np.argmax(viol, axis=1)
                 ok = viol[np.arange(need.size), pj] <= tol[need]
-                code[need[ok]] = 0
+                code[need[ok]] = LCPCode.SOLVED
                 p[need[~ok]], up[need[~ok]] = pj[~ok], 0.0
-            idx = np.flatnonzero(code == -1)
+            idx = np.flatnonzero(code == _RUNNING)
             if idx.size == 0:
                 break
             iters[idx] += 1
@@ -285,9 +306,9 @@ class ActiveSetSolver:
             _eliminate(Kinv, idr, jd, last, kmax)
             work[idr, jd], u[idr, jd] = work[idr, last], u[idr, last]
             work[idr, last], u[idr, last], size[idr] = m, 0.0, last
-        code[code == -1] = 2
+        code[code == _RUNNING] = LCPCode.FAILED
         lam = np.full((b, m), np.nan)
-        solved = np.flatnonzero(code == 0)
+        solved = np.flatnonzero(code == LCPCode.SOLVED)
         if solved.size:
             lam[solved] = self._polish(work[solved], q[solved])
         return lam, code, iters, margin
@@ -321,7 +342,7 @@ class ActiveSetSolver:
         margin = -(mu * h).sum(axis=1) / norm1
         proven = (margin > 1e-9 * np.maximum(1.0, np.abs(h).max(axis=1))) & (
             resid <= 1e-9 * max(1.0, float(np.abs(self.Gbar).max())))
-        return np.where(proven, 1, 2).astype(np.int8), np.where(proven, margin, np.nan)
+        return np.where(proven, LCPCode.INFEASIBLE, LCPCode.FAILED).astype(np.int8), np.where(proven, margin, np.nan)
 
 
 def _batched_reduced_solve(M: np.ndarray, q: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -17,20 +17,26 @@ output layer ``W_f = -T H⁻¹ Gᵀ``, ``Y_f = -T H⁻¹ F``: the network's inpu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
-from .._checks import as_matrix
+from .._checks import as_matrix, frozen
 from ..exceptions import ProblemDefinitionError, ShapeError
 from ..problem import MPCProblem
 from ..qp import CondensedQP, condense
-from ._active_set import ActiveSetSolver
+from ..status import Status, is_in
+from ._active_set import METHOD_NAMES, ActiveSetSolver, LCPCode
 from ._solution import ImplicitSolution
+from ._weights import ImplicitWeights
 from ._well_posedness import WellPosednessReport, well_posedness
 
 __all__ = ["ImplicitNetwork", "compile", "CERTIFICATE_TOL"]
 
+
+#: The exact solver's outcomes in the status vocabulary.
+LCP_STATUS = {LCPCode.SOLVED: Status.SOLVED, LCPCode.INFEASIBLE: Status.INFEASIBLE, LCPCode.FAILED: Status.FAILED}
 
 #: Largest relative residual (fixed point and KKT) with which a solution counts as certified.
 CERTIFICATE_TOL = 1e-9
@@ -88,72 +94,49 @@ def compile(problem: MPCProblem | CondensedQP, *, alpha=None) -> ImplicitNetwork
     return ImplicitNetwork(W=W, Y=Y, b=b, W_f=-T @ Hinv @ qp.G.T, Y_f=-T @ Hinv @ qp.F, alpha=alpha_vec, qp=qp)
 
 
-@dataclass(frozen=True, eq=False)
-class ImplicitNetwork:
-    """Implicit ReLU network ``y = W relu(y) + Y x + b``, ``U = W_f relu(y) + Y_f x``.
+@dataclass(frozen=True, eq=False, kw_only=True)
+class ImplicitNetwork(ImplicitWeights):
+    """Implicit ReLU network ``y = W relu(y) + Y θ + b``, ``U = W_f relu(y) + Y_f θ`` of a condensed QP.
+
+    Its weights are those of an :class:`ImplicitWeights` (no output bias); built by
+    :func:`compile`. The input ``θ`` is the QP's parameter vector (the state for a plain
+    problem; see :meth:`CondensedQP.parameters`).
 
     Attributes
     ----------
     W : (m, m); Y : (m, n_θ); b : (m,); W_f : (N·n_u, m); Y_f : (N·n_u, n_θ)
     alpha : (m,) steps; qp : the CondensedQP it was compiled from
-
-    The input ``x`` is the QP's parameter vector ``θ`` (the state for a plain
-    problem; see :meth:`CondensedQP.parameters`).
     """
 
-    W: np.ndarray
-    Y: np.ndarray
-    b: np.ndarray
-    W_f: np.ndarray
-    Y_f: np.ndarray
     alpha: np.ndarray
     qp: CondensedQP
-    _solver: list = field(default_factory=list, repr=False)
 
     def __post_init__(self):
-        for k in ("W", "Y", "b", "W_f", "Y_f", "alpha"):
-            a = np.ascontiguousarray(getattr(self, k), dtype=np.float64)
-            a.setflags(write=False)
-            object.__setattr__(self, k, a)
+        super().__post_init__()
+        if self.n_U % self.qp.n_u or self.n_U != self.qp.n_U:
+            raise ShapeError(f"W_f: expected N·n_u = {self.qp.n_U} rows (the QP's input sequence), got {self.n_U}")
+        object.__setattr__(self, "n_u", self.qp.n_u)
+        object.__setattr__(self, "alpha", frozen(as_matrix("alpha", self.alpha, ("m",), (self.m,))))
 
     @property
     def n_x(self) -> int:
-        """Number of states."""
+        """Number of states (the ``x`` part of ``θ``)."""
         return self.qp.n_x
 
-    @property
-    def n_theta(self) -> int:
-        """Length of the network input ``θ``."""
-        return self.Y.shape[1]
+    def _inputs(self, X) -> np.ndarray:
+        return self.qp.check_parameters(X)
 
-    @property
-    def m(self) -> int:
-        """Width of the implicit layer (number of constraint rows)."""
-        return self.W.shape[0]
+    def bare(self) -> ImplicitWeights:
+        """The weights alone, every network input counted as an input (``n_x = n_θ``)."""
+        return ImplicitWeights.from_network(self)
 
-    @property
-    def n_u(self) -> int:
-        """Inputs per stage."""
-        return self.qp.n_u
-
-    def output(self, y, X) -> np.ndarray:
-        """``(B, N·n_u)`` output layer ``W_f relu(y) + Y_f θ`` for ``y`` (B, m), ``X`` (B, n_θ)."""
-        X = self.qp.check_parameters(X)
-        return np.maximum(np.asarray(y, float), 0.0) @ self.W_f.T + X @ self.Y_f.T
-
-    def fixed_point_residual(self, y, X) -> np.ndarray:
-        """``(B,)`` ``‖y - W relu(y) - Y θ - b‖∞``."""
-        X = self.qp.check_parameters(X)
-        y = np.atleast_2d(np.asarray(y, float))
-        return np.abs(y - np.maximum(y, 0.0) @ self.W.T - X @ self.Y.T - self.b).max(axis=1, initial=0.0)
-
-    def _active_set_solver(self) -> ActiveSetSolver:
-        if not self._solver:
-            qp = self.qp
-            # soft constraints: start from "every slack zero" (the rows s >= 0, the last n_slack rows)
-            start = np.arange(qp.m - qp.n_slack, qp.m) if qp.n_slack else None
-            self._solver.append(ActiveSetSolver(qp.H, qp.G, start_rows=start))
-        return self._solver[0]
+    @cached_property
+    def solver(self) -> ActiveSetSolver:
+        """The exact active-set solver of the network's QP (set up once)."""
+        qp = self.qp
+        # soft constraints: start from "every slack zero" (the rows s >= 0, the last n_slack rows)
+        start = np.arange(qp.m - qp.n_slack, qp.m) if qp.n_slack else None
+        return ActiveSetSolver(qp.cholesky_inverse, qp.G, qp.dual_hessian, start_rows=start)
 
     def solve(self, X, *, y0=None) -> ImplicitSolution:
         """Exact fixed points for parameters ``X`` (B, n_θ) or (n_θ,) (states for a plain problem).
@@ -173,14 +156,14 @@ class ImplicitNetwork:
         Bn, m, qp = X.shape[0], self.m, self.qp
         valid = np.all(np.isfinite(X), axis=1)
         Xv = np.where(valid[:, None], X, 0.0)
-        status = np.full(Bn, "solved", dtype=object)
+        status = np.full(Bn, Status.FAILED, dtype=object)
         reason = np.full(Bn, "", dtype=object)
-        status[~valid] = "invalid"
+        status[~valid] = Status.INVALID
         reason[~valid] = "the state has NaN or infinite entries"
 
         state_viol = qp.state_only_violation(Xv)
         bad_state = valid & (state_viol > 0)
-        status[bad_state] = "infeasible"
+        status[bad_state] = Status.INFEASIBLE
         for i in np.flatnonzero(bad_state):
             reason[i] = f"a constraint on the current state alone is violated by {state_viol[i]:.3g}"
 
@@ -193,12 +176,12 @@ class ImplicitNetwork:
                 raise ShapeError(f"y0: expected shape (B, m) = ({Bn}, {m}) or (m,) = ({m},), got {y0.shape}")
             active0 = np.nan_to_num(y0, nan=0.0) > 0
 
-        run = np.flatnonzero(status == "solved")
+        run = np.flatnonzero(valid & ~bad_state)
         lam = np.full((Bn, m), np.nan)
         iters = np.zeros(Bn, dtype=np.int64)
         method = np.full(Bn, "", dtype=object)
         if run.size:
-            solver = self._active_set_solver()
+            solver = self.solver
             Xr = Xv[run]
             h = qp.w + Xr @ qp.E.T
             z0 = -(Xr @ qp.F.T) @ solver.Linv.T
@@ -206,17 +189,16 @@ class ImplicitNetwork:
             sol = solver.solve(q, z0, h, None if active0 is None else active0[run])
             lam[run] = sol.lam
             iters[run] = sol.iterations
-            method[run] = np.where(sol.method == 0, "primal-dual active set", "dual active set")
+            method[run] = _lookup(METHOD_NAMES, sol.method)
+            status[run] = _lookup(LCP_STATUS, sol.code)
             for k, i in enumerate(run):
-                if sol.code[k] == 1:
-                    status[i] = "infeasible"
+                if sol.code[k] == LCPCode.INFEASIBLE:
                     reason[i] = ("no input sequence satisfies G U <= w + E x: Farkas certificate μ >= 0 with "
                                  f"Gᵀμ = 0 and μᵀ(w + E x) = -{sol.farkas_margin[k]:.3g}·‖μ‖₁")
-                elif sol.code[k] == 2:
-                    status[i] = "failed"
+                elif sol.code[k] == LCPCode.FAILED:
                     reason[i] = "the active-set methods reached no decision (numerical trouble)"
 
-        ok = status == "solved"
+        ok = status == Status.SOLVED
         U = np.full((Bn, qp.n_U), np.nan)
         Z = np.full((Bn, qp.n_z), np.nan)
         y = np.full((Bn, m), np.nan)
@@ -235,11 +217,11 @@ class ImplicitNetwork:
                                       np.abs(c).max(axis=1, initial=0.0)])
         kkt = qp.kkt_residuals(np.nan_to_num(Z), relu_y, Xv)
         bad_cert = ok & ((fp > CERTIFICATE_TOL * fp_scale) | (kkt.worst > CERTIFICATE_TOL))
-        status[bad_cert] = "uncertified"
+        status[bad_cert] = Status.UNCERTIFIED
         for i in np.flatnonzero(bad_cert):
             reason[i] = (f"residuals above {CERTIFICATE_TOL:g}: relative fixed-point {fp[i] / fp_scale[i]:.2e}, "
                          f"relative KKT {kkt.worst[i]:.2e}")
-        feasible = (status == "solved") | (status == "uncertified")
+        feasible = is_in(status, (Status.SOLVED, Status.UNCERTIFIED))
         fp = np.where(feasible, fp, np.nan)
         return ImplicitSolution(U=U, y=y, feasible=feasible, status=status.astype(str), reason=reason.astype(str),
                                 fixed_point_residual=fp, fixed_point_scale=fp_scale, kkt=kkt, iterations=iters,
@@ -256,3 +238,11 @@ class ImplicitNetwork:
             for plain problems (where the network input is the state).
         """
         return well_posedness(self, box)
+
+
+def _lookup(table: dict, codes: np.ndarray) -> np.ndarray:
+    """``(B,)`` object array of ``table[code]`` for integer codes (vectorised through one small array)."""
+    values = np.empty(max(table) + 1, dtype=object)
+    for code, value in table.items():
+        values[code] = value
+    return values[codes]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..qp import KKTResiduals
+from ..status import Status
 
 __all__ = ["ImplicitSolution"]
 
@@ -56,7 +57,7 @@ class ImplicitSolution:
     @property
     def certified(self) -> np.ndarray:
         """``(B,)`` bool, status is ``"solved"``."""
-        return self.status == "solved"
+        return self.status == Status.SOLVED
 
     def summary(self) -> str:
         """One line per status with counts, and the worst certified residuals."""

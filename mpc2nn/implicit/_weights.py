@@ -8,7 +8,6 @@ import numpy as np
 
 from .._checks import as_matrix, as_states
 from ..exceptions import ProblemDefinitionError, ShapeError
-from ._network import ImplicitNetwork
 
 __all__ = ["ImplicitWeights", "as_weights"]
 
@@ -68,9 +67,13 @@ class ImplicitWeights:
         object.__setattr__(self, "n_u", int(n_u))
 
     @classmethod
-    def from_network(cls, net: ImplicitNetwork) -> ImplicitWeights:
-        """The weights of a compiled :class:`~mpc2nn.ImplicitNetwork`."""
-        return cls(net.W, net.Y, net.b, net.W_f, net.Y_f, None, net.n_u)
+    def from_network(cls, net: ImplicitWeights) -> ImplicitWeights:
+        """The bare weights of a compiled :class:`~mpc2nn.ImplicitNetwork` (an ImplicitWeights already)."""
+        return cls(net.W, net.Y, net.b, net.W_f, net.Y_f, net.output_bias, net.n_u)
+
+    def bare(self) -> ImplicitWeights:
+        """These weights without anything a subclass adds (a compiled network's QP and steps)."""
+        return self
 
     @property
     def m(self) -> int:
@@ -78,9 +81,18 @@ class ImplicitWeights:
         return self.W.shape[0]
 
     @property
-    def n_x(self) -> int:
-        """Number of inputs (states)."""
+    def n_theta(self) -> int:
+        """Number of network inputs."""
         return self.Y.shape[1]
+
+    @property
+    def n_x(self) -> int:
+        """Number of network inputs (the states, for a network that takes only the state)."""
+        return self.Y.shape[1]
+
+    def _inputs(self, X) -> np.ndarray:
+        """``X`` as ``(B, n_θ)`` float64 (a hook: a compiled network checks it against its QP's layout)."""
+        return as_states(X, self.n_theta)
 
     @property
     def n_U(self) -> int:
@@ -89,20 +101,22 @@ class ImplicitWeights:
 
     def output(self, y, X) -> np.ndarray:
         """``(B, n_U)`` output ``W_f relu(y) + Y_f x + output_bias`` for ``y`` (B, m), ``X`` (B, n_x)."""
-        X = as_states(X, self.n_x)
+        X = self._inputs(X)
         return np.maximum(np.asarray(y, float), 0.0) @ self.W_f.T + X @ self.Y_f.T + self.output_bias
 
     def fixed_point_residual(self, y, X) -> np.ndarray:
         """``(B,)`` ``‖y - W relu(y) - Y x - b‖∞``."""
-        X = as_states(X, self.n_x)
+        X = self._inputs(X)
         y = np.atleast_2d(np.asarray(y, float))
         return np.abs(y - np.maximum(y, 0.0) @ self.W.T - X @ self.Y.T - self.b).max(axis=1, initial=0.0)
 
 
 def as_weights(net) -> ImplicitWeights:
+    """The bare weights of ``net`` (an ImplicitWeights, or the weights of an ImplicitNetwork), else a named error.
+
+    The bare weights count every network input as an input (``n_x = n_θ``).
+    """
     if isinstance(net, ImplicitWeights):
-        return net
-    if isinstance(net, ImplicitNetwork):
-        return ImplicitWeights.from_network(net)
+        return net.bare()
     raise ProblemDefinitionError(
         f"net: expected an ImplicitNetwork or ImplicitWeights(W, Y, b, W_f, Y_f), got {type(net).__name__}")

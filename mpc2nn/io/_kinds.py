@@ -102,7 +102,8 @@ def _network_parts(net: ImplicitNetwork) -> tuple[dict, dict]:
 
 def _network_from(arrays, fields) -> ImplicitNetwork:
     qp = _qp_from({k[3:]: v for k, v in arrays.items() if k.startswith("qp.")}, fields["qp"])
-    return ImplicitNetwork(arrays["W"], arrays["Y"], arrays["b"], arrays["W_f"], arrays["Y_f"], arrays["alpha"], qp)
+    return ImplicitNetwork(W=arrays["W"], Y=arrays["Y"], b=arrays["b"], W_f=arrays["W_f"], Y_f=arrays["Y_f"],
+                           alpha=arrays["alpha"], qp=qp)
 
 
 def _explicit_parts(ex) -> tuple[dict, dict]:

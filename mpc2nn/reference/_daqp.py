@@ -7,10 +7,16 @@ import numpy as np
 from .._checks import require
 from ..problem import MPCProblem
 from ..qp import CondensedQP, as_qp
+from ..status import Status
 from ._solution import ReferenceSolution, blank_results
 
-__all__ = ["solve_daqp", "DAQP_SETTINGS"]
+__all__ = ["solve_daqp", "DAQP_SETTINGS", "DAQP_STATUS"]
 
+
+#: DAQP's exit flags in the status vocabulary (2, "solved with soft constraints", cannot occur: none are
+#: soft; -2 cycling, -5 nonconvex and -6 an overdetermined initial active set are failures).
+DAQP_STATUS = {1: Status.SOLVED, 2: Status.SOLVED, -1: Status.INFEASIBLE, -2: Status.FAILED,
+               -3: Status.UNBOUNDED, -4: Status.ITERATION_LIMIT, -5: Status.FAILED, -6: Status.FAILED}
 
 #: Settings passed to DAQP by :func:`solve_daqp` (everything else at DAQP's defaults).
 DAQP_SETTINGS = dict(primal_tol=1e-10)
@@ -32,8 +38,6 @@ def solve_daqp(problem: MPCProblem | CondensedQP, X) -> ReferenceSolution:
     G = np.array(qp.G)
     lower = np.full(qp.m, -1e30)
     sense = np.zeros(qp.m, dtype=np.int32)
-    names = {1: "solved", 2: "solved (soft)", -1: "infeasible", -2: "cycling", -3: "unbounded",
-             -4: "iteration limit", -5: "nonconvex", -6: "overdetermined initial active set"}
     for i in range(B):
         if not np.all(np.isfinite(X[i])):
             continue
@@ -41,7 +45,7 @@ def solve_daqp(problem: MPCProblem | CondensedQP, X) -> ReferenceSolution:
         upper = qp.w + qp.E @ X[i]
         x, _, flag, info = daqp.solve(H, f, G, upper, lower, sense, **DAQP_SETTINGS)
         times[i] = info["solve_time"]
-        status[i] = names.get(flag, f"exitflag {flag}")
-        if flag in (1, 2):
+        status[i] = DAQP_STATUS.get(flag, Status.FAILED)
+        if status[i] == Status.SOLVED:
             U[i], feasible[i] = qp.inputs(x)[0], True
     return ReferenceSolution(U, feasible, status.astype(str), times, "daqp", qp.n_u)

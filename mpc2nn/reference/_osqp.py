@@ -20,10 +20,26 @@ import scipy.sparse as sp
 from .._checks import require
 from ..problem import MPCProblem
 from ..qp import CondensedQP, as_qp
+from ..status import SOLUTION_PRESENT, Status
 from ._solution import ReferenceSolution, blank_results
 
-__all__ = ["OSQPSession", "solve_osqp", "OSQP_SETTINGS"]
+__all__ = ["OSQPSession", "solve_osqp", "OSQP_SETTINGS", "OSQP_STATUS"]
 
+
+#: OSQP's statuses (``osqp.SolverStatus`` names) in the status vocabulary. A solved problem whose
+#: polishing failed becomes SOLVED_INACCURATE; OSQP_SIGINT (Ctrl-C caught by OSQP) raises KeyboardInterrupt.
+OSQP_STATUS = {
+    "OSQP_SOLVED": Status.SOLVED,
+    "OSQP_SOLVED_INACCURATE": Status.SOLVED_INACCURATE,
+    "OSQP_PRIMAL_INFEASIBLE": Status.INFEASIBLE,
+    "OSQP_PRIMAL_INFEASIBLE_INACCURATE": Status.INFEASIBLE,
+    "OSQP_DUAL_INFEASIBLE": Status.UNBOUNDED,
+    "OSQP_DUAL_INFEASIBLE_INACCURATE": Status.UNBOUNDED,
+    "OSQP_MAX_ITER_REACHED": Status.ITERATION_LIMIT,
+    "OSQP_TIME_LIMIT_REACHED": Status.TIME_LIMIT,
+    "OSQP_NON_CVX": Status.FAILED,
+    "OSQP_UNSOLVED": Status.FAILED,
+}
 
 #: Settings passed to OSQP by :func:`solve_osqp`.
 OSQP_SETTINGS = dict(eps_abs=1e-10, eps_rel=1e-10, eps_prim_inf=1e-10, eps_dual_inf=1e-10, max_iter=100_000,
@@ -79,9 +95,7 @@ class OSQPSession:
         X = qp.check_parameters(X)
         B = X.shape[0]
         U, feasible, status, times = blank_results(B, qp.n_U)
-        solved_codes = (osqp.SolverStatus.OSQP_SOLVED, osqp.SolverStatus.OSQP_SOLVED_INACCURATE)
-        infeasible_codes = (osqp.SolverStatus.OSQP_PRIMAL_INFEASIBLE,
-                            osqp.SolverStatus.OSQP_PRIMAL_INFEASIBLE_INACCURATE)
+        table = {getattr(osqp.SolverStatus, name): st for name, st in OSQP_STATUS.items()}
         with _quiet_stdout():
             for i in range(B):
                 if not np.all(np.isfinite(X[i])):
@@ -89,19 +103,18 @@ class OSQPSession:
                 q, lo, up = self._vectors(X[i])
                 self._solver.update(q=q, l=lo, u=up)
                 res = self._solver.solve(raise_error=False)
-                st = res.info.status_val
                 times[i] = res.info.run_time
-                if st == osqp.SolverStatus.OSQP_SOLVED:
-                    # polish status 1: polished, 2: no active constraint (nothing to polish)
-                    status[i] = "solved" if res.info.status_polish in (1, 2) else "solved (polishing failed)"
-                else:
-                    status[i] = str(res.info.status)
-                if st in solved_codes:
+                st = table.get(res.info.status_val, Status.FAILED)
+                if res.info.status_val == osqp.SolverStatus.OSQP_SIGINT:
+                    raise KeyboardInterrupt("OSQP was interrupted (SIGINT)")
+                # polish status 1: polished, 2: no active constraint (nothing to polish); else not polished
+                if st == Status.SOLVED and res.info.status_polish not in (1, 2):
+                    st = Status.SOLVED_INACCURATE
+                status[i] = st
+                if st in SOLUTION_PRESENT:
                     U[i] = self._to_inputs(res.x[self._offset:])
                     feasible[i] = True
-                elif st in infeasible_codes:
-                    status[i] = "infeasible"
-                if st != osqp.SolverStatus.OSQP_SOLVED:
+                if st != Status.SOLVED:
                     self._solver.warm_start(x=np.zeros(self._shape[1]), y=np.zeros(self._shape[0]))
         return ReferenceSolution(U, feasible, status.astype(str), times, "osqp", qp.n_u)
 

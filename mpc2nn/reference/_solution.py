@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..status import Status
+
 __all__ = ["ReferenceSolution", "blank_results"]
 
 
@@ -13,8 +15,9 @@ __all__ = ["ReferenceSolution", "blank_results"]
 class ReferenceSolution:
     """Reference solutions for ``B`` states.
 
-    ``U`` (B, N·n_u) (NaN where not solved), ``feasible`` (B,) bool, ``status`` (B,) str
-    as the solver names it, ``solve_time`` (B,) seconds, ``solver`` name, ``n_u``.
+    ``U`` (B, N·n_u) (NaN where not solved), ``feasible`` (B,) bool (a solution is present),
+    ``status`` (B,) str, the solver's outcome in the status vocabulary (:class:`mpc2nn.status.Status`),
+    ``solve_time`` (B,) seconds, ``solver`` name, ``n_u``.
     """
 
     U: np.ndarray
@@ -31,5 +34,5 @@ class ReferenceSolution:
 
 
 def blank_results(B: int, n_U: int):
-    """``(U, feasible, status, times)`` for ``B`` samples before solving: NaN, False, "invalid", 0."""
-    return np.full((B, n_U), np.nan), np.zeros(B, bool), np.full(B, "invalid", dtype=object), np.zeros(B)
+    """``(U, feasible, status, times)`` for ``B`` samples before solving: NaN, False, INVALID, 0."""
+    return np.full((B, n_U), np.nan), np.zeros(B, bool), np.full(B, Status.INVALID, dtype=object), np.zeros(B)
