@@ -116,7 +116,7 @@ BAD_FILES = {
     "syntax": ("A = [[1.0]\n", ["bad.toml", "invalid TOML"]),
     "missing": (GOOD.replace("B = [[0.5], [1.0]]\n", ""),
                 ["bad.toml", "missing key 'B' (input matrix, shape (n_x, n_u))"]),
-    "unknown": (GOOD + "horizn = 4\n", ["unknown key 'horizn'", "valid keys: name, A, B"]),
+    "unknown": (GOOD + "horizn = 4\n", ["unknown key 'horizn'", "did you mean 'horizon'? valid keys: A, B, Ac"]),
     "unknown_in_table": (GOOD + "[sample_box]\nlo = [0.0, 0.0]\nhigh = [1.0, 1.0]\n",
                          ["sample_box: unknown key 'high'", "valid keys: lo, hi"]),
     "shape": (GOOD.replace("B = [[0.5], [1.0]]", "B = [[0.5, 1.0]]"),

@@ -290,7 +290,7 @@ def test_cli_reads_the_new_keys_and_refuses_what_it_cannot_sample(tmp_path, capf
     err = capfd.readouterr().err
     assert "takes u_prev as well as the state" in err and "Traceback" not in err
     bad = dict(doc, tracking="yes")
-    with pytest.raises(mpc2nn.Mpc2nnError, match="tracking: expected true to track"):
+    with pytest.raises(mpc2nn.Mpc2nnError, match="tracking: expected a boolean \\(true: track"):
         problem_from_toml(bad)
 
 

@@ -24,37 +24,7 @@ Every subcommand takes ``--help``::
 :class:`mpc2nn.MPCProblem`. Matrices are arrays of rows, vectors arrays of
 numbers; ``inf`` and ``-inf`` (valid TOML floats) mean "no bound".
 
-=========================  ========  ====================================================
-key                        required  meaning
-=========================  ========  ====================================================
-``A``                      model     state matrix, shape (n_x, n_x)
-``B``                      model     input matrix, shape (n_x, n_u)
-``Ac``, ``Bc``, ``dt``     model     continuous-time model ``dx/dt = Ac x + Bc u`` and the
-                                     sampling time in seconds (a number > 0); discretised
-                                     by zero-order hold
-``Q``                      yes       state weight, shape (n_x, n_x), symmetric PSD
-``R``                      yes       input weight, shape (n_u, n_u), symmetric PD
-``horizon``                yes       prediction horizon, an integer >= 1
-``P``                      no        terminal weight: ``"dare"`` (default, Riccati),
-                                     ``"lyapunov"`` (open-loop cost) or a matrix (n_x, n_x)
-``u_min``, ``u_max``       no        input bounds, shape (n_u,)
-``x_min``, ``x_max``       no        bounds on the predicted states x_1..x_N, shape (n_x,)
-``name``                   no        label used in reports (default: the file name stem)
-``[sample_box]``           no        table with ``lo`` and ``hi``, each (n_x,): the box of
-                                     initial states sampled by ``validate``, ``bench`` and
-                                     ``unravel`` (needed by them)
-``[[constraints]]``        no        array of tables with ``C_x`` (p, n_x), ``C_u`` (p, n_u)
-                                     and ``d`` (p,): ``C_x x_k + C_u u_k <= d``, k = 0..N-1
-``[terminal_constraint]``  no        table with ``C`` (p, n_x) and ``d`` (p,): ``C x_N <= d``
-``terminal_set``           no        ``"lqr"``: the LQR maximal invariant set as terminal
-                                     constraint (instead of ``[terminal_constraint]``)
-``soft_state_penalty``     no        ``ρ_q`` or ``[ρ_q, ρ_l]``: soften every state constraint
-                                     (quadratic, and exact L1 with a large ``ρ_l``)
-``du_min``, ``du_max``     no        input-rate bounds on ``u_k - u_{k-1}``, shape (n_u,)
-``du_weight``              no        input-rate weight, shape (n_u, n_u), symmetric PSD
-``tracking``               no        ``true``: track ``(x_ref, u_ref)`` given as inputs
-``move_blocking``          no        block lengths (integers summing to ``horizon``)
-=========================  ========  ====================================================
+PROBLEM_FILE_TABLE
 
 Problems with input-rate terms or tracking take more than the state (the
 previous input, the references; see :meth:`mpc2nn.CondensedQP.parameters`).
@@ -119,10 +89,12 @@ missing optional dependency), reported as one line ``error: ...`` on stderr
 without a traceback; 130 interrupted.
 """
 
-from ..io import problem_from_toml
+from ..io import problem_from_toml, toml_table
 from ._main import main
 from ._output import CommandLineError
 from ._parser import build_parser
 from ._problems import load_problem
+
+__doc__ = __doc__.replace("PROBLEM_FILE_TABLE", toml_table())  # the keys, from MPCProblem's field specs
 
 __all__ = ["main", "build_parser", "load_problem", "problem_from_toml", "CommandLineError"]

@@ -8,50 +8,89 @@ from .._checks import require
 from ..exceptions import FileFormatError
 from ..implicit import ImplicitNetwork
 from ..interfaces import ExplicitLaw
-from ..problem import MPCProblem, Polytope, StageConstraint
+from ..problem import MPCProblem, Polytope, StageConstraint, problem_fields
 from ..qp import CondensedQP
 
 __all__ = ["KINDS", "is_explicit"]
 
 
-def _problem_parts(p: MPCProblem) -> tuple[dict, dict]:
-    arrays = {k: getattr(p, k) for k in ("A", "B", "Q", "R", "P", "u_min", "u_max", "x_min", "x_max")}
-    for i, c in enumerate(p.constraints):
+def _constraints_out(cons) -> tuple[dict, dict]:
+    arrays = {}
+    for i, c in enumerate(cons):
         arrays[f"constraints.{i}.C_x"], arrays[f"constraints.{i}.C_u"], arrays[f"constraints.{i}.d"] = c.C_x, c.C_u, c.d
-    if p.terminal_constraint is not None:
-        arrays["terminal.C"], arrays["terminal.d"] = p.terminal_constraint.C, p.terminal_constraint.d
-    if p.sample_box is not None:
-        arrays["sample_box.lo"], arrays["sample_box.hi"] = p.sample_box
-    fields = dict(horizon=p.horizon, name=p.name, n_constraints=len(p.constraints),
-                  terminal_weight_source=p.terminal_weight_source, terminal_set=p.terminal_set)
-    # formulation options are stored only where used, so plain problems keep the layout (and hashes) of 0.1
-    if np.isfinite(p.du_min).any() or np.isfinite(p.du_max).any():
-        arrays["du_min"], arrays["du_max"] = p.du_min, p.du_max
-    if p.du_weight is not None:
-        arrays["du_weight"] = p.du_weight
-    if p.soft_state_penalty is not None:
-        fields["soft_state_penalty"] = list(p.soft_state_penalty)
-    if p.tracking:
-        fields["tracking"] = True
-    if p.move_blocking is not None:
-        fields["move_blocking"] = list(p.move_blocking)
+    return arrays, {"n_constraints": len(cons)}
+
+
+def _constraints_in(arrays, fields):
+    return [StageConstraint(arrays[f"constraints.{i}.C_x"], arrays[f"constraints.{i}.C_u"],
+                            arrays[f"constraints.{i}.d"]) for i in range(fields["n_constraints"])]
+
+
+def _terminal_out(term) -> tuple[dict, dict]:
+    return ({} if term is None else {"terminal.C": term.C, "terminal.d": term.d}), {}
+
+
+def _terminal_in(arrays, fields):
+    return Polytope(arrays["terminal.C"], arrays["terminal.d"]) if "terminal.C" in arrays else None
+
+
+def _box_out(box) -> tuple[dict, dict]:
+    return ({} if box is None else {"sample_box.lo": box[0], "sample_box.hi": box[1]}), {}
+
+
+def _box_in(arrays, fields):
+    return (arrays["sample_box.lo"], arrays["sample_box.hi"]) if "sample_box.lo" in arrays else None
+
+
+#: The fields an MPCProblem stores in named parts: ``(to parts, from parts)``.
+_PROBLEM_PARTS = {"constraints": (_constraints_out, _constraints_in),
+                  "terminal_constraint": (_terminal_out, _terminal_in),
+                  "sample_box": (_box_out, _box_in)}
+#: Fields restored as stored after construction: they record how computed parts came about.
+_PROVENANCE = ("terminal_set", "terminal_weight_source")
+
+
+def _json_value(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _problem_parts(p: MPCProblem) -> tuple[dict, dict]:
+    """Arrays and fields of a problem, as :func:`~mpc2nn.problem.problem_fields` says each is stored.
+
+    Options stored "if used" are left out of plain problems, so their files keep the layout (and hashes) of 0.1.
+    """
+    arrays, fields = {}, {}
+    for name, sp in problem_fields(MPCProblem):
+        value = getattr(p, name)
+        used = sp.used_when is None or bool(getattr(p, sp.used_when))
+        if sp.stored == "array" or (sp.stored == "array if used" and used):
+            arrays[name] = value
+        elif sp.stored == "field" or (sp.stored == "field if used" and used):
+            fields[name] = _json_value(value)
+        elif sp.stored == "parts":
+            more_arrays, more_fields = _PROBLEM_PARTS[name][0](value)
+            arrays.update(more_arrays)
+            fields.update(more_fields)
     return arrays, fields
 
 
 def _problem_from(arrays, fields) -> MPCProblem:
-    cons = [StageConstraint(arrays[f"constraints.{i}.C_x"], arrays[f"constraints.{i}.C_u"],
-                            arrays[f"constraints.{i}.d"]) for i in range(fields["n_constraints"])]
-    term = Polytope(arrays["terminal.C"], arrays["terminal.d"]) if "terminal.C" in arrays else None
-    box = (arrays["sample_box.lo"], arrays["sample_box.hi"]) if "sample_box.lo" in arrays else None
-    p = MPCProblem(arrays["A"], arrays["B"], arrays["Q"], arrays["R"], fields["horizon"], P=arrays["P"],
-                   u_min=arrays["u_min"], u_max=arrays["u_max"], x_min=arrays["x_min"], x_max=arrays["x_max"],
-                   constraints=cons, terminal_constraint=term, name=fields["name"], sample_box=box,
-                   soft_state_penalty=fields.get("soft_state_penalty"), du_min=arrays.get("du_min"),
-                   du_max=arrays.get("du_max"), du_weight=arrays.get("du_weight"),
-                   tracking=fields.get("tracking", False), move_blocking=fields.get("move_blocking"))
+    kwargs = {}
+    for name, sp in problem_fields(MPCProblem):
+        if name in _PROVENANCE:
+            continue
+        if sp.stored in ("array", "array if used"):
+            if name in arrays:
+                kwargs[name] = arrays[name]
+        elif sp.stored in ("field", "field if used"):
+            if name in fields:
+                kwargs[name] = fields[name]
+        else:
+            kwargs[name] = _PROBLEM_PARTS[name][1](arrays, fields)
+    p = MPCProblem(**kwargs)
     # provenance of computed parts, restored without computing them again
-    object.__setattr__(p, "terminal_weight_source", fields["terminal_weight_source"])
-    object.__setattr__(p, "terminal_set", fields.get("terminal_set"))
+    for name in _PROVENANCE:
+        object.__setattr__(p, name, fields.get(name))
     return p
 
 

@@ -2,53 +2,43 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Mapping
 from typing import Any
 
 from .._checks import as_matrix
 from ..exceptions import ProblemFileError, ShapeError
-from ..problem import MPCProblem, zoh
+from ..problem import MPCProblem, problem_fields, zoh
 
-__all__ = ["problem_from_toml", "TOML_KEYS"]
+__all__ = ["problem_from_toml", "TOML_KEYS", "MODEL_KEYS", "toml_table"]
 
 
-TOML_KEYS = {
-    "name": "a label used in reports, a string",
-    "A": "state matrix, shape (n_x, n_x)",
-    "B": "input matrix, shape (n_x, n_u)",
+#: Keys of problem files that are not MPCProblem fields: a continuous-time model ``dx/dt = Ac x + Bc u``,
+#: discretised by zero-order hold with the sampling time ``dt`` (instead of A and B).
+MODEL_KEYS = {
     "Ac": "continuous-time state matrix, shape (n_x, n_x)",
     "Bc": "continuous-time input matrix, shape (n_x, n_u)",
     "dt": "sampling time in seconds for discretising Ac, Bc, a number > 0",
-    "Q": "state weight, shape (n_x, n_x)",
-    "R": "input weight, shape (n_u, n_u)",
-    "horizon": "prediction horizon, an integer >= 1",
-    "P": "terminal weight: \"dare\", \"lyapunov\" or a matrix of shape (n_x, n_x)",
-    "u_min": "input lower bounds, shape (n_u,)",
-    "u_max": "input upper bounds, shape (n_u,)",
-    "x_min": "state lower bounds, shape (n_x,)",
-    "x_max": "state upper bounds, shape (n_x,)",
-    "sample_box": "a table with lo and hi, each of shape (n_x,)",
-    "constraints": "an array of tables [[constraints]], each with C_x, C_u and d",
-    "terminal_constraint": "a table with C and d",
-    "terminal_set": "\"lqr\" for the LQR maximal invariant set as terminal constraint",
-    "soft_state_penalty": "a number ρ_q > 0 or an array [ρ_q, ρ_l]",
-    "du_min": "input-rate lower bounds, shape (n_u,)",
-    "du_max": "input-rate upper bounds, shape (n_u,)",
-    "du_weight": "input-rate weight, shape (n_u, n_u)",
-    "tracking": "true to track references given as inputs, a boolean",
-    "move_blocking": "block lengths, an array of integers summing to horizon",
 }
+#: Every key of a problem file with its meaning: the MPCProblem fields a file can write (from their
+#: FieldSpecs), the continuous-time model keys after B.
+_FIELDS = {name: sp for name, sp in problem_fields(MPCProblem) if sp.toml}
+TOML_KEYS = {}
+for _name, _sp in _FIELDS.items():
+    TOML_KEYS[_name] = _sp.meaning
+    if _name == "B":
+        TOML_KEYS.update(MODEL_KEYS)
+del _name, _sp
 
 
 _BOX_KEYS = {"lo": "lower corner, shape (n_x,)", "hi": "upper corner, shape (n_x,)"}
-
-
 _STAGE_KEYS = {"C_x": "state coefficients, shape (p, n_x)", "C_u": "input coefficients, shape (p, n_u)",
                "d": "right-hand side, shape (p,)"}
 
-
 _TERMINAL_KEYS = {"C": "state coefficients, shape (p, n_x)", "d": "right-hand side, shape (p,)"}
+#: The keys of each table-valued field, in the order the problem takes them.
+_TABLES = {"sample_box": _BOX_KEYS, "terminal_constraint": _TERMINAL_KEYS}
 
 
 def _check_keys(where: str, table: Any, schema: Mapping[str, str]) -> None:
@@ -58,7 +48,9 @@ def _check_keys(where: str, table: Any, schema: Mapping[str, str]) -> None:
     for key in table:
         if key not in schema:
             prefix = f"{where}: " if where else ""
-            raise ProblemFileError(f"{prefix}unknown key '{key}'; valid keys: {', '.join(schema)}")
+            close = difflib.get_close_matches(key, list(schema), n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise ProblemFileError(f"{prefix}unknown key '{key}'; {hint}valid keys: {', '.join(schema)}")
 
 
 def _required(where: str, table: Mapping[str, Any], key: str, schema: Mapping[str, str], hint: str = "") -> Any:
@@ -120,10 +112,11 @@ def problem_from_toml(data: Mapping[str, Any], *, default_name: str = "mpc") -> 
     """
     _check_keys("", data, TOML_KEYS)
     discrete = [k for k in ("A", "B") if k in data]
-    continuous = [k for k in ("Ac", "Bc", "dt") if k in data]
+    continuous = [k for k in MODEL_KEYS if k in data]
     if discrete and continuous:
         raise ProblemFileError(f"both {', '.join(discrete)} and {', '.join(continuous)} given: define the model "
                                "either by A and B (discrete time) or by Ac, Bc and dt (continuous time)")
+    kwargs: dict[str, Any] = {}
     if continuous:
         Ac = as_matrix("Ac", _numbers("Ac", _required("", data, "Ac", TOML_KEYS)), ("n_x", "n_x"), (None, None))
         if Ac.shape[0] != Ac.shape[1]:
@@ -132,49 +125,65 @@ def problem_from_toml(data: Mapping[str, Any], *, default_name: str = "mpc") -> 
         dt = _numbers("dt", _required("", data, "dt", TOML_KEYS))
         if isinstance(dt, list) or not (math.isfinite(dt) and dt > 0):
             raise ProblemFileError(f"dt: expected a sampling time, a number > 0, got {dt!r}")
-        A, B = zoh(Ac, Bc, float(dt))
-    else:
-        hint = "; or give a continuous-time model by Ac, Bc and dt"
-        A = _numbers("A", _required("", data, "A", TOML_KEYS, hint))
-        B = _numbers("B", _required("", data, "B", TOML_KEYS, hint))
-    Q = _numbers("Q", _required("", data, "Q", TOML_KEYS))
-    R = _numbers("R", _required("", data, "R", TOML_KEYS))
-    horizon = _required("", data, "horizon", TOML_KEYS)
-    P = data.get("P", "dare")
-    if not isinstance(P, str):
-        P = _numbers("P", P)
-    bounds = {k: _numbers(k, data[k]) for k in ("u_min", "u_max", "x_min", "x_max", "du_min", "du_max", "du_weight",
-                                                "soft_state_penalty", "move_blocking") if k in data}
-    for key, kind in (("tracking", bool), ("terminal_set", str)):
-        if key in data:
-            if not isinstance(data[key], kind):
-                raise ProblemFileError(f"{key}: expected {TOML_KEYS[key]}, got {_toml_type(data[key])} "
-                                       f"({data[key]!r})")
-            bounds[key] = data[key]
-    name = data.get("name", default_name)
-    if not isinstance(name, str):
-        raise ProblemFileError(f"name: expected a string, got {_toml_type(name)} ({name!r})")
+        kwargs["A"], kwargs["B"] = zoh(Ac, Bc, float(dt))
+    hint = "; or give a continuous-time model by Ac, Bc and dt"
+    for name, sp in _FIELDS.items():
+        if name in kwargs:
+            continue
+        if name not in data:
+            if sp.required:
+                _required("", data, name, TOML_KEYS, hint if name in ("A", "B") else "")
+            continue
+        kwargs[name] = _read(name, sp.toml, data[name])
+    kwargs.setdefault("name", default_name)
+    return MPCProblem(**kwargs)
 
-    box = None
-    if "sample_box" in data:
-        table = data["sample_box"]
-        _check_keys("sample_box", table, _BOX_KEYS)
-        box = tuple(_numbers(f"sample_box.{k}", _required("sample_box", table, k, _BOX_KEYS)) for k in ("lo", "hi"))
-    constraints = data.get("constraints", [])
-    if not (isinstance(constraints, list) and all(isinstance(c, dict) for c in constraints)):
-        raise ProblemFileError("constraints: expected an array of tables ([[constraints]] sections), "
-                               f"got {_toml_type(constraints)}")
-    stages = []
-    for i, table in enumerate(constraints):
-        where = f"constraints[{i}]"
-        _check_keys(where, table, _STAGE_KEYS)
-        stages.append(tuple(_numbers(f"{where}.{k}", _required(where, table, k, _STAGE_KEYS))
-                            for k in ("C_x", "C_u", "d")))
-    terminal = None
-    if "terminal_constraint" in data:
-        table = data["terminal_constraint"]
-        _check_keys("terminal_constraint", table, _TERMINAL_KEYS)
-        terminal = tuple(_numbers(f"terminal_constraint.{k}",
-                                  _required("terminal_constraint", table, k, _TERMINAL_KEYS)) for k in ("C", "d"))
-    return MPCProblem(A, B, Q, R, horizon, P=P, constraints=stages, terminal_constraint=terminal, name=name,
-                      sample_box=box, **bounds)
+
+def _read(name: str, kind: str, value: Any) -> Any:
+    """The value of one key as :class:`~mpc2nn.MPCProblem` takes it, checked as its kind says."""
+    if kind == "numbers":
+        return _numbers(name, value)
+    if kind == "terminal weight":
+        return value if isinstance(value, str) else _numbers(name, value)
+    if kind in ("string", "boolean"):
+        if not isinstance(value, str if kind == "string" else bool):
+            want = "a string" if kind == "string" else "a boolean"
+            raise ProblemFileError(f"{name}: expected {want} ({TOML_KEYS[name]}), got {_toml_type(value)} "
+                                   f"({value!r})")
+        return value
+    if kind == "table":
+        schema = _TABLES[name]
+        _check_keys(name, value, schema)
+        return tuple(_numbers(f"{name}.{k}", _required(name, value, k, schema)) for k in schema)
+    if kind == "stage tables":
+        if not (isinstance(value, list) and all(isinstance(c, dict) for c in value)):
+            raise ProblemFileError("constraints: expected an array of tables ([[constraints]] sections), "
+                                   f"got {_toml_type(value)}")
+        stages = []
+        for i, table in enumerate(value):
+            where = f"constraints[{i}]"
+            _check_keys(where, table, _STAGE_KEYS)
+            stages.append(tuple(_numbers(f"{where}.{k}", _required(where, table, k, _STAGE_KEYS))
+                                for k in _STAGE_KEYS))
+        return stages
+    return value  # "integer": MPCProblem checks it
+
+
+def toml_table() -> str:
+    """The problem-file keys as a reStructuredText table (key, required, meaning), wrapped at 60 columns."""
+    import textwrap
+
+    rows = []
+    for key, meaning in TOML_KEYS.items():
+        sp = _FIELDS.get(key)
+        required = "model" if key in ("A", "B") or key in MODEL_KEYS else ("yes" if sp and sp.required else "no")
+        shown = {"table": f"[{key}]", "stage tables": f"[[{key}]]"}.get(sp.toml if sp else "", key)
+        rows.append((f"``{shown}``", required, textwrap.wrap(meaning, 60)))
+    w0 = max(len(r[0]) for r in rows)
+    rule = f"{'=' * w0}  ========  {'=' * 60}"
+    lines = [rule, f"{'key':<{w0}}  required  meaning", rule]
+    for key, req, wrapped in rows:
+        lines.append(f"{key:<{w0}}  {req:<8}  {wrapped[0]}")
+        lines += [f"{'':<{w0}}  {'':<8}  {more}" for more in wrapped[1:]]
+    lines.append(rule)
+    return "\n".join(lines)

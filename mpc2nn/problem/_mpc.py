@@ -42,6 +42,7 @@ from ..exceptions import (
     UnstableSystemError,
 )
 from ._discretize import zoh
+from ._fields import spec
 from ._polytope import Polytope
 from ._terminal_sets import lqr_invariant_set
 
@@ -146,28 +147,54 @@ class MPCProblem:
     (2, 1, 'dare')
     """
 
-    A: np.ndarray
-    B: np.ndarray
-    Q: np.ndarray
-    R: np.ndarray
-    horizon: int
-    P: TerminalWeight = None
-    u_min: np.ndarray | None = None
-    u_max: np.ndarray | None = None
-    x_min: np.ndarray | None = None
-    x_max: np.ndarray | None = None
-    constraints: tuple = ()
-    terminal_constraint: Polytope | None = None
-    terminal_set: str | None = None
-    soft_state_penalty: float | tuple | None = None
-    du_min: np.ndarray | None = None
-    du_max: np.ndarray | None = None
-    du_weight: np.ndarray | None = None
-    tracking: bool = False
-    move_blocking: tuple | None = None
-    name: str = "mpc"
-    sample_box: tuple | None = None
-    terminal_weight_source: str = field(init=False, default="given")
+    A: np.ndarray = field(metadata=spec("state matrix, shape (n_x, n_x)", "numbers", required=True))
+    B: np.ndarray = field(metadata=spec("input matrix, shape (n_x, n_u)", "numbers", required=True))
+    Q: np.ndarray = field(metadata=spec("state weight, shape (n_x, n_x), symmetric PSD", "numbers", required=True))
+    R: np.ndarray = field(metadata=spec("input weight, shape (n_u, n_u), symmetric PD", "numbers", required=True))
+    horizon: int = field(metadata=spec("prediction horizon, an integer >= 1", "integer", required=True,
+                                       stored="field"))
+    P: TerminalWeight = field(default=None, metadata=spec(
+        'terminal weight: "dare" (default, Riccati), "lyapunov" (open-loop cost) or a matrix (n_x, n_x)',
+        "terminal weight"))
+    u_min: np.ndarray | None = field(default=None, metadata=spec("input lower bounds, shape (n_u,)", "numbers"))
+    u_max: np.ndarray | None = field(default=None, metadata=spec("input upper bounds, shape (n_u,)", "numbers"))
+    x_min: np.ndarray | None = field(default=None, metadata=spec(
+        "lower bounds on the predicted states x_1..x_N, shape (n_x,)", "numbers"))
+    x_max: np.ndarray | None = field(default=None, metadata=spec(
+        "upper bounds on the predicted states x_1..x_N, shape (n_x,)", "numbers"))
+    constraints: tuple = field(default=(), metadata=spec(
+        "array of tables [[constraints]] with C_x (p, n_x), C_u (p, n_u) and d (p,): C_x x_k + C_u u_k <= d, "
+        "k = 0..N-1", "stage tables", stored="parts"))
+    terminal_constraint: Polytope | None = field(default=None, metadata=spec(
+        "table with C (p, n_x) and d (p,): C x_N <= d", "table", stored="parts"))
+    terminal_set: str | None = field(default=None, metadata=spec(
+        '"lqr": the LQR maximal invariant set as terminal constraint (instead of [terminal_constraint])',
+        "string", stored="field"))
+    soft_state_penalty: float | tuple | None = field(default=None, metadata=spec(
+        "ρ_q or [ρ_q, ρ_l]: soften every state constraint (quadratic, and exact L1 with a large ρ_l)",
+        "numbers", stored="field if used", used_when="soft"))
+    du_min: np.ndarray | None = field(default=None, metadata=spec(
+        "input-rate lower bounds on u_k - u_{k-1}, shape (n_u,)", "numbers", stored="array if used",
+        used_when="has_rate_bounds"))
+    du_max: np.ndarray | None = field(default=None, metadata=spec(
+        "input-rate upper bounds on u_k - u_{k-1}, shape (n_u,)", "numbers", stored="array if used",
+        used_when="has_rate_bounds"))
+    du_weight: np.ndarray | None = field(default=None, metadata=spec(
+        "input-rate weight, shape (n_u, n_u), symmetric PSD", "numbers", stored="array if used",
+        used_when="has_rate_weight"))
+    tracking: bool = field(default=False, metadata=spec(
+        "true: track (x_ref, u_ref) given as network inputs", "boolean", stored="field if used",
+        used_when="tracking"))
+    move_blocking: tuple | None = field(default=None, metadata=spec(
+        "block lengths, integers summing to horizon", "numbers", stored="field if used",
+        used_when="has_move_blocking"))
+    name: str = field(default="mpc", metadata=spec(
+        "label used in reports (default: the file name stem)", "string", stored="field"))
+    sample_box: tuple | None = field(default=None, metadata=spec(
+        "table with lo and hi, each (n_x,): the box of initial states sampled by validate, bench and unravel",
+        "table", stored="parts"))
+    terminal_weight_source: str = field(init=False, default="given", metadata=spec(
+        'where P came from: "dare", "lyapunov" or "given"', "", stored="field"))
 
     def __post_init__(self):
         A = as_matrix("A", self.A, ("n_x", "n_x"), (None, None))
@@ -265,6 +292,26 @@ class MPCProblem:
             object.__setattr__(self, "terminal_constraint", Polytope(inv.C, inv.d))
 
     # --- sizes -----------------------------------------------------------
+    @property
+    def soft(self) -> bool:
+        """State constraints are softened (``soft_state_penalty`` is given)."""
+        return self.soft_state_penalty is not None
+
+    @property
+    def has_rate_bounds(self) -> bool:
+        """Some input-rate bound is finite."""
+        return bool(np.isfinite(self.du_min).any() or np.isfinite(self.du_max).any())
+
+    @property
+    def has_rate_weight(self) -> bool:
+        """An input-rate weight is given."""
+        return self.du_weight is not None
+
+    @property
+    def has_move_blocking(self) -> bool:
+        """The inputs are blocked (``move_blocking`` is given)."""
+        return self.move_blocking is not None
+
     @property
     def uses_previous_input(self) -> bool:
         """The QP depends on the previous input (rate bounds or a rate weight are given)."""

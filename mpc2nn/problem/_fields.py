@@ -1,0 +1,53 @@
+"""What each field of :class:`~mpc2nn.MPCProblem` is, how problem files write it and how ``.mpc2nn`` files store it.
+
+The one list of the problem's fields: the TOML reader, the command line's documentation table and the
+file format iterate over :func:`problem_fields` instead of naming the fields again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+__all__ = ["FieldSpec", "spec", "problem_fields"]
+
+#: How a problem file (TOML) may write a field.
+TOML_KINDS = ("numbers", "integer", "terminal weight", "string", "boolean", "stage tables", "table", "")
+#: How an ``.mpc2nn`` file stores a field: always as an array, as an array / JSON field only when the
+#: problem uses it (so files of plain problems keep their layout), as a JSON field, or in parts named by
+#: the file format (constraints, terminal polytope, sample box).
+STORAGE = ("array", "array if used", "field", "field if used", "parts")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """The description of one field of :class:`~mpc2nn.MPCProblem`.
+
+    Attributes
+    ----------
+    meaning : one line with the shape in symbols, e.g. ``"state matrix, shape (n_x, n_x)"``
+    toml : how a problem file writes it (one of :data:`TOML_KINDS`; ``""``: not in problem files)
+    required : the problem file must give it
+    stored : how the file format stores it (one of :data:`STORAGE`)
+    used_when : for ``"... if used"``: the boolean property of the problem that says it is used
+    """
+
+    meaning: str
+    toml: str
+    required: bool = False
+    stored: str = "array"
+    used_when: str | None = None
+
+    def __post_init__(self):
+        if self.toml not in TOML_KINDS or self.stored not in STORAGE:
+            raise ValueError(f"FieldSpec: unknown toml {self.toml!r} or stored {self.stored!r}")
+
+
+def spec(meaning: str, toml: str, **kw) -> dict:
+    """``metadata`` for :func:`dataclasses.field` holding a :class:`FieldSpec`."""
+    return {"mpc2nn": FieldSpec(meaning, toml, **kw)}
+
+
+def problem_fields(cls) -> tuple[tuple[str, FieldSpec], ...]:
+    """``((name, FieldSpec), ...)`` of a dataclass whose fields carry specs, in declaration order."""
+    return tuple((f.name, f.metadata["mpc2nn"]) for f in dataclasses.fields(cls) if "mpc2nn" in f.metadata)
