@@ -63,7 +63,7 @@ def bench_problem(name: str, ctor, n_test: int, n_tune: int, cap: int, hybrid_de
         record("paper settings α=1, K=0", unravel(net1, depth=1, method="paper"), cap)
     # (b) OSQP-style ADMM unroll, relaxation 1.6, best fixed ρ of the ladder (chosen on the tuning states)
     b = unravel(net, tol=1e-6, method="admm", relax=1.6, tuning_states=Xt, states=Xt, max_depth=cap)
-    out["params"]["(b) ADMM"] = b.options["rho"]
+    out["params"]["(b) ADMM"] = b.options.rho
     record("(b) ADMM ρ-ladder", b, cap)
     # (c) mpc2nn constructions
     lmi = unravel(net, depth=1, method="lmi")
@@ -71,10 +71,10 @@ def bench_problem(name: str, ctor, n_test: int, n_tune: int, cap: int, hybrid_de
     if lmi.certificate().exists:
         record("lmi (designed K)", lmi, cap)
     mom = unravel(net, tol=1e-6, method="momentum", tuning_states=Xt, states=Xt, max_depth=cap)
-    out["params"]["momentum"] = mom.options["beta"]
+    out["params"]["momentum"] = mom.options.beta
     record("momentum (β tuned)", mom, cap)
     adm = unravel(net, tol=1e-6, method="admm", tuning_states=Xt, states=Xt, max_depth=cap)
-    out["params"]["admm"] = {"rho": adm.options["rho"], "relax": adm.options["relax"]}
+    out["params"]["admm"] = {"rho": adm.options.rho, "relax": adm.options.relax}
     d6 = record("admm (ρ, relaxation tuned)", adm, cap)
     pr = unravel(net, tol=1e-6, method="admm", prune=True, tuning_states=Xt, states=Xt, max_depth=cap)
     out["pruned_rows"] = int(qp.m - pr.qp.m)
@@ -83,7 +83,7 @@ def bench_problem(name: str, ctor, n_test: int, n_tune: int, cap: int, hybrid_de
     # hybrid exact mode on the default construction (the tuned ADMM)
     out["hybrid"] = {}
     for J in hybrid_depths:
-        hyb = unravel(net, depth=J, method="hybrid", rho=adm.options["rho"], relax=adm.options["relax"])
+        hyb = unravel(net, depth=J, method="hybrid", rho=adm.options.rho, relax=adm.options.relax)
         res = hyb.solve(X)
         err = float(np.abs(res.U - U).max())
         out["hybrid"][J] = res.certified_fraction
@@ -91,7 +91,7 @@ def bench_problem(name: str, ctor, n_test: int, n_tune: int, cap: int, hybrid_de
 
     # throughput at the 1e-6 depth of the default construction
     J6 = d6 if d6 is not None else len(out["curves"]["admm (ρ, relaxation tuned)"])
-    model = unravel(net, depth=J6, method="admm", rho=adm.options["rho"], relax=adm.options["relax"])
+    model = unravel(net, depth=J6, method="admm", rho=adm.options.rho, relax=adm.options.relax)
     reps = int(np.ceil(batch / len(X)))
     xb = np.tile(X, (reps, 1))[:batch]
     net_rate = throughput(model, xb, repeats=5 if J6 <= 1000 else 1)  # one run where the depth is in the thousands

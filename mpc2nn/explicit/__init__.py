@@ -41,27 +41,23 @@ a-posteriori bound used by every construction and :class:`ContractionCertificate
 for the a-priori one.
 """
 
-from ._admm import ADMMNetwork
+from ._admm import ADMM_SIGMA, RELAX_LADDER, RHO_LADDER, ADMMNetwork, ADMMOptions
 from ._base import ExplicitNetwork
 from ._bounds import ROUNDING_SLACK, dual_gap_bound
 from ._hybrid import HybridNetwork, HybridResult
-from ._lmi import ContractionCertificate, design_feedback
-from ._momentum import MomentumNetwork
-from ._paper import PaperNetwork
-from ._results import DepthSelection, ErrorBound, LayerHistory
-from ._unravel import (
-                       BETA_LADDER,
-                       MAX_DEPTH,
-                       METHODS,
-                       RELAX_LADDER,
-                       RHO_LADDER,
-                       error_curve,
-                       first_depth,
-                       throughput,
-                       unravel,
-)
+from ._lmi import LMIOptions, design_feedback
+from ._momentum import BETA_LADDER, MomentumNetwork, MomentumOptions
+from ._paper import PaperNetwork, PaperOptions
+from ._registry import CONSTRUCTIONS, NETWORK_CLASSES, Construction, ConstructionOptions
+from ._results import ContractionCertificate, DepthSelection, ErrorBound, LayerHistory
+from ._unravel import MAX_DEPTH, error_curve, first_depth, throughput, unravel
+
+#: Names accepted by ``unravel(method=...)``: the registered constructions and the hybrid mode.
+METHODS = (*CONSTRUCTIONS, "hybrid")
 
 __all__ = ["unravel", "ExplicitNetwork", "PaperNetwork", "MomentumNetwork", "ADMMNetwork", "HybridNetwork",
            "HybridResult", "ErrorBound", "LayerHistory", "DepthSelection", "ContractionCertificate",
            "design_feedback", "dual_gap_bound", "throughput", "error_curve", "first_depth", "METHODS",
-           "BETA_LADDER", "RHO_LADDER", "RELAX_LADDER", "MAX_DEPTH", "ROUNDING_SLACK"]
+           "BETA_LADDER", "RHO_LADDER", "RELAX_LADDER", "MAX_DEPTH", "ROUNDING_SLACK", "ADMM_SIGMA",
+           "CONSTRUCTIONS", "NETWORK_CLASSES", "Construction", "ConstructionOptions", "ADMMOptions",
+           "MomentumOptions", "PaperOptions", "LMIOptions"]

@@ -2,14 +2,44 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from ._base import ExplicitNetwork, row_scale
+from ._registry import Construction, ConstructionOptions, in_interval, positive, register_construction, register_network
 
-__all__ = ["ADMMNetwork"]
+__all__ = ["ADMMNetwork", "ADMMOptions", "RHO_LADDER", "RELAX_LADDER", "ADMM_SIGMA"]
+
+#: ADMM penalties tried when ``rho`` is tuned, as multiples of ``trace(H)/m`` (the rows of G at unit norm):
+#: eight decades, three points per decade.
+RHO_LADDER = tuple(float(v) for v in np.logspace(-4, 4, 25))
+#: Over-relaxations tried when ``relax`` is tuned (OSQP's default is 1.6; values near 2 speed up well-conditioned
+#: problems and slow down others).
+RELAX_LADDER = (1.6, 1.8, 1.9)
+#: The proximal weight σ of the U-update; small, it only keeps the update's matrix positive definite.
+ADMM_SIGMA = 1e-6
 
 
+@dataclass(frozen=True, kw_only=True)
+class ADMMOptions(ConstructionOptions):
+    """Options of ``method="admm"``: the penalty ``rho`` (on rows scaled to unit norm) and the relaxation
+    ``relax`` in (0, 2); ``None`` tunes them over :data:`RHO_LADDER` × :data:`RELAX_LADDER`.
+    """
+
+    rho: float | None = None
+    relax: float | None = None
+    sigma: float = ADMM_SIGMA
+
+    def __post_init__(self):
+        object.__setattr__(self, "rho", positive("rho", self.rho))
+        object.__setattr__(self, "relax", in_interval("relax", self.relax, 0.0, 2.0, closed_lo=False))
+        object.__setattr__(self, "sigma", positive("sigma", self.sigma, allow_none=False))
+
+
+@register_network
 class ADMMNetwork(ExplicitNetwork):
     """OSQP-style ADMM on the condensed QP as a Linear+ReLU network.
 
@@ -23,9 +53,9 @@ class ADMMNetwork(ExplicitNetwork):
 
     method = "admm"
 
-    def __init__(self, net, qp, kept_rows, depth, dtype, options, rho: float, relax: float,
-                 sigma: float = 1e-6):
-        super().__init__(net, qp, kept_rows, depth, dtype, options)
+    def __init__(self, net, qp, kept_rows, depth, dtype, options: ADMMOptions, *, pruned: bool = False):
+        super().__init__(net, qp, kept_rows, depth, dtype, options, pruned=pruned)
+        rho, relax, sigma = options.rho, options.relax, options.sigma
         self.rho, self.relax, self.sigma = float(rho), float(relax), float(sigma)
         r = row_scale(qp)  # iterate on the rows scaled to unit norm (same U, far better conditioned)
         G, E, w = r[:, None] * qp.G, r[:, None] * qp.E, r * qp.w
@@ -61,3 +91,25 @@ class ADMMNetwork(ExplicitNetwork):
 
     def active_guess(self, state):
         return state[1] > 0
+
+    def get_config(self) -> tuple[dict, dict]:
+        """The penalty, relaxation and proximal weight."""
+        return dict(rho=self.rho, relax=self.relax, sigma=self.sigma), {}
+
+    @classmethod
+    def from_config(cls, net, qp, kept_rows, depth, dtype, fields, arrays, *, pruned=False):
+        """An ADMM network with the stored ``rho``, ``relax`` and ``sigma``."""
+        options = ADMMOptions(rho=fields["rho"], relax=fields["relax"], sigma=fields["sigma"])
+        return cls(net, qp, kept_rows, depth, dtype, options, pruned=pruned)
+
+
+def _ladders(qp) -> dict:
+    """Penalties near the scale ``trace(H)/m`` first, so that the tuning's early stop prunes the rest quickly."""
+    scale = float(np.trace(qp.H) / max(qp.m, 1))
+    rhos = sorted((r * scale for r in RHO_LADDER), key=lambda r: abs(math.log(r / scale)))
+    return {"rho": rhos, "relax": list(RELAX_LADDER)}
+
+
+register_construction(Construction(
+    name="admm", options=ADMMOptions, build=ADMMNetwork, ladders=_ladders,
+    summary="OSQP-style ADMM unroll (the ReLU-QP construction), rows at unit norm; rho and relax tuned"))

@@ -11,8 +11,7 @@ from ..interfaces import ExplicitLaw
 from ..qp import CondensedQP
 from ..status import BoundKind
 from ._bounds import dual_gap_bound
-from ._lmi import ContractionCertificate
-from ._results import DepthSelection, ErrorBound, LayerHistory
+from ._results import ContractionCertificate, DepthSelection, ErrorBound, LayerHistory
 
 __all__ = ["ExplicitNetwork", "row_scale"]
 
@@ -28,19 +27,21 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
     ----------
     depth : number of layers; method : construction name; net : the ImplicitNetwork it came from;
     qp : the QP the layers iterate on (the pruned one when ``prune=True``);
-    kept_rows : indices of ``net.qp``'s rows the layers keep; options : dict of the
-    construction's parameters; selection : DepthSelection or ``None``
+    kept_rows : indices of ``net.qp``'s rows the layers keep; options : the construction's
+    options (a frozen dataclass, every option set); pruned : rows were dropped by LP over a box;
+    selection : DepthSelection or ``None``
     """
 
     method = "explicit"
     exportable = True
 
     def __init__(self, net: ImplicitNetwork, qp: CondensedQP, kept_rows: np.ndarray, depth: int,
-                 dtype: torch.dtype, options: dict):
+                 dtype: torch.dtype, options, *, pruned: bool = False):
         super().__init__()
         self.net, self.qp, self.depth = net, qp, int(depth)
         self.kept_rows = np.asarray(kept_rows, dtype=np.int64)
-        self.options = dict(options)
+        self.options = options
+        self.pruned = bool(pruned)
         self.selection: DepthSelection | None = None
         self.n_x, self.n_theta, self.n_U, self.n_u = qp.n_x, qp.n_theta, qp.n_U, qp.n_u
         self._dtype = dtype
@@ -51,6 +52,18 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
         # zero initial states as θ @ 0 (traceable, exports as a MatMul)
         self.register_buffer("zero_m", torch.zeros(qp.n_theta, qp.m, dtype=dtype))
         self.register_buffer("zero_U", torch.zeros(qp.n_theta, qp.n_z, dtype=dtype))
+
+    def get_config(self) -> tuple[dict, dict]:
+        """``(fields, arrays)``: the construction's parameters that :meth:`from_config` rebuilds it from
+        (JSON values, and arrays); the weights themselves are stored as the module's buffers.
+        """
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, net: ImplicitNetwork, qp: CondensedQP, kept_rows: np.ndarray, depth: int,
+                    dtype: torch.dtype, fields: dict, arrays: dict, *, pruned: bool = False) -> ExplicitNetwork:
+        """Rebuild the network's structure from :meth:`get_config`'s output (then load its buffers)."""
+        raise NotImplementedError
 
     def set_dtype(self, dtype: torch.dtype) -> None:
         """Declare the dtype the buffers were cast to (``module.to(dtype)`` casts them; this records it)."""

@@ -8,25 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._checks import require
-from ..implicit import ImplicitNetwork
+from ..exceptions import ProblemDefinitionError
+from ..implicit import ImplicitNetwork, compile
+from ._paper import PaperNetwork, PaperOptions
+from ._registry import Construction, ConstructionOptions, positive, register_construction
+from ._results import ContractionCertificate
 
-__all__ = ["ContractionCertificate", "design_feedback"]
-
-
-@dataclass(frozen=True)
-class ContractionCertificate:
-    """Result of the LMI design of the feedback ``K`` of the paper's form.
-
-    If ``exists``: ``‖Δw⁺‖_P <= rate ‖Δw‖_P`` for every pair of layer states and
-    every state ``x``, with ``P`` (m, m) and ``K`` (m, m). Otherwise ``reason``
-    says why no certificate exists (e.g. rank-deficient ``G``).
-    """
-
-    exists: bool
-    rate: float | None
-    K: np.ndarray | None
-    P: np.ndarray | None
-    reason: str
+__all__ = ["design_feedback", "LMIOptions"]
 
 
 def design_feedback(net: ImplicitNetwork, *, tol: float = 1e-4, max_rows: int = 60) -> ContractionCertificate:
@@ -125,3 +113,31 @@ def _verified_rate(D: np.ndarray, K: np.ndarray, P: np.ndarray, lam: np.ndarray)
         mid = 0.5 * (lo + hi)
         lo, hi = (lo, mid) if ok(mid) else (mid, hi)
     return hi
+
+
+@dataclass(frozen=True, kw_only=True)
+class LMIOptions(ConstructionOptions):
+    """Options of ``method="lmi"``: the bisection tolerance on the rate and the largest ``m`` attempted."""
+
+    tol: float = 1e-4
+    max_rows: int = 60
+
+    def __post_init__(self):
+        object.__setattr__(self, "tol", positive("tol", self.tol, allow_none=False))
+        if isinstance(self.max_rows, bool) or not isinstance(self.max_rows, (int, np.integer)) or self.max_rows < 1:
+            raise ProblemDefinitionError(f"max_rows: expected an integer >= 1, got {self.max_rows!r}")
+
+
+def _build_lmi(net, qp, kept_rows, depth, dtype, options: LMIOptions, *, pruned: bool = False) -> PaperNetwork:
+    """The paper's form with the LMI-designed feedback (``K = 0`` with the reason where none exists)."""
+    sub = net if not pruned else compile(qp, alpha=net.alpha[kept_rows])
+    cert = design_feedback(sub, tol=options.tol, max_rows=options.max_rows)
+    paper = PaperOptions(K=cert.K if cert.exists else 0.0, alpha=sub.alpha)
+    model = PaperNetwork(net, qp, kept_rows, depth, dtype, paper, cert=cert, pruned=pruned)
+    model.method = "lmi"
+    return model
+
+
+register_construction(Construction(
+    name="lmi", options=LMIOptions, build=_build_lmi, ladders=lambda qp: {},
+    summary="the paper's form with a feedback K designed by an LMI (a certified rate where G has full row rank)"))

@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from ._base import ExplicitNetwork
+from ._registry import Construction, ConstructionOptions, in_interval, register_construction, register_network
 
-__all__ = ["MomentumNetwork"]
+__all__ = ["MomentumNetwork", "MomentumOptions", "BETA_LADDER"]
+
+#: Momentum values tried when ``beta`` is tuned (0: plain projected gradient; close to 1: strong momentum).
+BETA_LADDER = (0.0, 0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98)
 
 
+@dataclass(frozen=True, kw_only=True)
+class MomentumOptions(ConstructionOptions):
+    """Options of ``method="momentum"``: the momentum ``beta`` in [0, 1); ``None`` tunes it over
+    :data:`BETA_LADDER`.
+    """
+
+    beta: float | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "beta", in_interval("beta", self.beta, 0.0, 1.0))
+
+
+@register_network
 class MomentumNetwork(ExplicitNetwork):
     """Nesterov momentum on the dual: ``y⁺ = W v + ζ``, ``v = (1+β) relu(y) - β λ_prev``.
 
@@ -19,8 +38,9 @@ class MomentumNetwork(ExplicitNetwork):
 
     method = "momentum"
 
-    def __init__(self, net, qp, kept_rows, depth, dtype, options, beta: float):
-        super().__init__(net, qp, kept_rows, depth, dtype, options)
+    def __init__(self, net, qp, kept_rows, depth, dtype, options: MomentumOptions, *, pruned: bool = False):
+        super().__init__(net, qp, kept_rows, depth, dtype, options, pruned=pruned)
+        beta = options.beta
         M = qp.dual_hessian
         gam = 1.0 / float(np.linalg.eigvalsh(M)[-1]) if qp.m else 1.0
         self.beta = float(beta)
@@ -50,3 +70,17 @@ class MomentumNetwork(ExplicitNetwork):
 
     def active_guess(self, state):
         return state[0] > 0
+
+    def get_config(self) -> tuple[dict, dict]:
+        """The momentum."""
+        return dict(beta=self.beta), {}
+
+    @classmethod
+    def from_config(cls, net, qp, kept_rows, depth, dtype, fields, arrays, *, pruned=False):
+        """A momentum network with the stored ``beta``."""
+        return cls(net, qp, kept_rows, depth, dtype, MomentumOptions(beta=fields["beta"]), pruned=pruned)
+
+
+register_construction(Construction(
+    name="momentum", options=MomentumOptions, build=MomentumNetwork, ladders=lambda qp: {"beta": list(BETA_LADDER)},
+    summary="Nesterov-momentum dual projected gradient; beta tuned"))

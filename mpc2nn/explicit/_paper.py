@@ -3,16 +3,47 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from ..exceptions import ProblemDefinitionError, ShapeError
 from ._base import ExplicitNetwork
-from ._lmi import ContractionCertificate
+from ._registry import Construction, ConstructionOptions, register_construction, register_network
+from ._results import ContractionCertificate
 
-__all__ = ["PaperNetwork"]
+__all__ = ["PaperNetwork", "PaperOptions"]
 
 
+@dataclass(frozen=True, kw_only=True, eq=False)
+class PaperOptions(ConstructionOptions):
+    """Options of ``method="paper"``: the feedback ``K`` (a number or an (m, m) matrix; 0 is the paper's plain
+    form) and the step(s) ``alpha`` (a number or (m,) per row; default the implicit network's).
+    """
+
+    K: float | np.ndarray = 0.0
+    alpha: float | np.ndarray | None = None
+
+    def __post_init__(self):
+        K = np.asarray(self.K, dtype=float) if not isinstance(self.K, (bool, np.bool_)) else None
+        if K is None or K.ndim not in (0, 2) or not np.all(np.isfinite(K)):
+            raise ProblemDefinitionError(f"K: expected a finite number or an (m, m) matrix, got {self.K!r}")
+        if K.ndim == 2 and K.shape[0] != K.shape[1]:
+            raise ShapeError(f"K: expected shape (m, m), got {K.shape}")
+        object.__setattr__(self, "K", float(K) if K.ndim == 0 else K)
+        if self.alpha is not None:
+            a = np.asarray(self.alpha, dtype=float)
+            if a.ndim > 1 or not np.all(np.isfinite(a)) or np.any(a <= 0):
+                raise ProblemDefinitionError(f"alpha: expected finite steps > 0 (a number or (m,)), got {self.alpha!r}")
+            object.__setattr__(self, "alpha", float(a) if a.ndim == 0 else a)
+
+    def tuned(self) -> tuple[str, ...]:
+        """Nothing is tuned: ``alpha=None`` means the implicit network's steps."""
+        return ()
+
+
+@register_network
 class PaperNetwork(ExplicitNetwork):
     """The paper's form ``w⁺ = D relu(w) + ζ + K (w - D relu(w) - ζ)``, ``U = W_f relu(w) + Y_f x``.
 
@@ -21,11 +52,15 @@ class PaperNetwork(ExplicitNetwork):
 
     method = "paper"
 
-    def __init__(self, net, qp, kept_rows, depth, dtype, options, alpha: np.ndarray, K,
-                 cert: ContractionCertificate | None = None):
-        super().__init__(net, qp, kept_rows, depth, dtype, options)
+    def __init__(self, net, qp, kept_rows, depth, dtype, options: PaperOptions, *,
+                 cert: ContractionCertificate | None = None, pruned: bool = False):
+        super().__init__(net, qp, kept_rows, depth, dtype, options, pruned=pruned)
         M = qp.dual_hessian
-        a = np.asarray(alpha, float)
+        K = options.K
+        a = np.broadcast_to(np.asarray(net.alpha[kept_rows] if options.alpha is None else options.alpha, float),
+                            (qp.m,)).copy()
+        if np.ndim(K) == 2 and K.shape != (qp.m, qp.m):
+            raise ShapeError(f"K: expected shape (m, m) = ({qp.m}, {qp.m}), got {K.shape}")
         D = np.eye(qp.m) - a[:, None] * M
         self.register_buffer("Dt", self._t(D.T))
         self.register_buffer("Yt", self._t((-a[:, None] * qp.dual_linear).T))
@@ -88,3 +123,35 @@ class PaperNetwork(ExplicitNetwork):
         lam_min = float(np.linalg.eigvalsh(P)[0])
         c_f = float(np.linalg.norm(self.W_f.double().numpy(), axis=1).max())
         return c_f / math.sqrt(lam_min) * cert.rate ** self.depth * r0P / (1.0 - cert.rate)
+
+    def get_config(self) -> tuple[dict, dict]:
+        """``K`` (a number in the fields; a matrix is kept in the buffers), the steps, the certificate."""
+        fields, arrays = {}, {"param.alpha": np.asarray(self.alpha, float)}
+        if self.scalar_K:
+            fields["K"] = self.k
+        cert = self._cert
+        if cert is not None:
+            fields["certificate"] = dict(exists=cert.exists, rate=cert.rate, reason=cert.reason)
+            if cert.exists:
+                arrays["param.cert_P"] = cert.P
+        return fields, arrays
+
+    @classmethod
+    def from_config(cls, net, qp, kept_rows, depth, dtype, fields, arrays, *, pruned=False):
+        """The network with the stored steps, feedback and certificate."""
+        K = fields["K"] if "K" in fields else arrays["buffer.Kt"].T
+        cert = None
+        if "certificate" in fields:
+            c = fields["certificate"]
+            cert = ContractionCertificate(c["exists"], c["rate"], None if np.ndim(K) == 0 else K,
+                                          arrays.get("param.cert_P"), c["reason"])
+        model = cls(net, qp, kept_rows, depth, dtype, PaperOptions(K=K, alpha=arrays["param.alpha"]), cert=cert,
+                    pruned=pruned)
+        if fields.get("method"):
+            model.method = fields["method"]
+        return model
+
+
+register_construction(Construction(
+    name="paper", options=PaperOptions, build=PaperNetwork, ladders=lambda qp: {},
+    summary="the paper's form w+ = D relu(w) + zeta + K(w - D relu(w) - zeta); K = 0 is projected gradient"))

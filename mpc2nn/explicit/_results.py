@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ErrorBound", "LayerHistory", "DepthSelection"]
+__all__ = ["ErrorBound", "LayerHistory", "DepthSelection", "ContractionCertificate"]
 
 
 @dataclass(frozen=True)
@@ -62,3 +62,19 @@ class DepthSelection:
     max_error: float
     n_states: int
     guarantee: str
+
+
+@dataclass(frozen=True)
+class ContractionCertificate:
+    """Result of the LMI design of the feedback ``K`` of the paper's form.
+
+    If ``exists``: ``‖Δw⁺‖_P <= rate ‖Δw‖_P`` for every pair of layer states and
+    every state ``x``, with ``P`` (m, m) and ``K`` (m, m). Otherwise ``reason``
+    says why no certificate exists (e.g. rank-deficient ``G``).
+    """
+
+    exists: bool
+    rate: float | None
+    K: np.ndarray | None
+    P: np.ndarray | None
+    reason: str

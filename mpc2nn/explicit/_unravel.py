@@ -2,59 +2,28 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 
 import numpy as np
 import torch
 
-from ..exceptions import ProblemDefinitionError, ShapeError
-from ..implicit import ImplicitNetwork, compile
+from .._checks import as_box, as_count
+from ..exceptions import ProblemDefinitionError
+from ..implicit import ImplicitNetwork
 from ..sampling import sample_feasible
-from ._admm import ADMMNetwork
+from . import _admm, _lmi, _momentum, _paper  # noqa: F401  (they register their constructions)
 from ._base import ExplicitNetwork
 from ._hybrid import HybridNetwork
-from ._lmi import design_feedback
-from ._momentum import MomentumNetwork
-from ._paper import PaperNetwork
+from ._registry import CONSTRUCTIONS, Construction, ConstructionOptions, construction, options_for, positive
 from ._results import DepthSelection
 
-__all__ = ["unravel", "throughput", "error_curve", "first_depth", "METHODS", "BETA_LADDER", "RHO_LADDER",
-           "RELAX_LADDER", "MAX_DEPTH"]
-
-
-#: Constructions accepted by :func:`unravel`.
-METHODS = ("admm", "momentum", "paper", "lmi", "hybrid")
-
-
-#: Momentum ladder searched by ``method="momentum"`` when ``beta`` is not given.
-BETA_LADDER = (0.0, 0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98)
-
-
-#: ADMM penalty ladder (multiplied by ``trace(H)/m``, rows of G at unit norm) and relaxations searched by
-#: ``method="admm"``.
-RHO_LADDER = tuple(float(v) for v in np.logspace(-4, 4, 25))
-
-
-RELAX_LADDER = (1.6, 1.8, 1.9)
+__all__ = ["unravel", "throughput", "error_curve", "first_depth", "MAX_DEPTH"]
 
 
 #: Largest depth tried by the tolerance search of :func:`unravel`.
 MAX_DEPTH = 20000
-
-
-def _check_box(box, n_x: int):
-    if box is None:
-        return None
-    try:
-        lo, hi = (np.asarray(b, float) for b in box)
-    except (TypeError, ValueError):
-        raise ShapeError(f"box: expected (lo, hi) with lo, hi of shape (n_x,) = ({n_x},)") from None
-    if lo.shape != (n_x,) or hi.shape != (n_x,):
-        raise ShapeError(f"box: expected (lo, hi) with lo, hi of shape (n_x,) = ({n_x},), got {lo.shape}, {hi.shape}")
-    if np.any(lo > hi) or not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
-        raise ProblemDefinitionError("box: expected finite lo <= hi")
-    return lo, hi
 
 
 def first_depth(err_max: np.ndarray, tol: float) -> int | None:
@@ -85,11 +54,10 @@ def error_curve(model: ExplicitNetwork, X: np.ndarray, U: np.ndarray, J: int, to
     return np.asarray(out)
 
 
-def unravel(net: ImplicitNetwork, depth: int | None = None, *, method: str = "admm", tol: float | None = None,
-            states=None, box=None, dtype: torch.dtype = torch.float64, K=0.0, alpha=None,
-            beta: float | None = None, rho: float | None = None, relax: float | None = None,
+def unravel(net: ImplicitNetwork, depth: int | None = None, *, method: str | ConstructionOptions = "admm",
+            tol: float | None = None, states=None, box=None, dtype: torch.dtype = torch.float64,
             prune: bool = False, tuning_states=None, n_tuning: int = 300, seed: int = 0,
-            hybrid_base: str = "admm", max_depth: int = MAX_DEPTH) -> ExplicitNetwork | HybridNetwork:
+            hybrid_base: str = "admm", max_depth: int = MAX_DEPTH, **options) -> ExplicitNetwork | HybridNetwork:
     """Unravel an implicit network into an explicit feed-forward network.
 
     Parameters
@@ -97,10 +65,12 @@ def unravel(net: ImplicitNetwork, depth: int | None = None, *, method: str = "ad
     net : ImplicitNetwork
     depth : int, optional
         Number of layers. Give either ``depth`` or ``tol``.
-    method : {"admm", "momentum", "paper", "lmi", "hybrid"}
-        The construction (see the module docstring). ``"admm"``, the default, is the
-        most depth-efficient pure Linear+ReLU construction measured on the public suite
-        (``benchmarks/depth.py``).
+    method : str or options object
+        The construction: a name of :data:`~mpc2nn.explicit.CONSTRUCTIONS` (``"admm"``, the
+        default and the most depth-efficient pure Linear+ReLU construction measured on the public
+        suite, ``"momentum"``, ``"paper"``, ``"lmi"``), ``"hybrid"`` (a pure construction,
+        ``hybrid_base``, then an exact finishing stage), or an options object such as
+        ``ADMMOptions(rho=2.0, relax=1.6)``.
     tol : float, optional
         Choose the smallest depth whose largest ``‖U - U*‖∞`` over ``states`` (or
         ``n_tuning`` feasible states drawn from ``box``, default the QP's sample box)
@@ -109,16 +79,6 @@ def unravel(net: ImplicitNetwork, depth: int | None = None, *, method: str = "ad
     states : (B, n_x), optional; box : (lo, hi), optional
         Selection states for ``tol`` (feasible ones are kept).
     dtype : torch.float64 (default) or torch.float32
-    K : float or (m, m) array
-        Feedback of ``method="paper"`` (0: the paper's plain form).
-    alpha : float or (m,) array, optional
-        Step(s) of the paper's form (default: the implicit network's ``alpha``).
-    beta : float, optional
-        Momentum of ``method="momentum"`` (default: tuned on the tuning states over
-        :data:`BETA_LADDER`).
-    rho, relax : float, optional
-        ADMM penalty and relaxation (default: tuned over :data:`RHO_LADDER` ×
-        :data:`RELAX_LADDER`, the penalty scaled by ``trace(H)/m``; rows are scaled to unit norm).
     prune : bool
         Drop rows that no state of ``box`` (default: the sample box) can make active,
         proved by one LP per row.
@@ -130,6 +90,13 @@ def unravel(net: ImplicitNetwork, depth: int | None = None, *, method: str = "ad
         Pure construction run before the finishing stage of ``method="hybrid"``.
     max_depth : int
         Largest depth tried by the tolerance search and the tuning (default :data:`MAX_DEPTH`).
+    **options
+        The construction's options, the fields of its options class: ``K`` and ``alpha``
+        (``"paper"``: the feedback, 0 for the plain form, and the steps, default the implicit
+        network's), ``beta`` (``"momentum"``, tuned over :data:`BETA_LADDER` when not given),
+        ``rho`` and ``relax`` (``"admm"``, tuned over :data:`RHO_LADDER` × :data:`RELAX_LADDER`,
+        the penalty scaled by ``trace(H)/m`` on rows at unit norm), ``tol`` and ``max_rows``
+        (``"lmi"``). An option the construction does not have is an error.
 
     Returns
     -------
@@ -146,20 +113,34 @@ def unravel(net: ImplicitNetwork, depth: int | None = None, *, method: str = "ad
     if not isinstance(net, ImplicitNetwork):
         raise ProblemDefinitionError(f"unravel: expected an ImplicitNetwork (from mpc2nn.compile), "
                                      f"got {type(net).__name__}")
-    if method not in METHODS:
-        raise ProblemDefinitionError(f"method: expected one of {METHODS}, got {method!r}")
     if dtype not in (torch.float64, torch.float32):
         raise ProblemDefinitionError(f"dtype: expected torch.float64 or torch.float32, got {dtype}")
     if (depth is None) == (tol is None):
         raise ProblemDefinitionError("unravel: give exactly one of depth= (number of layers) or tol= "
                                      "(largest error on the selection states)")
-    if depth is not None and (not isinstance(depth, (int, np.integer)) or depth < 0):
-        raise ProblemDefinitionError(f"depth: expected an integer >= 0, got {depth!r}")
-    if tol is not None and not (float(tol) > 0):
-        raise ProblemDefinitionError(f"tol: expected a positive number, got {tol!r}")
-    _reject_unused(method, K=K, alpha=alpha, beta=beta, rho=rho, relax=relax)
+    if depth is not None:
+        depth = as_count("depth", depth, 0)
+    if tol is not None:
+        tol = positive("tol", tol, allow_none=False)
+    max_depth = as_count("max_depth", max_depth, 1)
+    n_tuning = as_count("n_tuning", n_tuning, 1)
+    hybrid = isinstance(method, str) and method == "hybrid"
+    if isinstance(method, ConstructionOptions):
+        if options:
+            raise ProblemDefinitionError(f"unravel: options {sorted(options)} given beside the options object "
+                                         f"{type(method).__name__}; put them into it")
+        c = next((c for c in CONSTRUCTIONS.values() if isinstance(method, c.options)), None)
+        if c is None:
+            raise ProblemDefinitionError(f"method: {type(method).__name__} is not the options class of a "
+                                         "registered construction")
+        opts = method
+    elif isinstance(method, str):
+        c = construction(hybrid_base if hybrid else method)
+        opts = options_for(c, options)
+    else:
+        raise ProblemDefinitionError(f"method: expected a construction name or an options object, got {method!r}")
     qp_full = net.qp
-    box = _check_box(box, qp_full.n_x)
+    box = None if box is None else as_box("box", box, qp_full.n_x)
     region = box if box is not None else qp_full.sample_box
     kept = np.arange(qp_full.m)
     qp = qp_full
@@ -169,43 +150,25 @@ def unravel(net: ImplicitNetwork, depth: int | None = None, *, method: str = "ad
         red = net.well_posedness(box=region).redundant_rows
         kept = np.setdiff1d(kept, np.asarray(red, dtype=np.int64))
         qp = qp_full.with_rows(kept)
-    base = hybrid_base if method == "hybrid" else method
-    if base not in ("admm", "momentum", "paper", "lmi"):
-        raise ProblemDefinitionError(f"hybrid_base: expected a pure construction, got {hybrid_base!r}")
     J0 = int(depth) if depth is not None else 0
 
     tune = None
-    if (base == "momentum" and beta is None) or (base == "admm" and (rho is None or relax is None)):
+    if opts.tuned():
         if tuning_states is not None:
             Xt = qp_full.check_parameters(tuning_states, "tuning_states")
             sol = net.solve(Xt)
             tune = (Xt[sol.feasible], sol.U[sol.feasible])
         else:
             if qp_full.sample_box is None:
-                raise ProblemDefinitionError("tuning needs states: pass tuning_states= or the parameters "
-                                             "(beta= / rho= and relax=)")
+                raise ProblemDefinitionError(f"tuning needs states: pass tuning_states= or the options "
+                                             f"{', '.join(opts.tuned())} of method={c.name!r}")
             tune = sample_feasible(net, qp_full.sample_box, n_tuning, seed)
 
-    def build(J: int) -> ExplicitNetwork:
-        opts = dict(method=base, prune=prune)
-        if base == "paper":
-            a = net.alpha[kept] if alpha is None else np.broadcast_to(np.asarray(alpha, float), (qp.m,))
-            return PaperNetwork(net, qp, kept, J, dtype, {**opts, "K": K, "alpha": a}, a, K)
-        if base == "lmi":
-            sub = net if not prune else compile(qp, alpha=net.alpha[kept])
-            cert = design_feedback(sub)
-            Kd = cert.K if cert.exists else 0.0
-            return PaperNetwork(net, qp, kept, J, dtype, {**opts, "certificate": cert.reason},
-                                sub.alpha, Kd, cert)
-        if base == "momentum":
-            return MomentumNetwork(net, qp, kept, J, dtype, {**opts, "beta": chosen["beta"]}, chosen["beta"])
-        return ADMMNetwork(net, qp, kept, J, dtype, {**opts, "rho": chosen["rho"], "relax": chosen["relax"]},
-                           chosen["rho"], chosen["relax"])
-
-    chosen = {"beta": beta, "rho": rho, "relax": relax}
-    target_tol = tol
     if tune is not None:
-        chosen.update(_tune(base, qp, kept, net, tune, J0, target_tol, dtype, beta, rho, relax, max_depth))
+        opts = _tune(c, qp, kept, net, tune, J0, tol, dtype, opts, max_depth, prune)
+
+    def build(J: int) -> ExplicitNetwork:
+        return c.build(net, qp, kept, J, dtype, opts, pruned=prune)
 
     if tol is not None:
         if states is not None:
@@ -224,47 +187,30 @@ def unravel(net: ImplicitNetwork, depth: int | None = None, *, method: str = "ad
         model.depth = J
         guarantee = (f"max ‖U - U*‖∞ = {curve[J - 1]:.3g} on {len(Xs)} selection states (empirical); "
                      "error_bound(x) gives a per-state bound for any other state")
-        if isinstance(model, PaperNetwork) and model.certificate().exists:
+        if model.certificate().exists:
             guarantee += "; a-priori bound from the certified contraction rate also available"
         model.selection = DepthSelection(float(tol), J if curve[J - 1] <= tol else None, float(curve[J - 1]),
                                          len(Xs), guarantee)
     else:
         model = build(J0)
-    if method == "hybrid":
+    if hybrid:
         return HybridNetwork(model)
     return model
 
 
-def _reject_unused(method: str, **given):
-    defaults = {"K": 0.0, "alpha": None, "beta": None, "rho": None, "relax": None}
-    used = {"paper": {"K", "alpha"}, "lmi": set(), "momentum": {"beta"}, "admm": {"rho", "relax"},
-            "hybrid": {"K", "alpha", "beta", "rho", "relax"}}[method]
-    for k, v in given.items():
-        same = v is None if defaults[k] is None else (np.ndim(v) == 0 and v == defaults[k])
-        if not same and k not in used:
-            raise ProblemDefinitionError(f"{k}: not an option of method={method!r} (it uses {sorted(used) or 'none'})")
-
-
-def _tune(base, qp, kept, net, tune, depth, tol, dtype, beta, rho, relax, max_depth) -> dict:
-    """Pick the ladder entry with the smallest error at ``depth`` (or the smallest depth reaching ``tol``)."""
+def _tune(c: Construction, qp, kept, net, tune, depth, tol, dtype, opts, max_depth, pruned):
+    """``opts`` with its unset options chosen from the construction's ladders: the candidate with the
+    smallest error at ``depth`` (or, for a tolerance, the smallest depth reaching ``tol``).
+    """
     X, U = tune
-    cands = []
-    if base == "momentum":
-        cands = [dict(beta=b) for b in BETA_LADDER]
-    else:
-        scale = float(np.trace(qp.H) / max(qp.m, 1))
-        rhos = [rho] if rho is not None else [r * scale for r in RHO_LADDER]
-        relaxes = [relax] if relax is not None else list(RELAX_LADDER)
-        # likeliest first (penalties near the scale), so the early stop prunes the rest quickly
-        cands = [dict(rho=r, relax=a) for r in sorted(rhos, key=lambda r: abs(math.log(r / scale)))
-                 for a in relaxes]
-    best, best_key = None, None
+    ladders = c.ladders(qp)
+    names = opts.tuned()
+    cands = [opts.with_values(**dict(zip(names, values, strict=True)))
+             for values in itertools.product(*(ladders[n] for n in names))]
+    best, best_key = opts, None
     cap = int(max_depth) if depth == 0 else depth
-    for c in cands:
-        if base == "momentum":
-            model = MomentumNetwork(net, qp, kept, 0, dtype, {}, c["beta"])
-        else:
-            model = ADMMNetwork(net, qp, kept, 0, dtype, {}, c["rho"], c["relax"])
+    for cand in cands:
+        model = c.build(net, qp, kept, 0, dtype, cand, pruned=pruned)
         if depth:
             curve = error_curve(model, X, U, depth)
             key = (float(curve[-1]),)
@@ -274,7 +220,7 @@ def _tune(base, qp, kept, net, tune, depth, tol, dtype, beta, rho, relax, max_de
             J = first_depth(curve, tol)
             key = (J if J is not None else math.inf, float(curve[-1]))
         if best_key is None or key < best_key:
-            best, best_key = c, key
+            best, best_key = cand, key
     return best
 
 

@@ -146,25 +146,14 @@ def _network_from(arrays, fields) -> ImplicitNetwork:
 
 
 def _explicit_parts(ex) -> tuple[dict, dict]:
-    """The implicit network, the construction's parameters, and every buffer (the weights as built)."""
+    """The implicit network, the construction's configuration (``get_config``) and every buffer."""
     n_arrays, n_fields = _network_parts(ex.net)
     arrays = {f"net.{k}": v for k, v in n_arrays.items()}
     arrays["kept_rows"] = ex.kept_rows
     arrays.update({f"buffer.{k}": v.detach().cpu().numpy() for k, v in ex.state_dict().items()})
-    params = {k: v for k, v in ex.options.items() if isinstance(v, (bool, int, float, str))}
-    if type(ex).__name__ == "PaperNetwork":
-        arrays["param.alpha"] = np.asarray(ex.alpha, float)
-        if ex.scalar_K:
-            params["K"] = ex.k
-        cert = ex._cert
-        if cert is not None:
-            params["certificate"] = dict(exists=cert.exists, rate=cert.rate, reason=cert.reason)
-            if cert.exists:
-                arrays["param.cert_P"] = cert.P
-    elif type(ex).__name__ == "MomentumNetwork":
-        params["beta"] = ex.beta
-    elif type(ex).__name__ == "ADMMNetwork":
-        params.update(rho=ex.rho, relax=ex.relax, sigma=ex.sigma)
+    params, more = ex.get_config()
+    params = dict(params, method=ex.method, prune=ex.pruned)
+    arrays.update(more)
     selection = None if ex.selection is None else dict(
         tol=ex.selection.tol, depth=ex.selection.depth, max_error=ex.selection.max_error,
         n_states=ex.selection.n_states, guarantee=ex.selection.guarantee)
@@ -174,30 +163,20 @@ def _explicit_parts(ex) -> tuple[dict, dict]:
 
 
 def _explicit_from(arrays, fields):
-    """Rebuild the network's structure from its parameters, then load the saved weights into it."""
+    """Rebuild the network's structure from its configuration, then load the saved weights into it."""
     torch = require("torch", "torch")
     from .. import explicit
 
     net = _network_from({k[4:]: v for k, v in arrays.items() if k.startswith("net.")}, fields["net"])
-    cls, params = fields["cls"], fields["params"]
-    dtype = getattr(torch, fields["dtype"])
-    qp = net.qp if not params.get("prune") else net.qp.with_rows(arrays["kept_rows"])
-    kept, depth, opts = arrays["kept_rows"], fields["depth"], dict(params)
-    if cls == "PaperNetwork":
-        K = params["K"] if "K" in params else arrays["buffer.Kt"].T
-        cert = None
-        if "certificate" in params:
-            c = params["certificate"]
-            cert = explicit.ContractionCertificate(c["exists"], c["rate"], None if np.ndim(K) == 0 else K,
-                                                   arrays.get("param.cert_P"), c["reason"])
-        ex = explicit.PaperNetwork(net, qp, kept, depth, dtype, opts, arrays["param.alpha"], K, cert)
-    elif cls == "MomentumNetwork":
-        ex = explicit.MomentumNetwork(net, qp, kept, depth, dtype, opts, params["beta"])
-    elif cls == "ADMMNetwork":
-        ex = explicit.ADMMNetwork(net, qp, kept, depth, dtype, opts, params["rho"], params["relax"],
-                                  params["sigma"])
-    else:
-        raise FileFormatError(f"unknown explicit network class {cls!r}")
+    params = fields["params"]
+    cls = explicit.NETWORK_CLASSES.get(fields["cls"])
+    if cls is None:
+        raise FileFormatError(f"unknown explicit network class {fields['cls']!r}; known: "
+                              f"{sorted(explicit.NETWORK_CLASSES)}")
+    pruned = bool(params.get("prune"))
+    qp = net.qp.with_rows(arrays["kept_rows"]) if pruned else net.qp
+    ex = cls.from_config(net, qp, arrays["kept_rows"], fields["depth"], getattr(torch, fields["dtype"]), params,
+                         arrays, pruned=pruned)
     state = {k[len("buffer."):]: torch.from_numpy(np.array(v)) for k, v in arrays.items()
              if k.startswith("buffer.")}
     ex.load_state_dict(state)
