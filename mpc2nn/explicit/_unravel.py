@@ -13,7 +13,6 @@ from .._checks import as_box, as_count
 from ..exceptions import ProblemDefinitionError
 from ..implicit import ImplicitNetwork
 from ..sampling import sample_feasible
-from . import _admm, _lmi, _momentum, _paper  # noqa: F401  (they register their constructions)
 from ._base import ExplicitNetwork
 from ._hybrid import HybridNetwork
 from ._registry import CONSTRUCTIONS, Construction, ConstructionOptions, construction, options_for, positive
