@@ -7,6 +7,7 @@ and what it was given, e.g. ``B: expected shape (n_x, n_u) = (2, 1), got (1, 2)`
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +21,14 @@ from .exceptions import (
     ProblemDefinitionError,
     ShapeError,
 )
+
+#: The type of a dataclass field that is array-like on input and a read-only float64 ndarray once
+#: validated: a type checker cannot express the conversion (no converters), so it is left open.
+Array = Any
+
+#: Default of a dataclass field that ``__post_init__`` fills in (a bound, a size): typed ``Any`` so that the
+#: field can be annotated with the type it holds after construction.
+UNSET: Any = None
 
 #: Relative tolerance of the symmetry and definiteness checks on weights.
 WEIGHT_TOL = 1e-10

@@ -21,6 +21,8 @@ from __future__ import annotations
 import enum
 import sys
 
+import numpy as np
+
 __all__ = ["Status", "BoundKind", "Conversion", "Proof", "SOLUTION_PRESENT", "USABLE_INPUT", "DECIDED",
            "is_in"]
 
@@ -106,8 +108,6 @@ class Proof(StrEnum):
     FAILED = "failed"
 
 
-def is_in(status, group) -> object:
+def is_in(status, group) -> np.ndarray:
     """Elementwise membership of a status array in a group: ``(B,)`` bool numpy array."""
-    import numpy as np
-
     return np.isin(np.asarray(status, dtype=str), [str(s) for s in group])

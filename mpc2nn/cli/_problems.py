@@ -90,7 +90,7 @@ def plant_of(problem: MPCProblem | CondensedQP) -> MPCProblem | tuple[np.ndarray
     """The model to simulate: the problem itself, or ``(A, B)`` read off a QP's prediction matrices."""
     if isinstance(problem, MPCProblem):
         return problem
-    if problem.Phi is None:
+    if problem.Phi is None or problem.Gamma is None:
         raise CommandLineError(f"'{problem.name}' is a QP without prediction matrices: there is no model to "
                                "simulate")
     return problem.Phi[:problem.n_x], problem.Gamma[:problem.n_x, :problem.n_u]

@@ -142,8 +142,9 @@ def relu_approximation(activation: str, interval=None, pieces: int | None = None
         if interval is not None or pieces is not None:
             raise ProblemDefinitionError(f"{activation} is piecewise linear and represented exactly through its "
                                          "kinks: leave interval and pieces out (None)")
-        kinks = {"hardtanh": [-1.0, 1.0], "relu": [0.0], "leaky_relu": [0.0]}[activation]
-        slopes = {"hardtanh": [0.0, 1.0, 0.0], "relu": [0.0, 1.0], "leaky_relu": [negative_slope, 1.0]}[activation]
+        kinks = np.array({"hardtanh": [-1.0, 1.0], "relu": [0.0], "leaky_relu": [0.0]}[activation])
+        slopes = np.array({"hardtanh": [0.0, 1.0, 0.0], "relu": [0.0, 1.0],
+                           "leaky_relu": [negative_slope, 1.0]}[activation])
         t, a, beta, const = _anchored_terms(np.array(kinks), np.array(slopes), phi, 0.0)
         return ReluApproximation(activation, negative_slope, None, None, t, a, beta, const, True, 0.0, 0.0, 0.0,
                                  0.0, lip)
@@ -189,17 +190,25 @@ def _anchored_terms(kinks: np.ndarray, slopes: np.ndarray, phi, z0: float, value
     s_right, s_left = slopes[i_right], slopes[i_left]
     t, a, beta = [], [], []
     if s_right != 0.0:
-        t.append(z0), a.append(1.0), beta.append(s_right)
+        t.append(z0)
+        a.append(1.0)
+        beta.append(s_right)
     if s_left != 0.0:
-        t.append(z0), a.append(-1.0), beta.append(-s_left)
+        t.append(z0)
+        a.append(-1.0)
+        beta.append(-s_left)
     jumps = np.diff(slopes)
     for tk, dk in zip(kinks, jumps, strict=True):
         if dk == 0.0 or tk == z0:
             continue
         if tk > z0:
-            t.append(tk), a.append(1.0), beta.append(dk)
+            t.append(tk)
+            a.append(1.0)
+            beta.append(dk)
         else:
-            t.append(tk), a.append(-1.0), beta.append(dk)
+            t.append(tk)
+            a.append(-1.0)
+            beta.append(dk)
     return np.array(t), np.array(a), np.array(beta), c
 
 
@@ -289,6 +298,8 @@ def widen(net, approximation: ReluApproximation) -> WidenedNetwork:
     Wf_hat = np.kron(beta[None, :], wts.W_f)
     bias = wts.output_bias + c * (wts.W_f @ ones)
     wide = ImplicitWeights(W_hat, Y_hat, b_hat, Wf_hat, wts.Y_f, bias, wts.n_u)
+    y_err: float | None
+    u_err: float | None
     lip = approximation.lipschitz
     rho = lip * float(np.abs(wts.W).sum(axis=1).max())
     eps = approximation.global_error

@@ -329,7 +329,7 @@ def _refine_cost(Q, R, P, rho0, Gstar, wts: ImplicitWeights, L_HQ, L_HR, L_HP, G
     R1 = theta[nq:nq + nr].reshape(n_u, n_u, order="F")
     R1 = 0.5 * (R1 + R1.T)
     in_cones = (np.linalg.eigvalsh(R1)[0] > 0 and np.all(theta[2 * nq + nr:] > 0)
-                and all(np.linalg.eigvalsh(M)[0] >= -1e-11 * max(1.0, np.linalg.norm(M, 2)) for M in (Q1, P1)))
+                and all(np.linalg.eigvalsh(M)[0] >= -1e-11 * max(1.0, float(np.linalg.norm(M, 2))) for M in (Q1, P1)))
     if not in_cones or np.linalg.norm(L @ theta) >= np.linalg.norm(L @ theta0):
         return Q, R, P, False
     return _psd_part(Q1), R1, _psd_part(P1), True

@@ -235,7 +235,8 @@ def to_qp(net, *, method: str = "auto", tol: float = CONVERSE_TOL, solver: str |
             db[blk] = d[blk]
             Sb = np.zeros((m, m))
             Sb[np.ix_(blk, blk)] = S[np.ix_(blk, blk)]
-            family_d.append(db), family_S.append(Sb)
+            family_d.append(db)
+            family_S.append(Sb)
 
     def hessian(Sm: np.ndarray) -> np.ndarray:
         Hrr = (V_r.T @ Sm @ V_r) / np.outer(s_r, s_r)

@@ -52,7 +52,8 @@ def to_c(explicit, directory, *, output: str = "control", name: str = "mpc2nn_co
     buffers: dict[str, str] = {in_name: "x"}
     free: dict[int, list[str]] = {}
     sizes: list[int] = []
-    weights, body = [], []
+    weights: list[str] = []
+    body: list[str] = []
 
     def const_ref(key: str) -> str:
         cname = "w" + str(len(weights))

@@ -36,7 +36,7 @@ def export_module(ex, output: str, dtype: str):
     model.set_dtype(tdtype)
     select = np.eye(ex.n_U)[:, :ex.n_u] if output == "control" else np.eye(ex.n_U)
 
-    class Exported(torch.nn.Module):
+    class Exported(torch.nn.Module):  # type: ignore[name-defined]  # torch is imported at run time
         def __init__(self):
             super().__init__()
             self.net = model

@@ -108,7 +108,7 @@ class ImplicitController:
         self.problem = net.qp.problem if net.qp.problem is not None else net.qp
         self.qp = net.qp
         self.n_u = net.n_u
-        self._y = None
+        self._y: np.ndarray | None = None
 
     def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None):
         theta = _parameters(self.qp, x, u_prev, x_ref, u_ref)

@@ -181,7 +181,8 @@ def _per_step(name: str, value, steps: int, n: int, sym: str) -> np.ndarray | No
     raise ShapeError(f"{name}: expected shape ({sym},) = ({n},) or ({steps}, {sym}) = ({steps}, {n}), got {r.shape}")
 
 
-def _cost_and_violations(problem, states, inputs, refs, urefs, u_before):
+def _cost_and_violations(problem, states, inputs, refs, urefs, u_before
+                         ) -> tuple[float | None, np.ndarray | None, np.ndarray | None]:
     if problem is None:
         return None, None, None
     ran = np.isfinite(inputs).all(axis=1)

@@ -19,7 +19,7 @@ from ._validate import controller_output
 
 __all__ = ["plot_states", "plot_inputs", "save_trajectories", "plot_residuals", "plot_error_vs_depth", "plot_error_map"]
 
-_STYLES = [dict(lw=3, alpha=0.35), dict(ls="--", marker=".", ms=4), dict(ls=":", marker="x", ms=4),
+_STYLES: list[dict] = [dict(lw=3, alpha=0.35), dict(ls="--", marker=".", ms=4), dict(ls=":", marker="x", ms=4),
            dict(ls="-.", lw=1)]
 
 

@@ -52,10 +52,17 @@ class ADMMNetwork(ExplicitNetwork):
     """
 
     method = "admm"
+    SKt: torch.Tensor
+    RGKt: torch.Tensor
+    FKt: torch.Tensor
+    aGt: torch.Tensor
+    Et: torch.Tensor
+    w: torch.Tensor
+    nu_scale: torch.Tensor
 
     def __init__(self, net, qp, kept_rows, depth, dtype, options: ADMMOptions, *, pruned: bool = False):
         super().__init__(net, qp, kept_rows, depth, dtype, options, pruned=pruned)
-        rho, relax, sigma = options.rho, options.relax, options.sigma
+        rho, relax, sigma = options.value("rho"), options.value("relax"), options.sigma
         self.rho, self.relax, self.sigma = float(rho), float(relax), float(sigma)
         r = row_scale(qp)  # iterate on the rows scaled to unit norm (same U, far better conditioned)
         G, E, w = r[:, None] * qp.G, r[:, None] * qp.E, r * qp.w

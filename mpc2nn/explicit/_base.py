@@ -34,6 +34,11 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
 
     method = "explicit"
     exportable = True
+    Y_f: torch.Tensor
+    W_f: torch.Tensor
+    Tt: torch.Tensor | None
+    zero_m: torch.Tensor
+    zero_U: torch.Tensor
 
     def __init__(self, net: ImplicitNetwork, qp: CondensedQP, kept_rows: np.ndarray, depth: int,
                  dtype: torch.dtype, options, *, pruned: bool = False):
@@ -154,7 +159,7 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
                 new = self.layer(state, ctx)
                 state = new
                 res[j] = self._residual(state, ctx)
-                if err is not None:
+                if err is not None and ref is not None:
                     err[j] = (self.output(state, x) - ref).abs().amax(dim=1)
             U = self.output(state, x)
         return LayerHistory(res.numpy(), None if err is None else err.numpy(), U.double().numpy(), state)

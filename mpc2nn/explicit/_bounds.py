@@ -55,7 +55,7 @@ def dual_gap_bound(qp: CondensedQP, X: np.ndarray, lam: np.ndarray, U_out: np.nd
         s = h - cand @ qp.G.T
         viol = np.maximum(-s, 0.0)
         U_t = cand.copy()
-        for i in np.flatnonzero(viol.max(axis=1, initial=0.0) > 0):
+        for i in (int(k) for k in np.flatnonzero(viol.max(axis=1, initial=0.0) > 0)):
             if i not in centre:
                 centre[i] = _chebyshev_centre(qp, h[i])
             Uc = centre[i]

@@ -132,7 +132,7 @@ def _build_lmi(net, qp, kept_rows, depth, dtype, options: LMIOptions, *, pruned:
     """The paper's form with the LMI-designed feedback (``K = 0`` with the reason where none exists)."""
     sub = net if not pruned else compile(qp, alpha=net.alpha[kept_rows])
     cert = design_feedback(sub, tol=options.tol, max_rows=options.max_rows)
-    paper = PaperOptions(K=cert.K if cert.exists else 0.0, alpha=sub.alpha)
+    paper = PaperOptions(K=cert.K if cert.exists and cert.K is not None else 0.0, alpha=sub.alpha)
     model = PaperNetwork(net, qp, kept_rows, depth, dtype, paper, cert=cert, pruned=pruned)
     model.method = "lmi"
     return model

@@ -37,10 +37,14 @@ class MomentumNetwork(ExplicitNetwork):
     """
 
     method = "momentum"
+    Wt1: torch.Tensor
+    Wt2: torch.Tensor
+    Yt: torch.Tensor
+    b: torch.Tensor
 
     def __init__(self, net, qp, kept_rows, depth, dtype, options: MomentumOptions, *, pruned: bool = False):
         super().__init__(net, qp, kept_rows, depth, dtype, options, pruned=pruned)
-        beta = options.beta
+        beta = options.value("beta")
         M = qp.dual_hessian
         gam = 1.0 / float(np.linalg.eigvalsh(M)[-1]) if qp.m else 1.0
         self.beta = float(beta)

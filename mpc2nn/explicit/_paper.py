@@ -51,6 +51,13 @@ class PaperNetwork(ExplicitNetwork):
     """
 
     method = "paper"
+    Dt: torch.Tensor
+    Yt: torch.Tensor
+    b: torch.Tensor
+    Kt: torch.Tensor
+    IKt: torch.Tensor
+    k: float
+    _cert: ContractionCertificate | None
 
     def __init__(self, net, qp, kept_rows, depth, dtype, options: PaperOptions, *,
                  cert: ContractionCertificate | None = None, pruned: bool = False):
@@ -59,8 +66,8 @@ class PaperNetwork(ExplicitNetwork):
         K = options.K
         a = np.broadcast_to(np.asarray(net.alpha[kept_rows] if options.alpha is None else options.alpha, float),
                             (qp.m,)).copy()
-        if np.ndim(K) == 2 and K.shape != (qp.m, qp.m):
-            raise ShapeError(f"K: expected shape (m, m) = ({qp.m}, {qp.m}), got {K.shape}")
+        if np.ndim(K) == 2 and np.shape(K) != (qp.m, qp.m):
+            raise ShapeError(f"K: expected shape (m, m) = ({qp.m}, {qp.m}), got {np.shape(K)}")
         D = np.eye(qp.m) - a[:, None] * M
         self.register_buffer("Dt", self._t(D.T))
         self.register_buffer("Yt", self._t((-a[:, None] * qp.dual_linear).T))
@@ -110,7 +117,7 @@ class PaperNetwork(ExplicitNetwork):
 
     def _a_priori(self, X):
         cert = self._cert
-        if cert is None or not cert.exists:
+        if cert is None or not cert.exists or cert.P is None or cert.rate is None:
             return None
         # ‖w_J - w*‖_P <= ρ^J ‖w_0 - w*‖_P <= ρ^J ‖T(w_0) - w_0‖_P / (1 - ρ), w_0 = 0
         with torch.no_grad():
@@ -126,7 +133,8 @@ class PaperNetwork(ExplicitNetwork):
 
     def get_config(self) -> tuple[dict, dict]:
         """``K`` (a number in the fields; a matrix is kept in the buffers), the steps, the certificate."""
-        fields, arrays = {}, {"param.alpha": np.asarray(self.alpha, float)}
+        fields: dict = {}
+        arrays: dict = {"param.alpha": np.asarray(self.alpha, float)}
         if self.scalar_K:
             fields["K"] = self.k
         cert = self._cert

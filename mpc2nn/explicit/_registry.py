@@ -29,6 +29,14 @@ class ConstructionOptions:
         """Names of the options that are still to be chosen (``None``)."""
         return tuple(f.name for f in dataclasses.fields(self) if getattr(self, f.name) is None)
 
+    def value(self, name: str) -> float:
+        """The option ``name`` as a float; a named error while it is still to be tuned (``None``)."""
+        v = getattr(self, name)
+        if v is None:
+            raise ProblemDefinitionError(f"{name}: not set; build the network with mpc2nn.unravel, which tunes "
+                                         "unset options, or give the option")
+        return float(v)
+
     def with_values(self, **values) -> ConstructionOptions:
         """A copy with some options set (validated again)."""
         return dataclasses.replace(self, **values)
@@ -57,7 +65,7 @@ class Construction:
 #: The constructions by name, in the order they were registered.
 CONSTRUCTIONS: dict[str, Construction] = {}
 #: The network classes by the name the file format stores (``cls``), with ``from_config``.
-NETWORK_CLASSES: dict[str, type] = {}
+NETWORK_CLASSES: dict[str, Any] = {}
 
 
 def register_construction(c: Construction) -> Construction:

@@ -207,6 +207,7 @@ def _tune(c: Construction, qp, kept, net, tune, depth, tol, dtype, opts, max_dep
     cands = [opts.with_values(**dict(zip(names, values, strict=True)))
              for values in itertools.product(*(ladders[n] for n in names))]
     best, best_key = opts, None
+    key: tuple[float, ...]
     cap = int(max_depth) if depth == 0 else depth
     for cand in cands:
         model = c.build(net, qp, kept, 0, dtype, cand, pruned=pruned)
@@ -214,7 +215,7 @@ def _tune(c: Construction, qp, kept, net, tune, depth, tol, dtype, opts, max_dep
             curve = error_curve(model, X, U, depth)
             key = (float(curve[-1]),)
         else:
-            limit = cap if best_key is None else min(cap, best_key[0])
+            limit = cap if best_key is None else min(cap, int(min(best_key[0], cap)))
             curve = error_curve(model, X, U, limit, tol)
             J = first_depth(curve, tol)
             key = (J if J is not None else math.inf, float(curve[-1]))

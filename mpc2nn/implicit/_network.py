@@ -221,7 +221,7 @@ class ImplicitNetwork(ImplicitWeights):
         for i in np.flatnonzero(bad_cert):
             reason[i] = (f"residuals above {CERTIFICATE_TOL:g}: relative fixed-point {fp[i] / fp_scale[i]:.2e}, "
                          f"relative KKT {kkt.worst[i]:.2e}")
-        feasible = is_in(status, (Status.SOLVED, Status.UNCERTIFIED))
+        feasible: np.ndarray = is_in(status, (Status.SOLVED, Status.UNCERTIFIED))
         fp = np.where(feasible, fp, np.nan)
         return ImplicitSolution(U=U, y=y, feasible=feasible, status=status.astype(str), reason=reason.astype(str),
                                 fixed_point_residual=fp, fixed_point_scale=fp_scale, kkt=kkt, iterations=iters,

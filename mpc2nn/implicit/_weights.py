@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import as_matrix, as_states
+from .._checks import UNSET, as_matrix, as_states
 from ..exceptions import ProblemDefinitionError, ShapeError
 
 __all__ = ["ImplicitWeights", "as_weights"]
@@ -42,8 +42,8 @@ class ImplicitWeights:
     b: np.ndarray
     W_f: np.ndarray
     Y_f: np.ndarray
-    output_bias: np.ndarray | None = None
-    n_u: int | None = None
+    output_bias: np.ndarray = UNSET
+    n_u: int = UNSET
 
     def __post_init__(self):
         W = as_matrix("W", self.W, ("m", "m"), (None, None))

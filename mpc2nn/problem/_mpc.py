@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Any, Literal, Union
 
 import numpy as np
 import scipy.linalg
 
-from .._checks import as_matrix, check_pd, check_psd, frozen, require
+from .._checks import Array, as_matrix, check_pd, check_psd, frozen, require
 from ..exceptions import (
     HorizonError,
     InconsistentBoundsError,
@@ -56,9 +56,9 @@ class StageConstraint:
     ``C_x`` has shape ``(p, n_x)``, ``C_u`` ``(p, n_u)``, ``d`` ``(p,)``.
     """
 
-    C_x: np.ndarray
-    C_u: np.ndarray
-    d: np.ndarray
+    C_x: Array
+    C_u: Array
+    d: Array
 
     def __post_init__(self):
         C_x = np.atleast_2d(as_matrix("StageConstraint.C_x", self.C_x, ("p", "n_x"), (None, None)))
@@ -70,6 +70,10 @@ class StageConstraint:
 
 
 TerminalWeight = Union[None, Literal["dare", "lyapunov"], np.ndarray]
+
+# The array fields are array-like (or None for an optional one) on input and read-only float64 arrays after
+# validation (unset bounds are ±inf): typed Array (open, see _checks). ``soft_state_penalty`` likewise is a
+# number or a pair on input and the pair (ρ_q, ρ_l) (or None) after validation.
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,20 +151,20 @@ class MPCProblem:
     (2, 1, 'dare')
     """
 
-    A: np.ndarray = field(metadata=spec("state matrix, shape (n_x, n_x)", "numbers", required=True))
-    B: np.ndarray = field(metadata=spec("input matrix, shape (n_x, n_u)", "numbers", required=True))
-    Q: np.ndarray = field(metadata=spec("state weight, shape (n_x, n_x), symmetric PSD", "numbers", required=True))
-    R: np.ndarray = field(metadata=spec("input weight, shape (n_u, n_u), symmetric PD", "numbers", required=True))
+    A: Array = field(metadata=spec("state matrix, shape (n_x, n_x)", "numbers", required=True))
+    B: Array = field(metadata=spec("input matrix, shape (n_x, n_u)", "numbers", required=True))
+    Q: Array = field(metadata=spec("state weight, shape (n_x, n_x), symmetric PSD", "numbers", required=True))
+    R: Array = field(metadata=spec("input weight, shape (n_u, n_u), symmetric PD", "numbers", required=True))
     horizon: int = field(metadata=spec("prediction horizon, an integer >= 1", "integer", required=True,
                                        stored="field"))
-    P: TerminalWeight = field(default=None, metadata=spec(
+    P: Any = field(default=None, metadata=spec(
         'terminal weight: "dare" (default, Riccati), "lyapunov" (open-loop cost) or a matrix (n_x, n_x)',
         "terminal weight"))
-    u_min: np.ndarray | None = field(default=None, metadata=spec("input lower bounds, shape (n_u,)", "numbers"))
-    u_max: np.ndarray | None = field(default=None, metadata=spec("input upper bounds, shape (n_u,)", "numbers"))
-    x_min: np.ndarray | None = field(default=None, metadata=spec(
+    u_min: Array = field(default=None, metadata=spec("input lower bounds, shape (n_u,)", "numbers"))
+    u_max: Array = field(default=None, metadata=spec("input upper bounds, shape (n_u,)", "numbers"))
+    x_min: Array = field(default=None, metadata=spec(
         "lower bounds on the predicted states x_1..x_N, shape (n_x,)", "numbers"))
-    x_max: np.ndarray | None = field(default=None, metadata=spec(
+    x_max: Array = field(default=None, metadata=spec(
         "upper bounds on the predicted states x_1..x_N, shape (n_x,)", "numbers"))
     constraints: tuple = field(default=(), metadata=spec(
         "array of tables [[constraints]] with C_x (p, n_x), C_u (p, n_u) and d (p,): C_x x_k + C_u u_k <= d, "
@@ -170,16 +174,16 @@ class MPCProblem:
     terminal_set: str | None = field(default=None, metadata=spec(
         '"lqr": the LQR maximal invariant set as terminal constraint (instead of [terminal_constraint])',
         "string", stored="field"))
-    soft_state_penalty: float | tuple | None = field(default=None, metadata=spec(
+    soft_state_penalty: Any = field(default=None, metadata=spec(
         "ρ_q or [ρ_q, ρ_l]: soften every state constraint (quadratic, and exact L1 with a large ρ_l)",
         "numbers", stored="field if used", used_when="soft"))
-    du_min: np.ndarray | None = field(default=None, metadata=spec(
+    du_min: Array = field(default=None, metadata=spec(
         "input-rate lower bounds on u_k - u_{k-1}, shape (n_u,)", "numbers", stored="array if used",
         used_when="has_rate_bounds"))
-    du_max: np.ndarray | None = field(default=None, metadata=spec(
+    du_max: Array = field(default=None, metadata=spec(
         "input-rate upper bounds on u_k - u_{k-1}, shape (n_u,)", "numbers", stored="array if used",
         used_when="has_rate_bounds"))
-    du_weight: np.ndarray | None = field(default=None, metadata=spec(
+    du_weight: Array = field(default=None, metadata=spec(
         "input-rate weight, shape (n_u, n_u), symmetric PSD", "numbers", stored="array if used",
         used_when="has_rate_weight"))
     tracking: bool = field(default=False, metadata=spec(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.optimize
 
-from .._checks import as_matrix, frozen
+from .._checks import Array, as_matrix, frozen
 from ..exceptions import SolverError
 
 __all__ = ["Polytope", "lp_max", "redundant_rows", "REDUNDANCY_TOL"]
@@ -24,8 +24,8 @@ class Polytope:
     ``C`` has shape ``(p, n)`` and ``d`` shape ``(p,)``.
     """
 
-    C: np.ndarray
-    d: np.ndarray
+    C: Array
+    d: Array
 
     def __post_init__(self):
         C = np.atleast_2d(as_matrix("Polytope.C", self.C, ("p", "n"), (None, None)))

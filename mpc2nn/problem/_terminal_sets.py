@@ -60,16 +60,21 @@ def _state_constraints(problem, K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     eye = np.eye(n)
     for i in range(n):
         if np.isfinite(problem.x_max[i]):
-            rows.append(eye[i]), rhs.append(problem.x_max[i])
+            rows.append(eye[i])
+            rhs.append(problem.x_max[i])
         if np.isfinite(problem.x_min[i]):
-            rows.append(-eye[i]), rhs.append(-problem.x_min[i])
+            rows.append(-eye[i])
+            rhs.append(-problem.x_min[i])
     for j in range(problem.n_u):
         if np.isfinite(problem.u_max[j]):
-            rows.append(-K[j]), rhs.append(problem.u_max[j])
+            rows.append(-K[j])
+            rhs.append(problem.u_max[j])
         if np.isfinite(problem.u_min[j]):
-            rows.append(K[j]), rhs.append(-problem.u_min[j])
+            rows.append(K[j])
+            rhs.append(-problem.u_min[j])
     for con in problem.constraints:
-        rows.extend(con.C_x - con.C_u @ K), rhs.extend(con.d)
+        rows.extend(con.C_x - con.C_u @ K)
+        rhs.extend(con.d)
     if not rows:
         raise ProblemDefinitionError("terminal_set='lqr': the problem has no constraints, so the invariant set "
                                      "is the whole state space; leave terminal_set out")

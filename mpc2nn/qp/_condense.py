@@ -90,7 +90,10 @@ def condense(problem: MPCProblem) -> CondensedQP:
 
     def add(g, w_, e_theta, label, slack=None):
         """One row; ``slack`` names the slack that softens it (rows naming the same share it)."""
-        rows_G.append(g), rows_w.append(w_), rows_E.append(e_theta), labels.append(label)
+        rows_G.append(g)
+        rows_w.append(w_)
+        rows_E.append(e_theta)
+        labels.append(label)
         soft_rows.append(slack if soft else None)
 
     no_theta = np.zeros(n_theta)
@@ -128,7 +131,8 @@ def condense(problem: MPCProblem) -> CondensedQP:
             for r in range(con.d.shape[0]):
                 if not np.any(g_rows[r]):
                     if not soft:  # with soft constraints a row on the given state alone has no effect
-                        state_E.append(e_rows[r]), state_w.append(con.d[r])
+                        state_E.append(e_rows[r])
+                        state_w.append(con.d[r])
                 else:
                     label = f"constraints[{c_idx}] row {r} at k={k}"
                     add(g_rows[r], con.d[r], e_rows[r], label, label if np.any(con.C_x[r]) else None)
@@ -200,7 +204,8 @@ def _drop_trivial_rows(G, w, E, labels, slack_of, name):
     for i in range(G.shape[0]):
         if not np.any(G[i]):
             if np.any(E[i]):
-                state_E.append(E[i]), state_w.append(w[i])
+                state_E.append(E[i])
+                state_w.append(w[i])
             elif w[i] < 0:
                 raise ProblemDefinitionError(
                     f"constraint '{labels[i]}' of problem '{name}' holds for no input sequence "
@@ -211,8 +216,8 @@ def _drop_trivial_rows(G, w, E, labels, slack_of, name):
             continue
         seen.add(key)
         keep.append(i)
-    keep = np.array(keep, dtype=np.int64)
-    return (G[keep], w[keep], E[keep], [labels[i] for i in keep], slack_of[keep], state_E, state_w)
+    rows = np.array(keep, dtype=np.int64)
+    return (G[rows], w[rows], E[rows], [labels[i] for i in rows], slack_of[rows], state_E, state_w)
 
 
 def as_qp(obj) -> CondensedQP:

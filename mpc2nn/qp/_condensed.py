@@ -216,15 +216,21 @@ class CondensedQP:
 
     @cached_property
     def _sparse(self) -> SparseQP:
-        return sparse_form(self.problem)
-
-    def sparse_form(self) -> SparseQP:
-        """The states-and-inputs form, built from ``problem`` (only for QPs made by :func:`condense`)."""
         if self.problem is None or self.source != "condense":
             raise ProblemDefinitionError(
                 f"sparse_form: QP '{self.name}' was not condensed from an MPCProblem unchanged; "
                 "only the condensed form exists")
+        return sparse_form(self.problem)
+
+    def sparse_form(self) -> SparseQP:
+        """The states-and-inputs form, built from ``problem`` (only for QPs made by :func:`condense`)."""
         return self._sparse
+
+    def _prediction(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(Phi, Gamma)``, or a named error for a QP given without a prediction model."""
+        if self.Phi is None or self.Gamma is None:
+            raise ProblemDefinitionError(f"predict: QP '{self.name}' was given directly and has no prediction model")
+        return self.Phi, self.Gamma
 
     # --- maps between z, U, λ and θ -------------------------------------------
     def inputs(self, Z) -> np.ndarray:
@@ -260,13 +266,12 @@ class CondensedQP:
         """Predicted trajectories ``(B, N+1, n_x)`` (``x_0 = x`` first) from states ``X`` (B, n_x) and
         input sequences ``U`` (B, N·n_u).
         """
-        if self.Phi is None:
-            raise ProblemDefinitionError(f"predict: QP '{self.name}' was given directly and has no prediction model")
+        Phi, Gamma = self._prediction()
         X = as_states(X, self.n_x)
         U = np.atleast_2d(np.asarray(U, float))
         if U.shape != (X.shape[0], self.n_U):
             raise ShapeError(f"U: expected shape (B, N·n_u) = ({X.shape[0]}, {self.n_U}), got {U.shape}")
-        future = X @ self.Phi.T + U @ self.Gamma.T
+        future = X @ Phi.T + U @ Gamma.T
         return np.concatenate([X[:, None, :], future.reshape(X.shape[0], self.horizon, self.n_x)], axis=1)
 
     def kkt_residuals(self, Z, lam, theta) -> KKTResiduals:

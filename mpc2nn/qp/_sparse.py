@@ -74,9 +74,9 @@ def sparse_form(problem: MPCProblem) -> SparseQP:
         starts = np.cumsum((0,) + problem.move_blocking[:-1])
         held = [k for k in range(1, N) if k not in starts]
         if held:
-            rows = sp.vstack([sp.hstack([sp.csr_matrix((n_u, (k - 1) * n_u)), -sp.eye(n_u), sp.eye(n_u),
+            hold = sp.vstack([sp.hstack([sp.csr_matrix((n_u, (k - 1) * n_u)), -sp.eye(n_u), sp.eye(n_u),
                                          sp.csr_matrix((n_u, (N - k - 1) * n_u))]) for k in held])
-            add(sp.csr_matrix((len(held) * n_u, nX)), rows, np.zeros(len(held) * n_u),
+            add(sp.csr_matrix((len(held) * n_u, nX)), hold, np.zeros(len(held) * n_u),
                 np.zeros(len(held) * n_u), np.zeros((len(held) * n_u, n_theta)))
     for bound, side in ((problem.x_max, -1), (problem.x_min, 1)):
         fin = np.flatnonzero(np.isfinite(bound))
@@ -84,8 +84,8 @@ def sparse_form(problem: MPCProblem) -> SparseQP:
             pick = sp.kron(sp.eye(N), sp.eye(n_x).tocsr()[fin])
             p = N * fin.size
             val = np.tile(bound[fin], N)
-            lo, hi = (np.full(p, -np.inf), val) if side < 0 else (val, np.full(p, np.inf))
-            add(pick, sp.csr_matrix((p, nU)), lo, hi, np.zeros((p, n_theta)), side)
+            lower, upper = (np.full(p, -np.inf), val) if side < 0 else (val, np.full(p, np.inf))
+            add(pick, sp.csr_matrix((p, nU)), lower, upper, np.zeros((p, n_theta)), side)
     for con in problem.constraints:
         p = con.d.shape[0]
         # k = 0: C_u u_0 <= d - C_x x ; k >= 1: C_x x_k + C_u u_k <= d
@@ -95,9 +95,9 @@ def sparse_form(problem: MPCProblem) -> SparseQP:
         mixed = np.tile(np.any(con.C_x, axis=1), N)
         Ax = sp.kron(sp.eye(N, k=-1), con.C_x).tocsr()
         Au = sp.kron(sp.eye(N), con.C_u).tocsr()
-        for rows, side in ((keep & mixed, -1), (keep & ~mixed, 0)):
-            if rows.any():
-                add(Ax[rows], Au[rows], np.full(rows.sum(), -np.inf), np.tile(con.d, N)[rows], L[rows],
+        for picked, side in ((keep & mixed, -1), (keep & ~mixed, 0)):
+            if picked.any():
+                add(Ax[picked], Au[picked], np.full(picked.sum(), -np.inf), np.tile(con.d, N)[picked], L[picked],
                     side if soft else 0)
     if problem.terminal_constraint is not None:
         C, d = problem.terminal_constraint.C, problem.terminal_constraint.d
@@ -107,14 +107,20 @@ def sparse_form(problem: MPCProblem) -> SparseQP:
 
     soft_counts = [blk[0].shape[0] if (soft and blk[5] != 0) else 0 for blk in blocks]
     n_s = sum(soft_counts)
-    rows, lo, hi, Lx = [], [], [], []
+    rows: list = []
+    lo: list[np.ndarray] = []
+    hi: list[np.ndarray] = []
+    Lx: list[np.ndarray] = []
     used = 0
     for (Ax, Au, l_, u_, L, side), c in zip(blocks, soft_counts, strict=True):
         S = sp.csr_matrix((Ax.shape[0], n_s))
         if c:  # x <= x_max + s (side -1), x >= x_min - s (side +1)
             S = sp.hstack([sp.csr_matrix((c, used)), side * sp.eye(c), sp.csr_matrix((c, n_s - used - c))]).tocsr()
             used += c
-        rows.append(sp.hstack([Ax, Au, S])), lo.append(l_), hi.append(u_), Lx.append(L)
+        rows.append(sp.hstack([Ax, Au, S]))
+        lo.append(l_)
+        hi.append(u_)
+        Lx.append(L)
     q_x = np.zeros((nX + nU + n_s, n_theta))
     q0 = np.zeros(nX + nU + n_s)
     Qbar = sp.block_diag([problem.Q] * (N - 1) + [problem.P])
@@ -136,7 +142,9 @@ def sparse_form(problem: MPCProblem) -> SparseQP:
         P_blocks.append(rho_q * sp.eye(n_s))
         q0[nX + nU:] = rho_l / 2.0
         rows.append(sp.hstack([sp.csr_matrix((n_s, nX + nU)), sp.eye(n_s)]))
-        lo.append(np.zeros(n_s)), hi.append(np.full(n_s, np.inf)), Lx.append(np.zeros((n_s, n_theta)))
+        lo.append(np.zeros(n_s))
+        hi.append(np.full(n_s, np.inf))
+        Lx.append(np.zeros((n_s, n_theta)))
     return SparseQP(P=sp.block_diag(P_blocks, format="csc"), q_x=q_x, A=sp.vstack(rows, format="csc"),
                     l0=np.concatenate(lo), u0=np.concatenate(hi), L_x=np.vstack(Lx), n_states=nX, q0=q0,
                     n_inputs=nU)

@@ -68,7 +68,8 @@ def sample_states(problem, n: int, *, box=None, seed: int = 0, feasible: bool | 
         return lo + (hi - lo) * rng.random((n, qp.n_x))
     net = compile(qp)
     max_draws = max(10_000, 200 * n) if max_draws is None else max_draws
-    kept, drawn = [], 0
+    kept: list[np.ndarray] = []
+    drawn = 0
     while sum(len(k) for k in kept) < n and drawn < max_draws:
         batch = min(max(2 * n, 256), max_draws - drawn)
         X = lo + (hi - lo) * rng.random((batch, qp.n_x))
@@ -103,6 +104,7 @@ def sample_feasible(net: ImplicitNetwork, box, n: int, seed: int) -> tuple[np.nd
                                          "pass feasible states with states=")
         X = lo + (hi - lo) * rng.random((2 * n, lo.size))
         sol = net.solve(X)
-        Xs.append(X[sol.feasible]), Us.append(sol.U[sol.feasible])
+        Xs.append(X[sol.feasible])
+        Us.append(sol.U[sol.feasible])
         got += int(sol.feasible.sum())
     return np.vstack(Xs)[:n], np.vstack(Us)[:n]

@@ -17,7 +17,7 @@ _DRUMMOND_B = [[0.0], [1.0]]
 
 
 #: Settings of the authors' released script (run_sim.m) for the published example.
-DRUMMOND2024_PAPER_SETTINGS = {
+DRUMMOND2024_PAPER_SETTINGS: dict = {
     "alpha": 1.0, "depth": 1000, "closed_loop_steps": 25, "x0": (-200.0, -200.0), "warm_start": True,
 }
 
