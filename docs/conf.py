@@ -23,6 +23,7 @@ extensions = [
     "sphinx.ext.doctest",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
+    "myst_parser",
 ]
 autosummary_generate = True
 autodoc_typehints = "none"

@@ -60,10 +60,20 @@ def test_solve_matches_osqp_and_daqp_on_1000_states(public_problem):
     daqp = mpc2nn.solve_daqp(public_problem, X)
     assert daqp.feasible.all()
     assert np.abs(sol.U - daqp.U).max() <= TOL["vs_daqp", "float64"]
-    # the returned y is a fixed point to 1e-9 and U is the output layer applied to it
-    fp = net.fixed_point_residual(sol.y, X)
-    assert (fp <= TOL["certificate", "float64"] * sol.fixed_point_scale).all()
-    assert np.array_equal(sol.U, net.output(sol.y, X))
+    # the returned y is a fixed point of the network built here from (H, F, G, w, E) alone, and U is
+    # the minimiser of the Lagrangian at λ = relu(y), both computed without the library's matrices
+    qp = net.qp
+    Hinv_G = np.linalg.solve(qp.H, qp.G.T)
+    M = qp.G @ Hinv_G
+    a = net.alpha[:, None]
+    W, Y, b = np.eye(qp.m) - a * M, -a * (qp.G @ np.linalg.solve(qp.H, qp.F) + qp.E), -net.alpha * qp.w
+    lam = np.maximum(sol.y, 0.0)
+    c = X @ Y.T + b
+    fp = np.abs(sol.y - lam @ W.T - c).max(axis=1)
+    scale = np.maximum(1.0, np.maximum(np.abs(lam @ W.T).max(axis=1), np.abs(c).max(axis=1)))
+    assert (fp <= TOL["certificate", "float64"] * scale).all()
+    U_lagrangian = qp.inputs(-np.linalg.solve(qp.H, (X @ qp.F.T + lam @ qp.G).T).T)
+    assert np.abs(sol.U - U_lagrangian).max() <= TOL["same_math", "float64"] * max(1.0, np.abs(sol.U).max())
 
 
 def test_infeasible_double_integrator_states_are_all_flagged():

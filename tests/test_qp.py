@@ -91,6 +91,17 @@ def test_kkt_residuals_vanish_at_solution_and_detect_perturbations():
     sol = net.solve(X)
     lam = np.maximum(sol.y, 0)
     res = net.qp.kkt_residuals(sol.U, lam, X)
+    # the four residuals, written out here from (H, F, G, w, E) and compared entry by entry
+    qp = net.qp
+    margin = qp.w + X @ qp.E.T - sol.U @ qp.G.T
+    expected = dict(stationarity=np.abs(sol.U @ qp.H + X @ qp.F.T + lam @ qp.G).max(axis=1),
+                    primal=np.maximum(0.0, (-margin).max(axis=1)), dual=np.maximum(0.0, (-lam).max(axis=1)),
+                    complementarity=np.abs(lam * margin).max(axis=1))
+    for name, value in expected.items():
+        assert np.allclose(getattr(res, name), value, rtol=0, atol=1e-14), name
+    # and they vanish because DAQP, an independent solver, gives the same inputs
+    pytest.importorskip("daqp")
+    assert np.abs(sol.U - mpc2nn.solve_daqp(prob, X).U).max() <= TOL["vs_daqp", "float64"]
     assert res.worst.max() <= TOL["certificate", "float64"]
     bad = net.qp.kkt_residuals(sol.U + 1e-3, lam, X)
     assert bad.stationarity.min() > 1e-5

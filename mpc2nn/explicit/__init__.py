@@ -13,7 +13,7 @@ exports to ONNX/TorchScript and to neural-network verifiers. Constructions
 ``"lmi"``
     The paper's form with a feedback ``K`` designed by an LMI (cvxpy) that
     certifies a contraction rate ``ρ < 1`` in a weighted norm. A certificate
-    exists only when ``G`` has full row rank (DESIGN.md §2); otherwise the
+    exists only when ``G`` has full row rank (see the theory page, well-posedness); otherwise the
     construction says so and falls back to ``K = 0`` with a-posteriori bounds.
 ``"momentum"``
     Nesterov-momentum dual projected gradient

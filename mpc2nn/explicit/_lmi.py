@@ -41,8 +41,8 @@ def design_feedback(net: ImplicitNetwork, *, tol: float = 1e-4, max_rows: int = 
     if rank < m:
         return ContractionCertificate(False, None, None, None,
                                       f"G has {m} rows but rank {rank}: W = I - ΓM has eigenvalue 1 on the null "
-                                      "space of Gᵀ, so no feedback K gives a contraction (DESIGN.md §2); "
-                                      "bounds are a-posteriori")
+                                      "space of Gᵀ, so no feedback K gives a contraction (docs: theory, "
+                                      "well-posedness); bounds are a-posteriori")
     if m > max_rows:
         return ContractionCertificate(False, None, None, None,
                                       f"m = {m} rows exceeds max_rows = {max_rows}: the SDP of size 3m was not "
