@@ -6,7 +6,7 @@ explicit networks (``mpc2nn.unravel``, needs torch). ``import mpc2nn`` needs onl
 numpy, scipy and osqp; torch, matplotlib and cvxpy are imported where used.
 """
 
-from . import converse, sets, systems
+from . import converse, export, oracle, plotting, sets, systems
 from ._version import __version__  # noqa: F401  (the package version, mpc2nn.__version__)
 from .evaluation import (
     ControlAction,
@@ -77,5 +77,5 @@ __all__ = [
     "NotPositiveSemidefiniteError", "NotPositiveDefiniteError", "HorizonError", "InconsistentBoundsError",
     "RiccatiError", "UnstableSystemError", "InfeasibleStateError", "MissingDependencyError", "SolverError",
     # submodules
-    "systems", "converse", "sets", "explicit",
+    "systems", "converse", "sets", "explicit", "export", "oracle", "plotting",
 ]

@@ -198,8 +198,12 @@ def test_explicit_network_on_theta(rate_setup):
     assert np.all(ex.error_bound(theta[test]).bound >= err)
     hybrid = mpc2nn.unravel(net, depth=30, method="hybrid", tuning_states=theta[:100])
     assert np.abs(hybrid(theta[test]) - U[test]).max() < 1e-9
-    with pytest.raises(exc.ProblemDefinitionError, match="pass tuning_states= and states="):
-        mpc2nn.unravel(net, depth=10)
+    # without tuning states the previous input is drawn from the input bounds (sampling.parameter_box)
+    drawn = mpc2nn.unravel(net, depth=10)
+    assert drawn.qp.layout.describe() == "x (2), u_prev (1), x_ref (2), u_ref (1)" and drawn.rho > 0
+    bare = mpc2nn.compile(DI.replace(du_min=[-0.3], du_max=[0.3], u_min=None, u_max=None))
+    with pytest.raises(exc.ProblemDefinitionError, match="no default box for the input parts"):
+        mpc2nn.unravel(bare, depth=10)
 
 
 def test_blocked_explicit_network_outputs_whole_blocked_sequences():
@@ -272,7 +276,7 @@ def test_steady_state_target_errors():
 
 
 # --- command line and converse map --------------------------------------------------------------------
-def test_cli_reads_the_new_keys_and_refuses_what_it_cannot_sample(tmp_path, capfd):
+def test_cli_reads_the_new_keys_and_samples_theta(tmp_path, capfd):
     from mpc2nn.cli import main, problem_from_toml
 
     doc = dict(A=[[1.0, 1.0], [0.0, 1.0]], B=[[0.5], [1.0]], Q=[[1.0, 0.0], [0.0, 1.0]], R=[[0.1]], horizon=6,
@@ -287,9 +291,10 @@ def test_cli_reads_the_new_keys_and_refuses_what_it_cannot_sample(tmp_path, capf
         "[sample_box]", "lo = [-1.0, -1.0]", "hi = [1.0, 1.0]"]))
     assert main(["compile", str(path)]) == 0
     capfd.readouterr()
-    assert main(["validate", str(path)]) == 2
-    err = capfd.readouterr().err
-    assert "takes u_prev as well as the state" in err and "Traceback" not in err
+    # validate draws θ = (x, u_prev): the previous input from the input bounds
+    assert main(["validate", str(path), "--samples", "40", "--json"]) == 0
+    data = json.loads(capfd.readouterr().out)
+    assert data["states"] == 40 and data["passed"] and data["max_error"] < TOL["acceptance", "float64"]
     bad = dict(doc, tracking="yes")
     with pytest.raises(mpc2nn.Mpc2nnError, match="tracking: expected a boolean \\(true: track"):
         problem_from_toml(bad)

@@ -28,11 +28,13 @@ PROBLEM_FILE_TABLE
 
 Problems with input-rate terms or tracking take more than the state (the
 previous input, the references; see :meth:`mpc2nn.CondensedQP.parameters`).
-``compile`` works on them and ``simulate`` on rate problems (the previous input
-starts at zero); the subcommands that draw states (``validate``, ``bench``,
-``unravel``) and ``simulate`` of a tracking problem refuse them with that
-reason: use the Python API there. Soft constraints and move blocking work
-everywhere.
+The subcommands that draw samples (``validate``, ``bench``, ``unravel``) draw
+the whole parameter vector: the state from the sample box, the previous input
+from the input bounds, the references from the sample box and the input bounds
+(:func:`mpc2nn.sampling.parameter_box`; the input bounds must then be finite).
+``simulate`` runs rate problems (the previous input starts at zero) and refuses
+tracking problems, which need a reference over time: use the Python API there.
+Soft constraints and move blocking work everywhere.
 
 The model is required: either ``A`` and ``B`` (discrete time) or ``Ac``, ``Bc``
 and ``dt`` (continuous time), not both.

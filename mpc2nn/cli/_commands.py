@@ -161,7 +161,6 @@ def cmd_unravel(args: argparse.Namespace) -> Result:
     unravel = feature("mpc2nn.explicit", "unravel", "unravelling")
     obj = load_problem(args.problem)
     problem = problem_of(obj)
-    only_states(problem, "tunes and tests the network on states drawn from the sample box")
     net = network_of(obj)
     show = not (args.quiet or args.json)
     seed_fit, seed_test = np.random.SeedSequence(args.seed).generate_state(2)

@@ -12,9 +12,8 @@ import numpy as np
 from ..evaluation import ValidationReport, validate
 from ..problem import MPCProblem
 from ..qp import CondensedQP, KKTResiduals
-from ..sampling import sample_states
+from ..sampling import sample_parameters
 from ._output import CommandLineError
-from ._problems import only_states
 
 __all__ = ["Progress", "chunks", "sample", "validate_in_chunks", "report_data", "CHUNK"]
 
@@ -61,8 +60,10 @@ def chunks(n: int) -> list[slice]:
 
 def sample(problem: MPCProblem | CondensedQP, n: int, seed: int, show: bool, label: str = "sampling"
             ) -> np.ndarray:
-    """``n`` feasible states of the problem's sample box, drawn in chunks (chunk k seeded from ``(seed, k)``)."""
-    only_states(problem, "draws states from the sample box")
+    """``n`` feasible parameter vectors θ, drawn in chunks (chunk k seeded from ``(seed, k)``): the state from
+    the problem's sample box, a previous input and references (where the problem takes them) from the input
+    bounds and the sample box (:func:`mpc2nn.sampling.parameter_box`).
+    """
     if problem.sample_box is None:
         raise CommandLineError(f"problem '{problem.name}' has no sample box to draw states from; "
                                "add a [sample_box] table with lo and hi to the problem file")
@@ -71,7 +72,7 @@ def sample(problem: MPCProblem | CondensedQP, n: int, seed: int, show: bool, lab
     parts = []
     with Progress(label, n, show) as bar:
         for sl, s in zip(pieces, seeds, strict=True):
-            parts.append(sample_states(problem, sl.stop - sl.start, seed=int(s)))
+            parts.append(sample_parameters(problem, sl.stop - sl.start, seed=int(s)))
             bar.advance(sl.stop - sl.start)
     return np.concatenate(parts)
 

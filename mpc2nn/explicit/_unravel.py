@@ -12,7 +12,7 @@ import torch
 from .._checks import as_box, as_count
 from ..exceptions import ProblemDefinitionError
 from ..implicit import ImplicitNetwork
-from ..sampling import sample_feasible
+from ..sampling import parameter_box, sample_feasible
 from ._base import ExplicitNetwork
 from ._hybrid import HybridNetwork
 from ._registry import CONSTRUCTIONS, Construction, ConstructionOptions, construction, options_for, positive
@@ -158,10 +158,10 @@ def unravel(net: ImplicitNetwork, depth: int | None = None, *, method: str | Con
             sol = net.solve(Xt)
             tune = (Xt[sol.feasible], sol.U[sol.feasible])
         else:
-            if qp_full.sample_box is None:
-                raise ProblemDefinitionError(f"tuning needs states: pass tuning_states= or the options "
+            if qp_full.sample_box is None and box is None:
+                raise ProblemDefinitionError(f"tuning needs states: pass tuning_states=, box=, or the options "
                                              f"{', '.join(opts.tuned())} of method={c.name!r}")
-            tune = sample_feasible(net, qp_full.sample_box, n_tuning, seed)
+            tune = sample_feasible(net, parameter_box(qp_full, box), n_tuning, seed)
 
     if tune is not None:
         opts = _tune(c, qp, kept, net, tune, J0, tol, dtype, opts, max_depth, prune)
@@ -177,7 +177,7 @@ def unravel(net: ImplicitNetwork, depth: int | None = None, *, method: str | Con
         else:
             if region is None:
                 raise ProblemDefinitionError("tol: needs selection states (states= or box=)")
-            Xs, Us = sample_feasible(net, region, n_tuning, seed + 1)
+            Xs, Us = sample_feasible(net, parameter_box(qp_full, region), n_tuning, seed + 1)
         model = build(0)
         curve = error_curve(model, Xs, Us, int(max_depth), float(tol))
         J = first_depth(curve, float(tol))

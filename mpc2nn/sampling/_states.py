@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import as_matrix
-from ..exceptions import ProblemDefinitionError, ShapeError
+from .._checks import as_box, as_count
+from ..exceptions import ProblemDefinitionError
 from ..implicit import ImplicitNetwork, compile
 from ..qp import as_qp
 
-__all__ = ["sample_states", "sample_feasible"]
+__all__ = ["sample_states", "sample_parameters", "sample_feasible", "parameter_box"]
 
 
 def sample_states(problem, n: int, *, box=None, seed: int = 0, feasible: bool | None = True,
@@ -48,52 +48,153 @@ def sample_states(problem, n: int, *, box=None, seed: int = 0, feasible: bool | 
     (5, 2)
     """
     qp = as_qp(problem)
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ProblemDefinitionError(f"n: expected a number of states >= 0, got {n!r}")
+    n = as_count("n", n)
     if box is None:
         box = qp.sample_box
         if box is None:
             raise ProblemDefinitionError(f"box: problem '{qp.name}' has no sample_box; pass box=(lo, hi)")
-    if len(box) != 2:
-        raise ShapeError(f"box: expected a pair (lo, hi), got {len(box)} items")
-    lo = as_matrix("box lo", box[0], ("n_x",), (qp.n_x,))
-    hi = as_matrix("box hi", box[1], ("n_x",), (qp.n_x,))
-    if np.any(lo > hi):
-        i = int(np.argmax(lo > hi))
-        raise ProblemDefinitionError(f"box: lo[{i}] = {lo[i]:g} > hi[{i}] = {hi[i]:g}")
-    if feasible not in (True, False, None):
-        raise ProblemDefinitionError(f"feasible: expected True, False or None, got {feasible!r}")
+    lo, hi = as_box("box", box, qp.n_x)
     rng = np.random.default_rng(seed)
     if feasible is None:
         return lo + (hi - lo) * rng.random((n, qp.n_x))
+
+    def draw(batch: int) -> tuple[np.ndarray, np.ndarray]:
+        X = lo + (hi - lo) * rng.random((batch, qp.n_x))
+        return X, qp.parameters(X, u_prev=u_prev, x_ref=x_ref, u_ref=u_ref)
+
+    return _filtered(qp, n, draw, feasible, max_draws, "states")
+
+
+def _filtered(qp, n: int, draw, feasible, max_draws, what: str) -> np.ndarray:
+    """``n`` draws whose ``θ`` the exact solver finds feasible (``feasible=True``) or infeasible (``False``).
+
+    ``draw(batch) -> (values, theta)`` makes candidates; the kept ``values`` are returned.
+    """
+    if feasible not in (True, False):
+        raise ProblemDefinitionError(f"feasible: expected True, False or None, got {feasible!r}")
     net = compile(qp)
-    max_draws = max(10_000, 200 * n) if max_draws is None else max_draws
+    max_draws = max(10_000, 200 * n) if max_draws is None else as_count("max_draws", max_draws, 1)
     kept: list[np.ndarray] = []
     drawn = 0
     while sum(len(k) for k in kept) < n and drawn < max_draws:
         batch = min(max(2 * n, 256), max_draws - drawn)
-        X = lo + (hi - lo) * rng.random((batch, qp.n_x))
+        values, theta = draw(batch)
         drawn += batch
-        keep = net.solve(qp.parameters(X, u_prev=u_prev, x_ref=x_ref, u_ref=u_ref)).feasible == feasible
-        kept.append(X[keep])
-    X = np.concatenate(kept)[:n] if kept else np.zeros((0, qp.n_x))
-    if X.shape[0] < n:
+        kept.append(values[net.solve(theta).feasible == feasible])
+    out = np.concatenate(kept)[:n] if kept else np.zeros((0, 0))
+    if out.shape[0] < n:
         which = "feasible" if feasible else "infeasible"
         raise ProblemDefinitionError(
-            f"sample_states: found only {X.shape[0]} {which} states in {drawn} draws from the box; "
-            f"choose a box where {which} states are more common, or raise max_draws")
-    return X
+            f"sampling: found only {out.shape[0]} {which} {what} in {drawn} draws from the box; "
+            f"choose a box where {which} {what} are more common, or raise max_draws")
+    return out
+
+
+def parameter_box(problem, state_box=None) -> tuple[np.ndarray, np.ndarray]:
+    """The default box of the QP's parameter ``θ``: the sample box for the state parts (``x``, ``x_ref``)
+    and the input bounds for the input parts (``u_prev``, ``u_ref``).
+
+    Parameters
+    ----------
+    problem : MPCProblem, CondensedQP or ImplicitNetwork
+    state_box : (lo, hi), optional
+        The box of the state parts, shape (n_x,) each (default the problem's sample box).
+
+    Returns
+    -------
+    (lo, hi) : arrays of shape (n_θ,)
+
+    Raises
+    ------
+    ProblemDefinitionError
+        The problem has no sample box, or takes an input part while an input bound is infinite
+        (then no default box of inputs exists: pass one).
+    """
+    qp = as_qp(problem)
+    state_box = qp.sample_box if state_box is None else state_box
+    if state_box is None:
+        raise ProblemDefinitionError(f"box: problem '{qp.name}' has no sample_box; pass box=(lo, hi) of θ = "
+                                     f"({qp.layout.describe()})")
+    if qp.layout.state_only:
+        return as_box("box", state_box, qp.n_x)
+    prob = qp.problem
+    u_box = None
+    if prob is not None and np.all(np.isfinite(prob.u_min)) and np.all(np.isfinite(prob.u_max)):
+        u_box = (prob.u_min, prob.u_max)
+    if u_box is None:
+        raise ProblemDefinitionError(
+            f"box: QP '{qp.name}' takes θ = ({qp.layout.describe()}) and its input bounds are not all finite, so "
+            "there is no default box for the input parts; pass box=(lo, hi) of shape (n_θ,)")
+    return qp.layout.box(state_box, u_box=u_box)
+
+
+def sample_parameters(problem, n: int, *, box=None, seed: int = 0, feasible: bool | None = True,
+                      max_draws: int | None = None) -> np.ndarray:
+    """Draw ``n`` parameter vectors ``θ`` uniformly from a box of ``θ``.
+
+    For a problem that takes only the state this is :func:`sample_states`; for one with input rates
+    or tracking it draws the previous input and the references too (by default from the input bounds
+    and the sample box, see :func:`parameter_box`), so that validation and benchmarks can run on them.
+
+    Parameters
+    ----------
+    problem : MPCProblem, CondensedQP or ImplicitNetwork
+    n : int
+        Number of parameter vectors wanted.
+    box : (lo, hi), optional
+        Arrays of shape (n_θ,); default :func:`parameter_box`.
+    seed : int
+        Seed of numpy's default generator.
+    feasible : True, False or None
+        Keep only feasible ``θ`` (decided by the exact solve), only infeasible ones, or all.
+    max_draws : int, optional
+        Give up after this many candidates (default ``max(10_000, 200·n)``).
+
+    Returns
+    -------
+    theta : (n, n_θ)
+
+    Examples
+    --------
+    >>> import mpc2nn
+    >>> rates = mpc2nn.systems.double_integrator().replace(du_min=[-0.5], du_max=[0.5])
+    >>> mpc2nn.sampling.sample_parameters(rates, 4, seed=1).shape    # (x, u_prev)
+    (4, 3)
+    """
+    qp = as_qp(problem)
+    n = as_count("n", n)
+    lo, hi = parameter_box(qp) if box is None else as_box("box", box, qp.n_theta, "n_θ")
+    rng = np.random.default_rng(seed)
+    if feasible is None:
+        return lo + (hi - lo) * rng.random((n, qp.n_theta))
+
+    def draw(batch: int) -> tuple[np.ndarray, np.ndarray]:
+        theta = lo + (hi - lo) * rng.random((batch, qp.n_theta))
+        return theta, theta
+
+    return _filtered(qp, n, draw, feasible, max_draws, "parameter vectors")
 
 
 def sample_feasible(net: ImplicitNetwork, box, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` feasible states drawn uniformly from ``box`` and their exact outputs."""
+    """``n`` feasible parameter vectors drawn uniformly from ``box`` and their exact outputs.
+
+    Parameters
+    ----------
+    net : ImplicitNetwork
+    box : (lo, hi)
+        A box of states (shape (n_x,) each) for a QP that takes only the state, else a box of ``θ``
+        (shape (n_θ,), e.g. :func:`parameter_box`).
+    n : int
+        Number of samples.
+    seed : int
+        Seed of numpy's default generator.
+
+    Returns
+    -------
+    (theta, U) : (n, n_θ) parameters and (n, N·n_u) their exact input sequences
+    """
     qp = net.qp
-    if qp.n_theta != qp.n_x:
-        raise ProblemDefinitionError(
-            f"QP '{qp.name}' takes θ = ({qp.layout.describe()}), not only the state, so states cannot be drawn from "
-            "the box alone: pass tuning_states= and states= (or depth= with rho=, relax= / beta=) as parameter "
-            "vectors built by qp.parameters(x, ...)")
-    lo, hi = (np.asarray(b, float) for b in box)
+    lo, hi = as_box("box", box, qp.n_theta, "n_θ" if not qp.layout.state_only else "n_x")
     rng = np.random.default_rng(seed)
     Xs, Us = [], []
     got, tries = 0, 0
