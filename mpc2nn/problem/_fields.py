@@ -25,11 +25,16 @@ class FieldSpec:
 
     Attributes
     ----------
-    meaning : one line with the shape in symbols, e.g. ``"state matrix, shape (n_x, n_x)"``
-    toml : how a problem file writes it (one of :data:`TOML_KINDS`; ``""``: not in problem files)
-    required : the problem file must give it
-    stored : how the file format stores it (one of :data:`STORAGE`)
-    used_when : for ``"... if used"``: the boolean property of the problem that says it is used
+    meaning : str
+        One line with the shape in symbols, e.g. ``"state matrix, shape (n_x, n_x)"``.
+    toml : str
+        How a problem file writes it, one of :data:`TOML_KINDS` (``""``: not in problem files).
+    required : bool
+        The problem file must give it.
+    stored : str
+        How the file format stores it, one of :data:`STORAGE`.
+    used_when : str or None
+        For ``"... if used"``: the name of the boolean property of the problem that says it is used.
     """
 
     meaning: str
@@ -44,10 +49,41 @@ class FieldSpec:
 
 
 def spec(meaning: str, toml: str, **kw) -> dict:
-    """``metadata`` for :func:`dataclasses.field` holding a :class:`FieldSpec`."""
+    """``metadata`` for :func:`dataclasses.field` holding a :class:`FieldSpec`.
+
+    Parameters
+    ----------
+    meaning, toml : str
+        The :class:`FieldSpec`'s first two attributes.
+    **kw
+        Its other attributes (``required``, ``stored``, ``used_when``).
+
+    Returns
+    -------
+    dict
+        ``{"mpc2nn": FieldSpec(meaning, toml, **kw)}``.
+    """
     return {"mpc2nn": FieldSpec(meaning, toml, **kw)}
 
 
 def problem_fields(cls) -> tuple[tuple[str, FieldSpec], ...]:
-    """``((name, FieldSpec), ...)`` of a dataclass whose fields carry specs, in declaration order."""
+    """``((name, FieldSpec), ...)`` of a dataclass whose fields carry specs, in declaration order.
+
+    Parameters
+    ----------
+    cls : type
+        A dataclass whose fields carry a :class:`FieldSpec` in their metadata (made by
+        :func:`spec`), e.g. :class:`~mpc2nn.MPCProblem`; fields without one are left out.
+
+    Returns
+    -------
+    tuple of (str, FieldSpec)
+
+    Examples
+    --------
+    >>> import mpc2nn
+    >>> from mpc2nn.problem import problem_fields
+    >>> [name for name, _ in problem_fields(mpc2nn.MPCProblem)][:5]
+    ['A', 'B', 'Q', 'R', 'horizon']
+    """
     return tuple((f.name, f.metadata["mpc2nn"]) for f in dataclasses.fields(cls) if "mpc2nn" in f.metadata)

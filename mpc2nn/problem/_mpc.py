@@ -48,12 +48,34 @@ from ._terminal_sets import lqr_invariant_set
 
 __all__ = ["MPCProblem", "StageConstraint"]
 
+#: Eigenvalues of A with ``|λ| >= 1 - UNIT_CIRCLE_TOL`` are tested for stabilisability (PBH test): computed
+#: eigenvalues carry errors of order ``eps·‖A‖``, so a mode this close to the unit circle is not reliably
+#: stable and must be controllable for the Riccati equation to have a stabilising solution.
+UNIT_CIRCLE_TOL = 1e-12
+#: Relative rank tolerance of the PBH test ``rank [A - λI, B] < n_x`` (times ``max(1, max|[A - λI, B]|)``):
+#: well above the roundoff of the entries (~1e-16 relative), so a mode that the inputs cannot move is
+#: detected; one whose input coupling is below 1e-9 relative counts as uncontrollable (the Riccati
+#: equation would be too ill-conditioned there to trust its solution).
+PBH_RANK_TOL = 1e-9
+#: The Riccati solution is accepted only if the closed loop ``A - BK`` has spectral radius
+#: ``< 1 - STABILITY_MARGIN``: after the errors of the Riccati and eigenvalue solvers (the DARE is
+#: ill-conditioned near a mode on the unit circle) a radius within 1e-9 of 1 cannot be told apart
+#: from 1, so it is reported as a non-stabilising solution rather than a slow stable loop.
+STABILITY_MARGIN = 1e-9
+
 
 @dataclass(frozen=True, eq=False)
 class StageConstraint:
     """A mixed stage constraint ``C_x x_k + C_u u_k <= d``, applied at every stage k = 0, ..., N-1.
 
-    ``C_x`` has shape ``(p, n_x)``, ``C_u`` ``(p, n_u)``, ``d`` ``(p,)``.
+    Parameters
+    ----------
+    C_x : array_like, shape (p, n_x)
+        State coefficients (a single row may be given as ``(n_x,)``).
+    C_u : array_like, shape (p, n_u)
+        Input coefficients.
+    d : array_like, shape (p,)
+        Right-hand sides.
     """
 
     C_x: Array
@@ -337,6 +359,21 @@ class MPCProblem:
 
         A terminal weight that was computed (DARE or Lyapunov) is computed again
         for the new data unless ``P`` is among the changes; so is an LQR terminal set.
+
+        Parameters
+        ----------
+        **changes
+            New values of fields of :class:`MPCProblem`, by name (e.g. ``horizon=10``).
+
+        Returns
+        -------
+        MPCProblem
+
+        Examples
+        --------
+        >>> import mpc2nn
+        >>> mpc2nn.systems.double_integrator().replace(horizon=5).horizon
+        5
         """
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
         if "P" not in changes and self.terminal_weight_source != "given":
@@ -353,8 +390,26 @@ class MPCProblem:
 
         A continuous-time system (``sys.dt == 0``) needs ``dt`` and is discretised
         by zero-order hold; a discrete-time system is used as it is (``dt``, if
-        given, must equal ``sys.dt``). Other keyword arguments are those of
-        :class:`MPCProblem`.
+        given, must equal ``sys.dt``).
+
+        Parameters
+        ----------
+        sys : control.StateSpace
+            The model (its ``A`` and ``B``; ``C`` and ``D`` are not used).
+        Q : array_like, shape (n_x, n_x)
+            Stage state weight.
+        R : array_like, shape (n_u, n_u)
+            Stage input weight.
+        horizon : int
+            Prediction horizon ``N >= 1``.
+        dt : float, optional
+            Sampling time ``> 0``; required for a continuous-time ``sys``.
+        **kwargs
+            Other fields of :class:`MPCProblem` (bounds, constraints, ``P``, ...).
+
+        Returns
+        -------
+        MPCProblem
         """
         control = require("control", "control")
         if not isinstance(sys, control.StateSpace):
@@ -466,9 +521,9 @@ def _dare(A, B, Q, R) -> np.ndarray:
     """Stabilising DARE solution, or a RiccatiError saying why none exists."""
     n = A.shape[0]
     eig = np.linalg.eigvals(A)
-    for lam in eig[np.abs(eig) >= 1.0 - 1e-12]:
+    for lam in eig[np.abs(eig) >= 1.0 - UNIT_CIRCLE_TOL]:
         pbh = np.hstack([A - lam * np.eye(n), B])
-        if np.linalg.matrix_rank(pbh, tol=1e-9 * max(1.0, np.abs(pbh).max())) < n:
+        if np.linalg.matrix_rank(pbh, tol=PBH_RANK_TOL * max(1.0, np.abs(pbh).max())) < n:
             raise RiccatiError(
                 "P: the Riccati equation has no stabilising solution because (A, B) is not stabilisable: "
                 f"the mode with eigenvalue {complex(lam):.6g} (|λ| = {abs(lam):.6g} >= 1) cannot be "
@@ -484,7 +539,7 @@ def _dare(A, B, Q, R) -> np.ndarray:
         raise RiccatiError("P: the Riccati solver returned non-finite values; give P explicitly")
     K = np.linalg.solve(R + B.T @ P @ B, B.T @ P @ A)
     rho = float(np.abs(np.linalg.eigvals(A - B @ K)).max())
-    if rho >= 1.0 - 1e-9:
+    if rho >= 1.0 - STABILITY_MARGIN:
         raise RiccatiError(
             "P: the Riccati equation has no stabilising solution although (A, B) is stabilisable: the "
             f"solution found leaves the closed loop A - BK with spectral radius {rho:.6g} >= 1, so (Q^½, A) "

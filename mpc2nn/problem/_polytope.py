@@ -21,7 +21,12 @@ REDUNDANCY_TOL = 1e-9
 class Polytope:
     """A polytope, the set of x with ``C x <= d``.
 
-    ``C`` has shape ``(p, n)`` and ``d`` shape ``(p,)``.
+    Parameters
+    ----------
+    C : array_like, shape (p, n)
+        Row normals (a single row may be given as ``(n,)``).
+    d : array_like, shape (p,)
+        Right-hand sides.
     """
 
     C: Array
@@ -34,14 +39,46 @@ class Polytope:
         object.__setattr__(self, "d", frozen(d))
 
     def contains(self, X: np.ndarray, tol: float = 0.0) -> np.ndarray:
-        """``(B,)`` mask of the rows of ``X`` ``(B, n)`` with ``C x <= d + tol``."""
+        """``(B,)`` mask of the points ``x`` (rows of ``X``) with ``C x <= d + tol``.
+
+        Parameters
+        ----------
+        X : array_like, shape (B, n) or (n,)
+            Points; a single point is a batch of one.
+        tol : float
+            Absolute tolerance added to every right-hand side (default 0: exact membership).
+
+        Returns
+        -------
+        ndarray of bool, shape (B,)
+        """
         return np.all(np.atleast_2d(X) @ self.C.T <= self.d + tol, axis=1)
 
 
 def lp_max(c: np.ndarray, C: np.ndarray, d: np.ndarray, bounds=None) -> float:
-    """``max cᵀv s.t. C v <= d`` over ``v`` in ``bounds`` (default free); ``inf`` if unbounded.
+    """``max cᵀv s.t. C v <= d`` over ``v`` in ``bounds``, one HiGHS LP.
 
-    ``-inf`` where the constraints admit no point; a failed LP raises SolverError.
+    Parameters
+    ----------
+    c : ndarray, shape (n,)
+        Objective.
+    C : ndarray, shape (p, n)
+        Constraint rows (``p = 0`` allowed).
+    d : ndarray, shape (p,)
+        Right-hand sides.
+    bounds : sequence of (lo, hi), optional
+        ``n`` bounds on ``v`` as :func:`scipy.optimize.linprog` takes them (``None`` for no
+        bound); default: ``v`` free.
+
+    Returns
+    -------
+    float
+        The maximum; ``inf`` if the LP is unbounded, ``-inf`` if the constraints admit no point.
+
+    Raises
+    ------
+    SolverError
+        HiGHS failed (neither optimal, unbounded nor infeasible).
     """
     n = c.size
     bnds = [(None, None)] * n if bounds is None else bounds
@@ -61,6 +98,31 @@ def redundant_rows(C: np.ndarray, d: np.ndarray, *, bounds=None, tol: float = RE
 
     One LP per row, in order; a row found redundant is left out of the later tests, so
     of several rows describing the same half-space exactly one is kept.
+
+    Parameters
+    ----------
+    C : ndarray, shape (p, n)
+        Constraint rows.
+    d : ndarray, shape (p,)
+        Right-hand sides.
+    bounds : sequence of (lo, hi), optional
+        Bounds on ``v`` as for :func:`lp_max` (default: ``v`` free).
+    tol : float
+        Relative tolerance: row ``i`` is implied when its largest value over the other rows is at
+        most ``d_i + tol·max(1, |d_i|)`` (default :data:`REDUNDANCY_TOL`).
+
+    Returns
+    -------
+    ndarray of bool, shape (p,)
+        True for the redundant rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mpc2nn.problem import redundant_rows
+    >>> C = np.array([[1.0], [1.0], [-1.0]])          # x <= 1, x <= 2, -x <= 1
+    >>> redundant_rows(C, np.array([1.0, 2.0, 1.0])).tolist()
+    [False, True, False]
     """
     keep = np.ones(C.shape[0], bool)
     for i in range(C.shape[0]):

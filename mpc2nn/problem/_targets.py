@@ -12,6 +12,15 @@ from ._mpc import MPCProblem
 
 __all__ = ["SteadyStateTarget", "steady_state_target"]
 
+#: Largest residual of ``[[A - I, B], [C, 0]] [x; u] = [0; y_ref]``, relative to ``max(1, max|y_ref|)``,
+#: with which the least-squares solution counts as an exact steady state: well above the roundoff of
+#: a least-squares solve of a well-conditioned system (~1e-15), well below any reference that is
+#: genuinely out of reach.
+TARGET_RESIDUAL_TOL = 1e-9
+#: Relative tolerance (times ``max(1, max|(x, u)|)``) of the check that the target satisfies the state
+#: and input bounds, so that a target exactly on a bound is admissible despite the solve's roundoff.
+ADMISSIBILITY_TOL = 1e-9
+
 
 @dataclass(frozen=True)
 class SteadyStateTarget:
@@ -19,10 +28,15 @@ class SteadyStateTarget:
 
     Attributes
     ----------
-    x : (n_x,) state reference; u : (n_u,) input reference
-    unique : the pair is the only solution (else the least-norm one of many)
-    admissible : ``x`` and ``u`` satisfy the problem's state and input bounds (to 1e-9
-        relative, so a target exactly on a bound counts)
+    x : ndarray, shape (n_x,)
+        State reference ``x_ref``.
+    u : ndarray, shape (n_u,)
+        Input reference ``u_ref``.
+    unique : bool
+        The pair is the only solution (else the least-norm one of many).
+    admissible : bool
+        ``x`` and ``u`` satisfy the problem's state and input bounds (to :data:`ADMISSIBILITY_TOL`
+        relative, so a target exactly on a bound counts).
     """
 
     x: np.ndarray
@@ -39,9 +53,21 @@ def steady_state_target(problem: MPCProblem, y_ref, C) -> SteadyStateTarget:
 
     Parameters
     ----------
-    problem : MPCProblem (its A, B, bounds)
-    y_ref : (n_y,) output reference
-    C : (n_y, n_x) output matrix
+    problem : MPCProblem
+        Its model ``(A, B)`` defines the steady states; its bounds decide ``admissible``.
+    y_ref : array_like, shape (n_y,)
+        Output reference (a number for one output).
+    C : array_like, shape (n_y, n_x)
+        Output matrix, ``y = C x``.
+
+    Returns
+    -------
+    SteadyStateTarget
+
+    Raises
+    ------
+    ProblemDefinitionError
+        No steady state has output ``y_ref`` (residual above :data:`TARGET_RESIDUAL_TOL`).
 
     Examples
     --------
@@ -60,12 +86,12 @@ def steady_state_target(problem: MPCProblem, y_ref, C) -> SteadyStateTarget:
     rhs = np.concatenate([np.zeros(n_x), y])
     sol, _, rank, _ = np.linalg.lstsq(K, rhs, rcond=None)
     resid = float(np.abs(K @ sol - rhs).max())
-    if resid > 1e-9 * max(1.0, float(np.abs(rhs).max())):
+    if resid > TARGET_RESIDUAL_TOL * max(1.0, float(np.abs(rhs).max())):
         raise ProblemDefinitionError(
             f"y_ref: no steady state of (A, B) has output C x = {y.tolist()} (the closest misses by {resid:.3g}); "
             "the reference is not reachable with constant inputs, e.g. more outputs than inputs")
     x, u = sol[:n_x], sol[n_x:]
-    tol = 1e-9 * max(1.0, float(np.abs(sol).max()))
+    tol = ADMISSIBILITY_TOL * max(1.0, float(np.abs(sol).max()))
     admissible = bool(np.all(x >= problem.x_min - tol) and np.all(x <= problem.x_max + tol)
                       and np.all(u >= problem.u_min - tol) and np.all(u <= problem.u_max + tol))
     return SteadyStateTarget(frozen(x), frozen(u), bool(rank == n_x + n_u), admissible)

@@ -23,7 +23,18 @@ import scipy.linalg
 from ..exceptions import ProblemDefinitionError, UnstableSystemError
 from ._polytope import lp_max, redundant_rows
 
-__all__ = ["InvariantSet", "lqr_invariant_set", "lqr_gain"]
+__all__ = ["InvariantSet", "lqr_invariant_set", "lqr_gain", "INVARIANCE_TOL", "MAX_INVARIANCE_STEPS"]
+
+#: Relative tolerance of the invariant-set construction: a new row ``c x <= d`` is implied when its LP
+#: maximum is at most ``d + INVARIANCE_TOL·max(1, |d|)``, and :meth:`InvariantSet.contains` accepts points
+#: that violate a row by as much. The same value as REDUNDANCY_TOL: an order above the accuracy of HiGHS's
+#: LP solutions (about 1e-10), so that roundoff does not add rows that are implied.
+INVARIANCE_TOL = 1e-9
+#: Steps ``t`` of the finite-determination algorithm before it gives up: a stable closed loop under
+#: bounded constraints is determined after finitely many steps (Gilbert and Tan), and 200 steps of a loop
+#: with spectral radius ρ shrink ``A_Kᵗ`` by ``ρ²⁰⁰`` (1e-9 already for ρ = 0.9); the cap ends the
+#: search where a direction is unbounded and the set is not finitely determined.
+MAX_INVARIANCE_STEPS = 200
 
 
 @dataclass(frozen=True)
@@ -32,8 +43,14 @@ class InvariantSet:
 
     Attributes
     ----------
-    C : (p, n_x); d : (p,); K : (n_u, n_x) the LQR gain (``u = -K x``)
-    determinedness_index : the t* at which the construction stopped
+    C : ndarray, shape (p, n_x)
+        Row normals of the set.
+    d : ndarray, shape (p,)
+        Right-hand sides.
+    K : ndarray, shape (n_u, n_x)
+        The LQR gain of the closed loop (``u = -K x``).
+    determinedness_index : int
+        The ``t*`` at which the construction stopped (rows of ``C A_Kᵗ`` for ``t <= t*``).
     """
 
     C: np.ndarray
@@ -41,14 +58,51 @@ class InvariantSet:
     K: np.ndarray
     determinedness_index: int
 
-    def contains(self, X, tol: float = 1e-9) -> np.ndarray:
-        """``(B,)`` mask of the states ``X`` (B, n_x) in the set (relative tolerance ``tol``)."""
+    def contains(self, X, tol: float = INVARIANCE_TOL) -> np.ndarray:
+        """``(B,)`` mask of the states in the set.
+
+        Parameters
+        ----------
+        X : array_like, shape (B, n_x) or (n_x,)
+            States; a single state is a batch of one.
+        tol : float
+            Relative tolerance: row ``i`` holds when ``C_i x <= d_i + tol·max(1, |d_i|)``
+            (default :data:`INVARIANCE_TOL`).
+
+        Returns
+        -------
+        ndarray of bool, shape (B,)
+        """
         X = np.atleast_2d(np.asarray(X, float))
         return np.all(X @ self.C.T <= self.d + tol * np.maximum(1.0, np.abs(self.d)), axis=1)
 
 
 def lqr_gain(A, B, Q, R) -> np.ndarray:
-    """The infinite-horizon LQR gain ``K = (R + BᵀPB)⁻¹ BᵀPA`` (``u = -K x``), P from the DARE."""
+    """The infinite-horizon LQR gain ``K = (R + BᵀPB)⁻¹ BᵀPA`` (``u = -K x``), P from the DARE.
+
+    Parameters
+    ----------
+    A : ndarray, shape (n_x, n_x)
+        State matrix.
+    B : ndarray, shape (n_x, n_u)
+        Input matrix.
+    Q : ndarray, shape (n_x, n_x)
+        State weight, symmetric positive semidefinite.
+    R : ndarray, shape (n_u, n_u)
+        Input weight, symmetric positive definite.
+
+    Returns
+    -------
+    K : ndarray, shape (n_u, n_x)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mpc2nn.problem import lqr_gain
+    >>> K = lqr_gain(np.array([[1.0]]), np.array([[1.0]]), np.array([[1.0]]), np.array([[1.0]]))
+    >>> round(float(K[0, 0]), 6)     # P = (1 + √5)/2, K = P / (1 + P)
+    0.618034
+    """
     P = scipy.linalg.solve_discrete_are(A, B, Q, R)
     return np.linalg.solve(R + B.T @ P @ B, B.T @ P @ A)
 
@@ -81,14 +135,23 @@ def _state_constraints(problem, K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.array(rows, float), np.array(rhs, float)
 
 
-def lqr_invariant_set(problem, *, max_steps: int = 200, tol: float = 1e-9) -> InvariantSet:
+def lqr_invariant_set(problem, *, max_steps: int = MAX_INVARIANCE_STEPS,
+                      tol: float = INVARIANCE_TOL) -> InvariantSet:
     """Maximal positively invariant set of the LQR closed loop of ``problem`` under its constraints.
 
     Parameters
     ----------
-    problem : MPCProblem (A, B, Q, R and the constraints are used)
-    max_steps : give up (with an error) if the set is not determined after this many steps
-    tol : relative tolerance of the redundancy tests
+    problem : MPCProblem
+        Its ``A``, ``B``, ``Q``, ``R`` (for the LQR gain) and its constraints are used.
+    max_steps : int
+        Give up (with an error) if the set is not determined after this many steps
+        (default :data:`MAX_INVARIANCE_STEPS`).
+    tol : float
+        Relative tolerance of the redundancy tests (default :data:`INVARIANCE_TOL`).
+
+    Returns
+    -------
+    InvariantSet
 
     Raises
     ------

@@ -48,6 +48,22 @@ __all__ = ["condense", "as_qp"]
 def condense(problem: MPCProblem) -> CondensedQP:
     """Condense an :class:`MPCProblem` into a :class:`CondensedQP`.
 
+    Parameters
+    ----------
+    problem : MPCProblem
+        The problem; the module docstring gives the QP's form, its rows and their order.
+
+    Returns
+    -------
+    CondensedQP
+        With ``problem``, ``Phi``, ``Gamma``, row labels and the parameter layout set.
+
+    Raises
+    ------
+    ProblemDefinitionError
+        ``problem`` is not an MPCProblem, or one of its constraints holds for no input
+        sequence (a row that reads ``0 <= w`` with ``w < 0``).
+
     Examples
     --------
     >>> import mpc2nn
@@ -221,8 +237,22 @@ def _drop_trivial_rows(G, w, E, labels, slack_of, name):
 
 
 def as_qp(obj) -> CondensedQP:
-    """The condensed QP behind ``obj``: an MPCProblem is condensed, a CondensedQP returned as it is,
-    a network (anything with a ``qp`` attribute holding a CondensedQP) gives its QP.
+    """The condensed QP behind ``obj``.
+
+    Parameters
+    ----------
+    obj : MPCProblem, CondensedQP or network
+        An MPCProblem is condensed, a CondensedQP returned as it is, a network (anything with
+        a ``qp`` attribute holding a CondensedQP, e.g. an ImplicitNetwork) gives its QP.
+
+    Returns
+    -------
+    CondensedQP
+
+    Raises
+    ------
+    ProblemDefinitionError
+        ``obj`` is none of these.
     """
     if isinstance(obj, MPCProblem):
         return condense(obj)

@@ -21,16 +21,19 @@ __all__ = ["CondensedQP", "KKTResiduals"]
 class KKTResiduals:
     """Per-sample KKT residuals of a primal-dual pair ``(z, λ)`` at a batch of parameters ``θ``.
 
-    Each attribute has shape ``(B,)``.
-
     Attributes
     ----------
-    stationarity : ``‖H z + F θ + Gᵀ λ‖∞``
-    primal : largest constraint violation ``max(0, max_i (G z - w - E θ)_i)``
-    dual : largest negative multiplier ``max(0, max_i -λ_i)``
-    complementarity : ``max_i |λ_i · s_i|`` with the margin ``s = w + E θ - G z``
-    scale : per-sample scale ``max(1, ‖H z‖∞, ‖F θ‖∞, ‖w + E θ‖∞)``; the
-        relative residual is ``max(...) / scale``.
+    stationarity : ndarray, shape (B,)
+        ``‖H z + F θ + Gᵀ λ‖∞``.
+    primal : ndarray, shape (B,)
+        Largest constraint violation ``max(0, max_i (G z - w - E θ)_i)``.
+    dual : ndarray, shape (B,)
+        Largest negative multiplier ``max(0, max_i -λ_i)``.
+    complementarity : ndarray, shape (B,)
+        ``max_i |λ_i · s_i|`` with the margin ``s = w + E θ - G z``.
+    scale : ndarray, shape (B,)
+        Per-sample scale ``max(1, ‖H z‖∞, ‖F θ‖∞, ‖w + E θ‖∞)``; the relative residual
+        :attr:`worst` is the largest of the four divided by it.
     """
 
     stationarity: np.ndarray
@@ -56,23 +59,44 @@ class CondensedQP:
 
     Attributes
     ----------
-    H : (n_z, n_z) positive definite Hessian (``n_z = N·n_u`` for a plain problem)
-    F : (n_z, n_θ) linear term
-    G : (m, n_z) constraint matrix
-    w : (m,) constraint offsets
-    E : (m, n_θ) constraint dependence on the parameters
-    n_u : inputs per stage (``u_0`` is ``U[:n_u]``)
-    Phi, Gamma : (N·n_x, n_x), (N·n_x, N·n_u) prediction ``(x_1..x_N) = Phi x + Gamma U``
-        from the state ``x`` and the input sequence ``U``, or ``None`` when the QP was given directly
-    problem : the MPCProblem it was condensed from, or ``None``
-    row_labels : tuple of m strings naming each constraint row
-    state_only : ``(E0, w0)`` rows that restrict only the parameters, shapes (p, n_θ), (p,)
-    name : label; sample_box : ``(lo, hi)`` of the states or ``None``; source : provenance
-    output_map : (N·n_u, n_z) ``T`` with ``U = T z``, or ``None`` for ``T = I``
-    n_slack : number of soft-constraint slacks, the last entries of ``z``
-    slack_shift : ``δ``, the slacks are ``z[-n_slack:] - δ``
-    parameter_sizes : tuple of ``(name, size)`` giving the layout of ``θ``
-        (default ``(("x", n_θ),)``); :attr:`layout` is the same as a :class:`ParameterLayout`
+    H : ndarray, shape (n_z, n_z)
+        Positive definite Hessian (``n_z = N·n_u`` for a plain problem).
+    F : ndarray, shape (n_z, n_θ)
+        Linear term.
+    G : ndarray, shape (m, n_z)
+        Constraint matrix.
+    w : ndarray, shape (m,)
+        Constraint offsets.
+    E : ndarray, shape (m, n_θ)
+        Constraint dependence on the parameters.
+    n_u : int
+        Inputs per stage (``u_0`` is ``U[:n_u]``).
+    Phi : ndarray, shape (N·n_x, n_x), or None
+        Prediction ``(x_1..x_N) = Phi x + Gamma U`` from the state ``x`` and the input
+        sequence ``U``; ``None`` when the QP was given directly.
+    Gamma : ndarray, shape (N·n_x, N·n_u), or None
+        See ``Phi``.
+    problem : MPCProblem or None
+        The problem it was condensed from.
+    row_labels : tuple of str
+        ``m`` names, one per constraint row (default ``"row i"``).
+    state_only : (E0, w0) or None
+        Rows ``0 <= w0 + E0 θ`` that restrict only the parameters, shapes (p, n_θ) and (p,).
+    name : str
+        Label used in reports and error messages.
+    sample_box : (lo, hi) or None
+        Box of states, arrays of shape (n_x,) each, that samplers draw from by default.
+    source : str
+        Provenance (``"condense"``, ``"given"``, ``"to_qp (...)"``, plus the variants applied).
+    output_map : ndarray, shape (N·n_u, n_z), or None
+        ``T`` with ``U = T z``; ``None`` for ``T = I``.
+    n_slack : int
+        Number of soft-constraint slacks, the last entries of ``z``.
+    slack_shift : float
+        ``δ``: the slacks are ``z[-n_slack:] - δ``.
+    parameter_sizes : tuple of (str, int)
+        The layout of ``θ`` as ``(name, size)`` pairs (default ``(("x", n_θ),)``);
+        :attr:`layout` is the same as a :class:`ParameterLayout`.
     """
 
     H: np.ndarray
@@ -179,15 +203,46 @@ class CondensedQP:
     def parameters(self, x, u_prev=None, x_ref=None, u_ref=None) -> np.ndarray:
         """The network input ``θ`` (B, n_θ) from its parts (see :meth:`ParameterLayout.build`).
 
-        Each part is ``(n,)`` or ``(B, n)``; ``(n,)`` parts are repeated over the batch.
         Exactly the parts in :attr:`parameter_sizes` must be given: ``u_prev`` for
         problems with input-rate bounds or weights, ``x_ref`` and ``u_ref`` for
-        tracking problems.
+        tracking problems. Each part is ``(n,)`` (repeated over the batch) or ``(B, n)``.
+
+        Parameters
+        ----------
+        x : array_like, shape (B, n_x) or (n_x,)
+            States.
+        u_prev : array_like, shape (B, n_u) or (n_u,), optional
+            Inputs applied at the previous step.
+        x_ref : array_like, shape (B, n_x) or (n_x,), optional
+            State references.
+        u_ref : array_like, shape (B, n_u) or (n_u,), optional
+            Input references.
+
+        Returns
+        -------
+        ndarray, shape (B, n_θ)
         """
         return self.layout.build(x, u_prev=u_prev, x_ref=x_ref, u_ref=u_ref)
 
     def check_parameters(self, theta, name: str = "X") -> np.ndarray:
-        """``theta`` as a float array (B, n_θ); a single vector becomes B = 1. Errors name the layout of ``θ``."""
+        """``theta`` as a float array (B, n_θ); a single vector becomes B = 1.
+
+        Parameters
+        ----------
+        theta : array_like, shape (B, n_θ) or (n_θ,)
+            Parameter vectors (NaN and infinite entries are passed through).
+        name : str
+            Argument name used in the error message.
+
+        Returns
+        -------
+        ndarray, shape (B, n_θ)
+
+        Raises
+        ------
+        ShapeError
+            A wrong shape; the message names the layout of ``θ``.
+        """
         return self.layout.check(theta, name)
 
     # --- derived matrices (computed once) ------------------------------------
@@ -234,37 +289,118 @@ class CondensedQP:
 
     # --- maps between z, U, λ and θ -------------------------------------------
     def inputs(self, Z) -> np.ndarray:
-        """``(B, N·n_u)`` input sequences ``U = T z`` from decision vectors ``Z`` (B, n_z)."""
+        """``(B, N·n_u)`` input sequences ``U = T z`` from decision vectors.
+
+        Parameters
+        ----------
+        Z : array_like, shape (B, n_z) or (n_z,)
+            Decision vectors.
+
+        Returns
+        -------
+        ndarray, shape (B, N·n_u)
+        """
         Z = np.atleast_2d(np.asarray(Z, float))
         return Z if self.output_map is None else Z @ self.output_map.T
 
     def soft_slacks(self, Z) -> np.ndarray:
-        """``(B, n_slack)`` soft-constraint slacks ``s = z[-n_slack:] - δ`` from ``Z`` (B, n_z)."""
+        """``(B, n_slack)`` soft-constraint slacks ``s = z[-n_slack:] - δ``.
+
+        Parameters
+        ----------
+        Z : array_like, shape (B, n_z) or (n_z,)
+            Decision vectors.
+
+        Returns
+        -------
+        ndarray, shape (B, n_slack)
+        """
         Z = np.atleast_2d(np.asarray(Z, float))
         return Z[:, self.n_z - self.n_slack:] - self.slack_shift
 
     def primal(self, lam, theta) -> np.ndarray:
-        """``(B, n_z)`` decision vectors ``z(λ) = -H⁻¹(F θ + Gᵀ λ)`` for multipliers (B, m), parameters (B, n_θ)."""
+        """``(B, n_z)`` decision vectors ``z(λ) = -H⁻¹(F θ + Gᵀ λ)``, the minimisers of the Lagrangian.
+
+        Parameters
+        ----------
+        lam : array_like, shape (B, m) or (m,)
+            Multipliers ``λ``.
+        theta : array_like, shape (B, n_θ) or (n_θ,)
+            Parameters (not checked against the layout).
+
+        Returns
+        -------
+        ndarray, shape (B, n_z)
+        """
         return -(np.atleast_2d(theta) @ self.F.T + np.atleast_2d(lam) @ self.G) @ self.H_inv
 
     def unconstrained(self, theta) -> np.ndarray:
-        """``(B, n_z)`` minimiser without constraints, ``-H⁻¹ F θ``."""
+        """``(B, n_z)`` minimiser without constraints, ``-H⁻¹ F θ``.
+
+        Parameters
+        ----------
+        theta : array_like, shape (B, n_θ) or (n_θ,)
+            Parameters.
+
+        Returns
+        -------
+        ndarray, shape (B, n_z)
+        """
         theta = self.check_parameters(theta)
         return -theta @ (self.H_inv @ self.F).T
 
     def margin(self, Z: np.ndarray, theta: np.ndarray) -> np.ndarray:
-        """``(B, m)`` constraint margin ``w + E θ - G z`` (negative = violated)."""
+        """``(B, m)`` constraint margin ``w + E θ - G z`` (negative = violated).
+
+        Parameters
+        ----------
+        Z : ndarray, shape (B, n_z)
+            Decision vectors.
+        theta : ndarray, shape (B, n_θ)
+            Parameters.
+
+        Returns
+        -------
+        ndarray, shape (B, m)
+        """
         return self.w + theta @ self.E.T - Z @ self.G.T
 
     def objective(self, Z, theta) -> np.ndarray:
-        """``(B,)`` value of ``½zᵀHz + θᵀFᵀz`` (the constant left out)."""
+        """``(B,)`` value of ``½zᵀHz + θᵀFᵀz`` (the constant left out).
+
+        Parameters
+        ----------
+        Z : array_like, shape (B, n_z) or (n_z,)
+            Decision vectors.
+        theta : array_like, shape (B, n_θ) or (n_θ,)
+            Parameters.
+
+        Returns
+        -------
+        ndarray, shape (B,)
+        """
         theta = self.check_parameters(theta)
         Z = np.atleast_2d(np.asarray(Z, float))
         return 0.5 * np.einsum("bi,ij,bj->b", Z, self.H, Z) + np.einsum("bi,ij,bj->b", Z, self.F, theta)
 
     def predict(self, X, U) -> np.ndarray:
-        """Predicted trajectories ``(B, N+1, n_x)`` (``x_0 = x`` first) from states ``X`` (B, n_x) and
-        input sequences ``U`` (B, N·n_u).
+        """Predicted trajectories of the QP's model, ``x_0 = x`` first.
+
+        Parameters
+        ----------
+        X : array_like, shape (B, n_x) or (n_x,)
+            Initial states.
+        U : array_like, shape (B, N·n_u)
+            Input sequences.
+
+        Returns
+        -------
+        ndarray, shape (B, N+1, n_x)
+
+        Raises
+        ------
+        ProblemDefinitionError
+            The QP was given directly, without prediction matrices.
         """
         Phi, Gamma = self._prediction()
         X = as_states(X, self.n_x)
@@ -275,7 +411,21 @@ class CondensedQP:
         return np.concatenate([X[:, None, :], future.reshape(X.shape[0], self.horizon, self.n_x)], axis=1)
 
     def kkt_residuals(self, Z, lam, theta) -> KKTResiduals:
-        """KKT residuals of primal ``Z`` (B, n_z) and multipliers ``lam`` (B, m) at parameters ``theta`` (B, n_θ)."""
+        """KKT residuals of a primal-dual pair at a batch of parameters.
+
+        Parameters
+        ----------
+        Z : array_like, shape (B, n_z)
+            Decision vectors.
+        lam : array_like, shape (B, m)
+            Multipliers.
+        theta : array_like, shape (B, n_θ) or (n_θ,)
+            Parameters.
+
+        Returns
+        -------
+        KKTResiduals
+        """
         theta = self.check_parameters(theta)
         Z = np.atleast_2d(np.asarray(Z, float))
         lam = np.atleast_2d(np.asarray(lam, float)).reshape(theta.shape[0], self.m)
@@ -295,7 +445,18 @@ class CondensedQP:
             )
 
     def state_only_violation(self, theta) -> np.ndarray:
-        """``(B,)`` largest violation of the parameter-only rows at ``theta`` (B, n_θ) (0 where none or satisfied)."""
+        """``(B,)`` largest violation of the parameter-only rows :attr:`state_only`.
+
+        Parameters
+        ----------
+        theta : array_like, shape (B, n_θ) or (n_θ,)
+            Parameters.
+
+        Returns
+        -------
+        ndarray, shape (B,)
+            ``max(0, max_i -(w0 + E0 θ)_i)``; 0 where the QP has no such rows or they hold.
+        """
         theta = self.check_parameters(theta)
         if self.state_only is None or self.state_only[0].shape[0] == 0:
             return np.zeros(theta.shape[0])
@@ -304,7 +465,18 @@ class CondensedQP:
 
     # --- variants -------------------------------------------------------------
     def with_row_scaling(self, scale) -> CondensedQP:
-        """The same QP with constraint row ``i`` multiplied by ``scale[i] > 0`` (same solution ``U``)."""
+        """The same QP with constraint row ``i`` multiplied by ``scale[i] > 0`` (same solution ``U``).
+
+        Parameters
+        ----------
+        scale : float or array_like, shape (m,)
+            Positive finite factors, one per row or one for all.
+
+        Returns
+        -------
+        CondensedQP
+            Multipliers of the new QP are those of this one divided by ``scale``.
+        """
         scale = np.broadcast_to(np.asarray(scale, float), (self.m,))
         if np.any(~(scale > 0)) or not np.all(np.isfinite(scale)):
             raise ProblemDefinitionError("scale: row scales must be finite and > 0 (a sign flip changes the QP)")
@@ -312,21 +484,64 @@ class CondensedQP:
                             source=self.source + " (rows rescaled)")
 
     def with_rows(self, rows) -> CondensedQP:
-        """The QP with only the constraint rows ``rows`` (e.g. those an LP showed can be active in a box)."""
+        """The QP with only some constraint rows (e.g. those an LP showed can be active in a box).
+
+        Parameters
+        ----------
+        rows : array_like of int
+            Indices of the rows kept, in the order wanted.
+
+        Returns
+        -------
+        CondensedQP
+            Without ``problem`` and ``state_only`` (it is no longer that problem's QP).
+        """
         rows = np.asarray(rows, dtype=np.int64)
         return self.replace(G=self.G[rows], w=self.w[rows], E=self.E[rows], problem=None,
                             row_labels=tuple(self.row_labels[i] for i in rows), state_only=None,
                             name=self.name + " (pruned)", source=self.source + " (rows pruned by LP)")
 
     def replace(self, **changes) -> CondensedQP:
-        """A copy with some fields changed (validated again, derived matrices recomputed)."""
+        """A copy with some fields changed (validated again, derived matrices recomputed).
+
+        Parameters
+        ----------
+        **changes
+            New values of fields of :class:`CondensedQP`, by name.
+
+        Returns
+        -------
+        CondensedQP
+        """
         return dataclasses.replace(self, **changes)
 
     # --- names kept for compatibility -------------------------------------------
     def slack(self, Z: np.ndarray, theta: np.ndarray) -> np.ndarray:
-        """Former name of :meth:`margin` (kept for compatibility)."""
+        """Former name of :meth:`margin` (kept for compatibility).
+
+        Parameters
+        ----------
+        Z : ndarray, shape (B, n_z)
+            Decision vectors.
+        theta : ndarray, shape (B, n_θ)
+            Parameters.
+
+        Returns
+        -------
+        ndarray, shape (B, m)
+        """
         return self.margin(Z, theta)
 
     def slacks(self, Z) -> np.ndarray:
-        """Former name of :meth:`soft_slacks` (kept for compatibility)."""
+        """Former name of :meth:`soft_slacks` (kept for compatibility).
+
+        Parameters
+        ----------
+        Z : array_like, shape (B, n_z) or (n_z,)
+            Decision vectors.
+
+        Returns
+        -------
+        ndarray, shape (B, n_slack)
+        """
         return self.soft_slacks(Z)

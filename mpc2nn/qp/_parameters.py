@@ -60,7 +60,19 @@ class ParameterLayout:
 
     @classmethod
     def of(cls, problem, name: str | None = None) -> ParameterLayout:
-        """The parts an :class:`~mpc2nn.MPCProblem` takes (rate terms: ``u_prev``; tracking: the references)."""
+        """The parts an :class:`~mpc2nn.MPCProblem` takes (rate terms: ``u_prev``; tracking: the references).
+
+        Parameters
+        ----------
+        problem : MPCProblem
+            The problem.
+        name : str, optional
+            Name for error messages (default the problem's).
+
+        Returns
+        -------
+        ParameterLayout
+        """
         n_x, n_u = problem.n_x, problem.n_u
         parts = [("x", n_x)] + ([("u_prev", n_u)] if problem.uses_previous_input else []) + (
             [("x_ref", n_x), ("u_ref", n_u)] if problem.tracking else [])
@@ -100,14 +112,37 @@ class ParameterLayout:
         return ", ".join(f"{k} ({n})" for k, n in self.parts)
 
     def selector(self, part: str, size: int) -> np.ndarray:
-        """``(size, n_θ)`` matrix picking ``part`` out of ``θ`` (zero when the layout has no such part)."""
+        """``(size, n_θ)`` matrix picking ``part`` out of ``θ`` (zero when the layout has no such part).
+
+        Parameters
+        ----------
+        part : str
+            A name of :data:`PARTS`.
+        size : int
+            Its length (``n_x`` or ``n_u``; needed for a part the layout does not hold).
+
+        Returns
+        -------
+        ndarray, shape (size, n_θ)
+        """
         S = np.zeros((size, self.n_theta))
         if part in self.slices:
             S[:, self.slices[part]] = np.eye(size)
         return S
 
     def selectors(self, n_u: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(S_x, S_u_prev, S_x_ref, S_u_ref)``: the selectors of all four parts (zero for those absent)."""
+        """``(S_x, S_u_prev, S_x_ref, S_u_ref)``: the selectors of all four parts (zero for those absent).
+
+        Parameters
+        ----------
+        n_u : int
+            Inputs per stage, the size of ``u_prev`` and ``u_ref``.
+
+        Returns
+        -------
+        tuple of ndarray
+            Shapes (n_x, n_θ), (n_u, n_θ), (n_x, n_θ), (n_u, n_θ).
+        """
         n_x = self.n_x
         return (self.selector("x", n_x), self.selector("u_prev", n_u), self.selector("x_ref", n_x),
                 self.selector("u_ref", n_u))
@@ -117,6 +152,21 @@ class ParameterLayout:
 
         Exactly the parts of the layout must be given; a missing or unexpected part is
         refused with the reason the QP takes it or not.
+
+        Parameters
+        ----------
+        x : array_like, shape (B, n_x) or (n_x,)
+            States.
+        u_prev : array_like, shape (B, n_u) or (n_u,), optional
+            Previous inputs (layouts with ``u_prev``).
+        x_ref : array_like, shape (B, n_x) or (n_x,), optional
+            State references (layouts with ``x_ref``).
+        u_ref : array_like, shape (B, n_u) or (n_u,), optional
+            Input references (layouts with ``u_ref``).
+
+        Returns
+        -------
+        ndarray, shape (B, n_θ)
         """
         given = dict(x=x, u_prev=u_prev, x_ref=x_ref, u_ref=u_ref)
         sizes = dict(self.parts)
@@ -144,7 +194,24 @@ class ParameterLayout:
         return np.hstack([np.broadcast_to(a, (B, a.shape[1])) for a in arrays.values()])
 
     def check(self, X, name: str = "X") -> np.ndarray:
-        """``X`` as a float array (B, n_θ); a single vector becomes B = 1. Errors name the layout."""
+        """``X`` as a float array (B, n_θ); a single vector becomes B = 1.
+
+        Parameters
+        ----------
+        X : array_like, shape (B, n_θ) or (n_θ,)
+            Parameter vectors (NaN and infinite entries are passed through).
+        name : str
+            Argument name used in the error message.
+
+        Returns
+        -------
+        ndarray, shape (B, n_θ)
+
+        Raises
+        ------
+        ShapeError
+            A wrong shape; the message names the layout.
+        """
         if self.state_only:
             return as_states(X, self.n_theta, name)
         try:
@@ -158,8 +225,14 @@ class ParameterLayout:
 
         Parameters
         ----------
-        state_box : (lo, hi), each (n_x,)
-        u_box : (lo, hi), each (n_u,); needed when the layout holds an input part
+        state_box : (lo, hi)
+            Box of states, arrays of shape (n_x,) each.
+        u_box : (lo, hi), optional
+            Box of inputs, arrays of shape (n_u,) each; needed when the layout holds an input part.
+
+        Returns
+        -------
+        lo, hi : ndarray, shape (n_θ,)
         """
         lo_x, hi_x = as_box("state box", state_box, self.n_x, "n_x")
         lo, hi = np.zeros(self.n_theta), np.zeros(self.n_theta)

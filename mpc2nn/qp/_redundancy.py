@@ -15,6 +15,18 @@ def inactive_rows(qp: CondensedQP, box) -> tuple:
     other rows kept and by ``x ∈ box`` (the other parts of ``θ`` free), one HiGHS LP per row.
 
     Of several rows that describe the same half-space, one is kept.
+
+    Parameters
+    ----------
+    qp : CondensedQP
+        The QP whose rows are tested, jointly in ``(z, θ)``.
+    box : (lo, hi) or None
+        Box of the state part ``x`` of ``θ``, arrays of shape (n_x,) each; ``None``: ``x`` free.
+
+    Returns
+    -------
+    tuple of int
+        Indices of the rows implied by the others (tolerance :data:`~mpc2nn.problem.REDUNDANCY_TOL`).
     """
     n_z, n_x = qp.n_z, qp.n_x
     bounds = [(None, None)] * n_z + ([(None, None)] * n_x if box is None

@@ -24,6 +24,25 @@ class SparseQP:
     ``u(θ) = u0 + L_x θ`` (the first ``N·n_x`` rows are the dynamics, equalities;
     move blocking adds equalities ``u_k = u_{k-1}`` within blocks). ``U`` is
     ``ζ[n_states:n_states + N·n_u]``.
+
+    Attributes
+    ----------
+    P : scipy.sparse.csc_matrix, shape (n_ζ, n_ζ)
+        Hessian (symmetric positive semidefinite).
+    q_x : ndarray, shape (n_ζ, n_θ)
+        Dependence of the linear term on ``θ``.
+    A : scipy.sparse.csc_matrix, shape (p, n_ζ)
+        Constraint matrix (dynamics, bounds, constraints, then ``s >= 0``).
+    l0, u0 : ndarray, shape (p,)
+        Lower and upper bounds at ``θ = 0`` (``±inf`` for one-sided rows).
+    L_x : ndarray, shape (p, n_θ)
+        Dependence of both bounds on ``θ``.
+    n_states : int
+        ``N·n_x``, the number of state variables, which come first in ``ζ``.
+    q0 : ndarray, shape (n_ζ,), or None
+        Constant linear term (the linear slack penalty ``ρ_l/2``); ``None`` for zero.
+    n_inputs : int or None
+        ``N·n_u``, the number of inputs after the states.
     """
 
     P: sp.csc_matrix
@@ -37,13 +56,43 @@ class SparseQP:
     n_inputs: int | None = None
 
     def vectors(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(q, l, u)`` at one parameter vector ``θ`` (the state for a plain problem) of shape ``(n_θ,)``."""
+        """``(q, l, u)`` at one parameter vector.
+
+        Parameters
+        ----------
+        x : ndarray, shape (n_θ,)
+            The parameter vector ``θ`` (the state for a plain problem).
+
+        Returns
+        -------
+        q : ndarray, shape (n_ζ,)
+        l, u : ndarray, shape (p,)
+        """
         shift = self.L_x @ x
         q = self.q_x @ x if self.q0 is None else self.q0 + self.q_x @ x
         return q, self.l0 + shift, self.u0 + shift
 
 
 def sparse_form(problem: MPCProblem) -> SparseQP:
+    """The states-and-inputs form of ``problem``, built from its data (not from the condensed QP).
+
+    Parameters
+    ----------
+    problem : MPCProblem
+        Any problem :func:`~mpc2nn.condense` takes.
+
+    Returns
+    -------
+    SparseQP
+
+    Examples
+    --------
+    >>> import mpc2nn
+    >>> from mpc2nn.qp import sparse_form
+    >>> spf = sparse_form(mpc2nn.systems.double_integrator())
+    >>> spf.P.shape, spf.n_states, spf.n_inputs     # ζ = (x_1..x_20, u_0..u_19)
+    ((60, 60), 40, 20)
+    """
     A, B, N = problem.A, problem.B, problem.horizon
     n_x, n_u = problem.n_x, problem.n_u
     nX, nU = N * n_x, N * n_u
