@@ -41,8 +41,32 @@ class ExplicitLaw(abc.ABC):
 
     @abc.abstractmethod
     def evaluate(self, X) -> np.ndarray:
-        """``(B, N·n_u)`` float64 outputs for parameters ``X`` (B, n_θ) or (n_θ,)."""
+        """``(B, N·n_u)`` float64 outputs.
+
+        Parameters
+        ----------
+        X : array_like, shape (B, n_θ) or (n_θ,)
+            Parameters (states for a plain problem).
+
+        Returns
+        -------
+        ndarray, shape (B, N·n_u)
+        """
 
     def run(self, X, *, state0=None) -> tuple[np.ndarray, Any]:
-        """``(U, state)``: outputs ``(B, N·n_u)`` and a state to carry to the next call (``None`` here)."""
+        """Outputs and a state to carry to the next call (``None`` here: the law has no memory).
+
+        Parameters
+        ----------
+        X : array_like, shape (B, n_θ) or (n_θ,)
+            Parameters (states for a plain problem).
+        state0 : object, optional
+            The state returned by the previous call (ignored here).
+
+        Returns
+        -------
+        U : ndarray, shape (B, N·n_u)
+        state : object
+            ``None`` here; a law with layers returns its final layer state.
+        """
         return self.evaluate(X), None

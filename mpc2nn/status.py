@@ -109,5 +109,23 @@ class Proof(StrEnum):
 
 
 def is_in(status, group) -> np.ndarray:
-    """Elementwise membership of a status array in a group: ``(B,)`` bool numpy array."""
+    """Elementwise membership of a status array in a group.
+
+    Parameters
+    ----------
+    status : array_like of str, shape (B,)
+        Status values (members or their strings).
+    group : iterable of Status
+        E.g. :data:`SOLUTION_PRESENT`.
+
+    Returns
+    -------
+    ndarray of bool, shape (B,)
+
+    Examples
+    --------
+    >>> from mpc2nn.status import DECIDED, is_in
+    >>> is_in(["solved", "failed", "infeasible"], DECIDED).tolist()
+    [True, False, True]
+    """
     return np.isin(np.asarray(status, dtype=str), [str(s) for s in group])

@@ -38,6 +38,38 @@ MAX_PDAS_ITER = 30
 REFRESH_SWEEPS = 16
 #: Samples per block of the dual active-set method (each keeps an (n, n) inverse).
 GI_CHUNK = 2048
+#: A reduced solve ``M_AA λ_A = -q_A`` of the primal-dual sweeps counts as solved when the active rows'
+#: margins ``|s_A|`` are at most this multiple of the sample's decision tolerance: ``1e3 · DECISION_TOL``
+#: is a relative 1e-9, the order of the residual :data:`~mpc2nn.CERTIFICATE_TOL` accepts later, so the
+#: roundoff of an ill-conditioned ``M_AA`` (which can exceed 1e-12) does not send a sample with the right
+#: active set to the fallback, while a solve too inaccurate to be certified does go there.
+REDUCED_RESIDUAL_FACTOR = 1e3
+#: Relative violation (times ``max(1, max|h|, max|Ḡ z₀|)``) up to which the dual active-set method counts
+#: its iterate as primal feasible, i.e. done: the relative scale of :data:`DECISION_TOL`, the sign tests
+#: of the primal-dual sweeps.
+GI_FEASIBILITY_TOL = 1e-12
+#: A new row ``a`` has no primal step direction when ``‖d‖² <= GI_DIRECTION_TOL·‖a‖²`` for its component
+#: ``d`` orthogonal to the working set: ``‖d‖ <= 1e-8 ‖a‖`` is about √eps, what is left of ``d`` by
+#: roundoff when ``a`` lies in the span of the working set.
+GI_DIRECTION_TOL = 1e-16
+#: Entries ``r_j <= GI_RATIO_TOL·max(1, max|r|)`` of ``r = K⁻¹ N a`` count as zero in the dual ratio test
+#: (only positive ``r_j`` limit the step): about 50 eps, above the roundoff of the updated inverse ``K⁻¹``.
+GI_RATIO_TOL = 1e-14
+#: Sweeps of the dual active-set method are capped at ``GI_SWEEPS_PER_ROW·(m + n) + GI_MIN_SWEEPS``; every
+#: sweep adds or drops one row, and a sample still running at the cap is reported failed instead of
+#: looping. The cap is generous: on the public problems (2000 states of each sample box, seed 0) no
+#: sample needs more than 52 iterations of both methods together, against caps of 700 to 6700.
+GI_SWEEPS_PER_ROW = 20
+#: The constant part of the sweep cap of the dual active-set method (room for tiny problems).
+GI_MIN_SWEEPS = 100
+#: Relative tolerance of the Farkas certificate ``μ >= 0``: a state is proven infeasible only when
+#: ``μᵀ(w + Ex) < -FARKAS_TOL·max(1, max|w + Ex|)·‖μ‖₁`` and ``‖Ḡᵀμ‖∞ <= FARKAS_TOL·max(1, max|Ḡ|)·‖μ‖₁``,
+#: the same 1e-9 as :data:`~mpc2nn.CERTIFICATE_TOL` for solved samples.
+FARKAS_TOL = 1e-9
+#: Unit row directions of ``Ḡ`` rounded to this many decimals (agreeing to 1e-12) are grouped as
+#: parallel: an input bound and a state bound on the same input one step later agree to roundoff
+#: (~1e-16), distinct constraints differ far more.
+PARALLEL_DECIMALS = 12
 
 
 class LCPCode(enum.IntEnum):
@@ -66,9 +98,18 @@ METHOD_NAMES = {Method.PRIMAL_DUAL: "primal-dual active set", Method.DUAL: "dual
 class LCPSolution:
     """Raw result of :meth:`ActiveSetSolver.solve` for ``B`` samples.
 
-    ``lam`` (B, m) multipliers (NaN where infeasible/failed), ``code`` (B,) :class:`LCPCode`
-    values; ``iterations`` (B,); ``method`` (B,) :class:`Method` values; ``farkas_margin`` (B,)
-    ``-μᵀ(w + Ex)/‖μ‖₁`` of the certificate (NaN where none).
+    Attributes
+    ----------
+    lam : ndarray, shape (B, m)
+        Multipliers (NaN where infeasible or failed).
+    code : ndarray of int8, shape (B,)
+        :class:`LCPCode` values.
+    iterations : ndarray of int64, shape (B,)
+        Sweeps of both methods together.
+    method : ndarray of int8, shape (B,)
+        :class:`Method` values: which method decided the sample.
+    farkas_margin : ndarray, shape (B,)
+        ``-μᵀ(w + Ex)/‖μ‖₁`` of the checked Farkas certificate (NaN where none).
     """
 
     lam: np.ndarray
@@ -83,9 +124,13 @@ class ActiveSetSolver:
 
     Parameters
     ----------
-    Linv : (n, n) inverse of the Cholesky factor ``L`` of ``H = L Lᵀ``; G : (m, n);
-    M : (m, m) ``G H⁻¹ Gᵀ``
-    start_rows : (r,) int, optional
+    Linv : ndarray, shape (n, n)
+        Inverse of the lower Cholesky factor ``L`` of ``H = L Lᵀ``.
+    G : ndarray, shape (m, n)
+        Constraint matrix.
+    M : ndarray, shape (m, m)
+        The dual Hessian ``G H⁻¹ Gᵀ``.
+    start_rows : array_like of int, shape (r,), optional
         Linearly independent rows to start from: the minimiser with these rows as
         equalities is used as the starting point of both methods wherever its
         multipliers are >= 0 (for soft constraints: the slack rows ``s >= 0``,
@@ -121,9 +166,19 @@ class ActiveSetSolver:
 
         Parameters
         ----------
-        q : (B, m) ``h - Ḡ z₀``; z0 : (B, n) unconstrained minimiser in z-coordinates;
-        h : (B, m) right-hand sides ``w + E x``; active0 : (B, m) bool initial guess of
-            ``{λ > 0}`` (default ``{q < 0}``, the rows the unconstrained minimiser violates).
+        q : ndarray, shape (B, m)
+            Dual offsets ``h - Ḡ z₀``.
+        z0 : ndarray, shape (B, n)
+            Unconstrained minimisers in the coordinates ``z = Lᵀ U``.
+        h : ndarray, shape (B, m)
+            Right-hand sides ``w + E x``.
+        active0 : ndarray of bool, shape (B, m), optional
+            Initial guess of ``{λ > 0}`` (default ``{q < 0}``, the rows the unconstrained
+            minimiser violates, or those of the start rows' minimiser).
+
+        Returns
+        -------
+        LCPSolution
         """
         B, m = q.shape
         lam = np.zeros((B, m))
@@ -204,7 +259,7 @@ class ActiveSetSolver:
                 s = qg + (lam_full @ Gb) @ Gb.T
                 t = tol[idx, None]
                 s_a = np.take_along_axis(s, rows, axis=1)
-                solved &= (np.abs(s_a) <= 1e3 * t).all(axis=1)
+                solved &= (np.abs(s_a) <= REDUCED_RESIDUAL_FACTOR * t).all(axis=1)
                 new = (s < -t) & allowed[idx]
                 np.put_along_axis(new, rows, lam_a > -t, axis=1)
                 same = solved & (new == active[idx]).all(axis=1)
@@ -239,7 +294,8 @@ class ActiveSetSolver:
         Gb = self.Gbar
         m, n = Gb.shape
         Gx = np.vstack([Gb, np.zeros((1, n))])  # row m: padding
-        tol = 1e-12 * np.maximum.reduce([np.ones(b), np.abs(h).max(axis=1), np.abs(z0 @ Gb.T).max(axis=1)])
+        tol = GI_FEASIBILITY_TOL * np.maximum.reduce([np.ones(b), np.abs(h).max(axis=1),
+                                                      np.abs(z0 @ Gb.T).max(axis=1)])
         z = z0.copy()
         work = np.full((b, n), m)
         u = np.zeros((b, n))
@@ -258,7 +314,7 @@ class ActiveSetSolver:
             u[np.ix_(ok, np.arange(r))] = uR[ok]
             size[ok] = r
             Kinv[np.ix_(ok, np.arange(r), np.arange(r))] = self._start_inv
-        for sweep in range(20 * (m + n) + 100):
+        for sweep in range(GI_SWEEPS_PER_ROW * (m + n) + GI_MIN_SWEEPS):
             need = np.flatnonzero((code == _RUNNING) & (p < 0))
             if need.size:
                 viol = z[need] @ Gb.T - h[need]
@@ -281,10 +337,10 @@ class ActiveSetSolver:
             d = a - (N.transpose(0, 2, 1) @ r[..., None])[..., 0]
             dd, aa = (d * d).sum(axis=1), (a * a).sum(axis=1)
             # a full working set spans R^n: no direction, whatever rounding leaves in d
-            move = (dd > 1e-16 * aa) & (size[idx] < n)
+            move = (dd > GI_DIRECTION_TOL * aa) & (size[idx] < n)
             viol_p = (a * z[idx]).sum(axis=1) - h[idx, p[idx]]
             t2 = np.where(move, viol_p / np.where(move, dd, 1.0), np.inf)
-            pos = ~pad & (r > 1e-14 * np.maximum(1.0, np.abs(r).max(axis=1, keepdims=True)))
+            pos = ~pad & (r > GI_RATIO_TOL * np.maximum(1.0, np.abs(r).max(axis=1, keepdims=True)))
             ratios = np.where(pos, u[idx, :kmax] / np.where(pos, r, 1.0), np.inf)
             j = np.argmin(ratios, axis=1)
             t1 = ratios[np.arange(idx.size), j]
@@ -340,8 +396,8 @@ class ActiveSetSolver:
         norm1 = mu.sum(axis=1)
         resid = np.abs(mu @ self.Gbar).max(axis=1) / norm1
         margin = -(mu * h).sum(axis=1) / norm1
-        proven = (margin > 1e-9 * np.maximum(1.0, np.abs(h).max(axis=1))) & (
-            resid <= 1e-9 * max(1.0, float(np.abs(self.Gbar).max())))
+        proven = (margin > FARKAS_TOL * np.maximum(1.0, np.abs(h).max(axis=1))) & (
+            resid <= FARKAS_TOL * max(1.0, float(np.abs(self.Gbar).max())))
         return np.where(proven, LCPCode.INFEASIBLE, LCPCode.FAILED).astype(np.int8), np.where(proven, margin, np.nan)
 
 
@@ -420,9 +476,9 @@ def _solve_spd_batch(K: np.ndarray, rhs: np.ndarray) -> np.ndarray:
 
 
 def _parallel_groups(directions: np.ndarray) -> list[np.ndarray]:
-    """Index arrays of rows with the same unit direction (to 1e-12), groups of two or more."""
+    """Index arrays of rows with the same unit direction (to :data:`PARALLEL_DECIMALS`), groups of two or more."""
     groups: dict[bytes, list[int]] = {}
-    rounded = np.round(directions, 12) + 0.0  # + 0.0 turns -0.0 into 0.0
+    rounded = np.round(directions, PARALLEL_DECIMALS) + 0.0  # + 0.0 turns -0.0 into 0.0
     for i, row in enumerate(rounded):
         if np.any(row):
             groups.setdefault(row.tobytes(), []).append(i)

@@ -48,7 +48,8 @@ def compile(problem: MPCProblem | CondensedQP, *, alpha=None) -> ImplicitNetwork
     Parameters
     ----------
     problem : MPCProblem or CondensedQP
-    alpha : float or array (m,), optional
+        The problem (condensed first) or its QP.
+    alpha : float or array_like, shape (m,), optional
         Step(s) ``α > 0`` of the network, one per constraint row or one for all.
         The default ``1/λmax(M)`` makes one plain layer one step of projected
         gradient on the dual. The fixed points' ``U`` does not depend on ``α``.
@@ -56,6 +57,7 @@ def compile(problem: MPCProblem | CondensedQP, *, alpha=None) -> ImplicitNetwork
     Returns
     -------
     ImplicitNetwork
+        Width ``m`` (one unit per constraint row), input ``θ``, output ``U``.
 
     Examples
     --------
@@ -104,8 +106,24 @@ class ImplicitNetwork(ImplicitWeights):
 
     Attributes
     ----------
-    W : (m, m); Y : (m, n_θ); b : (m,); W_f : (N·n_u, m); Y_f : (N·n_u, n_θ)
-    alpha : (m,) steps; qp : the CondensedQP it was compiled from
+    W : ndarray, shape (m, m)
+        Implicit-layer weight ``I - Γ M``.
+    Y : ndarray, shape (m, n_θ)
+        Input weight ``-Γ (G H⁻¹ F + E)``.
+    b : ndarray, shape (m,)
+        Bias ``-Γ w``.
+    W_f : ndarray, shape (N·n_u, m)
+        Output weight ``-T H⁻¹ Gᵀ``.
+    Y_f : ndarray, shape (N·n_u, n_θ)
+        Output input-weight ``-T H⁻¹ F``.
+    output_bias : ndarray, shape (N·n_u,)
+        Constant output offset, zero for a compiled network (a QP's solution has none).
+    n_u : int
+        Inputs per stage, always the QP's (a value given is replaced).
+    alpha : ndarray, shape (m,)
+        Steps ``α > 0``, ``Γ = diag(α)``.
+    qp : CondensedQP
+        The QP it was compiled from.
     """
 
     alpha: np.ndarray
@@ -141,16 +159,22 @@ class ImplicitNetwork(ImplicitWeights):
     def solve(self, X, *, y0=None) -> ImplicitSolution:
         """Exact fixed points for parameters ``X`` (B, n_θ) or (n_θ,) (states for a plain problem).
 
-        A finite active-set method (see :mod:`mpc2nn.exact`), not a fixed-point
+        A finite active-set method (:class:`~mpc2nn.implicit.ActiveSetSolver`), not a fixed-point
         loop; every solved sample is certified by its residuals. Infeasible
         states get ``feasible=False``, NaN outputs and the reason; they do not
         affect the other samples.
 
         Parameters
         ----------
-        X : array (B, n_θ) or (n_θ,)
-        y0 : array (B, m) or (m,), optional
+        X : array_like, shape (B, n_θ) or (n_θ,)
+            Parameters ``θ``; a single vector is a batch of one. Samples with NaN or
+            infinite entries get status ``"invalid"``.
+        y0 : array_like, shape (B, m) or (m,), optional
             Warm start: the initial active set is ``{y0 > 0}``.
+
+        Returns
+        -------
+        ImplicitSolution
         """
         X = self.qp.check_parameters(X)
         Bn, m, qp = X.shape[0], self.m, self.qp

@@ -18,22 +18,34 @@ class ImplicitSolution:
 
     Attributes
     ----------
-    U : (B, N·n_u) input sequences (NaN where no solution exists)
-    slack : (B, n_slack) slacks of the softened constraints (``n_slack = 0`` without
-        ``soft_state_penalty``; NaN where no solution exists)
-    y : (B, m) fixed points (NaN where none exists)
-    feasible : (B,) bool, the MPC problem is feasible at the state
-    status : (B,) str, ``"solved"`` (certified), ``"infeasible"`` (certificate checked),
-        ``"uncertified"`` (a solution whose residuals exceed the tolerance),
-        ``"failed"`` (no decision reached) or ``"invalid"`` (non-finite state)
-    reason : (B,) str, empty for solved samples, else why
-    fixed_point_residual : (B,) ``‖y - W relu(y) - Y x - b‖∞``
-    fixed_point_scale : (B,) ``max(1, ‖W relu(y)‖∞, ‖Y x + b‖∞)``; the certificate
-        requires ``fixed_point_residual <= CERTIFICATE_TOL · fixed_point_scale``
-    kkt : KKTResiduals of ``(z, relu(y))`` (certificate: ``kkt.worst <= CERTIFICATE_TOL``)
-    iterations : (B,) active-set iterations
-    method : (B,) str, ``"primal-dual active set"`` or ``"dual active set"`` (fallback)
-    n_u : inputs per stage
+    U : ndarray, shape (B, N·n_u)
+        Input sequences (NaN where no solution exists).
+    y : ndarray, shape (B, m)
+        Fixed points (NaN where none exists).
+    feasible : ndarray of bool, shape (B,)
+        The MPC problem is feasible at the state (status ``"solved"`` or ``"uncertified"``).
+    status : ndarray of str, shape (B,)
+        A :class:`~mpc2nn.status.Status` value: ``"solved"`` (certified), ``"infeasible"``
+        (certificate checked), ``"uncertified"`` (a solution whose residuals exceed the tolerance),
+        ``"failed"`` (no decision reached) or ``"invalid"`` (non-finite state).
+    reason : ndarray of str, shape (B,)
+        Empty for solved samples, else why.
+    fixed_point_residual : ndarray, shape (B,)
+        ``‖y - W relu(y) - Y x - b‖∞`` (NaN where infeasible).
+    fixed_point_scale : ndarray, shape (B,)
+        ``max(1, ‖W relu(y)‖∞, ‖Y x + b‖∞)``; the certificate requires
+        ``fixed_point_residual <= CERTIFICATE_TOL · fixed_point_scale``.
+    kkt : KKTResiduals
+        Residuals of ``(z, relu(y))``; the certificate requires ``kkt.worst <= CERTIFICATE_TOL``.
+    iterations : ndarray of int, shape (B,)
+        Active-set iterations.
+    method : ndarray of str, shape (B,)
+        ``"primal-dual active set"`` or ``"dual active set"`` (the fallback); empty where not run.
+    n_u : int
+        Inputs per stage.
+    slack : ndarray, shape (B, n_slack)
+        Slacks of the softened constraints (``n_slack = 0`` without ``soft_state_penalty``;
+        NaN where no solution exists).
     """
 
     U: np.ndarray

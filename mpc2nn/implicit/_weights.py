@@ -21,8 +21,17 @@ class ImplicitWeights:
 
     Parameters
     ----------
-    W : (m, m); Y : (m, n_x); b : (m,); W_f : (n_U, m); Y_f : (n_U, n_x)
-    output_bias : (n_U,), optional
+    W : array_like, shape (m, m)
+        Implicit-layer weight.
+    Y : array_like, shape (m, n_x)
+        Input weight (``n_x`` network inputs).
+    b : array_like, shape (m,)
+        Bias of the implicit layer.
+    W_f : array_like, shape (n_U, m)
+        Output weight.
+    Y_f : array_like, shape (n_U, n_x)
+        Output input-weight.
+    output_bias : array_like, shape (n_U,), optional
         Constant output offset (zero by default). A QP's solution has none; see
         :func:`to_qp` for how a non-zero one is handled.
     n_u : int, optional
@@ -68,7 +77,18 @@ class ImplicitWeights:
 
     @classmethod
     def from_network(cls, net: ImplicitWeights) -> ImplicitWeights:
-        """The bare weights of a compiled :class:`~mpc2nn.ImplicitNetwork` (an ImplicitWeights already)."""
+        """The bare weights of a compiled :class:`~mpc2nn.ImplicitNetwork` (an ImplicitWeights already).
+
+        Parameters
+        ----------
+        net : ImplicitWeights
+            A network or weights.
+
+        Returns
+        -------
+        ImplicitWeights
+            The weights alone (no QP), every network input counted as an input.
+        """
         return cls(net.W, net.Y, net.b, net.W_f, net.Y_f, net.output_bias, net.n_u)
 
     def bare(self) -> ImplicitWeights:
@@ -100,21 +120,59 @@ class ImplicitWeights:
         return self.W_f.shape[0]
 
     def output(self, y, X) -> np.ndarray:
-        """``(B, n_U)`` output ``W_f relu(y) + Y_f x + output_bias`` for ``y`` (B, m), ``X`` (B, n_x)."""
+        """``(B, n_U)`` output ``W_f relu(y) + Y_f x + output_bias``.
+
+        Parameters
+        ----------
+        y : array_like, shape (B, m)
+            Implicit-layer states.
+        X : array_like, shape (B, n_x) or (n_x,)
+            Network inputs.
+
+        Returns
+        -------
+        ndarray, shape (B, n_U)
+        """
         X = self._inputs(X)
         return np.maximum(np.asarray(y, float), 0.0) @ self.W_f.T + X @ self.Y_f.T + self.output_bias
 
     def fixed_point_residual(self, y, X) -> np.ndarray:
-        """``(B,)`` ``‖y - W relu(y) - Y x - b‖∞``."""
+        """``(B,)`` fixed-point residual ``‖y - W relu(y) - Y x - b‖∞``.
+
+        Parameters
+        ----------
+        y : array_like, shape (B, m) or (m,)
+            Implicit-layer states.
+        X : array_like, shape (B, n_x) or (n_x,)
+            Network inputs.
+
+        Returns
+        -------
+        ndarray, shape (B,)
+        """
         X = self._inputs(X)
         y = np.atleast_2d(np.asarray(y, float))
         return np.abs(y - np.maximum(y, 0.0) @ self.W.T - X @ self.Y.T - self.b).max(axis=1, initial=0.0)
 
 
 def as_weights(net) -> ImplicitWeights:
-    """The bare weights of ``net`` (an ImplicitWeights, or the weights of an ImplicitNetwork), else a named error.
+    """The bare weights of ``net``, else a named error.
 
     The bare weights count every network input as an input (``n_x = n_θ``).
+
+    Parameters
+    ----------
+    net : ImplicitWeights or ImplicitNetwork
+        Weights, or a compiled network (whose QP is left behind).
+
+    Returns
+    -------
+    ImplicitWeights
+
+    Raises
+    ------
+    ProblemDefinitionError
+        ``net`` is neither.
     """
     if isinstance(net, ImplicitWeights):
         return net.bare()

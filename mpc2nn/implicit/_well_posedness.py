@@ -14,6 +14,11 @@ if TYPE_CHECKING:
 
 __all__ = ["WellPosednessReport", "well_posedness"]
 
+#: Rows of ``[G, -E]`` whose unit directions have cosine ``> 1 - PARALLEL_TOL`` (``< -1 + PARALLEL_TOL``) are
+#: reported as duplicated (opposite): ``1 - cos ≈ φ²/2`` for an angle φ, so this asks for φ below about
+#: 1.4e-6, directions equal up to roundoff of the condensation, not merely similar constraints.
+PARALLEL_TOL = 1e-12
+
 
 @dataclass(frozen=True)
 class WellPosednessReport:
@@ -24,16 +29,30 @@ class WellPosednessReport:
 
     Attributes
     ----------
-    m, n_U : rows and decision variables (``n_z``); rank_G : rank of G
-    p_matrix : bool, ``I - W`` is a P-matrix
-    eig_min_M, eig_max_M : extreme eigenvalues of ``M = G H⁻¹ Gᵀ``
-    duplicated_rows : pairs ``(i, j)`` of rows that are the same constraint up to a positive factor
-    opposite_pairs : pairs ``(i, j)`` with ``G_i ∥ -G_j`` (upper/lower bounds on one quantity)
-    redundant_rows : rows that no state of ``box`` can make active (LP check), or ``None`` if skipped
-    box : the region used for the redundancy check
-    contraction_rate : rate of the plain iteration ``y ← W relu(y) + c`` in the
-        ``Γ^{-1/2}``-weighted 2-norm, ``‖I - Γ^{1/2} M Γ^{1/2}‖₂``, when it is < 1; else ``None``
-    notes : plain-language explanation
+    m : int
+        Constraint rows (the width of the network).
+    n_U : int
+        Decision variables ``n_z``.
+    rank_G : int
+        Rank of ``G``.
+    p_matrix : bool
+        ``I - W`` is a P-matrix.
+    eig_min_M, eig_max_M : float
+        Extreme eigenvalues of ``M = G H⁻¹ Gᵀ``.
+    duplicated_rows : tuple of (int, int)
+        Pairs of rows of ``[G, -E]`` that are the same constraint up to a positive factor
+        (to :data:`PARALLEL_TOL`).
+    opposite_pairs : tuple of (int, int)
+        Pairs with ``G_i ∥ -G_j`` (upper and lower bounds on one quantity).
+    redundant_rows : tuple of int or None
+        Rows that no state of ``box`` can make active (one LP per row); ``None``: not checked.
+    box : (lo, hi) or None
+        The box of states used for the redundancy check (``None``: all of ``R^{n_x}``).
+    contraction_rate : float or None
+        Rate of the plain iteration ``y ← W relu(y) + c`` in the ``Γ^{-1/2}``-weighted
+        2-norm, ``‖I - Γ^{1/2} M Γ^{1/2}‖₂``, when it is < 1; else ``None``.
+    notes : tuple of str
+        Plain-language explanations.
     """
 
     m: int
@@ -64,6 +83,20 @@ class WellPosednessReport:
 
 
 def well_posedness(net: ImplicitNetwork, box) -> WellPosednessReport:
+    """Diagnose well-posedness of ``y = W relu(y) + c`` (see :meth:`ImplicitNetwork.well_posedness`).
+
+    Parameters
+    ----------
+    net : ImplicitNetwork
+        The network; its QP's rows and its steps ``alpha`` are examined.
+    box : (lo, hi) or None
+        Box of states, arrays of shape (n_x,) each, over which rows are tested for redundancy
+        (``None``: the QP's sample box, or all of ``R^{n_x}`` where it has none).
+
+    Returns
+    -------
+    WellPosednessReport
+    """
     qp = net.qp
     G, m, n_U = qp.G, qp.m, qp.n_z
     M = qp.dual_hessian
@@ -78,9 +111,9 @@ def well_posedness(net: ImplicitNetwork, box) -> WellPosednessReport:
     dup, opp = [], []
     iu = np.triu_indices(m, k=1)
     for i, j in zip(*iu, strict=True):
-        if cos[i, j] > 1 - 1e-12:
+        if cos[i, j] > 1 - PARALLEL_TOL:
             dup.append((int(i), int(j)))
-        elif cos[i, j] < -1 + 1e-12:
+        elif cos[i, j] < -1 + PARALLEL_TOL:
             opp.append((int(i), int(j)))
     if box is None:
         box = qp.sample_box

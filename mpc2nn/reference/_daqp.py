@@ -18,8 +18,13 @@ __all__ = ["solve_daqp", "DAQP_SETTINGS", "DAQP_STATUS"]
 DAQP_STATUS = {1: Status.SOLVED, 2: Status.SOLVED, -1: Status.INFEASIBLE, -2: Status.FAILED,
                -3: Status.UNBOUNDED, -4: Status.ITERATION_LIMIT, -5: Status.FAILED, -6: Status.FAILED}
 
-#: Settings passed to DAQP by :func:`solve_daqp` (everything else at DAQP's defaults).
+#: Settings passed to DAQP by :func:`solve_daqp` (everything else at DAQP's defaults): the primal
+#: tolerance 1e-10 instead of DAQP's 1e-6, which accepts constraints violated by up to 1e-6 (seen: 4.4e-7
+#: on the oscillating masses); 1e-10 is the accuracy asked of OSQP (:data:`~mpc2nn.OSQP_SETTINGS`).
 DAQP_SETTINGS = dict(primal_tol=1e-10)
+#: Lower bound given to DAQP for the one-sided rows ``G U <= w + E x``: DAQP treats bounds at or beyond
+#: its ``DAQP_INF = 1e30`` as absent.
+DAQP_NO_BOUND = -1e30
 
 
 def solve_daqp(problem: MPCProblem | CondensedQP, X) -> ReferenceSolution:
@@ -28,6 +33,18 @@ def solve_daqp(problem: MPCProblem | CondensedQP, X) -> ReferenceSolution:
     Needs ``pip install 'mpc2nn[daqp]'``. Settings :data:`DAQP_SETTINGS`: DAQP's
     default primal tolerance (1e-6) lets it accept a constraint violated by up to
     1e-6 (seen: 4.4e-7 on the oscillating masses), so it is tightened to 1e-10.
+
+    Parameters
+    ----------
+    problem : MPCProblem or CondensedQP
+        The problem (condensed first) or its QP.
+    X : array_like, shape (B, n_θ) or (n_θ,)
+        Parameters: states for a plain problem, else built by :meth:`CondensedQP.parameters`.
+        Samples with NaN or infinite entries are not solved (status ``"invalid"``).
+
+    Returns
+    -------
+    ReferenceSolution
     """
     daqp = require("daqp", "daqp")
     qp = as_qp(problem)
@@ -36,7 +53,7 @@ def solve_daqp(problem: MPCProblem | CondensedQP, X) -> ReferenceSolution:
     U, feasible, status, times = blank_results(B, qp.n_U)
     H = np.array(qp.H)  # writable copies: DAQP refuses read-only buffers
     G = np.array(qp.G)
-    lower = np.full(qp.m, -1e30)
+    lower = np.full(qp.m, DAQP_NO_BOUND)
     sense = np.zeros(qp.m, dtype=np.int32)
     for i in range(B):
         if not np.all(np.isfinite(X[i])):

@@ -41,7 +41,11 @@ OSQP_STATUS = {
     "OSQP_UNSOLVED": Status.FAILED,
 }
 
-#: Settings passed to OSQP by :func:`solve_osqp`.
+#: Settings passed to OSQP by :func:`solve_osqp` (OSQP 1.x defaults in brackets): absolute, relative and
+#: infeasibility tolerances 1e-10 [1e-3, 1e-3, 1e-4, 1e-4], the accuracy a reference for an exact solver needs;
+#: solution polishing on [off] with 10 refinement steps of the polished KKT solve [3], which makes a
+#: solution with the right active set exact to about 1e-10; up to 100 000 ADMM iterations [4000], room for
+#: ADMM to reach these tolerances (an unreached limit is reported as "iteration limit", not as solved).
 OSQP_SETTINGS = dict(eps_abs=1e-10, eps_rel=1e-10, eps_prim_inf=1e-10, eps_dual_inf=1e-10, max_iter=100_000,
                      polishing=True, polish_refine_iter=10, verbose=False, warm_starting=True)
 
@@ -52,6 +56,7 @@ class OSQPSession:
     Parameters
     ----------
     problem : MPCProblem or CondensedQP
+        The problem (condensed first) or its QP.
     form : {"auto", "sparse", "condensed"}
         ``"sparse"`` solves the states-and-inputs form (independent of the
         condensation, so it also checks it); ``"auto"`` uses it where it exists
@@ -90,7 +95,18 @@ class OSQPSession:
         self._solver.setup(sp.triu(P, format="csc"), q0, A_mat, l0, u0, **opts)
 
     def solve(self, X) -> ReferenceSolution:
-        """Solve at each parameter vector (state) of ``X`` (B, n_θ) in turn, each warm-started from the previous."""
+        """Solve at each parameter vector in turn, each warm-started from the previous.
+
+        Parameters
+        ----------
+        X : array_like, shape (B, n_θ) or (n_θ,)
+            Parameters (states for a plain problem). Samples with NaN or infinite entries are
+            not solved (status ``"invalid"``).
+
+        Returns
+        -------
+        ReferenceSolution
+        """
         qp, osqp = self.qp, self._osqp
         X = qp.check_parameters(X)
         B = X.shape[0]
@@ -126,9 +142,17 @@ def solve_osqp(problem: MPCProblem | CondensedQP, X, *, form: str = "auto", sett
     Parameters
     ----------
     problem : MPCProblem or CondensedQP
-    X : (B, n_θ) or (n_θ,) parameters: states for a plain problem, else built by
-        :meth:`CondensedQP.parameters`
-    form, settings : as for :class:`OSQPSession`
+        The problem (condensed first) or its QP.
+    X : array_like, shape (B, n_θ) or (n_θ,)
+        Parameters: states for a plain problem, else built by :meth:`CondensedQP.parameters`.
+    form : {"auto", "sparse", "condensed"}
+        Which form OSQP solves, as for :class:`OSQPSession`.
+    settings : dict, optional
+        Overrides of :data:`OSQP_SETTINGS`.
+
+    Returns
+    -------
+    ReferenceSolution
 
     Examples
     --------

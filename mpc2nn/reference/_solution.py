@@ -15,9 +15,20 @@ __all__ = ["ReferenceSolution", "blank_results"]
 class ReferenceSolution:
     """Reference solutions for ``B`` states.
 
-    ``U`` (B, N·n_u) (NaN where not solved), ``feasible`` (B,) bool (a solution is present),
-    ``status`` (B,) str, the solver's outcome in the status vocabulary (:class:`mpc2nn.status.Status`),
-    ``solve_time`` (B,) seconds, ``solver`` name, ``n_u``.
+    Attributes
+    ----------
+    U : ndarray, shape (B, N·n_u)
+        Input sequences (NaN where not solved).
+    feasible : ndarray of bool, shape (B,)
+        A solution is present.
+    status : ndarray of str, shape (B,)
+        The solver's outcome in the status vocabulary (:class:`mpc2nn.status.Status`).
+    solve_time : ndarray, shape (B,)
+        Seconds the solver reported per sample (0 where not run).
+    solver : str
+        ``"osqp"`` or ``"daqp"``.
+    n_u : int
+        Inputs per stage.
     """
 
     U: np.ndarray
@@ -34,5 +45,18 @@ class ReferenceSolution:
 
 
 def blank_results(B: int, n_U: int):
-    """``(U, feasible, status, times)`` for ``B`` samples before solving: NaN, False, INVALID, 0."""
+    """``(U, feasible, status, times)`` for ``B`` samples before solving: NaN, False, INVALID, 0.
+
+    Parameters
+    ----------
+    B : int
+        Number of samples.
+    n_U : int
+        Length ``N·n_u`` of an input sequence.
+
+    Returns
+    -------
+    tuple of ndarray
+        Shapes (B, n_U), (B,), (B,) (object, :class:`~mpc2nn.status.Status` values), (B,).
+    """
     return np.full((B, n_U), np.nan), np.zeros(B, bool), np.full(B, Status.INVALID, dtype=object), np.zeros(B)

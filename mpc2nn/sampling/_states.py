@@ -11,6 +11,20 @@ from ..qp import as_qp
 
 __all__ = ["sample_states", "sample_parameters", "sample_feasible", "parameter_box"]
 
+#: Default cap on the candidates of :func:`sample_states` and :func:`sample_parameters`:
+#: ``max(MIN_DRAWS, DRAWS_PER_STATE·n)`` draws find ``n`` wanted samples in expectation when one candidate
+#: in 200 is wanted, and end the search within seconds (each batch is one exact solve) where the wanted
+#: samples are rarer still.
+MIN_DRAWS = 10_000
+#: See :data:`MIN_DRAWS`.
+DRAWS_PER_STATE = 200
+#: Smallest batch of candidates drawn and solved at once (``max(2n, 256)``): keeps the per-call overhead
+#: of the batched exact solve small when few samples are wanted.
+MIN_DRAW_BATCH = 256
+#: Rounds of ``2n`` candidates after which :func:`sample_feasible` gives up: 50 rounds find ``n`` feasible
+#: samples in expectation unless fewer than 1% of the box is feasible.
+MAX_FEASIBLE_ROUNDS = 50
+
 
 def sample_states(problem, n: int, *, box=None, seed: int = 0, feasible: bool | None = True,
                   max_draws: int | None = None, u_prev=None, x_ref=None, u_ref=None) -> np.ndarray:
@@ -19,6 +33,7 @@ def sample_states(problem, n: int, *, box=None, seed: int = 0, feasible: bool | 
     Parameters
     ----------
     problem : MPCProblem, CondensedQP or ImplicitNetwork
+        The problem (its QP decides feasibility).
     n : int
         Number of states wanted.
     box : (lo, hi), optional
@@ -30,7 +45,8 @@ def sample_states(problem, n: int, *, box=None, seed: int = 0, feasible: bool | 
         only infeasible ones; ``None``: no filter. Feasibility is decided by the
         exact implicit solve (certified).
     max_draws : int, optional
-        Give up after this many candidate states (default ``max(10_000, 200·n)``).
+        Give up after this many candidate states (default ``max(MIN_DRAWS, DRAWS_PER_STATE·n)``
+        = ``max(10_000, 200·n)``).
     u_prev, x_ref, u_ref : arrays, optional
         For problems whose QP takes more than the state (input rates, tracking):
         the other parts of ``θ`` at which feasibility is decided (one value for
@@ -38,7 +54,7 @@ def sample_states(problem, n: int, *, box=None, seed: int = 0, feasible: bool | 
 
     Returns
     -------
-    X : (n, n_x)
+    X : ndarray, shape (n, n_x)
 
     Examples
     --------
@@ -73,11 +89,12 @@ def _filtered(qp, n: int, draw, feasible, max_draws, what: str) -> np.ndarray:
     if feasible not in (True, False):
         raise ProblemDefinitionError(f"feasible: expected True, False or None, got {feasible!r}")
     net = compile(qp)
-    max_draws = max(10_000, 200 * n) if max_draws is None else as_count("max_draws", max_draws, 1)
+    max_draws = (max(MIN_DRAWS, DRAWS_PER_STATE * n) if max_draws is None
+                 else as_count("max_draws", max_draws, 1))
     kept: list[np.ndarray] = []
     drawn = 0
     while sum(len(k) for k in kept) < n and drawn < max_draws:
-        batch = min(max(2 * n, 256), max_draws - drawn)
+        batch = min(max(2 * n, MIN_DRAW_BATCH), max_draws - drawn)
         values, theta = draw(batch)
         drawn += batch
         kept.append(values[net.solve(theta).feasible == feasible])
@@ -97,12 +114,13 @@ def parameter_box(problem, state_box=None) -> tuple[np.ndarray, np.ndarray]:
     Parameters
     ----------
     problem : MPCProblem, CondensedQP or ImplicitNetwork
+        The problem whose QP's layout of ``θ`` is boxed.
     state_box : (lo, hi), optional
         The box of the state parts, shape (n_x,) each (default the problem's sample box).
 
     Returns
     -------
-    (lo, hi) : arrays of shape (n_θ,)
+    lo, hi : ndarray, shape (n_θ,)
 
     Raises
     ------
@@ -139,6 +157,7 @@ def sample_parameters(problem, n: int, *, box=None, seed: int = 0, feasible: boo
     Parameters
     ----------
     problem : MPCProblem, CondensedQP or ImplicitNetwork
+        The problem (its QP decides feasibility and the layout of ``θ``).
     n : int
         Number of parameter vectors wanted.
     box : (lo, hi), optional
@@ -148,11 +167,12 @@ def sample_parameters(problem, n: int, *, box=None, seed: int = 0, feasible: boo
     feasible : True, False or None
         Keep only feasible ``θ`` (decided by the exact solve), only infeasible ones, or all.
     max_draws : int, optional
-        Give up after this many candidates (default ``max(10_000, 200·n)``).
+        Give up after this many candidates (default ``max(MIN_DRAWS, DRAWS_PER_STATE·n)``
+        = ``max(10_000, 200·n)``).
 
     Returns
     -------
-    theta : (n, n_θ)
+    theta : ndarray, shape (n, n_θ)
 
     Examples
     --------
@@ -181,6 +201,7 @@ def sample_feasible(net: ImplicitNetwork, box, n: int, seed: int) -> tuple[np.nd
     Parameters
     ----------
     net : ImplicitNetwork
+        The network that decides feasibility and gives the outputs.
     box : (lo, hi)
         A box of states (shape (n_x,) each) for a QP that takes only the state, else a box of ``θ``
         (shape (n_θ,), e.g. :func:`parameter_box`).
@@ -191,7 +212,15 @@ def sample_feasible(net: ImplicitNetwork, box, n: int, seed: int) -> tuple[np.nd
 
     Returns
     -------
-    (theta, U) : (n, n_θ) parameters and (n, N·n_u) their exact input sequences
+    theta : ndarray, shape (n, n_θ)
+        Feasible parameter vectors.
+    U : ndarray, shape (n, N·n_u)
+        Their exact input sequences.
+
+    Raises
+    ------
+    ProblemDefinitionError
+        Fewer than ``n`` feasible samples were found in :data:`MAX_FEASIBLE_ROUNDS` rounds of ``2n`` draws.
     """
     qp = net.qp
     lo, hi = as_box("box", box, qp.n_theta, "n_θ" if not qp.layout.state_only else "n_x")
@@ -200,8 +229,9 @@ def sample_feasible(net: ImplicitNetwork, box, n: int, seed: int) -> tuple[np.nd
     got, tries = 0, 0
     while got < n:
         tries += 1
-        if tries > 50:
-            raise ProblemDefinitionError(f"box: fewer than {n} feasible states found in 50 draws of {2 * n}; "
+        if tries > MAX_FEASIBLE_ROUNDS:
+            raise ProblemDefinitionError(f"box: fewer than {n} feasible states found in {MAX_FEASIBLE_ROUNDS} "
+                                         f"draws of {2 * n}; "
                                          "pass feasible states with states=")
         X = lo + (hi - lo) * rng.random((2 * n, lo.size))
         sol = net.solve(X)
