@@ -9,7 +9,16 @@ from pathlib import Path
 
 from .. import systems
 from .._version import __version__
-from ._commands import cmd_bench, cmd_compile, cmd_demo, cmd_export, cmd_simulate, cmd_unravel, cmd_validate
+from ._commands import (
+    VALIDATE_TOL,
+    cmd_bench,
+    cmd_compile,
+    cmd_demo,
+    cmd_export,
+    cmd_simulate,
+    cmd_unravel,
+    cmd_validate,
+)
 from ._output import Result
 
 __all__ = ["build_parser"]
@@ -84,8 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the sampling (default 0)")
     p.add_argument("--reference", choices=("osqp", "daqp", "exact"), default="osqp",
                    help="reference solver (default osqp, tolerances 1e-10 with polishing)")
-    p.add_argument("--tol", type=_float_at_least(0.0, strict=False), default=1e-6,
-                   help="largest accepted ‖U - U_ref‖∞ (default 1e-6)")
+    p.add_argument("--tol", type=_float_at_least(0.0, strict=False), default=VALIDATE_TOL,
+                   help=f"largest accepted ‖U - U_ref‖∞ (default {VALIDATE_TOL:g})")
 
     p = add("simulate", cmd_simulate, "Run the exact network (or MPC by OSQP) in closed loop with the "
             "problem's model.", "exit code 1 if the controller finds no usable input and the loop stops\n"

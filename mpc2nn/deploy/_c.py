@@ -11,6 +11,10 @@ from ._onnx import to_onnx
 
 __all__ = ["to_c"]
 
+#: Significant digits printed per weight: 17 is the number that round-trips every float64 exactly, so the
+#: C function computes with the very weights of the network.
+C_DIGITS = 17
+
 
 def to_c(explicit, directory, *, output: str = "control", name: str = "mpc2nn_control") -> Path:
     """Write a dependency-free C function evaluating an explicit network; returns the ``.c`` path.
@@ -19,11 +23,27 @@ def to_c(explicit, directory, *, output: str = "control", name: str = "mpc2nn_co
     ``void NAME(const double x[], double u[])``: ``x`` has ``n_θ`` entries (the state,
     or ``θ`` as laid out in ``explicit.qp.parameter_labels``), ``u``
     receives ``n_u`` (``output="control"``) or ``N·n_u`` (``"sequence"``) entries.
-    The weights are ``static const double`` arrays printed with 17 significant
-    digits (exact doubles); each operation of the network's ONNX graph
+    The weights are ``static const double`` arrays printed with :data:`C_DIGITS` = 17
+    significant digits (exact doubles); each operation of the network's ONNX graph
     (:func:`to_onnx`) becomes a plain loop; intermediate vectors live in static
     buffers reused once their last reader has run, so the function is not
     reentrant (call it from one thread at a time).
+
+    Parameters
+    ----------
+    explicit : ExplicitNetwork
+        A pure construction from :func:`mpc2nn.unravel` (not the hybrid mode).
+    directory : str or path-like
+        Folder for ``NAME.c`` and ``NAME.h`` (created if missing).
+    output : {"control", "sequence"}
+        What ``u`` receives: the first input (``n_u`` entries) or the whole sequence (``N·n_u``).
+    name : str
+        Name of the C function, the files and the header's macros (a C identifier).
+
+    Returns
+    -------
+    pathlib.Path
+        The ``.c`` file written.
     """
     onnx = require("onnx", "dev")
     numpy_helper = require("onnx.numpy_helper", "dev")
@@ -58,7 +78,7 @@ def to_c(explicit, directory, *, output: str = "control", name: str = "mpc2nn_co
     def const_ref(key: str) -> str:
         cname = "w" + str(len(weights))
         arr = consts[key]
-        values = ", ".join(f"{v:.17g}" for v in arr.ravel()) or "0"
+        values = ", ".join(f"{v:.{C_DIGITS}g}" for v in arr.ravel()) or "0"
         weights.append(f"static const double {cname}[{max(arr.size, 1)}] = {{{values}}};")
         consts[key] = (cname, arr)
         return cname

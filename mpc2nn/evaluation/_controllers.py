@@ -38,7 +38,16 @@ __all__ = ["ControlAction", "Controller", "MPCController", "ImplicitController",
 
 @dataclass(frozen=True)
 class ControlAction:
-    """What a controller returns for one state: the input ``u`` (n_u,) and a status string."""
+    """What a controller returns for one state.
+
+    Attributes
+    ----------
+    u : ndarray, shape (n_u,)
+        The input to apply (NaN where the controller has none).
+    status : str
+        A :class:`~mpc2nn.status.Status` value: the solver's outcome, ``"evaluated"`` for a
+        control law without an optimality claim, ``"invalid output"`` for non-finite inputs.
+    """
 
     u: np.ndarray
     status: str = str(Status.EVALUATED)
@@ -84,7 +93,13 @@ def _parameters(qp: CondensedQP, x, u_prev, x_ref, u_ref) -> np.ndarray:
 
 
 class MPCController:
-    """MPC by OSQP (warm-started across calls, tolerances of :data:`mpc2nn.OSQP_SETTINGS`)."""
+    """MPC by OSQP (warm-started across calls, tolerances of :data:`mpc2nn.OSQP_SETTINGS`).
+
+    Parameters
+    ----------
+    problem : MPCProblem or CondensedQP
+        The problem solved at every step.
+    """
 
     def __init__(self, problem: MPCProblem | CondensedQP):
         self._session = OSQPSession(problem)
@@ -101,7 +116,15 @@ class MPCController:
 
 
 class ImplicitController:
-    """The exact implicit network; with ``warm_start`` each solve starts from the previous fixed point."""
+    """The exact implicit network as a controller.
+
+    Parameters
+    ----------
+    net : ImplicitNetwork
+        The network solved exactly at every step.
+    warm_start : bool
+        Start each solve's active set from the previous step's fixed point.
+    """
 
     def __init__(self, net: ImplicitNetwork, *, warm_start: bool = True):
         self.net, self.warm_start = net, warm_start
@@ -125,10 +148,16 @@ class ImplicitController:
 class ExplicitController:
     """An explicit network from :func:`mpc2nn.unravel`.
 
-    With ``warm_start`` the layer state is carried from one call to the next (the
-    paper's closed loop: the network starts where it stopped at the previous
-    step). With ``record_residuals`` every call appends the per-layer residual
-    ``(depth,)`` to :attr:`residuals`.
+    Parameters
+    ----------
+    explicit : ExplicitNetwork
+        The network (anything with ``net``, ``n_u``, ``run`` and ``history``, e.g. a
+        :class:`~mpc2nn.explicit.ExplicitNetwork`).
+    warm_start : bool
+        Carry the layer state from one call to the next (the paper's closed loop: the network
+        starts where it stopped at the previous step).
+    record_residuals : bool
+        Every call appends the per-layer residual ``(depth,)`` to :attr:`residuals`.
     """
 
     def __init__(self, explicit, *, warm_start: bool = False, record_residuals: bool = False):
@@ -189,6 +218,11 @@ class FunctionController:
 
     The function sees the deviation ``x - x_ref`` when a state reference is given;
     it does not see ``u_prev``, and an input reference is refused.
+
+    Parameters
+    ----------
+    fn : callable
+        ``x (n_x,) -> u (n_u,)`` (a number for one input).
     """
 
     def __init__(self, fn: Callable[[np.ndarray], np.ndarray]):
@@ -211,6 +245,20 @@ def as_controller(obj) -> Controller:
     e.g. an MLP trained elsewhere) a ``FunctionController`` of it, a Controller stays itself (one
     whose ``__call__`` takes only the state is given ``x - x_ref``, like a
     FunctionController), another callable becomes a :class:`FunctionController`.
+
+    Parameters
+    ----------
+    obj : ImplicitNetwork, MPCProblem, CondensedQP, explicit network, torch module, Controller or callable
+        What to wrap.
+
+    Returns
+    -------
+    Controller
+
+    Raises
+    ------
+    ProblemDefinitionError
+        ``obj`` is none of these.
     """
     if isinstance(obj, ImplicitNetwork):
         return ImplicitController(obj)

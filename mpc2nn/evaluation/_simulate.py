@@ -23,18 +23,24 @@ class Trajectory:
 
     Attributes
     ----------
-    states : (T+1, n_x) plant states (NaN after a stop)
-    inputs : (T, n_u) applied inputs (NaN after a stop)
-    status : (T,) controller status per step (``"not run"`` after a stop)
-    step_time : (T,) seconds the controller took per step
-    cost : closed-loop cost ``Σ_k (x̃_kᵀ Q x̃_k + ũ_kᵀ R ũ_k + Δu_kᵀ S Δu_k)`` over the steps run
+    states : ndarray, shape (T+1, n_x)
+        Plant states, ``x_0`` first (NaN after a stop).
+    inputs : ndarray, shape (T, n_u)
+        Applied inputs (NaN after a stop).
+    status : ndarray of str, shape (T,)
+        Controller status per step (``"not run"`` after a stop).
+    step_time : ndarray, shape (T,)
+        Seconds the controller took per step.
+    cost : float or None
+        Closed-loop cost ``Σ_k (x̃_kᵀ Q x̃_k + ũ_kᵀ R ũ_k + Δu_kᵀ S Δu_k)`` over the steps run
         (``x̃ = x - x_ref,k``, ``ũ = u - u_ref,k``, ``Δu_k = u_k - u_{k-1}``, ``S`` the
-        problem's ``du_weight`` or 0), or ``None`` without an MPCProblem to take Q, R from
-    state_violation : (T+1,) largest violation of the state bounds and polytopic
-        constraints per step, or ``None``
-    input_violation : (T,) largest violation of the input bounds and input-rate
-        bounds per step, or ``None``
-    stopped_at : first step whose controller gave no usable input, or ``None``
+        problem's ``du_weight`` or 0); ``None`` without an MPCProblem to take Q, R from.
+    state_violation : ndarray, shape (T+1,), or None
+        Largest violation of the state bounds and pure-state stage constraints per step.
+    input_violation : ndarray, shape (T,), or None
+        Largest violation of the input bounds and input-rate bounds per step.
+    stopped_at : int or None
+        First step whose controller gave no usable input.
     """
 
     states: np.ndarray
@@ -81,8 +87,11 @@ def simulate(plant, controller, x0, steps: int, *, disturbance=None, reference=N
         An MPCProblem's own model; a discrete StateSpace; a continuous one
         (needs ``dt``; simulated exactly with the input held between samples).
     controller : Controller or anything :func:`as_controller` accepts
-    x0 : (n_x,) initial state
-    steps : int, number of steps ``T``
+        The feedback law; it is reset before the run.
+    x0 : array_like, shape (n_x,)
+        Initial state.
+    steps : int
+        Number of steps ``T >= 0``.
     disturbance : (T, n_x) array or callable ``k -> w_k``, optional
         Added to the next state: ``x_{k+1} = f(x_k, u_k) + w_k``.
     reference : (n_x,) or (T+1, n_x), optional
@@ -95,7 +104,8 @@ def simulate(plant, controller, x0, steps: int, *, disturbance=None, reference=N
     u_prev : (n_u,), optional
         The input applied before the run (default zero), seen by controllers whose
         problem has input-rate terms; afterwards each step's previous input.
-    dt : float, for continuous-time StateSpace plants
+    dt : float, optional
+        Sampling time, for continuous-time StateSpace plants.
     problem : MPCProblem, optional
         Where Q, R and the constraints for cost and violations come from
         (default: the plant if it is an MPCProblem, else the controller's problem).
@@ -103,6 +113,7 @@ def simulate(plant, controller, x0, steps: int, *, disturbance=None, reference=N
     Returns
     -------
     Trajectory
+        The run stops at the first step whose input is not finite (``stopped_at``).
 
     Examples
     --------

@@ -22,17 +22,28 @@ class ValidationReport:
 
     Attributes
     ----------
-    X : (B, n_θ) states (parameters ``θ`` for problems that take more than the state)
-    U : (B, k) controller output (``k = N·n_u``, or ``n_u`` for a first-input controller)
-    U_ref : (B, k) reference output (same columns)
-    error : (B,) ``‖U - U_ref‖∞`` where both are feasible, NaN elsewhere
-    violation : (B,) largest constraint violation of the controller's ``U``
-        (``max(0, G U - w - E x)``; only for full sequences of QPs whose decision
-        vector is the input sequence — not with soft constraints or move blocking — else NaN)
-    kkt : KKTResiduals of ``(z(λ), λ)`` where the controller reports multipliers ``λ``, else ``None``
-    feasible : (B,) controller's feasibility claim (all True for controllers without one)
-    feasible_ref : (B,) reference feasibility
-    reference : solver name; compared : ``"sequence"`` or ``"first input"``
+    X : ndarray, shape (B, n_θ)
+        States (parameters ``θ`` for problems that take more than the state).
+    U : ndarray, shape (B, k)
+        Controller output (``k = N·n_u``, or ``n_u`` for a first-input controller).
+    U_ref : ndarray, shape (B, k)
+        Reference output (the same columns).
+    error : ndarray, shape (B,)
+        ``‖U - U_ref‖∞`` where both are feasible, NaN elsewhere.
+    violation : ndarray, shape (B,)
+        Largest constraint violation ``max(0, G U - w - E x)`` of the controller's ``U``; only
+        for full sequences of QPs whose decision vector is the input sequence (not with soft
+        constraints or move blocking), else NaN.
+    kkt : KKTResiduals or None
+        Residuals of ``(z(λ), λ)`` where the controller reports multipliers ``λ``.
+    feasible : ndarray of bool, shape (B,)
+        The controller's feasibility claim (all True for controllers without one).
+    feasible_ref : ndarray of bool, shape (B,)
+        The reference's feasibility.
+    reference : str
+        The reference solver: ``"osqp"``, ``"daqp"`` or ``"exact"``.
+    compared : str
+        ``"sequence"`` or ``"first input"``.
     """
 
     X: np.ndarray
@@ -77,10 +88,26 @@ class ValidationReport:
 
 
 def controller_output(controller, X: np.ndarray):
-    """``(U, feasible, lam_or_None)`` of a controller on ``X`` (B, n_θ).
+    """``(U, feasible, lam_or_None)`` of a controller on a batch.
 
     An ImplicitNetwork reports feasibility and multipliers; an explicit law, a torch module
     (called on the batch in its parameters' dtype) or a callable ``X -> U`` are taken as feasible.
+
+    Parameters
+    ----------
+    controller : ImplicitNetwork, explicit network, torch module or callable
+        The controller run on the whole batch at once.
+    X : ndarray, shape (B, n_θ)
+        Parameters (states for a plain problem).
+
+    Returns
+    -------
+    U : ndarray, shape (B, k)
+        Outputs, ``k = N·n_u`` or ``n_u`` as the controller gives them.
+    feasible : ndarray of bool, shape (B,)
+        The controller's feasibility claim.
+    lam : ndarray, shape (B, m), or None
+        Multipliers, where the controller has them (an ImplicitNetwork).
     """
     if isinstance(controller, ImplicitNetwork):
         sol = controller.solve(X)
@@ -106,15 +133,20 @@ def validate(controller, problem, X, *, reference: str = "osqp") -> ValidationRe
 
     Parameters
     ----------
-    controller : ImplicitNetwork, torch module or callable
+    controller : ImplicitNetwork, explicit network, torch module or callable
         Maps states (B, n_θ) to input sequences (B, N·n_u) or first inputs (B, n_u).
     problem : MPCProblem, CondensedQP or ImplicitNetwork
         The MPC problem the controller should solve.
-    X : (B, n_θ) states, or parameters ``θ`` (:meth:`CondensedQP.parameters`)
-        for problems that take more than the state
+    X : array_like, shape (B, n_θ) or (n_θ,)
+        States, or parameters ``θ`` (:meth:`CondensedQP.parameters`) for problems that take
+        more than the state.
     reference : {"osqp", "daqp", "exact"}
         OSQP at the tolerances of :data:`mpc2nn.OSQP_SETTINGS`, DAQP, or the
         exact implicit solve.
+
+    Returns
+    -------
+    ValidationReport
 
     Examples
     --------

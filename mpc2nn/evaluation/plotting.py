@@ -19,6 +19,13 @@ from ._validate import controller_output
 
 __all__ = ["plot_states", "plot_inputs", "save_trajectories", "plot_residuals", "plot_error_vs_depth", "plot_error_map"]
 
+#: Errors are drawn no lower than this on log axes: exact agreement (error 0) has no logarithm, and 1e-17
+#: lies below every nonzero difference of numbers of order one (float64 spacing 2.2e-16), so it stands out.
+LOG_FLOOR = 1e-17
+#: Default error targets drawn as dotted lines by :func:`plot_error_vs_depth`: two reference accuracies,
+#: 1e-3 and 1e-6 (the default tolerance of ``mpc2nn validate``), against which the depth curves are read.
+ERROR_TARGETS = (1e-3, 1e-6)
+
 _STYLES: list[dict] = [dict(lw=3, alpha=0.35), dict(ls="--", marker=".", ms=4), dict(ls=":", marker="x", ms=4),
            dict(ls="-.", lw=1)]
 
@@ -36,16 +43,41 @@ def plot_states(trajectories: Mapping[str, Trajectory], *, indices: Sequence[int
 
     Parameters
     ----------
-    trajectories : {label: Trajectory}
-    indices : which states (default all)
-    bounds : MPCProblem, optional; its finite state bounds are drawn dotted
+    trajectories : mapping of str to Trajectory
+        The runs by label (the legend).
+    indices : sequence of int, optional
+        Which states (default all).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw (default: a new figure).
+    bounds : MPCProblem, optional
+        Its finite state bounds are drawn dotted.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
     """
     return _plot_signals(trajectories, "states", indices, ax, bounds)
 
 
 def plot_inputs(trajectories: Mapping[str, Trajectory], *, indices: Sequence[int] | None = None, ax=None,
                 bounds=None):
-    """Applied inputs (held over each step), like :func:`plot_states`; input bounds dotted."""
+    """Applied inputs (held over each step), like :func:`plot_states`; input bounds dotted.
+
+    Parameters
+    ----------
+    trajectories : mapping of str to Trajectory
+        The runs by label (the legend).
+    indices : sequence of int, optional
+        Which inputs (default all).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw (default: a new figure).
+    bounds : MPCProblem, optional
+        Its finite input bounds are drawn dotted.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
     return _plot_signals(trajectories, "inputs", indices, ax, bounds)
 
 
@@ -83,12 +115,19 @@ def save_trajectories(path, trajectories: Mapping[str, Trajectory], bounds=None,
 
     Parameters
     ----------
-    path : file to write; trajectories : {label: Trajectory}; bounds : MPCProblem, optional
-    title : figure title
+    path : str or path-like
+        File to write; the suffix selects the format.
+    trajectories : mapping of str to Trajectory
+        The runs by label (the legend).
+    bounds : MPCProblem, optional
+        Its finite state and input bounds are drawn dotted.
+    title : str
+        Figure title.
 
     Returns
     -------
     path
+        The ``path`` given.
     """
     require("matplotlib", "plot")
     from matplotlib.figure import Figure
@@ -104,7 +143,21 @@ def save_trajectories(path, trajectories: Mapping[str, Trajectory], bounds=None,
 
 
 def plot_residuals(histories: Mapping[str, np.ndarray], *, threshold: float | None = None, ax=None):
-    """Residual (log scale) against layer index, one line per history ``{label: (J,) array}``."""
+    """Residual (log scale) against layer index, one line per history.
+
+    Parameters
+    ----------
+    histories : mapping of str to array_like, shape (J,)
+        Per-layer residuals by label (e.g. ``LayerHistory.residual[:, i]``).
+    threshold : float, optional
+        Drawn as a dotted horizontal line.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw (default: a new figure).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
     ax = _axes(ax)
     for label, r in histories.items():
         r = np.asarray(r, dtype=float)
@@ -117,11 +170,27 @@ def plot_residuals(histories: Mapping[str, np.ndarray], *, threshold: float | No
 
 
 def plot_error_vs_depth(depths: Sequence[int], errors: Mapping[str, Sequence[float]], *, ax=None,
-                        targets: Sequence[float] = (1e-3, 1e-6)):
-    """Max error against depth (log-log), one line per construction ``{label: errors}``."""
+                        targets: Sequence[float] = ERROR_TARGETS):
+    """Max error against depth (log-log), one line per construction.
+
+    Parameters
+    ----------
+    depths : sequence of int
+        The depths, the x values of every line.
+    errors : mapping of str to sequence of float
+        Max errors at ``depths`` by label (zeros are drawn at :data:`LOG_FLOOR`).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw (default: a new figure).
+    targets : sequence of float
+        Errors drawn as dotted horizontal lines (default :data:`ERROR_TARGETS`).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
     ax = _axes(ax)
     for label, e in errors.items():
-        ax.loglog(depths, np.maximum(np.asarray(e, dtype=float), 1e-17), marker="o", ms=3, label=label)
+        ax.loglog(depths, np.maximum(np.asarray(e, dtype=float), LOG_FLOOR), marker="o", ms=3, label=label)
     for t in targets:
         ax.axhline(t, color="gray", ls=":", lw=1)
     ax.set(xlabel="depth (layers)", ylabel=r"max $\|U - U^*\|_\infty$")
@@ -133,16 +202,28 @@ def plot_error_map(controller, problem, *, dims: tuple[int, int] = (0, 1), box=N
                    resolution: int = 80, ax=None):
     """Heat map of ``log10 ‖u_0 - u_0*‖∞`` over a 2-D slice of the state space.
 
+    Infeasible states are grey; exact agreement (error 0) is drawn at :data:`LOG_FLOOR`.
+
     Parameters
     ----------
-    controller : callable ``X (B, n_x) -> U (B, N·n_u) or (B, n_u)``, an ImplicitNetwork or a torch module
-    problem : MPCProblem or CondensedQP (the exact implicit solve is the reference)
-    dims : the two state indices spanned by the slice
-    box : (lo, hi) of shape (n_x,) each, default the problem's sample box
-    fixed : (n_x,) values of the other states (default 0)
-    resolution : grid points per axis
+    controller : callable, ImplicitNetwork, explicit network or torch module
+        ``X (B, n_x) -> U (B, N·n_u) or (B, n_u)``.
+    problem : MPCProblem or CondensedQP
+        The problem; its exact implicit solve is the reference.
+    dims : (int, int)
+        The two state indices spanned by the slice.
+    box : (lo, hi), optional
+        Arrays of shape (n_x,) each; default the problem's sample box.
+    fixed : array_like, shape (n_x,), optional
+        Values of the other states (default 0).
+    resolution : int
+        Grid points per axis.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw (default: a new figure).
 
-    Infeasible states are grey; exact agreement (error 0) is drawn at 1e-17.
+    Returns
+    -------
+    matplotlib.axes.Axes
     """
     qp = as_qp(problem)
     box = box if box is not None else qp.sample_box
@@ -160,7 +241,7 @@ def plot_error_map(controller, problem, *, dims: tuple[int, int] = (0, 1), box=N
     err = np.full(X.shape[0], np.nan)
     ok = ref.feasible
     err[ok] = np.abs(U[ok, :qp.n_u] - ref.U[ok, :qp.n_u]).max(axis=1) if k else np.nan
-    Z = np.log10(np.maximum(err, 1e-17)).reshape(G1.shape)
+    Z = np.log10(np.maximum(err, LOG_FLOOR)).reshape(G1.shape)
     ax = _axes(ax)
     ax.set_facecolor("0.85")
     mesh = ax.pcolormesh(G1, G2, np.ma.masked_invalid(Z), shading="auto", cmap="viridis")

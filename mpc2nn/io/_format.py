@@ -56,6 +56,16 @@ def problem_hash(obj) -> str:
 
     An MPCProblem is condensed first, so a problem, its QP and every network
     compiled from it share one hash.
+
+    Parameters
+    ----------
+    obj : MPCProblem, CondensedQP, ImplicitNetwork or explicit network
+        Anything with a QP behind it (an explicit network: its implicit network's).
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits.
     """
     qp = as_qp(obj.net if is_explicit(obj) else obj)
     return _hash({k: getattr(qp, k) for k in ("H", "F", "G", "w", "E")}, {})
@@ -75,7 +85,24 @@ def _parts(kind: str):
 
 
 def save(obj, path) -> Path:
-    """Write ``obj`` to ``path`` in the documented ``.mpc2nn`` format; returns the path.
+    """Write ``obj`` to ``path`` in the documented ``.mpc2nn`` format.
+
+    Parameters
+    ----------
+    obj : MPCProblem, CondensedQP, ImplicitNetwork or explicit network
+        The object (an explicit network must be a pure construction; the hybrid mode is not stored).
+    path : str or path-like
+        File to write (replaced if it exists).
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    TypeError
+        ``obj`` is of no savable kind.
 
     Examples
     --------
@@ -106,9 +133,15 @@ def load(path, *, expect_problem=None):
 
     Parameters
     ----------
-    path : file path
+    path : str or path-like
+        The file.
     expect_problem : MPCProblem, CondensedQP or ImplicitNetwork, optional
         If given, the file must belong to the same problem (same ``problem_hash``).
+
+    Returns
+    -------
+    MPCProblem, CondensedQP, ImplicitNetwork or ExplicitNetwork
+        The object saved, of the kind saved.
 
     Raises
     ------

@@ -15,6 +15,15 @@ def oscillating_masses(n_masses: int = 6) -> MPCProblem:
     ``n_masses`` even; ``n_masses // 2`` tensions act between masses ``(1,2), (3,4), ...``;
     ``|u| <= 0.5``, ``|x| <= 4``, ``Q = I``, ``R = I``, ``N = 10``, P from the DARE.
     The default (6 masses: ``n_x = 12``, ``n_u = 3``) is the public benchmark.
+
+    Parameters
+    ----------
+    n_masses : int
+        Number of masses, even and ``>= 2`` (``n_x = 2·n_masses``, ``n_u = n_masses / 2``).
+
+    Returns
+    -------
+    MPCProblem
     """
     if not isinstance(n_masses, (int, np.integer)) or n_masses < 2 or n_masses % 2:
         raise ValueError(f"n_masses: expected an even integer >= 2, got {n_masses!r}")
