@@ -9,7 +9,12 @@ import numpy as np
 from ..exceptions import ProblemDefinitionError
 from ..implicit import ImplicitWeights, as_weights
 
-__all__ = ["ReluApproximation", "relu_approximation", "WidenedNetwork", "widen", "ACTIVATIONS"]
+__all__ = ["ReluApproximation", "relu_approximation", "WidenedNetwork", "widen", "ACTIVATIONS", "CHECK_POINTS"]
+
+#: Default points per piece of the grid on which :func:`relu_approximation` measures its error: the
+#: certified bound adds ``max|φ''| δ²/8`` for the grid step ``δ = h/(CHECK_POINTS - 1)``, so 64 points make
+#: that term ``1/3969`` of the a-priori bound ``max|φ''| h²/8`` for 63 evaluations of φ per piece.
+CHECK_POINTS = 64
 
 
 def _sigmoid(z):
@@ -32,12 +37,18 @@ class ReluApproximation:
 
     Attributes
     ----------
-    activation : str; negative_slope : float (leaky ReLU only)
+    activation : str
+        The activation approximated, a key of :data:`ACTIVATIONS`.
+    negative_slope : float
+        Slope for ``z < 0`` of leaky ReLU (unused by the other activations).
     interval : (lo, hi) or None
         Where the approximation is made (``None`` for exact representations).
     pieces : int or None
         Linear pieces inside the interval (``None`` for exact representations).
-    breakpoints, signs, weights : (K,) arrays; constant : float
+    breakpoints, signs, weights : ndarray, shape (K,)
+        The terms ``weights[k] · relu(signs[k] · (z - breakpoints[k]))``, ``signs[k] = ±1``.
+    constant : float
+        The constant term ``φ̃(z₀)``, ``z₀`` the anchor (0, or ``lo`` if 0 is outside the interval).
     exact : bool
         The representation is exact on all of R (piecewise-linear activations).
     max_error : float
@@ -80,13 +91,35 @@ class ReluApproximation:
         return max(self.max_error, self.tail_error)
 
     def __call__(self, z) -> np.ndarray:
-        """φ̃ elementwise (any shape)."""
+        """φ̃ elementwise.
+
+        Parameters
+        ----------
+        z : array_like
+            Pre-activations, any shape.
+
+        Returns
+        -------
+        ndarray
+            ``φ̃(z)``, the shape of ``z``.
+        """
         z = np.asarray(z, float)
         t = np.maximum(self.signs * (z[..., None] - self.breakpoints), 0.0)
         return self.constant + t @ self.weights
 
     def target(self, z) -> np.ndarray:
-        """The activation φ itself, elementwise."""
+        """The activation φ itself, elementwise.
+
+        Parameters
+        ----------
+        z : array_like
+            Pre-activations, any shape.
+
+        Returns
+        -------
+        ndarray
+            ``φ(z)``, the shape of ``z``.
+        """
         return _activation_fn(self.activation, self.negative_slope)(np.asarray(z, float))
 
 
@@ -97,7 +130,7 @@ def _activation_fn(name: str, slope: float):
 
 
 def relu_approximation(activation: str, interval=None, pieces: int | None = None, *,
-                       negative_slope: float = 0.01, check_points: int = 64) -> ReluApproximation:
+                       negative_slope: float = 0.01, check_points: int = CHECK_POINTS) -> ReluApproximation:
     """Piecewise-linear approximation of an activation as a sum of shifted ReLUs.
 
     Smooth activations (``"tanh"``, ``"sigmoid"``) are interpolated linearly at
@@ -113,10 +146,18 @@ def relu_approximation(activation: str, interval=None, pieces: int | None = None
     Parameters
     ----------
     activation : {"tanh", "sigmoid", "hardtanh", "leaky_relu", "relu"}
-    interval : (lo, hi), required for tanh and sigmoid; must be None otherwise
-    pieces : int >= 1, required for tanh and sigmoid; must be None otherwise
-    negative_slope : float in [0, 1), slope of leaky ReLU for z < 0
-    check_points : int >= 2, points per piece of the grid that certifies ``max_error``
+        The activation to represent.
+    interval : (float, float), optional
+        ``(lo, hi)`` with ``lo < hi`` where a smooth activation is interpolated; required for tanh
+        and sigmoid, must be None otherwise.
+    pieces : int, optional
+        Linear pieces ``>= 1`` inside the interval; required for tanh and sigmoid, must be None
+        otherwise.
+    negative_slope : float
+        Slope of leaky ReLU for ``z < 0``, in [0, 1).
+    check_points : int
+        Points ``>= 2`` per piece of the grid that certifies ``max_error``
+        (default :data:`CHECK_POINTS`).
 
     Returns
     -------
@@ -229,9 +270,12 @@ class WidenedNetwork:
 
     Attributes
     ----------
-    weights : ImplicitWeights (width mK)
+    weights : ImplicitWeights
+        The widened ReLU network (width ``mK``).
     approximation : ReluApproximation
+        The ``φ̃`` used.
     original : ImplicitWeights
+        The network with activation φ it was made from.
     contraction : float
         ``ρ = Lip(φ) ‖W‖_∞``.
     y_error_bound, output_error_bound : float or None
@@ -249,13 +293,33 @@ class WidenedNetwork:
     output_error_bound: float | None
 
     def y_from_z(self, z) -> np.ndarray:
-        """``(B, m)`` pre-activations of the φ̃-network from widened ones ``z`` (B, mK) (first block)."""
+        """``(B, m)`` pre-activations of the φ̃-network from widened ones (read off the first block).
+
+        Parameters
+        ----------
+        z : array_like, shape (B, mK)
+            Widened pre-activations.
+
+        Returns
+        -------
+        ndarray, shape (B, m)
+        """
         z = np.atleast_2d(np.asarray(z, float))
         ap = self.approximation
         return ap.signs[0] * z[:, :self.original.m] + ap.breakpoints[0]
 
     def z_from_y(self, y) -> np.ndarray:
-        """``(B, mK)`` widened pre-activations from ``y`` (B, m)."""
+        """``(B, mK)`` widened pre-activations ``z_k = a_k (y - t_k)``.
+
+        Parameters
+        ----------
+        y : array_like, shape (B, m)
+            Pre-activations of the φ̃-network.
+
+        Returns
+        -------
+        ndarray, shape (B, mK)
+        """
         y = np.atleast_2d(np.asarray(y, float))
         ap = self.approximation
         return np.concatenate([a * (y - t) for a, t in zip(ap.signs, ap.breakpoints, strict=True)], axis=1)

@@ -14,7 +14,7 @@ from ..qp import CondensedQP, condense, prediction_matrices
 from ..status import Conversion
 from ._linalg import commutation, cost_maps
 from ._sdp import solve_sdp
-from ._to_qp import CONVERSE_TOL, to_qp
+from ._to_qp import CONVERSE_TOL, DIVISION_FLOOR, to_qp
 
 __all__ = ["MPCRecovery", "to_mpc", "ROW_TOL"]
 
@@ -22,6 +22,33 @@ __all__ = ["MPCRecovery", "to_mpc", "ROW_TOL"]
 #: Relative tolerance used by :func:`to_mpc` to read constraint rows as MPC constraints (coefficients
 #: normalised to a largest magnitude of 1 below it count as zero; rows closer than it are the same constraint).
 ROW_TOL = 1e-7
+#: Default relative tolerance of :func:`to_mpc`'s check on sampled states (and of ``"exact"``): above what
+#: the data allow on weakly identifiable problems (the network's ``Y_f = -H⁻¹F`` carries roundoff of order
+#: ``cond(H)·eps``, and on the double integrator a direction of ``(Q, R, P)`` changes the law by only ~1e-9
+#: relative, so the recovered law is within ~3e-8 there).
+RECOVERY_TOL = 1e-7
+#: Weight of ``trace(R)/n_u`` in the SDP objective: it makes the choice among equally good fits definite
+#: (the smallest ``R`` above the normalisation ``R ⪰ I``), and is small so that it does not trade accuracy
+#: of the residual terms (scaled to order one) for a smaller ``R``.
+R_TRACE_WEIGHT = 1e-6
+#: ``rcond`` of the least-squares polish of the SDP solution onto the equalities: singular directions of the
+#: (column-scaled) equality matrix below 1e-9 relative are not corrected, because the SDP point is only
+#: about 1e-8 accurate (the solvers' default tolerances) and a correction along them would amplify that
+#: error by up to ``1/rcond``.
+POLISH_RCOND = 1e-9
+#: The polish is kept only if it moves ``(Q, R, P, c)`` by at most this fraction of their norm: a larger
+#: move means the SDP point was not near the equalities' solution set, and the SDP point is kept.
+POLISH_MAX_CHANGE = 1e-3
+#: Least-squares passes of each polish (iterative refinement: the second pass removes the first one's
+#: roundoff).
+POLISH_PASSES = 2
+#: ``rcond`` of the refinement on the rows read exactly: its data are exact (no recovered H), so even
+#: weakly identifiable directions of ``(Q, R, P)`` are corrected, down to 1e-12 relative (about 4500 eps).
+REFINE_RCOND = 1e-12
+#: The refined ``Q`` and ``P`` must satisfy ``λmin >= -CONE_TOL·max(1, ‖·‖₂)``: negative eigenvalues up to
+#: ten times :data:`REFINE_RCOND`, the refinement's resolution, are roundoff and clipped to 0; larger ones
+#: reject the refinement (the SDP's weights are kept).
+CONE_TOL = 1e-11
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,8 +74,10 @@ class MPCRecovery:
         ``‖W_fᵀ H W_f - D(I - W)‖_F / ‖D(I - W)‖_F``: how far the constrained law can be off.
     constraints : tuple of str
         How each constraint row was read (bound, stage or terminal constraint).
-    X : (B, n_x) states used for the check
-    U_network, U_recovered : (B, N·n_u) the network's and the recovered MPC's sequences
+    X : ndarray, shape (B, n_x)
+        States used for the check.
+    U_network, U_recovered : ndarray, shape (B, N·n_u)
+        The network's and the recovered MPC's input sequences.
     max_error : float
         ``max |U_recovered - U_network|`` over states where both are feasible,
         relative to ``max(1, max |U_network|)``.
@@ -57,6 +86,7 @@ class MPCRecovery:
     reference : str
         What ``U_network`` was computed with.
     message : str
+        Plain-language summary of the result.
     """
 
     status: str
@@ -88,7 +118,7 @@ class MPCRecovery:
 
 
 def to_mpc(net, A, B, horizon: int, *, X=None, n_samples: int = 100, seed: int = 0,
-           tol: float = 1e-7, solver: str | None = None) -> MPCRecovery:
+           tol: float = RECOVERY_TOL, solver: str | None = None) -> MPCRecovery:
     """Recover MPC weights ``(Q, R, P)`` and constraints on a known model from an implicit network.
 
     The whole predicted sequence is matched, not only ``u_0``: the network's
@@ -120,16 +150,25 @@ def to_mpc(net, A, B, horizon: int, *, X=None, n_samples: int = 100, seed: int =
     ----------
     net : ImplicitNetwork or ImplicitWeights
         Network with ``n_U = N·n_u`` outputs and ``n_x`` inputs (no output bias).
-    A : (n_x, n_x); B : (n_x, n_u); horizon : int N
-    X : (B, n_x) states for the check, optional
-        Default: ``n_samples`` uniform states of the network's ``qp.sample_box``.
-    n_samples, seed : sampling when ``X`` is not given
+    A : array_like, shape (n_x, n_x)
+        The known state matrix.
+    B : array_like, shape (n_x, n_u)
+        The known input matrix.
+    horizon : int
+        The horizon ``N``.
+    X : array_like, shape (B, n_x), optional
+        States for the check. Default: ``n_samples`` uniform states of the network's
+        ``qp.sample_box``.
+    n_samples : int
+        Number of states drawn when ``X`` is not given.
+    seed : int
+        Seed of those states.
     tol : float
-        Relative tolerance of the check (and of "exact"). The default 1e-7 is
-        above what the data allow on weakly identifiable problems: the network's
+        Relative tolerance of the check (and of "exact"), default :data:`RECOVERY_TOL` = 1e-7:
+        above what the data allow on weakly identifiable problems (the network's
         ``Y_f = -H⁻¹F`` carries roundoff of order ``cond(H)·eps``, and on the
         double integrator a direction of ``(Q, R, P)`` changes the law by only
-        ~1e-9 relative, so the recovered law is within ~3e-8 there.
+        ~1e-9 relative, so the recovered law is within ~3e-8 there).
     solver : str, optional
         cvxpy solver name (default Clarabel, else SCS).
 
@@ -180,7 +219,7 @@ def to_mpc(net, A, B, horizon: int, *, X=None, n_samples: int = 100, seed: int =
     L_Z = np.zeros((n_U * n_U, 0))
     if f:
         L_Z = np.kron(U_perp, np.eye(n_U)) + np.kron(np.eye(f), U_perp) @ commutation(n_U, f)
-    h_scale = max(float(np.abs(Hbasis).max()), 1e-300)
+    h_scale = max(float(np.abs(Hbasis).max()), DIVISION_FLOOR)
     g_scale = max(1.0, float(np.linalg.norm(wts.Y_f)))
 
     Qv = cp.Variable((n_x, n_x), symmetric=True)
@@ -193,7 +232,7 @@ def to_mpc(net, A, B, horizon: int, *, X=None, n_samples: int = 100, seed: int =
         Zv = cp.Variable(n_U * f)
         res_h = res_h - L_Z @ Zv
     res_g = Gain[0] @ vq + Gain[1] @ vr + Gain[2] @ vp
-    objective = cp.norm(res_h) / h_scale + cp.norm(res_g) / g_scale + 1e-6 * cp.trace(Rv) / n_u
+    objective = cp.norm(res_h) / h_scale + cp.norm(res_g) / g_scale + R_TRACE_WEIGHT * cp.trace(Rv) / n_u
     prob = cp.Problem(cp.Minimize(objective), [Qv >> 0, Pv >> 0, Rv >> np.eye(n_u), cv >= 0])
     solve_sdp(prob, solver)
     theta0 = np.concatenate([Qv.value.reshape(-1, order="F"), Rv.value.reshape(-1, order="F"),
@@ -209,11 +248,11 @@ def to_mpc(net, A, B, horizon: int, *, X=None, n_samples: int = 100, seed: int =
         Sym[:, off:off + n * n] = np.eye(n * n) - commutation(n, n)
         rows.append(Sym)
     L = np.vstack(rows)
-    col = np.maximum(np.linalg.norm(L, axis=0), 1e-300)
+    col = np.maximum(np.linalg.norm(L, axis=0), DIVISION_FLOOR)
     theta = theta0.copy()
-    for _ in range(2):
-        theta = theta - np.linalg.lstsq(L / col, L @ theta, rcond=1e-9)[0] / col
-    polished = bool(np.linalg.norm(theta - theta0) <= 1e-3 * np.linalg.norm(theta0))
+    for _ in range(POLISH_PASSES):
+        theta = theta - np.linalg.lstsq(L / col, L @ theta, rcond=POLISH_RCOND)[0] / col
+    polished = bool(np.linalg.norm(theta - theta0) <= POLISH_MAX_CHANGE * np.linalg.norm(theta0))
 
     def unpack(t):
         Q_ = t[:nq].reshape(n_x, n_x, order="F")
@@ -232,7 +271,7 @@ def to_mpc(net, A, B, horizon: int, *, X=None, n_samples: int = 100, seed: int =
     d = np.where(d > 0, d, 1.0)
     DA = d[:, None] * (np.eye(wts.m) - wts.W)
     gain_res = float(np.linalg.norm(H_c @ wts.Y_f + F_c) / (np.linalg.norm(H_c) * max(np.linalg.norm(wts.Y_f),
-                                                                                      1e-300)))
+                                                                                      DIVISION_FLOOR)))
     hess_res = float(np.linalg.norm(wts.W_f.T @ H_c @ wts.W_f - DA) / np.linalg.norm(DA))
     G = -wts.W_f.T @ H_c
     E = -d[:, None] * wts.Y - G @ np.linalg.solve(H_c, F_c)
@@ -250,7 +289,7 @@ def to_mpc(net, A, B, horizon: int, *, X=None, n_samples: int = 100, seed: int =
         qp_rec = condense(problem)
         H_c, F_c = qp_rec.H, qp_rec.F
         gain_res = float(np.linalg.norm(H_c @ wts.Y_f + F_c) / (np.linalg.norm(H_c) * max(
-            np.linalg.norm(wts.Y_f), 1e-300)))
+            np.linalg.norm(wts.Y_f), DIVISION_FLOOR)))
     else:
         qp_rec = CondensedQP(H=H_c, F=F_c, G=G, w=w, E=E, n_u=n_u, Phi=Phi, Gamma=Gamma,
                              name="recovered MPC (general rows)",
@@ -300,7 +339,7 @@ def _refine_cost(Q, R, P, rho0, Gstar, wts: ImplicitWeights, L_HQ, L_HR, L_HP, G
     """Least-norm correction of ``(Q, R, P, ρ)`` onto ``H W_f + G*ᵀ diag(ρ) = 0``, ``H Y_f + F = 0``, symmetry.
 
     The data of these equations are exact (no recovered H enters), so even weakly identifiable
-    directions of ``(Q, R, P)`` are corrected (``rcond = 1e-12``). Returns ``(Q, R, P, refined)``;
+    directions of ``(Q, R, P)`` are corrected (``rcond =`` :data:`REFINE_RCOND`). Returns ``(Q, R, P, refined)``;
     the input comes back unchanged (``refined = False``) when the corrected point leaves the cones
     (beyond roundoff) or does not lower the residual.
     """
@@ -317,19 +356,20 @@ def _refine_cost(Q, R, P, rho0, Gstar, wts: ImplicitWeights, L_HQ, L_HR, L_HP, G
         Sym = np.zeros((n * n, n_theta))
         Sym[:, off:off + n * n] = np.eye(n * n) - commutation(n, n)
         blocks.append(Sym)
-    blocks = [blk / max(float(np.abs(blk).max()), 1e-300) for blk in blocks]
+    blocks = [blk / max(float(np.abs(blk).max()), DIVISION_FLOOR) for blk in blocks]
     L = np.vstack(blocks)
     theta0 = np.concatenate([Q.reshape(-1, order="F"), R.reshape(-1, order="F"), P.reshape(-1, order="F"), rho0])
-    col = np.maximum(np.linalg.norm(L, axis=0), 1e-300)
+    col = np.maximum(np.linalg.norm(L, axis=0), DIVISION_FLOOR)
     theta = theta0.copy()
-    for _ in range(2):
-        theta = theta - np.linalg.lstsq(L / col, L @ theta, rcond=1e-12)[0] / col
+    for _ in range(POLISH_PASSES):
+        theta = theta - np.linalg.lstsq(L / col, L @ theta, rcond=REFINE_RCOND)[0] / col
     Q1, P1 = (0.5 * (M + M.T) for M in (theta[:nq].reshape(n_x, n_x, order="F"),
                                          theta[nq + nr:2 * nq + nr].reshape(n_x, n_x, order="F")))
     R1 = theta[nq:nq + nr].reshape(n_u, n_u, order="F")
     R1 = 0.5 * (R1 + R1.T)
     in_cones = (np.linalg.eigvalsh(R1)[0] > 0 and np.all(theta[2 * nq + nr:] > 0)
-                and all(np.linalg.eigvalsh(M)[0] >= -1e-11 * max(1.0, float(np.linalg.norm(M, 2))) for M in (Q1, P1)))
+                and all(np.linalg.eigvalsh(M)[0] >= -CONE_TOL * max(1.0, float(np.linalg.norm(M, 2)))
+                        for M in (Q1, P1)))
     if not in_cones or np.linalg.norm(L @ theta) >= np.linalg.norm(L @ theta0):
         return Q, R, P, False
     return _psd_part(Q1), R1, _psd_part(P1), True
@@ -358,7 +398,7 @@ def _read_rows(G, w, E, Phi, Gamma, N, n_x, n_u):
         if mixed:
             Mk[k * n_u:(k + 1) * n_u, n_x:] = np.eye(n_u)
         sol = np.linalg.lstsq(Mk, J.T, rcond=None)[0].T
-        res = np.linalg.norm(sol @ Mk.T - J, axis=1) / np.maximum(np.linalg.norm(J, axis=1), 1e-300)
+        res = np.linalg.norm(sol @ Mk.T - J, axis=1) / np.maximum(np.linalg.norm(J, axis=1), DIVISION_FLOOR)
         new = (found_k < 0) & (res <= ROW_TOL)
         found_k[new], coef[new] = k, sol[new]
     if np.any(found_k < 0):

@@ -20,6 +20,22 @@ __all__ = ["Obstruction", "HessianFamily", "ConverseResult", "to_qp", "CONVERSE_
 
 #: Default relative tolerance of the exactness decisions in :func:`to_qp`.
 CONVERSE_TOL = 1e-9
+#: Singular values of ``W_f`` below ``RANK_RTOL·σ_max`` count as zero (its numerical rank ``r``): singular
+#: values that vanish in exact arithmetic come out of the SVD at about ``eps·σ_max`` plus the roundoff of
+#: ``W_f`` itself, so 1e-12 (about 4500 eps) keeps them apart from the genuine ones.
+RANK_RTOL = 1e-12
+#: Entries of a certificate vector ``v`` (unit norm) above this magnitude make up its support, the rows
+#: an :class:`Obstruction` names: roundoff leaves entries of order eps elsewhere.
+SUPPORT_TOL = 1e-12
+#: Floor of divisors that may be zero (edge strengths, scales, norms): far below any meaningful value,
+#: above the smallest normal float64 (2.2e-308), so a division by it stays finite.
+DIVISION_FLOOR = 1e-300
+#: The nearest-network SDP asks for ``K ⪰ ε I`` with ``ε = SDP_MARGIN·mean|diag(I - W)|``: strictly
+#: positive definite (so ``H ≻ 0``), but small relative to the data, so the nearest network is barely
+#: moved by the margin.
+SDP_MARGIN = 1e-6
+#: Floor of the scale ``mean|diag(I - W)|`` in ``ε`` (a network whose diagonal vanishes still gets ``ε > 0``).
+SDP_SCALE_FLOOR = 1e-12
 
 
 @dataclass(frozen=True)
@@ -70,7 +86,12 @@ class HessianFamily:
 
     Attributes
     ----------
-    d_basis : tuple of (m,) arrays; H_basis : tuple of (n_U, n_U) arrays; free_basis : (n_U, n_U - r)
+    d_basis : tuple of ndarray, shape (m,)
+        One diagonal ``d_j`` per connected block, zero outside it (one full ``d`` in the nearest case).
+    H_basis : tuple of ndarray, shape (n_U, n_U)
+        The Hessian part ``H_j`` that goes with ``d_j``.
+    free_basis : ndarray, shape (n_U, n_U - r)
+        ``U_⊥``, the orthonormal complement of ``range(W_f)``.
     """
 
     d_basis: tuple
@@ -117,6 +138,7 @@ class ConverseResult:
         True when the network had an output bias: the QP's parameter is then
         ``(x, 1)`` of size ``n_x + 1`` (the bias is the last column of ``Y_f``).
     message : str
+        Plain-language summary of the result.
     """
 
     status: str
@@ -209,7 +231,7 @@ def to_qp(net, *, method: str = "auto", tol: float = CONVERSE_TOL, solver: str |
     if sig.size == 0 or sig[0] == 0.0:
         raise ProblemDefinitionError("W_f: is zero, so the output does not depend on the implicit layer; "
                                      "there are no constraints to recover")
-    r = int(np.sum(sig > 1e-12 * sig[0]))
+    r = int(np.sum(sig > RANK_RTOL * sig[0]))
     U_r, U_perp, s_r, V_r = Uw[:, :r], Uw[:, r:], sig[:r], Vt[:r].T
 
     exact = _decide_exact(A, wts.W_f, V_r, Vt[r:].T, tol)
@@ -311,7 +333,7 @@ def _decide_exact(A: np.ndarray, W_f: np.ndarray, V_r: np.ndarray, V_perp: np.nd
                            f"{tol:g}·sqrt(A_ii A_jj) count as zero): d_i A_ij = d_j A_ji has no solution with "
                            "d_i, d_j > 0")
     strength = np.where(edge, np.sqrt(np.abs(A * A.T)) / scale, 0.0)
-    graph = sp.csr_matrix(np.triu(np.where(edge, 1.0 / np.maximum(strength, 1e-300), 0.0)))
+    graph = sp.csr_matrix(np.triu(np.where(edge, 1.0 / np.maximum(strength, DIVISION_FLOOR), 0.0)))
     n_comp, labels = csgraph.connected_components(graph, directed=False)
     tree = csgraph.minimum_spanning_tree(graph)
     logd = np.zeros(m)
@@ -356,7 +378,7 @@ def _decide_exact(A: np.ndarray, W_f: np.ndarray, V_r: np.ndarray, V_perp: np.nd
         _, s_, vt = np.linalg.svd(SV)
         if s_[0] > tol * lam_max:
             v = V_perp @ vt[0]
-            return Obstruction("kernel", tuple(int(k) for k in np.flatnonzero(np.abs(v) > 1e-12)), v,
+            return Obstruction("kernel", tuple(int(k) for k in np.flatnonzero(np.abs(v) > SUPPORT_TOL)), v,
                                float(s_[0] / lam_max),
                                f"W_f v = 0 but ‖(I - W) v‖ relative to ‖I - W‖ is {s_[0] / lam_max:.3e}: the "
                                "network output ignores a direction the implicit layer uses; "
@@ -365,7 +387,7 @@ def _decide_exact(A: np.ndarray, W_f: np.ndarray, V_r: np.ndarray, V_perp: np.nd
     ev, evec = np.linalg.eigh(K)
     if ev[0] <= tol * ev[-1]:
         v = V_r @ evec[:, 0]
-        return Obstruction("kernel", tuple(int(k) for k in np.flatnonzero(np.abs(v) > 1e-12)), v,
+        return Obstruction("kernel", tuple(int(k) for k in np.flatnonzero(np.abs(v) > SUPPORT_TOL)), v,
                            float(ev[0] / ev[-1]),
                            f"(I - W) v ≈ 0 (relative {ev[0] / ev[-1]:.3e}) while ‖W_f v‖ = "
                            f"{np.linalg.norm(W_f @ v):.3g}: vᵀ W_fᵀ H W_f v > 0 for every H ≻ 0")
@@ -388,7 +410,7 @@ def _nearest_sdp(A: np.ndarray, V_r: np.ndarray, solver: str | None) -> tuple[np
     """SDP ``min ‖diag(d) A - V_r K V_rᵀ‖_F`` over ``d >= 1``, ``K ⪰ εI``; returns ``(d, V_r K V_rᵀ)``."""
     cp = require("cvxpy", "converse")
     m, r = V_r.shape
-    eps = 1e-6 * max(float(np.mean(np.abs(np.diag(A)))), 1e-12)
+    eps = SDP_MARGIN * max(float(np.mean(np.abs(np.diag(A)))), SDP_SCALE_FLOOR)
     d = cp.Variable(m)
     K = cp.Variable((r, r), symmetric=True)
     resid = cp.diag(d) @ A - V_r @ K @ V_r.T
