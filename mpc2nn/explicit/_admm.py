@@ -25,8 +25,16 @@ ADMM_SIGMA = 1e-6
 
 @dataclass(frozen=True, kw_only=True)
 class ADMMOptions(ConstructionOptions):
-    """Options of ``method="admm"``: the penalty ``rho`` (on rows scaled to unit norm) and the relaxation
-    ``relax`` in (0, 2); ``None`` tunes them over :data:`RHO_LADDER` × :data:`RELAX_LADDER`.
+    """Options of ``method="admm"``; ``None`` tunes ``rho`` and ``relax`` (:data:`RHO_LADDER` × :data:`RELAX_LADDER`).
+
+    Parameters
+    ----------
+    rho : float, optional
+        The ADMM penalty ``> 0`` on the constraint rows scaled to unit norm.
+    relax : float, optional
+        The over-relaxation, in (0, 2).
+    sigma : float
+        The proximal weight ``> 0`` of the U-update (default :data:`ADMM_SIGMA`).
     """
 
     rho: float | None = None
@@ -49,6 +57,23 @@ class ADMMNetwork(ExplicitNetwork):
 
         U⁺ = (H + σI + ρGᵀG)⁻¹ (σU - Fx + ρGᵀ(z - relu(t)))
         t⁺ = a G U⁺ + (1 - a) z + relu(t) - h          (relaxation a)
+
+    Parameters
+    ----------
+    net : ImplicitNetwork
+        The implicit network approximated.
+    qp : CondensedQP
+        The QP the layers iterate on (``net.qp`` or its kept rows).
+    kept_rows : array_like of int
+        Rows of ``net.qp`` kept in ``qp``.
+    depth : int
+        Number of layers.
+    dtype : torch.dtype
+        Dtype of the buffers.
+    options : ADMMOptions
+        ``rho``, ``relax`` and ``sigma``, all set.
+    pruned : bool
+        Rows were dropped by LP over a box.
     """
 
     method = "admm"

@@ -21,15 +21,34 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
 
     ``forward(x)`` maps states ``(B, n_x)`` to input sequences ``(B, N·n_u)``;
     :meth:`control` returns the first input ``(B, n_u)``. Fixed matrices are
-    buffers (float64 by default). Subclasses define one construction each.
+    buffers (float64 by default). Subclasses define one construction each; they are
+    built by :func:`mpc2nn.unravel` (or a construction's ``build``).
+
+    Parameters
+    ----------
+    net : ImplicitNetwork
+        The implicit network the layers approximate (the error bounds refer to its QP).
+    qp : CondensedQP
+        The QP the layers iterate on: ``net.qp``, or its rows ``kept_rows`` when pruned.
+    kept_rows : array_like of int
+        Indices of the rows of ``net.qp`` that ``qp`` keeps.
+    depth : int
+        Number of layers.
+    dtype : torch.dtype
+        ``torch.float64`` or ``torch.float32``, the dtype of the buffers.
+    options : ConstructionOptions
+        The construction's options, every one set.
+    pruned : bool
+        Rows were dropped by one LP per row over a box of states.
 
     Attributes
     ----------
-    depth : number of layers; method : construction name; net : the ImplicitNetwork it came from;
-    qp : the QP the layers iterate on (the pruned one when ``prune=True``);
-    kept_rows : indices of ``net.qp``'s rows the layers keep; options : the construction's
-    options (a frozen dataclass, every option set); pruned : rows were dropped by LP over a box;
-    selection : DepthSelection or ``None``
+    method : str
+        The construction's name (``"paper"``, ``"lmi"``, ``"momentum"``, ``"admm"``).
+    selection : DepthSelection or None
+        How :func:`mpc2nn.unravel` chose the depth for a tolerance, if it did.
+    n_x, n_theta, n_U, n_u : int
+        Sizes of the state, the network input ``θ``, the output sequence and one input.
     """
 
     method = "explicit"
@@ -67,11 +86,31 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
     @classmethod
     def from_config(cls, net: ImplicitNetwork, qp: CondensedQP, kept_rows: np.ndarray, depth: int,
                     dtype: torch.dtype, fields: dict, arrays: dict, *, pruned: bool = False) -> ExplicitNetwork:
-        """Rebuild the network's structure from :meth:`get_config`'s output (then load its buffers)."""
+        """Rebuild the network's structure from :meth:`get_config`'s output (then load its buffers).
+
+        Parameters
+        ----------
+        net, qp, kept_rows, depth, dtype, pruned
+            As for the class.
+        fields : dict
+            The JSON fields :meth:`get_config` returned.
+        arrays : dict of str to ndarray
+            Its arrays, and the saved buffers as ``"buffer.NAME"``.
+
+        Returns
+        -------
+        ExplicitNetwork
+        """
         raise NotImplementedError
 
     def set_dtype(self, dtype: torch.dtype) -> None:
-        """Declare the dtype the buffers were cast to (``module.to(dtype)`` casts them; this records it)."""
+        """Declare the dtype the buffers were cast to (``module.to(dtype)`` casts them; this records it).
+
+        Parameters
+        ----------
+        dtype : torch.dtype
+            The new dtype of the buffers; inputs are converted to it from now on.
+        """
         self._dtype = dtype
 
     def _t(self, a) -> torch.Tensor:
@@ -79,37 +118,126 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
 
     # --- subclass hooks -----------------------------------------------------------------------
     def init_state(self, x: torch.Tensor) -> tuple:
-        """Zero layer state for states ``x`` (B, n_x)."""
+        """Zero layer state.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (B, n_θ)
+            Network inputs (used for the batch size, as ``x @ 0`` so that the graph traces).
+
+        Returns
+        -------
+        tuple of torch.Tensor
+            The construction's layer state, each of shape ``(B, ·)``.
+        """
         raise NotImplementedError
 
     def layer(self, state: tuple, ctx: tuple) -> tuple:
-        """One layer: the next layer state."""
+        """One layer: the next layer state.
+
+        Parameters
+        ----------
+        state : tuple of torch.Tensor
+            The current layer state.
+        ctx : tuple of torch.Tensor
+            The per-forward terms of :meth:`context`.
+
+        Returns
+        -------
+        tuple of torch.Tensor
+            The next layer state, shaped like ``state``.
+        """
         raise NotImplementedError
 
     def context(self, x: torch.Tensor) -> tuple:
-        """Per-forward affine terms in ``x`` (computed once, shared by all layers)."""
+        """Per-forward affine terms in ``x`` (computed once, shared by all layers).
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (B, n_θ)
+            Network inputs.
+
+        Returns
+        -------
+        tuple of torch.Tensor
+        """
         raise NotImplementedError
 
     def decision(self, state: tuple, x: torch.Tensor) -> torch.Tensor:
-        """``(B, n_z)`` decision vector ``z`` of a layer state (``U = T z``)."""
+        """``(B, n_z)`` decision vector ``z`` of a layer state (``U = T z``).
+
+        Parameters
+        ----------
+        state : tuple of torch.Tensor
+            A layer state.
+        x : torch.Tensor, shape (B, n_θ)
+            Network inputs.
+
+        Returns
+        -------
+        torch.Tensor, shape (B, n_z)
+        """
         raise NotImplementedError
 
     def output(self, state: tuple, x: torch.Tensor) -> torch.Tensor:
-        """``(B, N·n_u)`` input sequences ``U = T z`` of a layer state."""
+        """``(B, N·n_u)`` input sequences ``U = T z`` of a layer state.
+
+        Parameters
+        ----------
+        state : tuple of torch.Tensor
+            A layer state.
+        x : torch.Tensor, shape (B, n_θ)
+            Network inputs.
+
+        Returns
+        -------
+        torch.Tensor, shape (B, N·n_u)
+        """
         z = self.decision(state, x)
         return z if self.Tt is None else z @ self.Tt
 
     def dual(self, state: tuple) -> torch.Tensor:
-        """``(B, m_kept)`` nonnegative dual iterate of a layer state (for bounds and the hybrid mode)."""
+        """``(B, m_kept)`` nonnegative dual iterate of a layer state (for bounds and the hybrid mode).
+
+        Parameters
+        ----------
+        state : tuple of torch.Tensor
+            A layer state.
+
+        Returns
+        -------
+        torch.Tensor, shape (B, m_kept)
+            Multipliers of the rows of :attr:`qp`.
+        """
         raise NotImplementedError
 
     def active_guess(self, state: tuple) -> torch.Tensor:
-        """``(B, m_kept)`` bool guess of the active set read off the sign of the layer state."""
+        """``(B, m_kept)`` bool guess of the active set read off the sign of the layer state.
+
+        Parameters
+        ----------
+        state : tuple of torch.Tensor
+            A layer state.
+
+        Returns
+        -------
+        torch.Tensor of bool, shape (B, m_kept)
+        """
         raise NotImplementedError
 
     # --- evaluation ---------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Input sequences ``(B, N·n_u)`` for states ``x`` (B, n_x)."""
+        """Input sequences ``(B, N·n_u)``: ``depth`` layers from the zero state, then the output.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (B, n_θ)
+            Network inputs (states for a plain problem), in the buffers' dtype.
+
+        Returns
+        -------
+        torch.Tensor, shape (B, N·n_u)
+        """
         ctx = self.context(x)
         state = self.init_state(x)
         for _ in range(self.depth):
@@ -117,7 +245,17 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
         return self.output(state, x)
 
     def control(self, x: torch.Tensor) -> torch.Tensor:
-        """First inputs ``(B, n_u)`` for states ``x`` (B, n_x)."""
+        """First inputs ``(B, n_u)``, the control applied.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (B, n_θ)
+            Network inputs, in the buffers' dtype.
+
+        Returns
+        -------
+        torch.Tensor, shape (B, n_u)
+        """
         return self.forward(x)[:, :self.n_u]
 
     def _states(self, X) -> torch.Tensor:
@@ -126,7 +264,17 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
         return torch.as_tensor(self.qp.check_parameters(X), dtype=self._dtype)
 
     def evaluate(self, X) -> np.ndarray:
-        """``(B, N·n_u)`` numpy float64 outputs for states ``X`` (B, n_x) or (n_x,), without gradients."""
+        """Numpy float64 outputs, without gradients.
+
+        Parameters
+        ----------
+        X : array_like or torch.Tensor, shape (B, n_θ) or (n_θ,)
+            Network inputs (states for a plain problem).
+
+        Returns
+        -------
+        ndarray, shape (B, N·n_u)
+        """
         with torch.no_grad():
             return self.forward(self._states(X)).double().numpy()
 
@@ -136,13 +284,19 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
 
         Parameters
         ----------
-        X : (B, n_x) states
+        X : array_like or torch.Tensor, shape (B, n_θ) or (n_θ,)
+            Network inputs (states for a plain problem).
         depth : int, optional
-        state0 : tuple of tensors, optional
+            Layers to run (default :attr:`depth`).
+        state0 : tuple of torch.Tensor, optional
             Initial layer state (default zero); the ``state`` of a previous
             :class:`LayerHistory` gives the paper's warm start.
-        reference : (B, N·n_u), optional
+        reference : array_like, shape (B, N·n_u), optional
             Exact outputs; when given, the per-layer error ``‖U_j - U*‖∞`` is recorded.
+
+        Returns
+        -------
+        LayerHistory
         """
         x = self._states(X)
         J = self.depth if depth is None else int(depth)
@@ -169,7 +323,21 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
         return torch.sqrt(sum(((a - b) ** 2).sum(dim=1) for a, b in zip(nxt, state, strict=True))).double()
 
     def run(self, X, *, state0: tuple | None = None) -> tuple:
-        """``(U, state)``: outputs ``(B, N·n_u)`` and the final layer state, from ``state0`` (default zero)."""
+        """Outputs and the final layer state, without gradients.
+
+        Parameters
+        ----------
+        X : array_like or torch.Tensor, shape (B, n_θ) or (n_θ,)
+            Network inputs (states for a plain problem).
+        state0 : tuple of torch.Tensor, optional
+            Initial layer state (default zero); a previous call's ``state`` continues from there.
+
+        Returns
+        -------
+        U : ndarray, shape (B, N·n_u)
+        state : tuple of torch.Tensor
+            The layer state after the last layer.
+        """
         x = self._states(X)
         with torch.no_grad():
             ctx = self.context(x)
@@ -179,7 +347,17 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
             return self.output(state, x).double().numpy(), state
 
     def full_dual(self, state: tuple) -> np.ndarray:
-        """``(B, m)`` dual iterate in the rows of ``net.qp`` (zeros on pruned rows)."""
+        """``(B, m)`` dual iterate in the rows of ``net.qp`` (zeros on pruned rows).
+
+        Parameters
+        ----------
+        state : tuple of torch.Tensor
+            A layer state.
+
+        Returns
+        -------
+        ndarray, shape (B, m)
+        """
         lam_k = self.dual(state).double().numpy()
         lam = np.zeros((lam_k.shape[0], self.net.m))
         lam[:, self.kept_rows] = lam_k
@@ -191,6 +369,15 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
         A-priori where a contraction certificate exists (see :meth:`certificate`),
         a-posteriori otherwise (:func:`dual_gap_bound` on the last layer's dual iterate,
         always w.r.t. the unpruned QP ``net.qp``). The smaller of the two is returned.
+
+        Parameters
+        ----------
+        X : array_like or torch.Tensor, shape (B, n_θ) or (n_θ,)
+            Network inputs (states for a plain problem).
+
+        Returns
+        -------
+        ErrorBound
         """
         Xn = self.qp.check_parameters(X if not isinstance(X, torch.Tensor) else X.detach().cpu().numpy())
         _, state = self.run(Xn)
@@ -222,6 +409,16 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
 
 
 def row_scale(qp: CondensedQP) -> np.ndarray:
-    """``(m,)`` factors ``1/‖G_i‖₂`` (1 for zero rows)."""
+    """``(m,)`` factors ``1/‖G_i‖₂`` (1 for zero rows).
+
+    Parameters
+    ----------
+    qp : CondensedQP
+        The QP whose rows are scaled.
+
+    Returns
+    -------
+    ndarray, shape (m,)
+    """
     n = np.linalg.norm(qp.G, axis=1)
     return 1.0 / np.where(n > 0, n, 1.0)

@@ -12,6 +12,9 @@ __all__ = ["dual_gap_bound", "ROUNDING_SLACK"]
 
 #: Relative allowance for float64 rounding added to the a-posteriori bound.
 ROUNDING_SLACK = 1e-12
+#: Upper bound on the radius variable of the Chebyshev-centre LP: it keeps the LP bounded where the
+#: feasible set is unbounded (any centre with a positive radius serves as the segment's end point).
+CHEBYSHEV_RADIUS_CAP = 1.0
 
 
 def dual_gap_bound(qp: CondensedQP, X: np.ndarray, lam: np.ndarray, U_out: np.ndarray) -> np.ndarray:
@@ -31,16 +34,24 @@ def dual_gap_bound(qp: CondensedQP, X: np.ndarray, lam: np.ndarray, U_out: np.nd
     ``λ >= 0``; :data:`ROUNDING_SLACK` ``· max(1, ‖U_out‖∞)`` is added for float64 rounding. Where the
     feasible set has no interior the bound is ``inf`` unless a candidate is feasible.
 
+    For a QP with an output map ``U = T z`` the bound also holds for ``‖T z - T z*‖∞``:
+    each row of ``T`` (move blocking, slacks dropped) is a unit vector.
+
     Parameters
     ----------
-    qp : CondensedQP; X : (B, n_x) states; lam : (B, m) dual point (negative entries are
-        clipped to 0); U_out : (B, n_z) the decision vector to bound. For a QP with an
-        output map ``U = T z`` the bound also holds for ``‖T z - T z*‖∞``: each row of ``T``
-        (move blocking, slacks dropped) is a unit vector.
+    qp : CondensedQP
+        The QP (unpruned: the bound refers to its solution).
+    X : array_like, shape (B, n_θ) or (n_θ,)
+        Parameters (states for a plain problem).
+    lam : array_like, shape (B, m)
+        Dual point; negative entries are clipped to 0.
+    U_out : array_like, shape (B, n_z)
+        The decision vector to bound.
 
     Returns
     -------
-    (B,) bounds
+    ndarray, shape (B,)
+        Upper bounds on ``‖U_out - z*‖∞`` (``inf`` where none could be proved).
     """
     X = qp.check_parameters(X)
     lam = np.maximum(np.asarray(lam, float), 0.0)
@@ -83,7 +94,8 @@ def _chebyshev_centre(qp: CondensedQP, h: np.ndarray) -> np.ndarray | None:
     c = np.zeros(n + 1)
     c[-1] = -1.0
     A = np.hstack([qp.G, norms[:, None]])
-    res = scipy.optimize.linprog(c, A_ub=A, b_ub=h, bounds=[(None, None)] * n + [(None, 1.0)], method="highs")
+    res = scipy.optimize.linprog(c, A_ub=A, b_ub=h, bounds=[(None, None)] * n + [(None, CHEBYSHEV_RADIUS_CAP)],
+                                 method="highs")
     if res.status != 0 or res.x[-1] <= 0:
         return None
     return res.x[:n]

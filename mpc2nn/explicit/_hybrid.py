@@ -21,12 +21,17 @@ class HybridResult:
 
     Attributes
     ----------
-    U : (B, N·n_u) inputs (exact where ``status`` is ``"solved"``)
-    certified : (B,) bool, the reduced KKT solve after the layers passed the KKT certificate
-    status : (B,) str, the exact solve's outcome (:class:`~mpc2nn.status.Status`): ``"solved"`` where the
-        finishing stage or the fallback solve was certified, else the fallback's status (``"infeasible"``, ...)
-    kkt_worst : (B,) relative KKT residual of the returned solution
-    depth : layers run before the finishing stage
+    U : ndarray, shape (B, N·n_u)
+        Inputs (exact where ``status`` is ``"solved"``).
+    certified : ndarray of bool, shape (B,)
+        The reduced KKT solve after the layers passed the KKT certificate (no fallback needed).
+    status : ndarray of str, shape (B,)
+        The exact solve's outcome (:class:`~mpc2nn.status.Status`): ``"solved"`` where the finishing
+        stage or the fallback solve was certified, else the fallback's status (``"infeasible"``, ...).
+    kkt_worst : ndarray, shape (B,)
+        Relative KKT residual of the returned solution.
+    depth : int
+        Layers run before the finishing stage.
     """
 
     U: np.ndarray
@@ -50,9 +55,17 @@ class HybridNetwork(ExplicitLaw):
     :data:`mpc2nn.CERTIFICATE_TOL`, and :meth:`ImplicitNetwork.solve` (warm-started
     from that active set) for the samples not certified.
 
+    Parameters
+    ----------
+    explicit : ExplicitNetwork
+        The pure network run first.
+
     Attributes
     ----------
-    explicit : the ExplicitNetwork run first; depth : its depth; net : the ImplicitNetwork
+    depth : int
+        The depth of ``explicit``.
+    net : ImplicitNetwork
+        The implicit network behind ``explicit``; its exact solve is the fallback.
     """
 
     method = "hybrid"
@@ -63,11 +76,31 @@ class HybridNetwork(ExplicitLaw):
         self.n_theta, self.n_U, self.n_u = explicit.n_theta, explicit.n_U, explicit.n_u
 
     def evaluate(self, X) -> np.ndarray:
-        """``(B, N·n_u)`` inputs of :meth:`solve`."""
+        """``(B, N·n_u)`` inputs of :meth:`solve`.
+
+        Parameters
+        ----------
+        X : array_like, shape (B, n_θ) or (n_θ,)
+            Parameters (states for a plain problem).
+
+        Returns
+        -------
+        ndarray, shape (B, N·n_u)
+        """
         return self.solve(X).U
 
     def solve(self, X) -> HybridResult:
-        """Exact inputs for states ``X`` (B, n_x); see the class docstring."""
+        """Exact inputs; see the class docstring.
+
+        Parameters
+        ----------
+        X : array_like, shape (B, n_θ) or (n_θ,)
+            Parameters (states for a plain problem).
+
+        Returns
+        -------
+        HybridResult
+        """
         ex, qp = self.explicit, self.net.qp
         Xn = qp.check_parameters(X)
         _, state = ex.run(Xn)

@@ -14,10 +14,26 @@ from ._paper import PaperNetwork, PaperOptions
 from ._registry import Construction, ConstructionOptions, positive, register_construction
 from ._results import ContractionCertificate
 
-__all__ = ["design_feedback", "LMIOptions"]
+__all__ = ["design_feedback", "LMIOptions", "LMI_TOL", "LMI_MAX_ROWS"]
+
+#: Default bisection tolerance on the rate ρ of :func:`design_feedback`: 14 SDP solves (2⁻¹⁴ < 1e-4),
+#: and a rate known to 1e-4 changes the a-priori bound ``ρ^J`` by at most a factor ``(1 + 1e-4/ρ)^J``.
+LMI_TOL = 1e-4
+#: Default largest number of rows ``m`` for which the SDP (a ``3m × 3m`` LMI in ``(P, Z, Λ)``, about ``2m²``
+#: unknowns, solved about 14 times by the bisection) is attempted: the design for m = 20 took about 3 minutes
+#: on two shared cores (Clarabel), and interior-point cost grows at least with the cube of the LMI's size, so
+#: by that growth m = 60 would take over an hour; larger problems are told why and may raise the cap.
+LMI_MAX_ROWS = 60
+#: :func:`_verified_rate` checks rates below ``1 - RATE_MARGIN`` only: a certified rate must be strictly
+#: below 1, and within 1e-9 of 1 the eigenvalue test cannot tell ``ρ < 1`` from ``ρ = 1``.
+RATE_MARGIN = 1e-9
+#: Resolution of the bisection that re-verifies the solver's certificate by eigenvalues (``ρ`` is rounded
+#: up to it): fine against the SDP bisection's :data:`LMI_TOL`, about 20 eigenvalue checks.
+RATE_RESOLUTION = 1e-6
 
 
-def design_feedback(net: ImplicitNetwork, *, tol: float = 1e-4, max_rows: int = 60) -> ContractionCertificate:
+def design_feedback(net: ImplicitNetwork, *, tol: float = LMI_TOL, max_rows: int = LMI_MAX_ROWS
+                    ) -> ContractionCertificate:
     """Design ``K`` of the paper's form by an LMI that certifies a contraction rate.
 
     With ``A = [K, (I - K) D]`` acting on ``(Δw, Δσ)``, ``Δσ = relu(w₁) - relu(w₂)``
@@ -32,8 +48,17 @@ def design_feedback(net: ImplicitNetwork, *, tol: float = 1e-4, max_rows: int = 
 
     Parameters
     ----------
-    net : ImplicitNetwork; tol : bisection tolerance on ρ;
-    max_rows : largest ``m`` for which the SDP (size ``3m``) is attempted
+    net : ImplicitNetwork
+        The network whose ``D = W`` the feedback acts on.
+    tol : float
+        Bisection tolerance on ρ (default :data:`LMI_TOL`).
+    max_rows : int
+        Largest ``m`` for which the SDP (size ``3m``) is attempted (default :data:`LMI_MAX_ROWS`).
+
+    Returns
+    -------
+    ContractionCertificate
+        With ``exists=False`` and the reason where no rate below 1 was found or tried.
     """
     qp = net.qp
     m = qp.m
@@ -92,7 +117,7 @@ def design_feedback(net: ImplicitNetwork, *, tol: float = 1e-4, max_rows: int = 
 
 
 def _verified_rate(D: np.ndarray, K: np.ndarray, P: np.ndarray, lam: np.ndarray) -> float | None:
-    """Smallest ``ρ < 1`` (to 1e-6) with ``[[ρ²P, -Λ], [-Λ, 2Λ]] - AᵀPA ⪰ 0`` by eigenvalues, else ``None``.
+    """Smallest ``ρ < 1`` (to :data:`RATE_RESOLUTION`) with ``[[ρ²P, -Λ], [-Λ, 2Λ]] - AᵀPA ⪰ 0``, else ``None``.
 
     Re-checks the solver's ``(P, K, Λ)`` in plain linear algebra, so the certified
     rate does not rest on the SDP solver's tolerances.
@@ -106,10 +131,10 @@ def _verified_rate(D: np.ndarray, K: np.ndarray, P: np.ndarray, lam: np.ndarray)
         N = np.block([[rho * rho * P, -Lam], [-Lam, 2 * Lam]]) - APA
         return bool(np.linalg.eigvalsh(0.5 * (N + N.T))[0] >= 0.0)
 
-    if not ok(1.0 - 1e-9):
+    if not ok(1.0 - RATE_MARGIN):
         return None
-    lo, hi = 0.0, 1.0 - 1e-9
-    while hi - lo > 1e-6:
+    lo, hi = 0.0, 1.0 - RATE_MARGIN
+    while hi - lo > RATE_RESOLUTION:
         mid = 0.5 * (lo + hi)
         lo, hi = (lo, mid) if ok(mid) else (mid, hi)
     return hi
@@ -117,10 +142,18 @@ def _verified_rate(D: np.ndarray, K: np.ndarray, P: np.ndarray, lam: np.ndarray)
 
 @dataclass(frozen=True, kw_only=True)
 class LMIOptions(ConstructionOptions):
-    """Options of ``method="lmi"``: the bisection tolerance on the rate and the largest ``m`` attempted."""
+    """Options of ``method="lmi"``; nothing is tuned.
 
-    tol: float = 1e-4
-    max_rows: int = 60
+    Parameters
+    ----------
+    tol : float
+        Bisection tolerance on the rate (default :data:`LMI_TOL`).
+    max_rows : int
+        Largest ``m`` for which the SDP is attempted (default :data:`LMI_MAX_ROWS`).
+    """
+
+    tol: float = LMI_TOL
+    max_rows: int = LMI_MAX_ROWS
 
     def __post_init__(self):
         object.__setattr__(self, "tol", positive("tol", self.tol, allow_none=False))

@@ -18,8 +18,12 @@ BETA_LADDER = (0.0, 0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98)
 
 @dataclass(frozen=True, kw_only=True)
 class MomentumOptions(ConstructionOptions):
-    """Options of ``method="momentum"``: the momentum ``beta`` in [0, 1); ``None`` tunes it over
-    :data:`BETA_LADDER`.
+    """Options of ``method="momentum"``.
+
+    Parameters
+    ----------
+    beta : float, optional
+        The momentum, in [0, 1); ``None`` tunes it over :data:`BETA_LADDER`.
     """
 
     beta: float | None = None
@@ -34,6 +38,23 @@ class MomentumNetwork(ExplicitNetwork):
 
     ``W = I - γM``, ``ζ = -γ q(x)`` with the step ``γ = 1/λmax(M)`` per row; layer
     state ``(y, λ_prev)`` (B, m) each, ``λ_prev = relu(y)`` of the previous layer.
+
+    Parameters
+    ----------
+    net : ImplicitNetwork
+        The implicit network approximated.
+    qp : CondensedQP
+        The QP the layers iterate on (``net.qp`` or its kept rows).
+    kept_rows : array_like of int
+        Rows of ``net.qp`` kept in ``qp``.
+    depth : int
+        Number of layers.
+    dtype : torch.dtype
+        Dtype of the buffers.
+    options : MomentumOptions
+        ``beta``, set.
+    pruned : bool
+        Rows were dropped by LP over a box.
     """
 
     method = "momentum"

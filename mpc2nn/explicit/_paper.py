@@ -18,8 +18,15 @@ __all__ = ["PaperNetwork", "PaperOptions"]
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class PaperOptions(ConstructionOptions):
-    """Options of ``method="paper"``: the feedback ``K`` (a number or an (m, m) matrix; 0 is the paper's plain
-    form) and the step(s) ``alpha`` (a number or (m,) per row; default the implicit network's).
+    """Options of ``method="paper"``; nothing is tuned.
+
+    Parameters
+    ----------
+    K : float or array_like, shape (m, m)
+        The feedback: a number or a matrix; 0 is the paper's plain form (one projected-gradient
+        step on the dual per layer).
+    alpha : float or array_like, shape (m,), optional
+        The step(s), one for all rows or one per row (default the implicit network's).
     """
 
     K: float | np.ndarray = 0.0
@@ -47,7 +54,27 @@ class PaperOptions(ConstructionOptions):
 class PaperNetwork(ExplicitNetwork):
     """The paper's form ``w⁺ = D relu(w) + ζ + K (w - D relu(w) - ζ)``, ``U = W_f relu(w) + Y_f x``.
 
-    Layer state ``(w,)`` of shape (B, m). ``K`` is a scalar or an (m, m) matrix.
+    Layer state ``(w,)`` of shape (B, m); ``D = I - diag(α) M`` and ``ζ = -diag(α) q(x)`` are those of
+    the implicit network with the options' steps. ``K`` is a scalar or an (m, m) matrix.
+
+    Parameters
+    ----------
+    net : ImplicitNetwork
+        The implicit network approximated.
+    qp : CondensedQP
+        The QP the layers iterate on (``net.qp`` or its kept rows).
+    kept_rows : array_like of int
+        Rows of ``net.qp`` kept in ``qp``.
+    depth : int
+        Number of layers.
+    dtype : torch.dtype
+        Dtype of the buffers.
+    options : PaperOptions
+        The feedback ``K`` and the steps ``alpha``.
+    cert : ContractionCertificate, optional
+        The LMI's certificate for ``K`` (``method="lmi"``), which gives the a-priori bound.
+    pruned : bool
+        Rows were dropped by LP over a box.
     """
 
     method = "paper"
@@ -146,7 +173,7 @@ class PaperNetwork(ExplicitNetwork):
 
     @classmethod
     def from_config(cls, net, qp, kept_rows, depth, dtype, fields, arrays, *, pruned=False):
-        """The network with the stored steps, feedback and certificate."""
+        """The network with the stored steps, feedback and certificate (see :meth:`ExplicitNetwork.from_config`)."""
         K = fields["K"] if "K" in fields else arrays["buffer.Kt"].T
         cert = None
         if "certificate" in fields:

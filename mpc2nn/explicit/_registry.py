@@ -30,7 +30,17 @@ class ConstructionOptions:
         return tuple(f.name for f in dataclasses.fields(self) if getattr(self, f.name) is None)
 
     def value(self, name: str) -> float:
-        """The option ``name`` as a float; a named error while it is still to be tuned (``None``)."""
+        """The option ``name`` as a float; a named error while it is still to be tuned (``None``).
+
+        Parameters
+        ----------
+        name : str
+            A field of the options class.
+
+        Returns
+        -------
+        float
+        """
         v = getattr(self, name)
         if v is None:
             raise ProblemDefinitionError(f"{name}: not set; build the network with mpc2nn.unravel, which tunes "
@@ -38,7 +48,18 @@ class ConstructionOptions:
         return float(v)
 
     def with_values(self, **values) -> ConstructionOptions:
-        """A copy with some options set (validated again)."""
+        """A copy with some options set (validated again).
+
+        Parameters
+        ----------
+        **values
+            New values of fields of the options class, by name.
+
+        Returns
+        -------
+        ConstructionOptions
+            Of the same class.
+        """
         return dataclasses.replace(self, **values)
 
 
@@ -48,11 +69,17 @@ class Construction:
 
     Attributes
     ----------
-    name : the ``method=`` name
-    options : the options class (a :class:`ConstructionOptions`)
-    build : ``(net, qp, kept_rows, depth, dtype, options) -> ExplicitNetwork`` with every option set
-    ladders : ``qp -> {option: candidates}`` for the options that may be tuned, likeliest first
-    summary : one line for listings (``mpc2nn unravel --help``)
+    name : str
+        The ``method=`` name.
+    options : type
+        The options class (a subclass of :class:`ConstructionOptions`).
+    build : callable
+        ``(net, qp, kept_rows, depth, dtype, options, *, pruned) -> ExplicitNetwork`` with every
+        option set.
+    ladders : callable
+        ``qp -> {option: candidates}`` for the options that may be tuned, likeliest first.
+    summary : str
+        One line for listings (``mpc2nn unravel --help``).
     """
 
     name: str

@@ -15,10 +15,13 @@ class ErrorBound:
 
     Attributes
     ----------
-    bound : (B,) upper bound (``inf`` where none could be proved)
-    kind : (B,) str, a :class:`~mpc2nn.status.BoundKind`: ``"a-priori"`` (certified contraction,
-        depends on ``x`` only) or ``"a-posteriori"`` (duality gap of the last layer's dual iterate)
-    assumptions : plain-language statement of what the bound relies on
+    bound : ndarray, shape (B,)
+        Upper bounds (``inf`` where none could be proved).
+    kind : ndarray of str, shape (B,)
+        A :class:`~mpc2nn.status.BoundKind` value: ``"a-priori"`` (certified contraction, depends
+        on ``x`` only) or ``"a-posteriori"`` (duality gap of the last layer's dual iterate).
+    assumptions : str
+        Plain-language statement of what the bound relies on.
     """
 
     bound: np.ndarray
@@ -32,12 +35,16 @@ class LayerHistory:
 
     Attributes
     ----------
-    residual : (J, B) ``‖s_{j} - T(s_{j})‖₂`` of the layer state after layer ``j = 1..J``
-        (for the paper's form: ``‖w - D relu(w) - ζ‖₂``, the published residual)
-    error : (J, B) ``‖U_j - U*‖∞`` when a reference was given, else ``None``
-    U : (B, N·n_u) output after the last layer
-    state : tuple of tensors, the layer state after the last layer (pass it as ``state0``
-        to continue, e.g. a warm start at the next closed-loop step)
+    residual : ndarray, shape (J, B)
+        ``‖s_j - T(s_j)‖₂`` of the layer state after layer ``j = 1..J`` (for the paper's form:
+        ``‖w - D relu(w) - ζ‖₂``, the published residual).
+    error : ndarray, shape (J, B), or None
+        ``‖U_j - U*‖∞`` when a reference was given.
+    U : ndarray, shape (B, N·n_u)
+        Output after the last layer.
+    state : tuple of torch.Tensor
+        The layer state after the last layer (pass it as ``state0`` to continue, e.g. a warm
+        start at the next closed-loop step).
     """
 
     residual: np.ndarray
@@ -52,9 +59,16 @@ class DepthSelection:
 
     Attributes
     ----------
-    tol : requested ``max ‖U - U*‖∞``; depth : chosen depth (``None`` if not reached)
-    max_error : largest error on the selection states at that depth
-    n_states : number of selection states; guarantee : what the choice guarantees
+    tol : float
+        The requested ``max ‖U - U*‖∞``.
+    depth : int or None
+        The chosen depth (``None`` if the tolerance was not reached within the largest depth tried).
+    max_error : float
+        Largest error on the selection states at that depth.
+    n_states : int
+        Number of selection states.
+    guarantee : str
+        What the choice guarantees (an empirical maximum over the selection states).
     """
 
     tol: float
@@ -69,8 +83,21 @@ class ContractionCertificate:
     """Result of the LMI design of the feedback ``K`` of the paper's form.
 
     If ``exists``: ``‖Δw⁺‖_P <= rate ‖Δw‖_P`` for every pair of layer states and
-    every state ``x``, with ``P`` (m, m) and ``K`` (m, m). Otherwise ``reason``
-    says why no certificate exists (e.g. rank-deficient ``G``).
+    every state ``x``. Otherwise ``reason`` says why no certificate exists (e.g.
+    rank-deficient ``G``).
+
+    Attributes
+    ----------
+    exists : bool
+        A rate below 1 was found and verified by eigenvalues.
+    rate : float or None
+        The certified contraction rate ``ρ < 1``.
+    K : ndarray, shape (m, m), or None
+        The feedback of the paper's form.
+    P : ndarray, shape (m, m), or None
+        The weight of the norm ``‖v‖_P = sqrt(vᵀ P v)`` in which the layers contract.
+    reason : str
+        How the certificate was obtained, or why none exists.
     """
 
     exists: bool

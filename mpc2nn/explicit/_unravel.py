@@ -23,10 +23,34 @@ __all__ = ["unravel", "throughput", "error_curve", "first_depth", "MAX_DEPTH"]
 
 #: Largest depth tried by the tolerance search of :func:`unravel`.
 MAX_DEPTH = 20000
+#: :func:`error_curve` stops once the error is below ``EARLY_STOP_FACTOR·tol``: the depth search only needs
+#: the first depth below ``tol`` and that the error stays there, and 100× below it the curve is taken to
+#: stay below (checking it to the end would cost up to ``max_depth`` layers per candidate).
+EARLY_STOP_FACTOR = 1e-2
 
 
 def first_depth(err_max: np.ndarray, tol: float) -> int | None:
-    """Smallest depth ``J`` with ``err_max[j] <= tol`` for all ``j >= J - 1`` (layers counted from 1)."""
+    """Smallest depth ``J`` with ``err_max[j] <= tol`` for all ``j >= J - 1`` (layers counted from 1).
+
+    Parameters
+    ----------
+    err_max : ndarray, shape (J,)
+        Largest error after each layer (an :func:`error_curve`).
+    tol : float
+        The tolerance.
+
+    Returns
+    -------
+    int or None
+        ``None`` when the last entry is still above ``tol``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mpc2nn.explicit import first_depth
+    >>> first_depth(np.array([1.0, 1e-3, 1e-2, 1e-5, 1e-7]), 1e-4)    # from layer 4 on
+    4
+    """
     bad = np.flatnonzero(~(err_max <= tol))
     if bad.size == 0:
         return 1
@@ -37,7 +61,26 @@ def first_depth(err_max: np.ndarray, tol: float) -> int | None:
 
 def error_curve(model: ExplicitNetwork, X: np.ndarray, U: np.ndarray, J: int, tol: float | None = None
                  ) -> np.ndarray:
-    """``(J',)`` max error over the states after each layer (stops early 100× below ``tol``)."""
+    """``(J',)`` max error over the states after each layer.
+
+    Parameters
+    ----------
+    model : ExplicitNetwork
+        The network (its own depth is ignored).
+    X : array_like, shape (B, n_θ)
+        Network inputs.
+    U : array_like, shape (B, N·n_u)
+        Their exact outputs.
+    J : int
+        Largest number of layers run.
+    tol : float, optional
+        Stop after the first layer whose error is below ``EARLY_STOP_FACTOR·tol`` (100× below).
+
+    Returns
+    -------
+    ndarray, shape (J',)
+        ``max_b ‖U_j(x_b) - U_b‖∞`` for ``j = 1..J'``, ``J' <= J``.
+    """
     x = model._states(X)
     ref = torch.as_tensor(U, dtype=model._dtype)
     out = []
@@ -48,7 +91,7 @@ def error_curve(model: ExplicitNetwork, X: np.ndarray, U: np.ndarray, J: int, to
             state = model.layer(state, ctx)
             e = float((model.output(state, x) - ref).abs().max())
             out.append(e)
-            if tol is not None and e <= 1e-2 * tol:
+            if tol is not None and e <= EARLY_STOP_FACTOR * tol:
                 break
     return np.asarray(out)
 
@@ -62,6 +105,7 @@ def unravel(net: ImplicitNetwork, depth: int | None = None, *, method: str | Con
     Parameters
     ----------
     net : ImplicitNetwork
+        The network to unravel (from :func:`mpc2nn.compile`).
     depth : int, optional
         Number of layers. Give either ``depth`` or ``tol``.
     method : str or options object
@@ -75,16 +119,24 @@ def unravel(net: ImplicitNetwork, depth: int | None = None, *, method: str | Con
         ``n_tuning`` feasible states drawn from ``box``, default the QP's sample box)
         is <= ``tol``. The choice is empirical on those states; ``selection`` on the
         result says so, and :meth:`ExplicitNetwork.error_bound` bounds any other state.
-    states : (B, n_x), optional; box : (lo, hi), optional
+    states : array_like, shape (B, n_θ), optional
         Selection states for ``tol`` (feasible ones are kept).
-    dtype : torch.float64 (default) or torch.float32
+    box : (lo, hi), optional
+        Box of states, arrays of shape (n_x,) each: where selection states are drawn (without
+        ``states``) and where ``prune`` proves rows inactive; default the QP's sample box.
+    dtype : torch.dtype
+        ``torch.float64`` (default) or ``torch.float32``.
     prune : bool
         Drop rows that no state of ``box`` (default: the sample box) can make active,
         proved by one LP per row.
-    tuning_states : (B, n_x), optional
+    tuning_states : array_like, shape (B, n_θ), optional
         States for tuning ``beta``/``rho``/``relax`` (default: ``n_tuning`` feasible states
         drawn from the sample box with ``seed``). Keep them apart from the states used to
         report accuracy.
+    n_tuning : int
+        Number of states drawn for tuning, and for the depth selection without ``states``.
+    seed : int
+        Seed of the tuning states (the selection states use ``seed + 1``).
     hybrid_base : str
         Pure construction run before the finishing stage of ``method="hybrid"``.
     max_depth : int
@@ -99,7 +151,8 @@ def unravel(net: ImplicitNetwork, depth: int | None = None, *, method: str | Con
 
     Returns
     -------
-    ExplicitNetwork (a torch.nn.Module), or HybridNetwork for ``method="hybrid"``.
+    ExplicitNetwork or HybridNetwork
+        A ``torch.nn.Module``, or a HybridNetwork for ``method="hybrid"``.
 
     Examples
     --------
@@ -225,7 +278,22 @@ def _tune(c: Construction, qp, kept, net, tune, depth, tol, dtype, opts, max_dep
 
 
 def throughput(model: ExplicitNetwork, X, *, repeats: int = 5) -> float:
-    """Median states per second of ``model`` on the batch ``X`` (no gradients)."""
+    """Median states per second of ``model`` on a batch (no gradients, after one warm-up call).
+
+    Parameters
+    ----------
+    model : ExplicitNetwork
+        The network timed.
+    X : array_like, shape (B, n_θ)
+        The batch, evaluated at once.
+    repeats : int
+        Timed runs; the median is taken.
+
+    Returns
+    -------
+    float
+        ``B`` divided by the median time of one forward pass.
+    """
     x = model._states(X)
     times = []
     with torch.no_grad():
