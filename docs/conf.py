@@ -8,10 +8,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-import mpc2nn
-
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # document this checkout's mpc2nn, whatever is installed
+
+import mpc2nn  # noqa: E402
 
 project = "mpc2nn"
 author = "mpc2nn developers"
