@@ -45,15 +45,15 @@ from typing import NamedTuple
 
 import numpy as np
 import pytest
-from tolerances import TOL
+from tolerances import tol
 
 cp = pytest.importorskip("cvxpy")
 osqp = pytest.importorskip("osqp")
 
 __all__ = ["Reference", "RefSol", "RefBatch", "rollout", "full_cost", "theta_of", "box_states", "ACC", "EXACT"]
 
-ACC = TOL["acceptance", "float64"]
-EXACT = TOL["vs_daqp", "float64"]
+ACC = tol("acceptance")
+EXACT = tol("vs_daqp")
 
 _OSQP_V1 = int(osqp.__version__.split(".")[0]) >= 1
 OSQP_OPTS = dict(eps_abs=1e-10, eps_rel=1e-10, max_iter=10_000, verbose=False,
@@ -241,7 +241,7 @@ class Reference:
         x = np.asarray(x, float)
         nan = np.full(self.N * self.n_u, np.nan)
         for c_x, d in self.state_only_k0:
-            if c_x @ x > d + 1e-12:
+            if c_x @ x > d + tol("roundoff"):
                 return RefSol(nan, np.inf, "infeasible", np.nan, np.nan, "numpy (state-only row at k=0)")
         self.x0.value = x
         if self.uses_u_prev:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tolerances import tol
 
 import mpc2nn
 from mpc2nn.converse import (
@@ -23,8 +24,8 @@ from mpc2nn.status import Conversion, Status
 
 pytest.importorskip("cvxpy")
 
-ROUND_TRIP_TOL = 1e-8      # issue 5: same U as the original to 1e-8
-TO_MPC_TOL = 1e-7          # to_mpc default (see its docstring for why not 1e-8 everywhere)
+ROUND_TRIP_TOL = tol("round_trip")
+TO_MPC_TOL = tol("to_mpc")
 PROBLEMS = mpc2nn.systems.all_problems()
 N_STATES = 40
 
@@ -48,8 +49,10 @@ def _brute_force_fixed_points(W, Y, b, X):
             if S.any():     # singular active sets (rank-deficient I - W): a least-squares point, checked below
                 y[S] = np.linalg.lstsq(M, c[S], rcond=None)[0]
             y[~S] = W[np.ix_(~S, S)] @ y[S] + c[~S]
+            # the oracle's decisions: the least-squares point solves the active rows (relative 1e-9: round-off is
+            # ~1e-15, an inconsistent singular system misses by O(1)) and has the signs of its pattern
             consistent = np.abs(M @ y[S] - c[S]).max(initial=0.0) <= 1e-9 * max(1.0, np.abs(c).max())
-            if consistent and np.all(y[S] >= -1e-12) and np.all(y[~S] <= 1e-12):
+            if consistent and np.all(y[S] >= -tol("roundoff")) and np.all(y[~S] <= tol("roundoff")):
                 sols.append(y)
         out.append(sols)
     return out
@@ -64,8 +67,10 @@ def test_round_trip_every_public_problem(name):
     net = mpc2nn.compile(qp)
     res = to_qp(net)
     assert res.status == Conversion.EXACT and res.obstruction is None
-    assert res.residual < 1e-10
-    assert max(res.network_mismatch.values()) < 1e-9
+    assert res.residual < tol("converse_exact")
+    # rebuilt vs given weights: held to same_math here (m up to 120 rows), to converse_exact on the small random
+    # networks below; seen 2.8e-12
+    assert max(res.network_mismatch.values()) < tol("same_math")
     X = _states(qp)
     ref = net.solve(X)
     back = res.network().solve(X)                   # MPC → network → QP' → network' (same steps)
@@ -79,7 +84,7 @@ def test_round_trip_every_public_problem(name):
     assert np.abs(other.U[ok] - ref.U[ok]).max() <= ROUND_TRIP_TOL * scale
     # the recovered QP is the original one up to a positive scale (W_f has full row rank on these problems)
     ratio = res.qp.H / qp.H
-    assert np.allclose(ratio, ratio.flat[0], rtol=1e-8)
+    assert np.allclose(ratio, ratio.flat[0], rtol=ROUND_TRIP_TOL)
 
 
 def test_round_trip_with_per_row_steps_recovers_the_steps():
@@ -92,7 +97,7 @@ def test_round_trip_with_per_row_steps_recovers_the_steps():
     for d_block in res.family.d_basis:
         blk = np.flatnonzero(d_block)
         ratio = res.alpha[blk] / alpha[blk]
-        assert np.allclose(ratio, ratio[0], rtol=1e-9)
+        assert np.allclose(ratio, ratio[0], rtol=tol("same_math"))
     X = _states(qp, 20)
     np.testing.assert_allclose(res.network().solve(X).U, net.solve(X).U, atol=ROUND_TRIP_TOL)
 
@@ -101,7 +106,7 @@ def test_sdp_route_agrees_with_the_algebraic_one():
     net = mpc2nn.compile(PROBLEMS["drummond2024_corrected"]())
     alg, sdp = to_qp(net), to_qp(net, method="sdp")
     assert sdp.status == Conversion.EXACT and sdp.method == "sdp + polish"
-    assert sdp.residual < 1e-12
+    assert sdp.residual < tol("roundoff")
     X = _states(net.qp, 20)
     np.testing.assert_allclose(sdp.network().solve(X).U, alg.network().solve(X).U, atol=ROUND_TRIP_TOL)
 
@@ -130,7 +135,7 @@ def test_random_monotone_network_maps_to_a_qp_with_the_same_fixed_points(seed, s
     wts = _monotone_weights(rng, m, n_U, n_x, steps=steps)
     res = to_qp(wts)
     assert res.status == Conversion.EXACT, str(res)
-    assert max(res.network_mismatch.values()) < 1e-10
+    assert max(res.network_mismatch.values()) < tol("converse_exact")
     assert res.family.free_basis.shape == (n_U, n_U - m)      # H is not unique: U is
     X = rng.normal(size=(25, n_x)) * 2
     sols = _brute_force_fixed_points(wts.W, wts.Y, wts.b, X)
@@ -141,6 +146,7 @@ def test_random_monotone_network_maps_to_a_qp_with_the_same_fixed_points(seed, s
     np.testing.assert_allclose(qp_sol.U, U_net, atol=ROUND_TRIP_TOL)
     # the QP's KKT points are the network's fixed points: check the QP itself with OSQP
     osqp = mpc2nn.solve_osqp(res.qp, X)
+    # 1e-4: a loose check that the QP is the right one, not of OSQP's accuracy (seen 1.2e-13: vs_osqp would hold)
     np.testing.assert_allclose(osqp.U, U_net, atol=1e-4)
 
 
@@ -182,15 +188,15 @@ def test_non_symmetric_network_gets_the_honest_answer():
     else:                                                      # the certificate: ratios around a cycle ≠ 1
         cyc = list(obs.rows)
         prod = np.prod([A[a, b] / A[b, a] for a, b in zip(cyc, cyc[1:] + cyc[:1], strict=True)])
-        assert abs(prod - 1.0) > 1e-6
+        assert abs(prod - 1.0) > tol("nonzero")
     assert "no MPC-like QP" in str(res)
-    assert res.residual > 1e-3                                 # the mismatch is reported, not hidden
+    assert res.residual > tol("visible")  # the mismatch is reported, not hidden
     # the QP is exactly the QP of the nearest MPC-like network, which keeps Y, b, W_f, Y_f
     rebuilt = res.network()
-    np.testing.assert_allclose(rebuilt.W, res.W_nearest, atol=1e-9)
-    np.testing.assert_allclose(rebuilt.W_f, wts.W_f, atol=1e-9)
-    np.testing.assert_allclose(rebuilt.Y, wts.Y, atol=1e-9)
-    assert abs(np.linalg.norm(res.W_nearest - wts.W) / np.linalg.norm(A) - res.residual) < 1e-12
+    np.testing.assert_allclose(rebuilt.W, res.W_nearest, atol=tol("same_math"))
+    np.testing.assert_allclose(rebuilt.W_f, wts.W_f, atol=tol("same_math"))
+    np.testing.assert_allclose(rebuilt.Y, wts.Y, atol=tol("same_math"))
+    assert abs(np.linalg.norm(res.W_nearest - wts.W) / np.linalg.norm(A) - res.residual) < tol("roundoff")
     with pytest.raises(ProblemDefinitionError, match="no MPC-like QP"):
         to_qp(wts, method="algebraic")
 
@@ -202,7 +208,8 @@ def test_obstructions_kernel_and_not_psd():
     res = to_qp(wts)
     assert res.status == Conversion.NEAREST and res.obstruction.kind == "kernel"
     v = res.obstruction.vector
-    assert np.linalg.norm(wts.W_f @ v) < 1e-9 and np.linalg.norm((np.eye(5) - wts.W) @ v) > 1e-3
+    # v is an SVD null vector of W_f (1e-9: seen 1.4e-16), and not one of I - W
+    assert np.linalg.norm(wts.W_f @ v) < 1e-9 and np.linalg.norm((np.eye(5) - wts.W) @ v) > tol("visible")
     # symmetric I - W with a negative eigenvalue
     S = np.diag([2.0, 1.0, 1.0]) + np.array([[0, 1.6, 0], [1.6, 0, 0.1], [0, 0.1, 0]])
     bad = ImplicitWeights(np.eye(3) - S, np.ones((3, 1)), np.zeros(3), rng.normal(size=(4, 3)), np.ones((4, 1)))
@@ -255,20 +262,22 @@ def test_to_mpc_recovers_an_mpc_with_the_same_law(name):
     assert rec.status == Conversion.EXACT, str(rec)
     assert rec.problem is not None
     assert rec.max_error <= TO_MPC_TOL and rec.feasibility_agreement == 1.0
-    assert np.linalg.eigvalsh(rec.R)[0] >= 1 - 1e-6                       # normalisation R ⪰ I
+    assert np.linalg.eigvalsh(rec.R)[0] >= 1 - 1e-6  # normalisation R ⪰ I, up to 1e-6 (seen: λ_min(R) >= 1.0003)
+    # Q, P ⪰ 0 up to eigvalsh's round-off, relative to their largest entry (seen λ_min / max|Q| >= 9e-17: the
+    # quadcopter's recovered Q is singular)
     assert np.linalg.eigvalsh(rec.Q)[0] >= -1e-9 * np.abs(rec.Q).max()
     assert np.linalg.eigvalsh(rec.P)[0] >= -1e-9 * np.abs(rec.P).max()
     # (Q, R, P) need not be the original weights (e.g. drummond2024_corrected has a family of (Q, P) with the
     # same condensed cost), but the condensed cost is the original one up to one positive factor
     qp0 = mpc2nn.condense(prob)
     s = rec.qp.H[0, 0] / qp0.H[0, 0]
-    np.testing.assert_allclose(rec.qp.H, s * qp0.H, atol=1e-7 * s * np.abs(qp0.H).max())
-    np.testing.assert_allclose(rec.qp.F, s * qp0.F, atol=1e-7 * s * np.abs(qp0.F).max())
+    np.testing.assert_allclose(rec.qp.H, s * qp0.H, atol=TO_MPC_TOL * s * np.abs(qp0.H).max())
+    np.testing.assert_allclose(rec.qp.F, s * qp0.F, atol=TO_MPC_TOL * s * np.abs(qp0.F).max())
     # the constraints are read back as the original bounds
-    np.testing.assert_allclose(rec.problem.u_max, prob.u_max, rtol=1e-7)
-    np.testing.assert_allclose(rec.problem.u_min, prob.u_min, rtol=1e-7)
-    np.testing.assert_allclose(rec.problem.x_max, prob.x_max, rtol=1e-7)
-    np.testing.assert_allclose(rec.problem.x_min, prob.x_min, rtol=1e-7)
+    np.testing.assert_allclose(rec.problem.u_max, prob.u_max, rtol=TO_MPC_TOL)
+    np.testing.assert_allclose(rec.problem.u_min, prob.u_min, rtol=TO_MPC_TOL)
+    np.testing.assert_allclose(rec.problem.x_max, prob.x_max, rtol=TO_MPC_TOL)
+    np.testing.assert_allclose(rec.problem.x_min, prob.x_min, rtol=TO_MPC_TOL)
     # and its own MPC law, on other states, is the network's
     X = _states(net.qp, 15, seed=9)
     ref, new = net.solve(X), mpc2nn.compile(rec.problem).solve(X)
@@ -284,7 +293,7 @@ def test_to_mpc_is_honest_on_the_published_example():
     A, B = np.array([[4 / 3, -2 / 3], [1.0, 0.0]]), np.array([[0.0], [1.0]])
     rec = to_mpc(net, A, B, 10, n_samples=20)
     assert rec.status == Conversion.APPROXIMATE
-    assert rec.max_error > 1e-3 and rec.gain_residual > 1e-3
+    assert rec.max_error > tol("visible") and rec.gain_residual > tol("visible")
     assert "does NOT reproduce" in rec.message
 
 
@@ -298,12 +307,12 @@ def test_relu_approximation_error_falls_with_pieces_and_matches_the_bound(act):
     for pieces in (2, 4, 8, 16, 32):
         ap = relu_approximation(act, (-4.0, 4.0), pieces)
         true_err = np.abs(ap(dense) - ap.target(dense)).max()
-        assert ap.observed_error <= ap.max_error <= ap.a_priori_error * (1 + 1e-12)
-        assert true_err <= ap.max_error + 1e-12                    # the stated bound holds (+ roundoff of the sum)
-        assert ap.max_error <= 1.01 * true_err + 1e-15             # and is tight
+        assert ap.observed_error <= ap.max_error <= ap.a_priori_error * (1 + tol("roundoff"))
+        assert true_err <= ap.max_error + tol("roundoff")  # the stated bound holds (+ roundoff of the sum)
+        assert ap.max_error <= 1.01 * true_err + 1e-15  # and is tight: within 1 % (1e-15: a floor; errors are >= 7e-4)
         errs.append(ap.max_error)
         outside = np.concatenate([np.linspace(-50, -4, 1000), np.linspace(4, 50, 1000)])
-        assert np.abs(ap(outside) - ap.target(outside)).max() <= ap.tail_error + 1e-12
+        assert np.abs(ap(outside) - ap.target(outside)).max() <= ap.tail_error + tol("roundoff")
         assert ap.n_relu <= pieces + 2
     assert all(b < a for a, b in zip(errs, errs[1:], strict=False))
     assert errs[-2] / errs[-1] > 3.5                                # O(h²): halving h quarters the error
@@ -314,7 +323,7 @@ def test_piecewise_linear_activations_are_exact(act):
     ap = relu_approximation(act, negative_slope=0.1) if act == "leaky_relu" else relu_approximation(act)
     z = np.linspace(-10, 10, 10_001)
     assert ap.exact and ap.global_error == 0.0
-    np.testing.assert_allclose(ap(z), ap.target(z), atol=1e-14)
+    np.testing.assert_allclose(ap(z), ap.target(z), atol=tol("few_ulps"))
     with pytest.raises(ProblemDefinitionError, match="piecewise linear"):
         relu_approximation(act, (-1, 1), 4)
 
@@ -350,15 +359,16 @@ def test_widened_relu_network_reproduces_the_approximated_network(act, pieces):
     c = X @ wts.Y.T + wts.b
     y_tilde = _iterate(W, c, ap)                                    # fixed point of the φ̃-network
     z = wide.z_from_y(y_tilde)
-    assert wide.weights.fixed_point_residual(z, X).max() < 1e-12    # exactly a fixed point of the ReLU network
-    np.testing.assert_allclose(wide.y_from_z(z), y_tilde, atol=1e-12)
+    assert wide.weights.fixed_point_residual(z, X).max() < tol("roundoff")  # exactly a fixed point of the ReLU network
+    np.testing.assert_allclose(wide.y_from_z(z), y_tilde, atol=tol("roundoff"))
     U_tilde = wide.weights.output(z, X)
-    np.testing.assert_allclose(U_tilde, ap(y_tilde) @ wts.W_f.T + X @ wts.Y_f.T, atol=1e-12)
+    np.testing.assert_allclose(U_tilde, ap(y_tilde) @ wts.W_f.T + X @ wts.Y_f.T, atol=tol("roundoff"))
     y_true = _iterate(W, c, ap.target)                              # fixed point of the original network
     U_true = ap.target(y_true) @ wts.W_f.T + X @ wts.Y_f.T
     assert wide.output_error_bound is not None
-    assert np.abs(U_true - U_tilde).max() <= wide.output_error_bound + 1e-12
+    assert np.abs(U_true - U_tilde).max() <= wide.output_error_bound + tol("roundoff")
     if ap.exact:
+        # exact activation: both are 400 steps of the same contraction (rate 0.6); 1e-10, seen 2.7e-15
         np.testing.assert_allclose(U_tilde, U_true, atol=1e-10)
 
 
@@ -370,7 +380,7 @@ def test_to_qp_applies_to_widened_networks_and_says_why_they_are_not_mpc_like():
         wide = widen(base, ap)
         res = to_qp(wide.weights)
         assert res.status == Conversion.NEAREST and res.obstruction.kind == kind
-        assert res.qp.m == wide.weights.m and res.residual > 0.1
+        assert res.qp.m == wide.weights.m and res.residual > 0.1  # far from MPC-like, not a near miss
     # the identity "activation" widens to a network that is still MPC-like
     same = widen(base, relu_approximation("relu"))
     assert to_qp(same.weights).status == Conversion.EXACT

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tolerances import tol
 
 from mpc2nn.status import Status
 
@@ -23,25 +24,26 @@ def test_quickstart(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "feasibility agreement         50/50" in out
     m = [line for line in out.splitlines() if line.startswith("max ‖U - U_osqp‖∞")]
-    assert m and float(m[0].split()[-1]) < 1e-8
+    assert m and float(m[0].split()[-1]) < tol("vs_osqp")
     assert (tmp_path / "quickstart.png").stat().st_size > 10_000
 
 
 def test_quadcopter_closed_loop(tmp_path):
     pytest.importorskip("matplotlib")
     result = run_example("quadcopter_closed_loop.py", "--small", "--output", str(tmp_path))
-    assert result["gap"] < 1e-8
+    assert result["gap"] < tol("vs_osqp")
     for tr in result["runs"].values():
-        assert tr.state_violation.max() <= 1e-9 and tr.input_violation.max() <= 1e-9
+        assert tr.state_violation.max() <= tol("feasibility") and tr.input_violation.max() <= tol("feasibility")
     assert (tmp_path / "quadcopter_closed_loop.png").stat().st_size > 10_000
 
 
 def test_inverted_pendulum(tmp_path):
     pytest.importorskip("matplotlib")
     result = run_example("inverted_pendulum.py", "--small", "--output", str(tmp_path))
-    assert result["gap"] < 1e-8
+    assert result["gap"] < tol("vs_osqp")
     net = result["runs"]["implicit network"]
-    assert np.abs(net.states[:, 0]).max() <= 1.0 + 1e-9 and np.abs(net.inputs).max() <= 2.0 + 1e-9
+    feas = tol("feasibility")
+    assert np.abs(net.states[:, 0]).max() <= 1.0 + feas and np.abs(net.inputs).max() <= 2.0 + feas
     assert abs(net.states[-1, 2]) < abs(net.states[0, 2])  # the tilt decays
 
 
@@ -61,7 +63,7 @@ def test_your_own_problem(tmp_path):
     result = run_example("your_own_problem.py", "--small", "--output", str(tmp_path))
     report = result["report"]
     assert report.feasibility_agrees.all() and (~report.feasible_ref).any()
-    assert report.max_error < 1e-8 and result["gap"] < 1e-8
+    assert report.max_error < tol("vs_osqp") and result["gap"] < tol("vs_osqp")
     assert (tmp_path / "spring_mass.mpc2nn").exists() and (tmp_path / "your_own_problem.png").exists()
 
 
@@ -75,11 +77,12 @@ def test_paper_reproduction_matches_the_published_numbers(tmp_path):
     s = json.loads((tmp_path / "summary.json").read_text())
     published = [-10, -6.2792, 10, 10, 10, 10, -9.6136, -10, -10, -0.5946]
     assert s["depth"] == 1000 and len(s["first_inputs"]) == 25
-    assert np.abs(np.array(s["first_inputs"][:10]) - published).max() < 1e-2   # network inputs
-    assert np.abs(np.array(s["mpc_first_inputs"][:10]) - published).max() < 1e-4  # MPC on the same QP
+    # network inputs: the published 4 decimals carry the 1000-layer network's own error (5.6e-3 in test_explicit)
+    assert np.abs(np.array(s["first_inputs"][:10]) - published).max() < 1e-2
+    assert np.abs(np.array(s["mpc_first_inputs"][:10]) - published).max() < 1e-4  # MPC on the same QP: 4 decimals
     assert 1e-3 < s["max_state_gap"] < 1e-2  # "agree to about 6e-3"
     first = np.array(s["residual_after_first_layer"][:7])
-    assert first.max() <= 5.6 + 0.05 and first.max() >= 5.0 and first[:3].min() >= 1.0
+    assert first.max() <= 5.6 + 0.05 and first.max() >= 5.0 and first[:3].min() >= 1.0  # the paper's ~1 to 5.6
     assert all(300 <= d <= 950 for d in s["layers_to_residual_1e_3"][:6] if d > 2)
     # the default construction reaches better agreement with a small fraction of the layers
     c = s["corrected"]
@@ -108,7 +111,7 @@ def test_export_onnx(tmp_path):
     pytest.importorskip("torch")
     result = run_example("export_onnx.py", "--small", "--output", str(tmp_path))
     assert set(result["ops"]) <= {"MatMul", "Gemm", "Add", "Sub", "Mul", "Relu", "Constant"}
-    assert result["gap_runtime"] <= 1e-12
+    assert result["gap_runtime"] <= tol("export")
     assert result["gap_mpc"] <= 0.05  # tolerance 1e-2 was met on the fitting states; these are others
     assert (tmp_path / "quadcopter.onnx").exists() and (tmp_path / "quadcopter_explicit.mpc2nn").exists()
 
@@ -119,34 +122,37 @@ def test_quadcopter_tracking(tmp_path):
 
     result = run_example("quadcopter_tracking.py", "--small", "--output", str(tmp_path))
     runs, y_ref, x_ref, u_ref = result["runs"], result["y_ref"], result["x_ref"], result["u_ref"]
+    feas = tol("feasibility")
     A, B = result["problem"].A, result["problem"].B
-    # the references are hovering steady states at the scheduled altitude z = x_6
-    assert np.abs(x_ref @ (A - np.eye(12)).T + np.vstack([u_ref, u_ref[-1:]]) @ B.T).max() <= 1e-12
-    assert np.abs(x_ref[:, 5] - y_ref).max() <= 1e-12 and set(y_ref) == {1.0, 0.5}
+    # the references are hovering steady states at the scheduled altitude z = x_6 (to round-off: seen 4.4e-16;
+    # test_formulations allows steady_state_target linear_solve's 1e-10)
+    assert np.abs(x_ref @ (A - np.eye(12)).T + np.vstack([u_ref, u_ref[-1:]]) @ B.T).max() <= tol("roundoff")
+    assert np.abs(x_ref[:, 5] - y_ref).max() <= tol("roundoff") and set(y_ref) == {1.0, 0.5}
     for name, tr in runs.items():
         assert tr.stopped_at is None, name
         x, u = tr.states, tr.inputs
         rate = np.diff(np.vstack([np.zeros(4), u]), axis=0)
         # the OSQP example's bounds, in absolute coordinates, and the rate bound 0.2
-        assert np.abs(x[:, :2]).max() <= np.pi / 6 + 1e-9 and x[:, 5].min() >= -1 - 1e-9, name
-        assert u.min() >= 9.6 - 10.5916 - 1e-9 and u.max() <= 13.0 - 10.5916 + 1e-9, name
-        assert np.abs(rate).max() <= 0.2 + 1e-9, name
+        assert np.abs(x[:, :2]).max() <= np.pi / 6 + feas and x[:, 5].min() >= -1 - feas, name
+        assert u.min() >= 9.6 - 10.5916 - feas and u.max() <= 13.0 - 10.5916 + feas, name
+        assert np.abs(rate).max() <= 0.2 + feas, name
         # it tracks: the altitude ends near the last reference, the position (from 5 m away) near (0, 0)
         assert abs(x[-1, 5] - 0.5) < 0.05 and np.abs(x[-1, 3:5]).max() < 0.1, name
     net = runs["implicit network"]
-    # the roll bound and the rate bound are both reached (the constraints matter)
+    # the roll bound and the rate bound are both reached (the constraints matter); the roll within 1e-6 (seen:
+    # at the bound + 1.4e-14, so feasibility's 1e-9 would hold too)
     assert np.abs(net.states[:, :2]).max() >= np.pi / 6 - 1e-6
-    assert np.abs(np.diff(np.vstack([np.zeros(4), net.inputs]), axis=0)).max() >= 0.2 - 1e-9
+    assert np.abs(np.diff(np.vstack([np.zeros(4), net.inputs]), axis=0)).max() >= 0.2 - feas
     # the network is MPC: against OSQP in closed loop, and against DAQP (an exact solver) along the run
-    assert result["gap"] < 1e-7
+    assert result["gap"] < tol("closed_loop")
     for b in ("", ", blocked"):
-        assert np.abs(runs["MPC (OSQP)" + b].states - runs["implicit network" + b].states).max() < 1e-7
+        assert np.abs(runs["MPC (OSQP)" + b].states - runs["implicit network" + b].states).max() < tol("closed_loop")
     qp = mpc2nn.condense(result["problem"])
     theta = qp.parameters(net.states[:-1], u_prev=np.vstack([np.zeros(4), net.inputs[:-1]]),
                           x_ref=x_ref[:-1], u_ref=u_ref)
     if importlib.util.find_spec("daqp"):
         ref = mpc2nn.solve_daqp(qp, theta)
-        assert np.abs(ref.U[:, :4] - net.inputs).max() < 1e-8
+        assert np.abs(ref.U[:, :4] - net.inputs).max() < tol("vs_daqp")
     # move blocking: fewer rows and decisions, and the planned inputs are held over the blocks (1, 1, 2, 3, 3)
     (m, n_z, n_theta), (m_b, n_z_b, _) = result["sizes"][""], result["sizes"][", blocked"]
     assert n_theta == 12 + 4 + 12 + 4 and m_b < m and (n_z, n_z_b) == (40, 20)
@@ -155,8 +161,8 @@ def test_quadcopter_tracking(tmp_path):
                               x_ref=x_ref[:-1], u_ref=u_ref)
     U = mpc2nn.compile(result["blocked"]).solve(theta_b).U.reshape(-1, 10, 4)
     for lo, hi in [(2, 4), (4, 7), (7, 10)]:
-        assert np.abs(U[:, lo:hi] - U[:, lo:lo + 1]).max() <= 1e-12
-    assert np.abs(U[:, 0] - U[:, 1]).max() > 1e-6
+        assert np.abs(U[:, lo:hi] - U[:, lo:lo + 1]).max() <= tol("roundoff")
+    assert np.abs(U[:, 0] - U[:, 1]).max() > tol("nonzero")
     # ... and it shrinks the feasible set: the blocked network's verdicts on the unblocked run, checked by an LP
     from scipy.optimize import linprog
 
@@ -198,27 +204,30 @@ def test_soft_constraints(tmp_path):
     assert set(hard.status[~hard.feasible]) == {"infeasible"}
     for k in (exact, quadratic):
         assert (sols[k].status == Status.SOLVED).all()
-    # exact penalty: the hard solution wherever that exists, with zero slacks; slacks elsewhere
-    f = hard.feasible
+    # exact penalty: the hard solution wherever that exists, with zero slacks; slacks elsewhere. Its U and the
+    # hard U are two exact solves of one minimiser, held to 1e-7 here (seen 4.2e-12; test_formulations holds the
+    # same comparison, at penalty 1e4, to same_math)
+    f, feas = hard.feasible, tol("feasibility")
     assert result["gaps"][exact] < 1e-7
-    assert np.abs(sols[exact].U[f] - hard.U[f]).max() < 1e-7 and np.abs(sols[exact].slack[f]).max() < 1e-9
-    assert sols[exact].slack[~f].max(axis=1).min() > 1e-3
+    assert np.abs(sols[exact].U[f] - hard.U[f]).max() < 1e-7 and np.abs(sols[exact].slack[f]).max() < feas
+    assert sols[exact].slack[~f].max(axis=1).min() > tol("visible")
     # the quadratic penalty is not exact
-    assert result["gaps"][quadratic] > 1e-3
+    assert result["gaps"][quadratic] > tol("visible")
     # closed loop from x0 = (4, 2): inside the bounds, infeasible for the hard problem
     x0 = result["x0"]
     assert np.all(np.abs(x0) <= [5, 2]) and not _double_integrator_feasible(x0)
     runs = result["runs"]
     assert runs["hard"].stopped_at == 0 and runs["hard"].status[0] == Status.INFEASIBLE
     tr, slack = runs[[k for k in runs if k.startswith("exact (")][0]], result["slack"]
-    assert tr.stopped_at is None and result["gap"] < 1e-7
-    assert slack[0] > 0.5 and np.abs(slack[5:]).max() < 1e-9  # slacks positive, then zero
-    assert tr.state_violation.max() > 0.5 and tr.state_violation[5:].max() <= 1e-9
-    assert np.abs(tr.states[-1]).max() < 1e-3
+    assert tr.stopped_at is None and result["gap"] < tol("closed_loop")
+    # slacks positive (x0 forces a violation of more than 0.5), then zero
+    assert slack[0] > 0.5 and np.abs(slack[5:]).max() < feas
+    assert tr.state_violation.max() > 0.5 and tr.state_violation[5:].max() <= feas
+    assert np.abs(tr.states[-1]).max() < 1e-3  # and it returns to the origin (a physical claim, 25 steps)
     # from a hard-feasible state the exact penalty violates nothing, the quadratic one does
     near = result["near"]
     assert _double_integrator_feasible(result["x1"])
-    assert near["hard"].state_violation.max() <= 1e-9 and near[exact].state_violation.max() <= 1e-9
-    assert near[quadratic].state_violation.max() > 1e-3
-    assert np.abs(near[exact].states - near["hard"].states).max() < 1e-7
+    assert near["hard"].state_violation.max() <= feas and near[exact].state_violation.max() <= feas
+    assert near[quadratic].state_violation.max() > tol("visible")
+    assert np.abs(near[exact].states - near["hard"].states).max() < tol("closed_loop")
     assert (tmp_path / "soft_constraints.png").stat().st_size > 10_000

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tolerances import TOL
+from tolerances import tol
 
 import mpc2nn
 from mpc2nn.status import Status
@@ -27,4 +27,4 @@ def test_exact_solve_reproduces_the_golden_solutions(name):
     feasible = data["feasible"]
     assert np.array_equal(sol.status == Status.SOLVED, feasible)
     assert np.all(sol.status[~feasible] == Status.INFEASIBLE)
-    assert np.abs(sol.U[feasible] - data["U"][feasible]).max(initial=0.0) <= TOL["vs_daqp", "float64"]
+    assert np.abs(sol.U[feasible] - data["U"][feasible]).max(initial=0.0) <= tol("vs_daqp")

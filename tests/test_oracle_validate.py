@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 import scipy.optimize
-from tolerances import TOL
+from tolerances import tol
 
 import mpc2nn
 
@@ -74,7 +74,7 @@ def test_validate_callable_and_first_input_controllers():
     assert rep.compared == "sequence" and rep.max_error > 1.0
     assert np.nanmax(rep.violation) > 1.0 and rep.kkt is None
     first = mpc2nn.validate(lambda X: net.solve(X).u0, prob, X, reference="daqp")
-    assert first.compared == "first input" and first.max_error <= TOL["vs_daqp", "float64"]
+    assert first.compared == "first input" and first.max_error <= tol("vs_daqp")
     assert "first input" in first.summary()
     with pytest.raises(mpc2nn.ShapeError, match=r"controller output: expected shape \(B, N·n_u\) = \(40, 10\)"):
         mpc2nn.validate(lambda X: X, prob, X)
@@ -88,7 +88,7 @@ def test_validate_reports_feasibility_agreement_per_sample():
     rep = mpc2nn.validate(mpc2nn.compile(prob), prob, X)
     assert rep.feasibility_agrees.all()
     assert np.isnan(rep.error[10:]).all() and np.isfinite(rep.error[:10]).all()
-    assert rep.max_error <= TOL["vs_osqp", "float64"]
+    assert rep.max_error <= tol("vs_osqp")
 
 
 def test_osqp_is_quiet_even_when_python_stdout_is_replaced(capfd, monkeypatch):

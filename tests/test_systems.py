@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tolerances import tol
 
 import mpc2nn
 
@@ -24,9 +25,9 @@ def bound(values, default):
 def test_problem_numbers_match_benchmark_file(name):
     d = load(name)
     p = mpc2nn.systems.all_problems()[name]()
-    assert np.allclose(p.A, d["A"], rtol=0, atol=1e-12)
-    assert np.allclose(p.B, d["B"], rtol=0, atol=1e-12)
-    assert np.allclose(p.Q, d["Q"], atol=1e-15) and np.allclose(p.R, d["R"], atol=1e-15)
+    assert np.allclose(p.A, d["A"], rtol=0, atol=tol("roundoff"))
+    assert np.allclose(p.B, d["B"], rtol=0, atol=tol("roundoff"))
+    assert np.allclose(p.Q, d["Q"], atol=tol("decimals")) and np.allclose(p.R, d["R"], atol=tol("decimals"))
     assert p.horizon == d["horizon"]
     P = d["P"]
     assert p.terminal_weight_source == {"dare": "dare", "lyapunov": "lyapunov"}.get(P, "given")
@@ -38,7 +39,7 @@ def test_problem_numbers_match_benchmark_file(name):
         if want is None:
             assert np.all(np.isinf(got))
         else:
-            assert np.allclose(got, want, atol=1e-12)
+            assert np.allclose(got, want, atol=tol("roundoff"))
     assert np.allclose(p.sample_box[0], d["sample_box"]["lo"]) and np.allclose(p.sample_box[1], d["sample_box"]["hi"])
 
 
