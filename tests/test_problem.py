@@ -30,7 +30,7 @@ def test_valid_problem_has_dare_terminal_weight():
 def test_lyapunov_terminal_weight_matches_published_value():
     p = mpc2nn.systems.drummond2024("corrected")
     # the published P (4 decimals, hence atol 1e-4) is the Lyapunov solution for Q[1][1] = 3/2
-    assert np.allclose(p.P, [[7.1667, -4.2222], [-4.2222, 4.6852]], atol=1e-4)
+    assert np.allclose(p.P, [[7.1667, -4.2222], [-4.2222, 4.6852]], rtol=0, atol=1e-4)
     assert np.abs(p.A.T @ p.P @ p.A + p.Q - p.P).max() < tol("roundoff")
 
 
@@ -151,7 +151,7 @@ def test_from_statespace_continuous_needs_dt_and_discretises_by_zoh():
         mpc2nn.MPCProblem.from_statespace(sys_c, np.eye(2), [[1.0]], 5)
     p = mpc2nn.MPCProblem.from_statespace(sys_c, np.eye(2), [[1.0]], 5, dt=1.0, u_min=[-1], u_max=[1])
     # the double integrator's exact ZOH discretisation
-    assert np.allclose(p.A, A, atol=tol("roundoff")) and np.allclose(p.B, B, atol=tol("roundoff"))
+    assert np.allclose(p.A, A, rtol=0, atol=tol("roundoff")) and np.allclose(p.B, B, rtol=0, atol=tol("roundoff"))
     assert p.u_max[0] == 1.0
 
 

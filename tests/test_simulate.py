@@ -35,10 +35,12 @@ def test_mpc_cost_is_not_beaten_by_a_saturated_lqr():
     prob = mpc2nn.systems.double_integrator()
     qp = mpc2nn.condense(prob)
     lqr = lambda x: np.clip(qp.unconstrained(x)[0, :1], -1, 1)  # noqa: E731
-    x0 = [-4.0, 1.0]
+    # from this x0 the clipped LQR saturates differently from MPC (costs 29.21 and 29.28): the two laws differ
+    x0 = [-4.0, 2.0]
     mpc = mpc2nn.simulate(prob, mpc2nn.compile(prob), x0, 40)
     sat = mpc2nn.simulate(prob, lqr, x0, 40, problem=prob)
-    assert mpc.cost <= sat.cost + 1e-9  # 1e-9: a tie allowance (from this x0 the two costs agree to 7e-14)
+    assert np.abs(mpc.inputs - sat.inputs).max() > tol("visible")  # the comparison is between different laws
+    assert mpc.cost < sat.cost
     assert mpc.state_violation.max() <= tol("feasibility")
 
 

@@ -27,7 +27,8 @@ def test_problem_numbers_match_benchmark_file(name):
     p = mpc2nn.systems.all_problems()[name]()
     assert np.allclose(p.A, d["A"], rtol=0, atol=tol("roundoff"))
     assert np.allclose(p.B, d["B"], rtol=0, atol=tol("roundoff"))
-    assert np.allclose(p.Q, d["Q"], atol=tol("decimals")) and np.allclose(p.R, d["R"], atol=tol("decimals"))
+    assert np.allclose(p.Q, d["Q"], rtol=0, atol=tol("decimals"))
+    assert np.allclose(p.R, d["R"], rtol=0, atol=tol("decimals"))
     assert p.horizon == d["horizon"]
     P = d["P"]
     assert p.terminal_weight_source == {"dare": "dare", "lyapunov": "lyapunov"}.get(P, "given")
@@ -39,8 +40,9 @@ def test_problem_numbers_match_benchmark_file(name):
         if want is None:
             assert np.all(np.isinf(got))
         else:
-            assert np.allclose(got, want, atol=tol("roundoff"))
-    assert np.allclose(p.sample_box[0], d["sample_box"]["lo"]) and np.allclose(p.sample_box[1], d["sample_box"]["hi"])
+            assert np.allclose(got, want, rtol=0, atol=tol("roundoff"))
+    assert np.array_equal(p.sample_box[0], d["sample_box"]["lo"])
+    assert np.array_equal(p.sample_box[1], d["sample_box"]["hi"])
 
 
 def test_quadcopter_reference_is_an_equilibrium_zero_in_bounded_components():
