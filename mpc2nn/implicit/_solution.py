@@ -22,17 +22,22 @@ class ImplicitSolution:
     slack : (B, n_slack) slacks of the softened constraints (``n_slack = 0`` without
         ``soft_state_penalty``; NaN where no solution exists)
     y : (B, m) fixed points (NaN where none exists)
-    feasible : (B,) bool, the MPC problem is feasible at the state
-    status : (B,) str, ``"solved"`` (certified), ``"infeasible"`` (certificate checked),
-        ``"uncertified"`` (a solution whose residuals exceed the tolerance),
-        ``"failed"`` (no decision reached) or ``"invalid"`` (non-finite state)
+    feasible : (B,) bool, feasibility is **proven** at the state: a certified solution
+        exists (``status == "solved"``). ``False`` does not prove infeasibility: see
+        :attr:`infeasible` (proven infeasible) and :attr:`undecided` (neither)
+    status : (B,) str, ``"solved"`` (certified), ``"infeasible"`` (Farkas certificate checked),
+        ``"uncertified"`` (a candidate solution, kept in ``U``, whose residuals exceed the tolerance),
+        ``"failed"`` (no decision reached) or ``"invalid"`` (non-finite state, or arithmetic that overflows)
     reason : (B,) str, empty for solved samples, else why
-    fixed_point_residual : (B,) ``‖y - W relu(y) - Y x - b‖∞``
-    fixed_point_scale : (B,) ``max(1, ‖W relu(y)‖∞, ‖Y x + b‖∞)``; the certificate
-        requires ``fixed_point_residual <= CERTIFICATE_TOL · fixed_point_scale``
-    kkt : KKTResiduals of ``(z, relu(y))`` (certificate: ``kkt.worst <= CERTIFICATE_TOL``)
+    fixed_point_residual : (B,) ``|y - W relu(y) - Y x - b|_i`` of the row ``i`` worst at its own scale
+    fixed_point_scale : (B,) that row's scale, the size ``|relu(y)| + Γ|Ḡ|(|Ḡ|ᵀ relu(y)) + |Y x + b| + |y|``
+        of its terms; the certificate requires ``residual_i <= CERTIFICATE_TOL · scale_i`` on every row
+        (NaN where no solution was found)
+    kkt : KKTResiduals of ``(z, relu(y))`` (certificate: ``kkt.worst <= CERTIFICATE_TOL``; NaN where no
+        solution was found)
     iterations : (B,) active-set iterations
-    method : (B,) str, ``"primal-dual active set"`` or ``"dual active set"`` (fallback)
+    method : (B,) str, ``"primal-dual active set"``, ``"dual active set"`` (fallback),
+        ``"least-distance NNLS"`` (last resort) or ``""`` (not run: invalid state, state-only row violated)
     n_u : inputs per stage
     """
 
@@ -56,8 +61,23 @@ class ImplicitSolution:
 
     @property
     def certified(self) -> np.ndarray:
-        """``(B,)`` bool, status is ``"solved"``."""
+        """``(B,)`` bool, status is ``"solved"`` (the same as :attr:`feasible`)."""
         return self.status == Status.SOLVED
+
+    @property
+    def ok(self) -> np.ndarray:
+        """``(B,)`` bool, a certified solution is in ``U`` (the same as :attr:`feasible`)."""
+        return self.status == Status.SOLVED
+
+    @property
+    def infeasible(self) -> np.ndarray:
+        """``(B,)`` bool, infeasibility is proven (a Farkas certificate, or a violated state-only row)."""
+        return self.status == Status.INFEASIBLE
+
+    @property
+    def undecided(self) -> np.ndarray:
+        """``(B,)`` bool, neither feasibility nor infeasibility is proven (uncertified, failed or invalid)."""
+        return ~(self.feasible | self.infeasible)
 
     def summary(self) -> str:
         """One line per status with counts, and the worst certified residuals."""

@@ -21,7 +21,11 @@ __all__ = ["CondensedQP", "KKTResiduals"]
 class KKTResiduals:
     """Per-sample KKT residuals of a primal-dual pair ``(z, λ)`` at a batch of parameters ``θ``.
 
-    Each attribute has shape ``(B,)``.
+    Each attribute has shape ``(B,)``. The certificate (:attr:`worst`) judges every
+    row and every component at its **own** scale, the size of the terms that make it
+    up (what rounding can disturb), so one large right-hand side (a bound of 1e13
+    written for "no bound") loosens no other row; NaN anywhere makes it NaN, which
+    fails every ``worst <= tol`` test.
 
     Attributes
     ----------
@@ -29,8 +33,14 @@ class KKTResiduals:
     primal : largest constraint violation ``max(0, max_i (G z - w - E θ)_i)``
     dual : largest negative multiplier ``max(0, max_i -λ_i)``
     complementarity : ``max_i |λ_i · s_i|`` with the margin ``s = w + E θ - G z``
-    scale : per-sample scale ``max(1, ‖H z‖∞, ‖F θ‖∞, ‖w + E θ‖∞)``; the
-        relative residual is ``max(...) / scale``.
+    scale : ``max(1, ‖H z‖∞, ‖F θ‖∞, ‖w + E θ‖∞)``, the sample's overall size (for
+        information; the relative residuals below do not use it)
+    relative_stationarity : ``max_j |H z + F θ + Gᵀλ|_j / σ_j``, ``σ = |H||z| + |F||θ| + |G|ᵀ|λ|``
+    relative_primal : ``max_i max(0, G z - w - E θ)_i / ρ_i``, ``ρ = |G||z| + |w| + |E||θ|``
+    relative_dual : ``max_i max(0, -λ_i) ‖G_i‖∞ / max_j σ_j`` (a negative multiplier's force
+        against the largest force of the stationarity equation)
+    relative_complementarity : ``max_i min(|λ_i| ‖G_i‖∞ / max_j σ_j, |s_i| / ρ_i)``: each row is
+        either without force or tight, each at its own scale
     """
 
     stationarity: np.ndarray
@@ -38,12 +48,28 @@ class KKTResiduals:
     dual: np.ndarray
     complementarity: np.ndarray
     scale: np.ndarray
+    relative_stationarity: np.ndarray
+    relative_primal: np.ndarray
+    relative_dual: np.ndarray
+    relative_complementarity: np.ndarray
 
     @property
     def worst(self) -> np.ndarray:
-        """``(B,)`` largest of the four residuals, divided by ``scale``."""
-        raw = np.maximum.reduce([self.stationarity, self.primal, self.dual, self.complementarity])
-        return raw / self.scale
+        """``(B,)`` largest of the four relative residuals (NaN where any input was NaN)."""
+        return np.maximum.reduce([self.relative_stationarity, self.relative_primal, self.relative_dual,
+                                  self.relative_complementarity])
+
+
+def _relative(residual: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``residual / scale`` elementwise, ``0`` where both are 0 and ``inf`` where only the scale is; NaN stays NaN."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = residual / scale
+    return np.where(scale == 0, np.where(residual == 0, 0.0, np.inf), out)
+
+
+def _row_max(a: np.ndarray) -> np.ndarray:
+    """``(B,)`` maximum over the last axis, 0 for no columns, NaN if any entry is NaN."""
+    return a.max(axis=1, initial=0.0) if a.shape[1] else np.zeros(a.shape[0])
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -275,24 +301,47 @@ class CondensedQP:
         return np.concatenate([X[:, None, :], future.reshape(X.shape[0], self.horizon, self.n_x)], axis=1)
 
     def kkt_residuals(self, Z, lam, theta) -> KKTResiduals:
-        """KKT residuals of primal ``Z`` (B, n_z) and multipliers ``lam`` (B, m) at parameters ``theta`` (B, n_θ)."""
+        """KKT residuals of primal ``Z`` (B, n_z) and multipliers ``lam`` (B, m) at parameters ``theta`` (B, n_θ).
+
+        The relative residuals judge each row and component at its own scale (see
+        :class:`KKTResiduals`); non-finite inputs give NaN or ``inf``, never a pass.
+        """
         theta = self.check_parameters(theta)
         Z = np.atleast_2d(np.asarray(Z, float))
         lam = np.atleast_2d(np.asarray(lam, float)).reshape(theta.shape[0], self.m)
-        Hz, Ft, GtL = Z @ self.H, theta @ self.F.T, lam @ self.G
-        rhs = self.w + theta @ self.E.T
-        s = rhs - Z @ self.G.T
-        zero = np.zeros(theta.shape[0])
-        with np.errstate(invalid="ignore"):
+        B = theta.shape[0]
+        with np.errstate(over="ignore", invalid="ignore"):
+            Hz, Ft, GtL = Z @ self.H, theta @ self.F.T, lam @ self.G
+            rhs = self.w + theta @ self.E.T
+            s = rhs - Z @ self.G.T
+            aZ, aT, aL = np.abs(Z), np.abs(theta), np.abs(lam)
+            stat = np.abs(Hz + Ft + GtL)
+            sigma = aZ @ self._abs["H"] + aT @ self._abs["F"].T + aL @ self._abs["G"]
+            rho = aZ @ self._abs["G"].T + self._abs["w"] + aT @ self._abs["E"].T
+            force = _row_max(sigma)[:, None]
+            gnorm = self._abs["G_rownorm"]
+            neg = np.maximum(-lam, 0.0)
+            comp = np.minimum(_relative(aL * gnorm, force), _relative(np.abs(s), rho))
+            zero = np.zeros(B)
             return KKTResiduals(
-                stationarity=np.abs(Hz + Ft + GtL).max(axis=1, initial=0.0),
-                primal=np.maximum(zero, (-s).max(axis=1, initial=0.0)),
-                dual=np.maximum(zero, (-lam).max(axis=1, initial=0.0)),
-                complementarity=np.abs(lam * s).max(axis=1, initial=0.0),
-                scale=np.maximum.reduce([np.ones(theta.shape[0]), np.abs(Hz).max(axis=1, initial=0.0),
-                                         np.abs(Ft).max(axis=1, initial=0.0),
-                                         np.abs(rhs).max(axis=1, initial=0.0)]),
+                stationarity=_row_max(stat),
+                primal=np.maximum(zero, _row_max(-s)),
+                dual=np.maximum(zero, _row_max(-lam)),
+                complementarity=_row_max(np.abs(lam * s)),
+                scale=np.maximum.reduce([np.ones(B), _row_max(np.abs(Hz)), _row_max(np.abs(Ft)),
+                                         _row_max(np.abs(rhs))]),
+                relative_stationarity=_row_max(_relative(stat, sigma)),
+                relative_primal=_row_max(_relative(np.maximum(-s, 0.0), rho)),
+                relative_dual=_row_max(_relative(neg * gnorm, force)),
+                relative_complementarity=_row_max(comp),
             )
+
+    @cached_property
+    def _abs(self) -> dict:
+        """Entrywise absolute values of the data (and the rows' ∞-norms of ``G``) for the residuals' scales."""
+        G = np.abs(self.G)
+        return dict(H=np.abs(self.H), F=np.abs(self.F), G=G, w=np.abs(self.w), E=np.abs(self.E),
+                    G_rownorm=G.max(axis=1, initial=0.0))
 
     def state_only_violation(self, theta) -> np.ndarray:
         """``(B,)`` largest violation of the parameter-only rows at ``theta`` (B, n_θ) (0 where none or satisfied)."""
