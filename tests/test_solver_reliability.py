@@ -149,3 +149,66 @@ def test_no_runtime_warnings_on_huge_states():
             warnings.simplefilter("error", RuntimeWarning)
             net.solve(np.full((3, net.qp.n_theta), [[1e300], [1e305], [1e308]]))
         del name
+
+
+def test_chunked_solve_gives_the_same_results_and_reports_progress():
+    prob = mpc2nn.systems.double_integrator()
+    net = mpc2nn.compile(prob)
+    X = mpc2nn.sample_states(prob, 300, seed=5, feasible=None)
+    whole = mpc2nn.compile(prob).solve(X, chunk_size=10_000)
+    calls = []
+    parts = net.solve(X, chunk_size=64, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(64, 300), (128, 300), (192, 300), (256, 300), (300, 300)]
+    assert np.array_equal(whole.status, parts.status)
+    assert np.allclose(whole.U, parts.U, atol=1e-12, equal_nan=True)
+    with pytest.raises(mpc2nn.ProblemDefinitionError, match="chunk_size: expected an integer >= 1"):
+        net.solve(X, chunk_size=0)
+
+
+def test_solve_memory_is_bounded_by_chunks():
+    import tracemalloc
+
+    prob = mpc2nn.systems.double_integrator()
+    net = mpc2nn.compile(prob)
+    X = np.random.default_rng(0).uniform(-1, 1, size=(20_000, 2))
+    net.solve(X[:10])
+    tracemalloc.start()
+    sol = net.solve(X)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    results = sum(a.nbytes for a in (sol.U, sol.y, sol.status, sol.reason, sol.method, sol.iterations))
+    assert peak - results < 64 * 2**20, (peak, results)
+
+
+def test_compile_refuses_a_horizon_it_cannot_hold_with_the_number():
+    prob = mpc2nn.systems.double_integrator().replace(horizon=10**6, P=np.eye(2))
+    with pytest.raises(mpc2nn.ProblemTooLargeError, match=r"needs about [\d.]+ TiB") as info:
+        mpc2nn.compile(prob)
+    assert isinstance(info.value, MemoryError)
+    with pytest.raises(mpc2nn.ProblemTooLargeError, match="allowed"):
+        mpc2nn.compile(mpc2nn.systems.double_integrator(), memory_limit=1e5)
+
+
+def test_compile_memory_estimate_is_not_below_the_network():
+    from mpc2nn.implicit import compile_memory
+
+    for make in mpc2nn.systems.all_problems().values():
+        prob = make()
+        net = mpc2nn.compile(prob)
+        arrays = sum(a.nbytes for a in (net.W, net.Y, net.W_f, net.qp.G, net.qp.H, net.qp.dual_hessian))
+        assert compile_memory(prob) >= arrays
+
+
+def test_single_state_lean_path_agrees_with_the_batch():
+    prob = mpc2nn.systems.quadcopter()
+    net = mpc2nn.compile(prob)
+    X = mpc2nn.sample_states(prob, 40, seed=2)
+    batch = net.solve(X)
+    for i, x in enumerate(X):
+        one = net.solve(x)
+        assert one.status[0] == Status.SOLVED
+        assert np.abs(one.U[0] - batch.U[i]).max() <= TOL["same_math", "float64"]
+        assert one.kkt.worst[0] <= TOL["certificate", "float64"]
+    # a warm start from the previous fixed point is verified by one step
+    again = net.solve(X[3], y0=batch.y[3])
+    assert again.iterations[0] == 1 and np.abs(again.U[0] - batch.U[3]).max() <= TOL["same_math", "float64"]

@@ -45,8 +45,9 @@ DECISION_TOL = 1e-12
 #: Accuracy asked of a reduced solve on its own rows (``|s_A| <= ACCURACY_FACTOR · tol``) before the
 #: sample's set is trusted; looser systems go to the dual active-set method.
 ACCURACY_FACTOR = 1e3
-#: Semismooth-Newton sweeps before a sample is handed to the dual active-set method.
-MAX_PDAS_ITER = 30
+#: Semismooth-Newton sweeps before a sample is handed to the dual active-set method (a sample whose set
+#: comes back to the one of two sweeps before, a cycle, is handed over at once).
+MAX_PDAS_ITER = 15
 #: Sweeps of the dual active-set method between recomputations of the updated Gram inverses.
 REFRESH_SWEEPS = 16
 #: Samples per block of the dual active-set method (each keeps an (n, n) inverse).
@@ -127,6 +128,8 @@ class ActiveSetSolver:
             self._start_inv = np.linalg.inv(self.M[np.ix_(self.start_rows, self.start_rows)])
         self._cache: OrderedDict[bytes, np.ndarray | None] = OrderedDict()
         self._cache_bytes = 0
+        #: The set of the last single state solved (the lean path of one state tries it first).
+        self.last_set: np.ndarray | None = None
 
     def _start(self, z0: np.ndarray, h: np.ndarray):
         """``(z_R, u_R, ok)``: minimiser on the start rows as equalities, their multipliers, and where
@@ -186,6 +189,46 @@ class ActiveSetSolver:
             method[rest] = Method.NNLS
             lam[rest], code[rest], margin[rest] = self._least_distance(q[rest], h[rest])
         return LCPSolution(lam, code, iters, method, margin)
+
+    def inverse_of(self, active: np.ndarray):
+        """``(rows, M_AA⁻¹)`` of one set ``active`` (m,) bool from the cache (computed and cached if new), or
+        ``None`` where ``M_AA`` is singular or the set has more rows than ``n``.
+        """
+        key = np.packbits(active).tobytes()
+        hit = self._cache.get(key, False)
+        if hit is not False:
+            self._cache.move_to_end(key)
+            return hit
+        rows = np.flatnonzero(active)
+        entry = None
+        if rows.size <= self.Gbar.shape[1]:
+            Minv = _inverse_batch(self.M[np.ix_(rows, rows)][None])[0]
+            entry = None if Minv is None else (rows, Minv)
+        self._remember(key, entry, rows.size)
+        return entry
+
+    def verify(self, q: np.ndarray, z0n: float, h: np.ndarray, active: np.ndarray) -> np.ndarray | None:
+        """``λ`` (m,) if the set ``active`` (m,) bool solves the LCP of one sample (``q``, ``h`` (m,),
+        ``z0n = ‖z₀‖``) at the decision tolerances, else ``None``: one reduced solve and one check, no search.
+        """
+        entry = self.inverse_of(active & (self.row_norm > 0))
+        if entry is None:
+            return None
+        rows, Minv = entry
+        lam = np.zeros(self.m)
+        if rows.size:
+            lam_a = -(Minv @ q[rows])
+            zd = lam_a @ self.Gbar[rows]
+            s = q + self.Gbar @ zd
+            zs = z0n + float(np.sqrt(zd @ zd))
+            if not (lam_a * self.row_norm[rows] >= -DECISION_TOL * zs).all():
+                return None
+            lam[rows] = np.maximum(lam_a, 0.0)
+        else:
+            s, zs = q, z0n
+        if not (s >= -DECISION_TOL * (np.abs(h) + zs * self.row_norm)).all():
+            return None
+        return lam
 
     def clear_cache(self) -> None:
         """Forget the cached active sets."""
@@ -275,11 +318,8 @@ class ActiveSetSolver:
             pos = where[inv[idx]]
             rows = np.stack([entries[u][0] for u in us])[pos]
             Minv = np.stack([entries[u][1] for u in us])[pos]
-            qa = np.take_along_axis(q[idx], rows, axis=1)
-            lam_a = -(Minv @ qa[:, :, None])[:, :, 0]
-            sub = np.zeros((idx.size, m))
-            np.put_along_axis(sub, rows, lam_a, axis=1)
-            lam[idx] = sub
+            lam_a = -(Minv @ q[idx[:, None], rows][:, :, None])[:, :, 0]
+            lam[idx[:, None], rows] = lam_a
         return lam, ok
 
     def _pdas(self, q, h, z0n, active, allowed, lam, code, iters) -> np.ndarray:
@@ -294,15 +334,19 @@ class ActiveSetSolver:
         pending = np.arange(q.shape[0])
         leftover = []
         inv_rn = 1.0 / self._norm_safe
-        for _ in range(MAX_PDAS_ITER):
+        prev = before = np.zeros((pending.size, q.shape[1]), bool)  # each pending sample's sets one and two
+        # sweeps ago
+        for it in range(MAX_PDAS_ITER):
             if pending.size == 0:
                 break
             iters[pending] += 1
             act = active[pending]
             too_big = act.sum(axis=1) > n
+            if it >= 2:
+                too_big |= (act == before).all(axis=1)  # a cycle of two sweeps
             if too_big.any():
                 leftover.append(pending[too_big])
-                pending, act = pending[~too_big], act[~too_big]
+                pending, act, prev = pending[~too_big], act[~too_big], prev[~too_big]
             qp_ = q[pending]
             lam_p, solved = self._reduced(qp_, act)
             zd = lam_p @ Gb                      # Ḡᵀλ = z₀ - z
@@ -318,6 +362,7 @@ class ActiveSetSolver:
             code[done] = LCPCode.SOLVED
             leftover.append(pending[~solved])
             moving = ~same & solved
+            before, prev = prev[moving], act[moving]
             active[pending[moving]] = new[moving]
             pending = pending[moving]
         leftover.append(pending)

@@ -47,6 +47,8 @@ _STATUS_NAMES = np.array([str(Status.SOLVED), str(Status.INFEASIBLE), str(Status
                           str(Status.FAILED), str(Status.INVALID)])
 _METHOD_NAMES = np.array([""] + [METHOD_NAMES[k] for k in sorted(METHOD_NAMES)])
 _KKT_FIELDS = [f.name for f in dataclasses.fields(KKTResiduals)]
+#: Floor of the residuals' scales (a row whose terms are all zero has a zero residual).
+_TINY = np.finfo(float).tiny
 
 
 def compile(problem: MPCProblem | CondensedQP, *, alpha=None, memory_limit: float | None = None) -> ImplicitNetwork:
@@ -224,13 +226,55 @@ class ImplicitNetwork(ImplicitWeights):
             raise ProblemDefinitionError(f"chunk_size: expected an integer >= 1, got {chunk_size!r}")
         if progress is not None and not callable(progress):
             raise ProblemDefinitionError(f"progress: expected a callable progress(done, total), got {progress!r}")
+        if Bn == 1:
+            one = self._solve_one(X[0], None if active0 is None else active0[0])
+            if one is not None:
+                if progress is not None:
+                    progress(1, 1)
+                return one
         out = _Results(Bn, m, self.qp)
         for lo in range(0, Bn, chunk):
             hi = min(Bn, lo + chunk)
             self._solve_chunk(X[lo:hi], None if active0 is None else active0[lo:hi], out, lo)
             if progress is not None:
                 progress(hi, Bn)
-        return out.solution(self.qp.n_u)
+        sol = out.solution(self.qp.n_u)
+        if Bn == 1 and sol.feasible[0]:
+            self.solver.last_set = sol.y[0] > 0
+        return sol
+
+    def _solve_one(self, theta: np.ndarray, active0) -> ImplicitSolution | None:
+        """The lean path of one state: verify the warm-start set, else the last set solved, by one reduced
+        solve; certify it as :meth:`solve` does. ``None`` (the general path takes over) where neither holds.
+        """
+        qp, sv = self.qp, self.solver
+        cands = [c for c in (active0, sv.last_set) if c is not None]
+        if not cands or qp.n_slack or qp.state_only is not None and qp.state_only[0].shape[0]:
+            return None
+        with np.errstate(over="ignore", invalid="ignore"):
+            h = qp.w + qp.E @ theta
+            z0 = -(sv.Linv @ (qp.F @ theta))
+            q = h - sv.Gbar @ z0
+            z0n = float(np.sqrt(z0 @ z0))
+        if not (np.isfinite(q).all() and np.isfinite(h).all() and np.isfinite(z0n)):
+            return None
+        lam = None
+        for cand in cands:
+            lam = sv.verify(q, z0n, h, cand)
+            if lam is not None:
+                break
+        if lam is None:
+            return None
+        out = _Results(1, self.m, qp)
+        code = np.full(1, _FAILED, dtype=np.int8)
+        self._certify(theta[None, :], lam[None, :], h[None, :], code, np.zeros(1, np.int64), out, 0)
+        if code[0] != _SOLVED:
+            return None
+        out.code[:] = code
+        out.iterations[:] = 1
+        out.method[:] = 1  # primal-dual active set (one verified step)
+        sv.last_set = lam > 0
+        return out.solution(qp.n_u)
 
     def _solve_chunk(self, X: np.ndarray, active0, out: _Results, off: int) -> None:
         """Solve the chunk ``X`` (b, n_θ) and write its results at rows ``off:off+b`` of ``out``."""
@@ -289,21 +333,28 @@ class ImplicitNetwork(ImplicitWeights):
             U = self.output(y, X)
             # fixed-point residual y - W relu(y) - c with W relu(y) = λ - Γ Ḡ (Ḡᵀλ), each row against the
             # size of its terms |λ| + Γ|Ḡ|(|Ḡ|ᵀ|λ|) + |c| + |y|
-            c = X @ self.Y.T + self.b
-            Mlam = (lam @ solver.Gbar) @ solver.GbarT
-            r = np.abs(y - lam + alpha * Mlam - c)
+            c = X @ self.Y.T
+            c += self.b
+            r = y - lam
+            r += alpha * ((lam @ solver.Gbar) @ solver.GbarT)
+            r -= c
+            np.abs(r, out=r)
             aG = self._abs_gbar
-            sigma = lam + alpha * ((lam @ aG) @ aG.T) + np.abs(c) + np.abs(y)
-            with np.errstate(divide="ignore"):
-                ratio = np.where(sigma > 0, r / np.where(sigma > 0, sigma, 1.0), np.where(r == 0, 0.0, np.inf))
-            worst_row = np.argmax(np.where(np.isnan(ratio), np.inf, ratio), axis=1) if self.m else np.zeros(
-                ok.size, np.int64)
-            ar = np.arange(ok.size)
-            fp_rel = ratio.max(axis=1, initial=0.0)
-            fp = r[ar, worst_row] if self.m else np.zeros(ok.size)
-            fp_scale = sigma[ar, worst_row] if self.m else np.ones(ok.size)
+            sigma = alpha * ((lam @ aG) @ aG.T)
+            sigma += lam
+            sigma += np.abs(c, out=c)
+            sigma += np.abs(y)
+            np.maximum(sigma, _TINY, out=sigma)
+            ratio = r / sigma
+            if self.m:
+                worst_row = np.argmax(np.where(np.isnan(ratio), np.inf, ratio), axis=1)
+                ar = np.arange(ok.size)
+                fp_rel = ratio.max(axis=1)
+                fp, fp_scale = r[ar, worst_row], sigma[ar, worst_row]
+            else:
+                fp_rel, fp, fp_scale = np.zeros(ok.size), np.zeros(ok.size), np.ones(ok.size)
             fp = np.where(np.isnan(fp_rel), np.nan, fp)
-        kkt = qp.kkt_residuals(Z, lam, X)
+        kkt = qp.kkt_residuals(Z, lam, X, margin=s)
         finite = np.isfinite(U).all(axis=1) & np.isfinite(Z).all(axis=1)
         cert = finite & (fp_rel <= CERTIFICATE_TOL) & (kkt.worst <= CERTIFICATE_TOL)
         rows = off + ok

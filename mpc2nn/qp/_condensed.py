@@ -60,11 +60,14 @@ class KKTResiduals:
                                   self.relative_complementarity])
 
 
+#: Smallest scale a relative residual is divided by: a row whose terms are all zero has a residual of
+#: exactly zero (0 / TINY = 0), anything else is judged against the size of its terms.
+TINY = np.finfo(float).tiny
+
+
 def _relative(residual: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """``residual / scale`` elementwise, ``0`` where both are 0 and ``inf`` where only the scale is; NaN stays NaN."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = residual / scale
-    return np.where(scale == 0, np.where(residual == 0, 0.0, np.inf), out)
+    """``residual / scale`` elementwise (scale floored at :data:`TINY`); NaN stays NaN."""
+    return residual / np.maximum(scale, TINY)
 
 
 def _row_max(a: np.ndarray) -> np.ndarray:
@@ -300,40 +303,51 @@ class CondensedQP:
         future = X @ Phi.T + U @ Gamma.T
         return np.concatenate([X[:, None, :], future.reshape(X.shape[0], self.horizon, self.n_x)], axis=1)
 
-    def kkt_residuals(self, Z, lam, theta) -> KKTResiduals:
+    def kkt_residuals(self, Z, lam, theta, *, margin=None) -> KKTResiduals:
         """KKT residuals of primal ``Z`` (B, n_z) and multipliers ``lam`` (B, m) at parameters ``theta`` (B, n_θ).
 
         The relative residuals judge each row and component at its own scale (see
         :class:`KKTResiduals`); non-finite inputs give NaN or ``inf``, never a pass.
+        ``margin`` (B, m), if given, is ``w + E θ - G z`` computed already.
         """
         theta = self.check_parameters(theta)
         Z = np.atleast_2d(np.asarray(Z, float))
         lam = np.atleast_2d(np.asarray(lam, float)).reshape(theta.shape[0], self.m)
-        B = theta.shape[0]
+        B, ab = theta.shape[0], self._abs
         with np.errstate(over="ignore", invalid="ignore"):
-            Hz, Ft, GtL = Z @ self.H, theta @ self.F.T, lam @ self.G
+            Hz, Ft = Z @ self.H, theta @ self.F.T
             rhs = self.w + theta @ self.E.T
-            s = rhs - Z @ self.G.T
+            s = rhs - Z @ self.G.T if margin is None else margin
             aZ, aT, aL = np.abs(Z), np.abs(theta), np.abs(lam)
-            stat = np.abs(Hz + Ft + GtL)
-            sigma = aZ @ self._abs["H"] + aT @ self._abs["F"].T + aL @ self._abs["G"]
-            rho = aZ @ self._abs["G"].T + self._abs["w"] + aT @ self._abs["E"].T
-            force = _row_max(sigma)[:, None]
-            gnorm = self._abs["G_rownorm"]
-            neg = np.maximum(-lam, 0.0)
-            comp = np.minimum(_relative(aL * gnorm, force), _relative(np.abs(s), rho))
-            zero = np.zeros(B)
+            stat = np.abs(Hz + Ft + lam @ self.G)
+            sigma = aZ @ ab["H"] + aT @ ab["F"].T + aL @ ab["G"]
+            rho = aZ @ ab["G"].T
+            rho += ab["w"]
+            rho += aT @ ab["E"].T
+            rho = np.maximum(rho, TINY, out=rho)
+            force = np.maximum(_row_max(sigma), TINY)[:, None]
+            lam_force = aL * (ab["G_rownorm"] / force)
+            abs_s = np.abs(s)
+            rel_s = abs_s / rho
+            neg = -s
+            np.maximum(neg, 0.0, out=neg)
+            rel_primal = _row_max(neg / rho)
+            if lam.size and np.nanmin(lam) < 0:
+                relative_dual = _row_max(np.maximum(-lam, 0.0) * (ab["G_rownorm"] / force))
+                dual = _row_max(np.maximum(-lam, 0.0))
+            else:
+                dual = relative_dual = np.where(np.isnan(lam).any(axis=1), np.nan, 0.0) if lam.size else np.zeros(B)
             return KKTResiduals(
                 stationarity=_row_max(stat),
-                primal=np.maximum(zero, _row_max(-s)),
-                dual=np.maximum(zero, _row_max(-lam)),
-                complementarity=_row_max(np.abs(lam * s)),
+                primal=_row_max(neg),
+                dual=dual,
+                complementarity=_row_max(aL * abs_s),
                 scale=np.maximum.reduce([np.ones(B), _row_max(np.abs(Hz)), _row_max(np.abs(Ft)),
                                          _row_max(np.abs(rhs))]),
                 relative_stationarity=_row_max(_relative(stat, sigma)),
-                relative_primal=_row_max(_relative(np.maximum(-s, 0.0), rho)),
-                relative_dual=_row_max(_relative(neg * gnorm, force)),
-                relative_complementarity=_row_max(comp),
+                relative_primal=rel_primal,
+                relative_dual=relative_dual,
+                relative_complementarity=_row_max(np.minimum(lam_force, rel_s, out=rel_s)),
             )
 
     @cached_property
