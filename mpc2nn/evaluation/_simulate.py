@@ -26,7 +26,7 @@ class Trajectory:
     states : (T+1, n_x) plant states (NaN after a stop)
     inputs : (T, n_u) applied inputs (NaN after a stop)
     status : (T,) controller status per step (``"not run"`` after a stop)
-    step_time : (T,) seconds the controller took per step
+    step_time : (T,) seconds the controller took per step (:meth:`step_time_percentiles` summarises them)
     cost : closed-loop cost ``Σ_k (x̃_kᵀ Q x̃_k + ũ_kᵀ R ũ_k + Δu_kᵀ S Δu_k)`` over the steps run
         (``x̃ = x - x_ref,k``, ``ũ = u - u_ref,k``, ``Δu_k = u_k - u_{k-1}``, ``S`` the
         problem's ``du_weight`` or 0), or ``None`` without an MPCProblem to take Q, R from
@@ -45,6 +45,20 @@ class Trajectory:
     state_violation: np.ndarray | None
     input_violation: np.ndarray | None
     stopped_at: int | None
+
+    def step_time_percentiles(self, q=(50, 90, 99, 100)) -> dict[float, float]:
+        """``{percentile: seconds}`` of the controller's time per step over the steps run (NaN if none ran).
+
+        Examples
+        --------
+        >>> import mpc2nn
+        >>> prob = mpc2nn.systems.double_integrator()
+        >>> traj = mpc2nn.simulate(prob, mpc2nn.compile(prob), [1.0, 0.0], 5)
+        >>> sorted(traj.step_time_percentiles())
+        [50, 90, 99, 100]
+        """
+        ran = self.step_time[self.status != Status.NOT_RUN]
+        return {p: float(np.percentile(ran, p)) if ran.size else float("nan") for p in q}
 
 
 def _plant_step(plant, dt):
