@@ -329,7 +329,28 @@ class ImplicitNetwork(ImplicitWeights):
         with np.errstate(over="ignore", invalid="ignore"):
             Z = qp.primal(lam, X)
             s = h - Z @ qp.G.T
+            # one step of iterative refinement of λ on its active rows, M_AA δ = -s_A with the margins
+            # recomputed through z (ill-conditioned M_AA: all rows active, large multipliers)
+            act = lam > 0
+            if act.any():
+                delta, inv_ok = solver._reduced(np.where(act, s, 0.0), act)
+                lam2 = np.maximum(lam + delta, 0.0)
+                Z2 = qp.primal(lam2, X)
+                s2 = h - Z2 @ qp.G.T
+                # kept only where it shrinks the largest margin on the active rows (it can diverge
+                # where M_AA is numerically singular)
+                better = inv_ok & (np.abs(np.where(act, s2, 0.0)).max(axis=1)
+                                   < np.abs(np.where(act, s, 0.0)).max(axis=1))
+                lam = np.where(better[:, None], lam2, lam)
+                Z = np.where(better[:, None], Z2, Z)
+                s = np.where(better[:, None], s2, s)
             y = lam - alpha * s
+            # certify what is returned: the output uses relu(y), which rounding can move off λ
+            lam = np.maximum(y, 0.0)
+            g = X @ qp.F.T + lam @ qp.G
+            Z = -(g @ qp.H_inv)
+            Z -= (Z @ qp.H + g) @ qp.H_inv  # one step of iterative refinement (ill-conditioned H)
+            s = h - Z @ qp.G.T
             U = self.output(y, X)
             # fixed-point residual y - W relu(y) - c with W relu(y) = λ - Γ Ḡ (Ḡᵀλ), each row against the
             # size of its terms |λ| + Γ|Ḡ|(|Ḡ|ᵀ|λ|) + |c| + |y|

@@ -332,7 +332,7 @@ class CondensedQP:
             neg = -s
             np.maximum(neg, 0.0, out=neg)
             rel_primal = _row_max(neg / rho)
-            if lam.size and np.nanmin(lam) < 0:
+            if lam.size and (lam < 0).any():
                 relative_dual = _row_max(np.maximum(-lam, 0.0) * (ab["G_rownorm"] / force))
                 dual = _row_max(np.maximum(-lam, 0.0))
             else:
