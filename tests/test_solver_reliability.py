@@ -212,3 +212,12 @@ def test_single_state_lean_path_agrees_with_the_batch():
     # a warm start from the previous fixed point is verified by one step
     again = net.solve(X[3], y0=batch.y[3])
     assert again.iterations[0] == 1 and np.abs(again.U[0] - batch.U[3]).max() <= TOL["same_math", "float64"]
+
+
+def test_the_origin_is_certified():
+    """At x = 0 every term of the stationarity equation is zero: nothing to divide by must not give NaN."""
+    for make in mpc2nn.systems.all_problems().values():
+        net = mpc2nn.compile(make())
+        sol = net.solve(np.zeros((1, net.qp.n_theta)))
+        assert sol.status[0] in (Status.SOLVED, Status.INFEASIBLE), sol.reason[0]
+        assert not np.isnan(sol.kkt.worst[0]) or sol.status[0] == Status.INFEASIBLE

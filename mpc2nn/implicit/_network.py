@@ -41,6 +41,17 @@ __all__ = ["ImplicitNetwork", "compile", "CERTIFICATE_TOL"]
 #: counts as certified.
 CERTIFICATE_TOL = 1e-9
 
+#: Floor of a row's scale in the fixed-point residual, relative to the sample's largest row scale. The
+#: fixed-point residual ``y - W relu(y) - c = Γ(M λ + q - s)`` is a consistency check of the network
+#: equation (zero in exact arithmetic for any λ); the proof of optimality is the KKT test, whose every row
+#: is judged at its own scale without a floor. 1e-6 keeps a 1e13 bound from loosening other rows' check
+#: to more than 1e-9·1e-6·1e13 = 1e-2 of α (against a solution of size 1 ... 10).
+FIXED_POINT_FLOOR = 1e-6
+
+#: Rows up to which the default step's ``λmax(M)`` comes from the (m, m) matrix itself (as before); above,
+#: from the (n_z, n_z) Gram matrix ``ḠᵀḠ`` (same value, O(m n_z²) instead of O(m³): 236 s → seconds at m = 12 000).
+DENSE_EIG_ROWS = 2000
+
 #: Per-sample outcome codes of the exact solve, in the order of :data:`_STATUS_NAMES`.
 _SOLVED, _INFEASIBLE, _UNCERTIFIED, _FAILED, _INVALID = range(5)
 _STATUS_NAMES = np.array([str(Status.SOLVED), str(Status.INFEASIBLE), str(Status.UNCERTIFIED),
@@ -95,10 +106,12 @@ def compile(problem: MPCProblem | CondensedQP, *, alpha=None, memory_limit: floa
     Linv = qp.cholesky_inverse
     m = qp.m
     if alpha is None:
-        # λmax(G H⁻¹ Gᵀ) = σmax(G L⁻ᵀ)², from the small (n_z, n_z) Gram matrix
-        Gbar = qp.G @ Linv.T
-        lam_max = float(np.linalg.eigvalsh(Gbar.T @ Gbar)[-1]) if m else 1.0
-        del Gbar
+        if m <= DENSE_EIG_ROWS:
+            lam_max = float(np.linalg.eigvalsh(qp.dual_hessian)[-1]) if m else 1.0
+        else:  # λmax(G H⁻¹ Gᵀ) = σmax(G L⁻ᵀ)², from the small (n_z, n_z) Gram matrix
+            Gbar = qp.G @ Linv.T
+            lam_max = float(np.linalg.eigvalsh(Gbar.T @ Gbar)[-1])
+            del Gbar
         alpha_vec = np.full(m, 1.0 / lam_max if lam_max > 0 else 1.0)
     else:
         a = np.asarray(alpha, dtype=float)
@@ -113,10 +126,9 @@ def compile(problem: MPCProblem | CondensedQP, *, alpha=None, memory_limit: floa
     W[np.diag_indices(m)] += 1.0
     Y = qp.dual_linear * -alpha_vec[:, None]
     b = -alpha_vec * qp.w
-    HiG = (qp.G @ Linv.T) @ Linv  # G H⁻¹ (m, n_z)
-    W_f = -(HiG.T if qp.output_map is None else qp.output_map @ HiG.T)
-    HiF = Linv.T @ (Linv @ qp.F)
-    Y_f = -(HiF if qp.output_map is None else qp.output_map @ HiF)
+    T = np.eye(qp.n_z) if qp.output_map is None else qp.output_map
+    Hinv = qp.H_inv
+    W_f, Y_f = -T @ Hinv @ qp.G.T, -T @ Hinv @ qp.F
     return ImplicitNetwork(W=W, Y=Y, b=b, W_f=W_f, Y_f=Y_f, alpha=alpha_vec, qp=qp)
 
 
@@ -163,6 +175,16 @@ class ImplicitNetwork(ImplicitWeights):
         # soft constraints: start from "every slack zero" (the rows s >= 0, the last n_slack rows)
         start = np.arange(qp.m - qp.n_slack, qp.m) if qp.n_slack else None
         return ActiveSetSolver(qp.cholesky_inverse, qp.G, qp.dual_hessian, start_rows=start)
+
+    @cached_property
+    def _abs_Hinv(self) -> np.ndarray:
+        """``|H⁻¹|`` (n_z, n_z), for the rounding scale of ``z = -H⁻¹ g``."""
+        return np.abs(self.qp.H_inv)
+
+    @cached_property
+    def _abs_G(self) -> np.ndarray:
+        """``|G|`` (m, n_z), for the rounding scale of the margins in the fixed-point residual."""
+        return np.abs(self.qp.G)
 
     @cached_property
     def _abs_gbar(self) -> np.ndarray:
@@ -323,16 +345,21 @@ class ImplicitNetwork(ImplicitWeights):
                 self._certify(Xv[ok], sol.lam[good], h[ok], code, ok, out, off)
         out.code[sl] = code
 
-    def _certify(self, X, lam, h, code, ok, out: _Results, off: int) -> None:
-        """Outputs and residuals of the solved samples ``ok`` (chunk rows); sets their codes."""
+    def _certify(self, X, lam, h, code, ok, out: _Results, off: int, refine: bool = False) -> None:
+        """Outputs and residuals of the solved samples ``ok`` (chunk rows); sets their codes.
+
+        Samples not certified at first are certified again after ``refine``: one step of iterative
+        refinement of ``λ`` on its active set and of ``z`` (ill-conditioned ``M_AA`` or ``H``).
+        """
         qp, solver, alpha = self.qp, self.solver, self.alpha
+        lam_in = lam
         with np.errstate(over="ignore", invalid="ignore"):
             Z = qp.primal(lam, X)
             s = h - Z @ qp.G.T
             # one step of iterative refinement of λ on its active rows, M_AA δ = -s_A with the margins
             # recomputed through z (ill-conditioned M_AA: all rows active, large multipliers)
             act = lam > 0
-            if act.any():
+            if refine and act.any():
                 delta, inv_ok = solver._reduced(np.where(act, s, 0.0), act)
                 lam2 = np.maximum(lam + delta, 0.0)
                 Z2 = qp.primal(lam2, X)
@@ -344,16 +371,22 @@ class ImplicitNetwork(ImplicitWeights):
                 lam = np.where(better[:, None], lam2, lam)
                 Z = np.where(better[:, None], Z2, Z)
                 s = np.where(better[:, None], s2, s)
-            y = lam - alpha * s
-            # certify what is returned: the output uses relu(y), which rounding can move off λ
-            lam = np.maximum(y, 0.0)
-            g = X @ qp.F.T + lam @ qp.G
-            Z = -(g @ qp.H_inv)
-            Z -= (Z @ qp.H + g) @ qp.H_inv  # one step of iterative refinement (ill-conditioned H)
-            s = h - Z @ qp.G.T
+            # y = λ - Γs, then y again from relu(y) and its margins, so that what is returned (U = T z(relu y))
+            # and what is certified (z(relu y), relu y) are the same point
+            for it in range(2):
+                y = lam - alpha * s
+                if it:  # the size of the terms of s = h - G z that y = λ - Γs was formed from (z with the
+                    # size |H⁻¹||g| of the terms it was computed from)
+                    y_terms = alpha * (np.abs(h) + (np.abs(Z) + np.abs(g) @ self._abs_Hinv) @ self._abs_G.T)
+                lam = np.maximum(y, 0.0)
+                g = X @ qp.F.T + lam @ qp.G
+                Z = -(g @ qp.H_inv)
+                if refine:
+                    Z -= (Z @ qp.H + g) @ qp.H_inv  # one step of iterative refinement (ill-conditioned H)
+                s = h - Z @ qp.G.T
             U = self.output(y, X)
             # fixed-point residual y - W relu(y) - c with W relu(y) = λ - Γ Ḡ (Ḡᵀλ), each row against the
-            # size of its terms |λ| + Γ|Ḡ|(|Ḡ|ᵀ|λ|) + |c| + |y|
+            # size of its terms |λ| + Γ|Ḡ|(|Ḡ|ᵀ|λ|) + |c| + |y| + Γ(|h| + |G||z|)
             c = X @ self.Y.T
             c += self.b
             r = y - lam
@@ -365,7 +398,11 @@ class ImplicitNetwork(ImplicitWeights):
             sigma += lam
             sigma += np.abs(c, out=c)
             sigma += np.abs(y)
-            np.maximum(sigma, _TINY, out=sigma)
+            sigma += y_terms
+            # rows whose terms all nearly cancel carry rounding from the rest of the sample: their scale is
+            # floored at FIXED_POINT_FLOOR of the sample's largest (the proof is the KKT test, row by row)
+            np.maximum(sigma, np.maximum(FIXED_POINT_FLOOR * sigma.max(axis=1, initial=0.0), _TINY)[:, None],
+                       out=sigma)
             ratio = r / sigma
             if self.m:
                 worst_row = np.argmax(np.where(np.isnan(ratio), np.inf, ratio), axis=1)
@@ -384,8 +421,14 @@ class ImplicitNetwork(ImplicitWeights):
         for name in _KKT_FIELDS:
             out.kkt[name][rows] = getattr(kkt, name)
         code[ok] = np.where(cert, _SOLVED, np.where(finite, _UNCERTIFIED, _INVALID))
+        redo = ~cert & finite
+        if not refine and redo.any():
+            self._certify(X[redo], lam_in[redo], h[redo], code, ok[redo], out, off, refine=True)
+            cert[redo] = code[ok[redo]] == _SOLVED
+            if cert.all():
+                return
         worst = kkt.worst
-        for k in np.flatnonzero(~cert):
+        for k in np.flatnonzero(~cert & ~(redo if not refine else np.zeros_like(cert))):
             if not finite[k]:
                 out.reason[rows[k]] = "overflow: the solution's arithmetic left the range of float64"
                 out.U[rows[k]] = np.nan

@@ -326,14 +326,14 @@ class CondensedQP:
             rho += aT @ ab["E"].T
             rho = np.maximum(rho, TINY, out=rho)
             force = np.maximum(_row_max(sigma), TINY)[:, None]
-            lam_force = aL * (ab["G_rownorm"] / force)
+            lam_force = (aL * ab["G_rownorm"]) / force  # 0 / TINY = 0 where nothing has force
             abs_s = np.abs(s)
             rel_s = abs_s / rho
             neg = -s
             np.maximum(neg, 0.0, out=neg)
             rel_primal = _row_max(neg / rho)
             if lam.size and (lam < 0).any():
-                relative_dual = _row_max(np.maximum(-lam, 0.0) * (ab["G_rownorm"] / force))
+                relative_dual = _row_max((np.maximum(-lam, 0.0) * ab["G_rownorm"]) / force)
                 dual = _row_max(np.maximum(-lam, 0.0))
             else:
                 dual = relative_dual = np.where(np.isnan(lam).any(axis=1), np.nan, 0.0) if lam.size else np.zeros(B)
