@@ -354,7 +354,8 @@ class ImplicitNetwork(ImplicitWeights):
         qp, solver, alpha = self.qp, self.solver, self.alpha
         lam_in = lam
         with np.errstate(over="ignore", invalid="ignore"):
-            Z = qp.primal(lam, X)
+            g = X @ qp.F.T + lam @ qp.G
+            Z = -(g @ qp.H_inv)
             s = h - Z @ qp.G.T
             # one step of iterative refinement of λ on its active rows, M_AA δ = -s_A with the margins
             # recomputed through z (ill-conditioned M_AA: all rows active, large multipliers)
@@ -362,7 +363,8 @@ class ImplicitNetwork(ImplicitWeights):
             if refine and act.any():
                 delta, inv_ok = solver._reduced(np.where(act, s, 0.0), act)
                 lam2 = np.maximum(lam + delta, 0.0)
-                Z2 = qp.primal(lam2, X)
+                g2 = X @ qp.F.T + lam2 @ qp.G
+                Z2 = -(g2 @ qp.H_inv)
                 s2 = h - Z2 @ qp.G.T
                 # kept only where it shrinks the largest margin on the active rows (it can diverge
                 # where M_AA is numerically singular)
@@ -370,6 +372,7 @@ class ImplicitNetwork(ImplicitWeights):
                                    < np.abs(np.where(act, s, 0.0)).max(axis=1))
                 lam = np.where(better[:, None], lam2, lam)
                 Z = np.where(better[:, None], Z2, Z)
+                g = np.where(better[:, None], g2, g)
                 s = np.where(better[:, None], s2, s)
             # y = λ - Γs, then y again from relu(y) and its margins, so that what is returned (U = T z(relu y))
             # and what is certified (z(relu y), relu y) are the same point
