@@ -1,22 +1,28 @@
-"""Throughput of the exact batched implicit solve against OSQP and DAQP.
+"""Throughput and latency of the exact batched implicit solve against DAQP and OSQP.
 
-For each public problem: sample feasible states (seeded), then time, in the
-same run on the same states,
+For each problem — the six public ones and seeded random systems (stable and
+unstable, 2–12 states, with and without state constraints, with input-rate
+bounds) — sample feasible states (seeded), then time, in the same run on the
+same states,
 
-* ``net.solve(X)`` — batched, on a freshly compiled network each repetition
-  (no factorisations cached from an earlier call: the cold-start number);
+* ``net.solve(X)`` at batch sizes ``--batches`` (default 1, 10, 100, 10⁴): a batch
+  of ``B`` distinct states per call, repeated over the sample, on a network compiled
+  once (its active-set cache warm from the earlier batch sizes, as in use);
 * DAQP — ``daqp.solve`` per state in a Python loop (primal tolerance 1e-10,
-  see ``mpc2nn.DAQP_SETTINGS``);
-* OSQP — warm-started per state in a Python loop, tolerances 1e-10 with polishing
-  (``mpc2nn.OSQP_SETTINGS``).
+  see ``mpc2nn.DAQP_SETTINGS``), the same states;
+* single-state latency along a closed loop (the states of a simulated trajectory):
+  ``ImplicitController`` (warm-started from the previous fixed point), DAQP's single
+  call, and OSQP warm-started (``MPCController``); median and 99th percentile.
 
-Prints a table of states/s (median of the repetitions), the ratio to DAQP, and
-the max errors ``‖U - U_ref‖∞``. ``--formulations`` runs the MPC formulations
-of :class:`mpc2nn.MPCProblem` instead (soft constraints, input rates, tracking,
-move blocking) on the double integrator and the quadcopter, with the network
-input ``θ`` drawn as described in :func:`formulation_cases`. Usage::
+Prints a table of states/s, ratios to DAQP and the worst case over the problems.
+``--formulations`` runs the MPC formulations of :class:`mpc2nn.MPCProblem` instead
+(soft constraints, input rates, tracking, move blocking); ``--wide`` adds batches
+drawn from the sample box doubled (many infeasible and saturated states, not
+filtered). Timings are wall-clock (``time.perf_counter``) on one thread as set by
+the environment variables printed in the header. Usage::
 
-    python benchmarks/exact_solve.py [--states 2000] [--repeats 3] [--formulations] [--json out.json]
+    python benchmarks/exact_solve.py [--states 10000] [--batches 1 10 100 10000] [--small] [--wide]
+                                     [--formulations] [--json out.json]
 """
 
 from __future__ import annotations
@@ -88,56 +94,192 @@ def formulation_cases(n: int, seed: int = 0) -> dict:
     return cases
 
 
+def random_system(n_x: int, n_u: int, rho: float, seed: int, *, state_bounds: bool = True, rates: bool = False,
+                  horizon: int = 10) -> mpc2nn.MPCProblem:
+    """A seeded random MPC problem: ``A`` with spectral radius ``rho`` (> 1: open-loop unstable), ``|u| <= 1``,
+    optionally ``|x| <= 5`` and ``|Δu| <= 0.3``; Q = I, R = 0.1 I, P from the DARE; sample box ``[-2, 2]^n_x``.
+    """
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n_x, n_x))
+    A *= rho / max(abs(np.linalg.eigvals(A)))
+    B = rng.normal(size=(n_x, n_u))
+    kw = dict(u_min=-np.ones(n_u), u_max=np.ones(n_u))
+    if state_bounds:
+        kw.update(x_min=-5 * np.ones(n_x), x_max=5 * np.ones(n_x))
+    if rates:
+        kw.update(du_min=-0.3 * np.ones(n_u), du_max=0.3 * np.ones(n_u))
+    tag = f"rand {n_x}x{n_u} ρ={rho:g}{' x-bounds' if state_bounds else ''}{' rates' if rates else ''}"
+    return mpc2nn.MPCProblem(A, B, np.eye(n_x), 0.1 * np.eye(n_u), horizon, P="dare", **kw, name=tag,
+                             sample_box=(-2 * np.ones(n_x), 2 * np.ones(n_x)))
+
+
+def random_cases(small: bool = False) -> dict:
+    """``{name: problem}`` of the random systems of the benchmark (a seeded selection; fewer with ``small``)."""
+    specs = [(2, 1, 0.9, 1, True, False), (4, 2, 1.3, 2, True, False), (5, 2, 0.95, 3, False, False),
+             (8, 2, 1.0, 4, True, False), (12, 3, 1.1, 5, True, False), (4, 2, 1.2, 6, True, True)]
+    if small:
+        specs = [specs[1], specs[-1]]
+    out = {}
+    for n_x, n_u, rho, seed, sb, rates in specs:
+        prob = random_system(n_x, n_u, rho, seed, state_bounds=sb, rates=rates)
+        out[prob.name] = prob
+    return out
+
+
+def _theta(qp, X, rng):
+    """θ for states ``X``: ``u_prev`` drawn within the input bounds where the problem takes it."""
+    if "u_prev" not in dict(qp.parameter_sizes):
+        return X
+    prob = qp.problem
+    return qp.parameters(X, u_prev=prob.u_min + (prob.u_max - prob.u_min) * rng.random((X.shape[0], prob.n_u)))
+
+
+def _sample(prob, n, seed=0, widen=1.0, feasible=True):
+    """``n`` θ of ``prob``: from its sample box (times ``widen``), filtered to proven-feasible ones if asked."""
+    qp = mpc2nn.qp.as_qp(prob)
+    net = mpc2nn.compile(qp)
+    lo, hi = (np.asarray(b, float) for b in qp.sample_box)
+    mid, half = (lo + hi) / 2, widen * (hi - lo) / 2
+    rng = np.random.default_rng(seed)
+    kept, got = [], 0
+    for _ in range(50):
+        X = mid - half + 2 * half * rng.random((max(2 * n, 256), qp.n_x))
+        theta = _theta(qp, X, rng)
+        if feasible:
+            theta = theta[net.solve(theta).feasible]
+        kept.append(theta)
+        got += theta.shape[0]
+        if got >= n:
+            break
+    return np.concatenate(kept)[:n]
+
+
+def _batched(net, theta, B):
+    """Seconds per state of ``net.solve`` on batches of ``B`` distinct θ covering ``theta``, and the solutions."""
+    n = (theta.shape[0] // B) * B or theta.shape[0]
+    t0 = time.perf_counter()
+    sols = [net.solve(theta[i:i + B]) for i in range(0, n, B)]
+    return (time.perf_counter() - t0) / n, sols, n
+
+
+def _single(prob, net, theta, steps):
+    """Per-state seconds (arrays) along a closed loop: exact (warm-started controller), DAQP call, OSQP warm."""
+    qp = net.qp
+    states = theta[:steps]
+    if qp.layout.state_only and isinstance(prob, mpc2nn.MPCProblem):
+        traj = mpc2nn.simulate(prob, mpc2nn.compile(prob), theta[0], steps).states[:-1]
+        traj = traj[np.isfinite(traj).all(axis=1)]
+        if traj.shape[0] >= steps // 2:
+            states = traj
+    ctrl = mpc2nn.ImplicitController(net)
+    t_exact = []
+    for x in states:
+        t0 = time.perf_counter()
+        ctrl(x) if qp.layout.state_only else net.solve(x)
+        t_exact.append(time.perf_counter() - t0)
+    t_daqp = []
+    for x in states:
+        t0 = time.perf_counter()
+        mpc2nn.solve_daqp(qp, x[None, :])
+        t_daqp.append(time.perf_counter() - t0)
+    sess = mpc2nn.reference.OSQPSession(qp)
+    t_osqp = []
+    for x in states:
+        t0 = time.perf_counter()
+        sess.solve(x[None, :])
+        t_osqp.append(time.perf_counter() - t0)
+    return np.array(t_exact), np.array(t_daqp), np.array(t_osqp)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--states", type=int, default=2000)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--problems", nargs="*", default=None, help="names (default: all public problems)")
+    ap.add_argument("--states", type=int, default=None, help="states per problem (default 10000; --small: 300)")
+    ap.add_argument("--batches", type=int, nargs="*", default=None, help="batch sizes (default 1 10 100 10000)")
+    ap.add_argument("--steps", type=int, default=None, help="closed-loop steps of the latency test (default 200)")
+    ap.add_argument("--repeats", type=int, default=1, help="(kept for compatibility; each batch size runs once "
+                    "over the whole sample)")
+    ap.add_argument("--problems", nargs="*", default=None, help="names (default: public problems and random systems)")
+    ap.add_argument("--small", action="store_true", help="a few hundred states, two random systems (smoke test)")
+    ap.add_argument("--wide", action="store_true", help="also batches from the sample box doubled, unfiltered")
     ap.add_argument("--json", default=None, help="write the results to this JSON file")
     ap.add_argument("--formulations", action="store_true",
                     help="soft constraints, input rates, tracking, move blocking instead of the public problems")
     args = ap.parse_args(argv)
+    n_states = args.states or (300 if args.small else 10_000)
+    batches = args.batches or ([1, 10, 100] if args.small else [1, 10, 100, 10_000])
+    batches = [b for b in batches if b <= n_states] or [n_states]
+    steps = args.steps or (30 if args.small else 200)
     if args.formulations:
-        cases = formulation_cases(args.states)
+        cases = {name: (prob, theta) for name, (prob, theta) in formulation_cases(n_states).items()}
     else:
         problems = mpc2nn.systems.all_problems()
-        cases = {name: (problems[name](), None) for name in (args.problems or list(problems))}
+        cases = {name: (make(), None) for name, make in problems.items()}
+        cases.update({name: (prob, None) for name, prob in random_cases(args.small).items()})
+        if args.problems:
+            cases = {k: v for k, v in cases.items() if k in args.problems}
     threads = {k: os.environ.get(k, "unset") for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, python {platform.python_version()}, "
           f"numpy {np.__version__}, BLAS threads env {threads}")
-    print(f"# {args.states} sampled feasible states per problem (seed 0), float64, median of {args.repeats} runs")
-    head = (f"{'problem':<24} {'m':>4} {'n_z':>4} {'exact [st/s]':>13} {'DAQP [st/s]':>12} {'OSQP [st/s]':>12} "
-            f"{'exact/DAQP':>10} {'max|U-U_daqp|':>14} {'max|U-U_osqp|':>14} {'fallback %':>10}")
-    print(head)
-    print("-" * len(head))
+    print(f"# {n_states} sampled feasible θ per problem (seed 0), float64, wall clock; batch sizes {batches}; "
+          f"latency over {steps} closed-loop steps")
+    bcols = " ".join(f"{'B=' + str(b):>9}" for b in batches)
+    head = (f"{'problem':<30} {'m':>5} {'n_z':>4} {'DAQP [st/s]':>11} {bcols}  {'1-state µs p50/p99: exact':>26} "
+            f"{'DAQP':>11} {'OSQP warm':>11} {'max|U-U_daqp|':>13} {'fallback %':>10}")
+    print(head + "\n" + "-" * len(head) + "\n# batch columns: exact states/s ÷ DAQP states/s (ratio)")
     rows = []
-    for name, (prob, X) in cases.items():
-        if X is None:
+    for name, (prob, theta) in cases.items():
+        qp = mpc2nn.qp.as_qp(prob)
+        if theta is None:
             print(f"  sampling {name} ...", file=sys.stderr, flush=True)
-            X = mpc2nn.sample_states(prob, args.states, seed=0)
-        t_net, sol = timed(lambda net, X=X: net.solve(X), args.repeats,
-                           setup=lambda prob=prob: mpc2nn.compile(prob))
-        print(f"  DAQP {name} ...", file=sys.stderr, flush=True)
-        t_daqp, dq = timed(lambda _, prob=prob, X=X: mpc2nn.solve_daqp(prob, X), args.repeats)
-        print(f"  OSQP {name} ...", file=sys.stderr, flush=True)
-        t_osqp, oq = timed(lambda _, prob=prob, X=X: mpc2nn.solve_osqp(prob, X), 1)
-        ok = oq.status == "solved"
-        row = dict(problem=name, m=int(sol.y.shape[1]), n_z=int(mpc2nn.qp.as_qp(prob).n_z), states=args.states,
-                   exact_states_per_s=args.states / t_net, daqp_states_per_s=args.states / t_daqp,
-                   osqp_states_per_s=args.states / t_osqp,
-                   err_daqp=float(np.abs(sol.U - dq.U).max()),
-                   err_osqp=float(np.abs(sol.U[ok] - oq.U[ok]).max()), osqp_unconverged=int((~ok).sum()),
-                   all_certified=bool((sol.status == "solved").all()),
-                   fallback_fraction=float((sol.method == "dual active set").mean()))
+            theta = _sample(prob, n_states)
+        net = mpc2nn.compile(qp)
+        t0 = time.perf_counter()
+        dq = mpc2nn.solve_daqp(qp, theta)
+        t_daqp = (time.perf_counter() - t0) / theta.shape[0]
+        ratios, rates, worst_err, fallback, certified = {}, {}, 0.0, 0.0, True
+        for B in batches:
+            t_b, sols, n = _batched(net, theta, B)
+            rates[B], ratios[B] = 1 / t_b, t_daqp / t_b
+            U = np.concatenate([s_.U for s_ in sols])
+            status = np.concatenate([s_.status for s_ in sols])
+            certified &= bool((status == "solved").all())
+            worst_err = max(worst_err, float(np.nanmax(np.abs(U - dq.U[:n]), initial=0.0)))
+            methods = np.concatenate([s_.method for s_ in sols])
+            fallback = max(fallback, float(np.mean(methods != "primal-dual active set")))
+        te, td, to = _single(prob, net, theta, steps)
+        row = dict(problem=name, m=int(qp.m), n_z=int(qp.n_z), states=int(theta.shape[0]),
+                   daqp_states_per_s=1 / t_daqp, exact_states_per_s=rates[max(batches)],
+                   batches={str(b): dict(exact_states_per_s=rates[b], ratio_to_daqp=ratios[b]) for b in batches},
+                   single_us=dict(exact_p50=1e6 * float(np.median(te)), exact_p99=1e6 * float(np.percentile(te, 99)),
+                                  daqp_p50=1e6 * float(np.median(td)), daqp_p99=1e6 * float(np.percentile(td, 99)),
+                                  osqp_p50=1e6 * float(np.median(to)), osqp_p99=1e6 * float(np.percentile(to, 99))),
+                   err_daqp=worst_err, all_certified=certified, fallback_fraction=fallback)
         rows.append(row)
-        print(f"{name:<24} {row['m']:>4} {row['n_z']:>4} {row['exact_states_per_s']:>13.0f} "
-              f"{row['daqp_states_per_s']:>12.0f} {row['osqp_states_per_s']:>12.0f} "
-              f"{row['exact_states_per_s'] / row['daqp_states_per_s']:>10.2f} {row['err_daqp']:>14.2e} "
-              f"{row['err_osqp']:>14.2e} {100 * row['fallback_fraction']:>10.1f}", flush=True)
-    if any(r["osqp_unconverged"] for r in rows):
-        print("# OSQP did not converge at 1e-10 on: " + ", ".join(
-            f"{r['problem']} ({r['osqp_unconverged']})" for r in rows if r["osqp_unconverged"])
-              + " states (left out of its error column)")
+        su = row["single_us"]
+        bvals = " ".join(f"{ratios[b]:>9.2f}" for b in batches)
+        print(f"{name:<30} {row['m']:>5} {row['n_z']:>4} {row['daqp_states_per_s']:>11.0f} {bvals}  "
+              f"{su['exact_p50']:>12.0f}/{su['exact_p99']:<13.0f} {su['daqp_p50']:>5.0f}/{su['daqp_p99']:<5.0f} "
+              f"{su['osqp_p50']:>5.0f}/{su['osqp_p99']:<5.0f} {worst_err:>13.2e} {100 * fallback:>10.1f}", flush=True)
+        if args.wide and isinstance(prob, mpc2nn.MPCProblem) and not args.formulations:
+            wide = _sample(prob, min(n_states, 2000), seed=1, widen=2.0, feasible=False)
+            t0 = time.perf_counter()
+            dw = mpc2nn.solve_daqp(qp, wide)
+            tdw = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            sw = net.solve(wide)
+            tew = time.perf_counter() - t0
+            agree = bool(np.array_equal(sw.feasible, dw.feasible))
+            row["wide"] = dict(states=int(wide.shape[0]), infeasible_fraction=float(sw.infeasible.mean()),
+                               undecided=int(sw.undecided.sum()), ratio_to_daqp=tdw / tew, verdicts_agree=agree)
+            print(f"{'  ' + name + ' (2x box)':<30} {'':>5} {'':>4} {wide.shape[0] / tdw:>11.0f} "
+                  f"{tdw / tew:>9.2f}  infeasible {100 * sw.infeasible.mean():.0f} %, undecided {sw.undecided.sum()}, "
+                  f"verdicts agree with DAQP: {agree}", flush=True)
+    if rows:
+        print("# worst case over the problems (exact ÷ DAQP): " + ", ".join(
+            f"B={b}: {min(r['batches'][str(b)]['ratio_to_daqp'] for r in rows):.2f} "
+            f"({min(rows, key=lambda r, b=b: r['batches'][str(b)]['ratio_to_daqp'])['problem']})" for b in batches)
+            + "; single state p50 exact ÷ DAQP: worst "
+            + f"{max(r['single_us']['exact_p50'] / r['single_us']['daqp_p50'] for r in rows):.2f}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=1)

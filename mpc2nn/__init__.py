@@ -33,6 +33,7 @@ from .exceptions import (
     NotPositiveSemidefiniteError,
     NotSymmetricError,
     ProblemDefinitionError,
+    ProblemTooLargeError,
     RiccatiError,
     ShapeError,
     SolverError,
@@ -76,6 +77,7 @@ __all__ = [
     "Mpc2nnError", "ProblemDefinitionError", "ShapeError", "NonFiniteError", "NotSymmetricError",
     "NotPositiveSemidefiniteError", "NotPositiveDefiniteError", "HorizonError", "InconsistentBoundsError",
     "RiccatiError", "UnstableSystemError", "InfeasibleStateError", "MissingDependencyError", "SolverError",
+    "ProblemTooLargeError",
     # submodules
     "systems", "converse", "sets", "explicit", "export", "oracle", "plotting",
 ]

@@ -23,6 +23,7 @@ __all__ = [
     "SolverError",
     "FileFormatError",
     "ProblemFileError",
+    "ProblemTooLargeError",
 ]
 
 
@@ -88,3 +89,7 @@ class FileFormatError(Mpc2nnError, ValueError):
 
 class ProblemFileError(Mpc2nnError, ValueError):
     """A problem file (TOML) has unknown or missing keys or values of the wrong kind."""
+
+
+class ProblemTooLargeError(Mpc2nnError, MemoryError):
+    """The memory a construction would need (estimated before allocating) exceeds what it may take."""

@@ -15,13 +15,36 @@ def test_exact_solve_benchmark(tmp_path, capsys):
     pytest.importorskip("daqp")
     main = runpy.run_path(str(BENCH / "exact_solve.py"), run_name="bench")["main"]
     out_json = tmp_path / "exact.json"
-    main(["--states", "40", "--repeats", "1", "--problems", "drummond2024_published", "double_integrator",
-          "--json", str(out_json)])
+    main(["--states", "40", "--batches", "1", "10", "--steps", "5", "--problems", "drummond2024_published",
+          "double_integrator", "--json", str(out_json)])
     table = capsys.readouterr().out
-    assert "drummond2024_published" in table and "double_integrator" in table and "exact/DAQP" in table
+    assert "drummond2024_published" in table and "double_integrator" in table and "B=10" in table
+    assert "worst case over the problems" in table
     rows = json.loads(out_json.read_text())
     assert [r["problem"] for r in rows] == ["drummond2024_published", "double_integrator"]
     assert all(r["all_certified"] and r["err_daqp"] < tol("vs_daqp") for r in rows)
+    assert all({"exact_p50", "daqp_p50", "osqp_p50"} <= set(r["single_us"]) for r in rows)
+
+
+def test_exact_solve_benchmark_small_random_and_wide(tmp_path, capsys):
+    pytest.importorskip("daqp")
+    main = runpy.run_path(str(BENCH / "exact_solve.py"), run_name="bench")["main"]
+    out_json = tmp_path / "exact.json"
+    main(["--small", "--states", "60", "--steps", "5", "--wide", "--problems", "rand 4x2 ρ=1.2 x-bounds rates",
+          "--json", str(out_json)])
+    (row,) = json.loads(out_json.read_text())
+    assert row["problem"] == "rand 4x2 ρ=1.2 x-bounds rates" and row["all_certified"]
+    assert row["wide"]["verdicts_agree"] and row["wide"]["undecided"] == 0
+
+
+def test_memory_benchmark_small(tmp_path, capsys):
+    main = runpy.run_path(str(BENCH / "memory.py"), run_name="bench")["main"]
+    out_json = tmp_path / "memory.json"
+    main(["--sizes", "300", "2000", "--json", str(out_json)])
+    rows = json.loads(out_json.read_text())
+    assert [r["states"] for r in rows] == [300, 2000]
+    assert all(r["peak_beyond_results_bytes"] < 64 * 2**20 for r in rows)
+    assert "peak beyond results" in capsys.readouterr().out
 
 
 def test_exact_solve_benchmark_formulations(capsys):

@@ -131,13 +131,18 @@ class ImplicitController:
         self.problem = net.qp.problem if net.qp.problem is not None else net.qp
         self.qp = net.qp
         self.n_u = net.n_u
+        self._state_only = net.qp.layout.state_only
         self._y: np.ndarray | None = None
 
     def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None):
-        theta = _parameters(self.qp, x, u_prev, x_ref, u_ref)
+        if self._state_only and x_ref is None and u_ref is None:
+            theta = np.asarray(x, dtype=float)  # the lean path: the state is the network input
+        else:
+            theta = _parameters(self.qp, x, u_prev, x_ref, u_ref)
+        # the previous fixed point's active set is verified first (one reduced solve) before any search
         sol = self.net.solve(theta, y0=self._y if self.warm_start else None)
         if sol.feasible[0]:
-            self._y = sol.y
+            self._y = sol.y[0]
         return ControlAction(sol.u0[0], str(sol.status[0]))
 
     def reset(self):

@@ -30,7 +30,7 @@ class Trajectory:
     status : ndarray of str, shape (T,)
         Controller status per step (``"not run"`` after a stop).
     step_time : ndarray, shape (T,)
-        Seconds the controller took per step.
+        Seconds the controller took per step (:meth:`step_time_percentiles` summarises them).
     cost : float or None
         Closed-loop cost ``Σ_k (x̃_kᵀ Q x̃_k + ũ_kᵀ R ũ_k + Δu_kᵀ S Δu_k)`` over the steps run
         (``x̃ = x - x_ref,k``, ``ũ = u - u_ref,k``, ``Δu_k = u_k - u_{k-1}``, ``S`` the
@@ -51,6 +51,30 @@ class Trajectory:
     state_violation: np.ndarray | None
     input_violation: np.ndarray | None
     stopped_at: int | None
+
+    def step_time_percentiles(self, q=(50, 90, 99, 100)) -> dict[float, float]:
+        """``{percentile: seconds}`` of the controller's time per step over the steps run (NaN if none ran).
+
+        Parameters
+        ----------
+        q : sequence of float
+            The percentiles (0 to 100).
+
+        Returns
+        -------
+        dict
+            ``{q_i: seconds}``.
+
+        Examples
+        --------
+        >>> import mpc2nn
+        >>> prob = mpc2nn.systems.double_integrator()
+        >>> traj = mpc2nn.simulate(prob, mpc2nn.compile(prob), [1.0, 0.0], 5)
+        >>> sorted(traj.step_time_percentiles())
+        [50, 90, 99, 100]
+        """
+        ran = self.step_time[self.status != Status.NOT_RUN]
+        return {p: float(np.percentile(ran, p)) if ran.size else float("nan") for p in q}
 
 
 def _plant_step(plant, dt):

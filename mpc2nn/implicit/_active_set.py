@@ -5,71 +5,58 @@ dual linear complementarity problem of the condensed QP,
 
     λ >= 0,   s = q(x) + M λ >= 0,   λᵀ s = 0,     M = G H⁻¹ Gᵀ,  q = w + (E + G H⁻¹ F) x,
 
-through ``λ = relu(y)``, ``Γ s = relu(-y)``. Two finite methods are combined:
+through ``λ = relu(y)``, ``Γ s = relu(-y)``. Three finite methods are combined:
 
 1. **Primal-dual active set** (semismooth Newton on the ReLU equation), batched:
    each sample guesses the set ``A = {y > 0}``, solves ``M_AA λ_A = -q_A`` and
    updates ``A ← {i ∈ A: λ_i > 0} ∪ {i ∉ A: s_i < 0}`` until the set repeats.
-   Samples whose sets have the same size are solved together as one batched
-   linear system, so there is no per-sample Python work.
+   The inverses ``M_AA⁻¹`` are kept in a bounded cache keyed by the set (states
+   close to each other — a closed loop, a batch — share their sets), so a set seen
+   before costs one small matrix product per sample; a cached or warm-started guess
+   is verified by the same batched check before any search.
 2. **Dual active set** (Goldfarb–Idnani, on ``min ½‖z - z₀‖²  s.t. Ḡz <= h`` with
    ``z = Lᵀ U``, ``H = L Lᵀ``, ``Ḡ = G L⁻ᵀ``), for the samples the first method
    leaves (cycling, degenerate active sets, infeasible states), run in lockstep:
    every sample takes one step per sweep, so each sweep is one batched solve.
-   It terminates finitely with linearly independent working sets, and on an
-   infeasible state returns a Farkas certificate ``μ >= 0, Gᵀμ = 0, μᵀ(w + Ex) < 0``,
-   which is checked before the state is declared infeasible.
+   On an infeasible state it returns a Farkas certificate ``μ >= 0, Gᵀμ = 0,
+   μᵀ(w + Ex) < 0``, checked before the state is declared infeasible.
+3. **Least-distance programming by NNLS** (Lawson–Hanson, ``scipy.optimize.nnls``,
+   QR-based), sample by sample, the last resort for what the first two leave
+   (ill-conditioned working sets): ``min ½‖v‖² s.t. Ḡv <= q`` is solved through
+   ``min ‖[Ḡᵀ; qᵀ]u + e‖, u >= 0``, whose zero residual is itself a Farkas certificate.
+
+Every decision is taken at the row's own scale (``|h_i| + ‖Ḡ_i‖ ‖z‖`` for a margin,
+``‖z‖ / ‖Ḡ_i‖`` for a multiplier), so a huge finite bound loosens no other row.
 """
 
 from __future__ import annotations
 
 import enum
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.optimize
 
 __all__ = ["ActiveSetSolver", "LCPSolution", "LCPCode", "Method"]
 
-#: Relative tolerance of active-set decisions (sign tests on λ and s).
+#: Relative tolerance of active-set decisions (sign tests on λ and s, each at its row's own scale).
 DECISION_TOL = 1e-12
-#: Semismooth-Newton sweeps before a sample is handed to the dual active-set method.
-MAX_PDAS_ITER = 30
+#: Accuracy asked of a reduced solve on its own rows (``|s_A| <= ACCURACY_FACTOR · tol``) before the
+#: sample's set is trusted; looser systems go to the dual active-set method.
+ACCURACY_FACTOR = 1e3
+#: Semismooth-Newton sweeps before a sample is handed to the dual active-set method (a sample whose set
+#: comes back to the one of two sweeps before, a cycle, is handed over at once).
+MAX_PDAS_ITER = 15
 #: Sweeps of the dual active-set method between recomputations of the updated Gram inverses.
 REFRESH_SWEEPS = 16
 #: Samples per block of the dual active-set method (each keeps an (n, n) inverse).
 GI_CHUNK = 2048
-#: A reduced solve ``M_AA λ_A = -q_A`` of the primal-dual sweeps counts as solved when the active rows'
-#: margins ``|s_A|`` are at most this multiple of the sample's decision tolerance: ``1e3 · DECISION_TOL``
-#: is a relative 1e-9, the order of the residual :data:`~mpc2nn.CERTIFICATE_TOL` accepts later, so the
-#: roundoff of an ill-conditioned ``M_AA`` (which can exceed 1e-12) does not send a sample with the right
-#: active set to the fallback, while a solve too inaccurate to be certified does go there.
-REDUCED_RESIDUAL_FACTOR = 1e3
-#: Relative violation (times ``max(1, max|h|, max|Ḡ z₀|)``) up to which the dual active-set method counts
-#: its iterate as primal feasible, i.e. done: the relative scale of :data:`DECISION_TOL`, the sign tests
-#: of the primal-dual sweeps.
-GI_FEASIBILITY_TOL = 1e-12
-#: A new row ``a`` has no primal step direction when ``‖d‖² <= GI_DIRECTION_TOL·‖a‖²`` for its component
-#: ``d`` orthogonal to the working set: ``‖d‖ <= 1e-8 ‖a‖`` is about √eps, what is left of ``d`` by
-#: roundoff when ``a`` lies in the span of the working set.
-GI_DIRECTION_TOL = 1e-16
-#: Entries ``r_j <= GI_RATIO_TOL·max(1, max|r|)`` of ``r = K⁻¹ N a`` count as zero in the dual ratio test
-#: (only positive ``r_j`` limit the step): about 50 eps, above the roundoff of the updated inverse ``K⁻¹``.
-GI_RATIO_TOL = 1e-14
-#: Sweeps of the dual active-set method are capped at ``GI_SWEEPS_PER_ROW·(m + n) + GI_MIN_SWEEPS``; every
-#: sweep adds or drops one row, and a sample still running at the cap is reported failed instead of
-#: looping. The cap is generous: on the public problems (2000 states of each sample box, seed 0) no
-#: sample needs more than 52 iterations of both methods together, against caps of 700 to 6700.
-GI_SWEEPS_PER_ROW = 20
-#: The constant part of the sweep cap of the dual active-set method (room for tiny problems).
-GI_MIN_SWEEPS = 100
-#: Relative tolerance of the Farkas certificate ``μ >= 0``: a state is proven infeasible only when
-#: ``μᵀ(w + Ex) < -FARKAS_TOL·max(1, max|w + Ex|)·‖μ‖₁`` and ``‖Ḡᵀμ‖∞ <= FARKAS_TOL·max(1, max|Ḡ|)·‖μ‖₁``,
-#: the same 1e-9 as :data:`~mpc2nn.CERTIFICATE_TOL` for solved samples.
+#: Bytes of ``M_AA⁻¹`` inverses the active-set cache keeps (least recently used ones go first).
+CACHE_BYTES = 64 * 2**20
+#: Relative tolerance of a Farkas certificate: ``‖Ḡᵀμ‖∞ <= FARKAS_TOL · (|Ḡ|ᵀμ)max`` and
+#: ``-μᵀh >= FARKAS_TOL · |μ|ᵀ|h|`` (rounding-level, like the KKT certificate).
 FARKAS_TOL = 1e-9
-#: Unit row directions of ``Ḡ`` rounded to this many decimals (agreeing to 1e-12) are grouped as
-#: parallel: an input bound and a state bound on the same input one step later agree to roundoff
-#: (~1e-16), distinct constraints differ far more.
-PARALLEL_DECIMALS = 12
 
 
 class LCPCode(enum.IntEnum):
@@ -85,13 +72,15 @@ class Method(enum.IntEnum):
 
     PRIMAL_DUAL = 0  # the batched primal-dual active-set sweeps
     DUAL = 1         # the dual active-set fallback
+    NNLS = 2         # the least-distance (NNLS) last resort
 
 
 #: Code of a sample still being worked on inside the dual active-set sweeps.
 _RUNNING = -1
 
 #: Names of the methods as :class:`~mpc2nn.ImplicitSolution` reports them.
-METHOD_NAMES = {Method.PRIMAL_DUAL: "primal-dual active set", Method.DUAL: "dual active set"}
+METHOD_NAMES = {Method.PRIMAL_DUAL: "primal-dual active set", Method.DUAL: "dual active set",
+                Method.NNLS: "least-distance NNLS"}
 
 
 @dataclass
@@ -104,12 +93,12 @@ class LCPSolution:
         Multipliers (NaN where infeasible or failed).
     code : ndarray of int8, shape (B,)
         :class:`LCPCode` values.
-    iterations : ndarray of int64, shape (B,)
-        Sweeps of both methods together.
+    iterations : ndarray of int, shape (B,)
+        Iterations of the methods that ran.
     method : ndarray of int8, shape (B,)
         :class:`Method` values: which method decided the sample.
     farkas_margin : ndarray, shape (B,)
-        ``-μᵀ(w + Ex)/‖μ‖₁`` of the checked Farkas certificate (NaN where none).
+        ``-μᵀ(w + Ex)/‖μ‖₁`` of the infeasibility certificate (NaN where none).
     """
 
     lam: np.ndarray
@@ -125,11 +114,11 @@ class ActiveSetSolver:
     Parameters
     ----------
     Linv : ndarray, shape (n, n)
-        Inverse of the lower Cholesky factor ``L`` of ``H = L Lᵀ``.
+        Inverse of the Cholesky factor ``L`` of ``H = L Lᵀ``.
     G : ndarray, shape (m, n)
         Constraint matrix.
     M : ndarray, shape (m, m)
-        The dual Hessian ``G H⁻¹ Gᵀ``.
+        ``G H⁻¹ Gᵀ``.
     start_rows : array_like of int, shape (r,), optional
         Linearly independent rows to start from: the minimiser with these rows as
         equalities is used as the starting point of both methods wherever its
@@ -140,14 +129,20 @@ class ActiveSetSolver:
 
     def __init__(self, Linv: np.ndarray, G: np.ndarray, M: np.ndarray, start_rows=None):
         self.Linv = Linv  # L⁻¹ of H = L Lᵀ; z = Lᵀ U
-        self.Gbar = G @ self.Linv.T  # G L⁻ᵀ, (m, n)
+        self.Gbar = np.ascontiguousarray(G @ self.Linv.T)  # G L⁻ᵀ, (m, n)
+        self.GbarT = np.ascontiguousarray(self.Gbar.T)
         self.M = M  # Ḡ Ḡᵀ = G H⁻¹ Gᵀ
         self.m = G.shape[0]
         self.row_norm = np.linalg.norm(self.Gbar, axis=1)
-        self.parallel_groups = _parallel_groups(self.Gbar / np.where(self.row_norm > 0, self.row_norm, 1)[:, None])
+        self._norm_safe = np.where(self.row_norm > 0, self.row_norm, 1.0)
+        self.parallel_groups = _parallel_groups(self.Gbar / self._norm_safe[:, None])
         self.start_rows = np.zeros(0, np.int64) if start_rows is None else np.asarray(start_rows, np.int64)
         if self.start_rows.size:
             self._start_inv = np.linalg.inv(self.M[np.ix_(self.start_rows, self.start_rows)])
+        self._cache: OrderedDict[bytes, np.ndarray | None] = OrderedDict()
+        self._cache_bytes = 0
+        #: The set of the last single state solved (the lean path of one state tries it first).
+        self.last_set: np.ndarray | None = None
 
     def _start(self, z0: np.ndarray, h: np.ndarray):
         """``(z_R, u_R, ok)``: minimiser on the start rows as equalities, their multipliers, and where
@@ -167,14 +162,14 @@ class ActiveSetSolver:
         Parameters
         ----------
         q : ndarray, shape (B, m)
-            Dual offsets ``h - Ḡ z₀``.
+            ``h - Ḡ z₀``.
         z0 : ndarray, shape (B, n)
-            Unconstrained minimisers in the coordinates ``z = Lᵀ U``.
+            Unconstrained minimiser in z-coordinates.
         h : ndarray, shape (B, m)
             Right-hand sides ``w + E x``.
         active0 : ndarray of bool, shape (B, m), optional
-            Initial guess of ``{λ > 0}`` (default ``{q < 0}``, the rows the unconstrained
-            minimiser violates, or those of the start rows' minimiser).
+            Initial guess of ``{λ > 0}`` (default ``{q < 0}``, the rows the unconstrained minimiser
+            violates).
 
         Returns
         -------
@@ -189,7 +184,7 @@ class ActiveSetSolver:
         if m == 0:
             code[:] = LCPCode.SOLVED
             return LCPSolution(lam, code, iters, method, margin)
-        allowed = ~self._dominated(q)
+        allowed = self._allowed(q)
         start = None
         if self.start_rows.size:
             start = self._start(z0, h)
@@ -198,79 +193,225 @@ class ActiveSetSolver:
         elif start is not None:
             # the start rows and the rows violated at the start point
             zR, _, ok = start
-            active = np.where(ok[:, None], h - zR @ self.Gbar.T < 0, q < 0)
+            active = np.where(ok[:, None], h - zR @ self.GbarT < 0, q < 0)
             active[np.ix_(ok, self.start_rows)] = True
         else:
             active = q < 0
         active &= allowed
-        tol = DECISION_TOL * np.maximum(1.0, np.abs(q).max(axis=1))
-        left = self._pdas(q, tol, active, allowed, lam, code, iters)
+        with np.errstate(over="ignore", invalid="ignore"):  # huge states: the certificate judges them
+            z0n = np.linalg.norm(z0, axis=1)
+            left = self._pdas(q, h, z0n, active, allowed, lam, code, iters)
         if left.size:
             method[left] = Method.DUAL
             st = None if start is None else tuple(a[left] for a in start)
-            lam[left], code[left], k, margin[left] = self._dual_active_set(z0[left], h[left], q[left], st)
+            with np.errstate(over="ignore", invalid="ignore"):
+                lam[left], code[left], k, margin[left] = self._dual_active_set(z0[left], h[left], q[left], st)
             iters[left] += k
+        rest = np.flatnonzero(code == LCPCode.FAILED)
+        if rest.size:
+            method[rest] = Method.NNLS
+            lam[rest], code[rest], margin[rest] = self._least_distance(q[rest], h[rest])
         return LCPSolution(lam, code, iters, method, margin)
 
+    def inverse_of(self, active: np.ndarray):
+        """``(rows, M_AA⁻¹)`` of one active set, from the cache (computed and cached if new).
+
+        Parameters
+        ----------
+        active : ndarray of bool, shape (m,)
+            The set ``A``.
+
+        Returns
+        -------
+        tuple or None
+            ``(rows, M_AA⁻¹)``, or ``None`` where ``M_AA`` is singular or the set has more rows than ``n``.
+        """
+        key = np.packbits(active).tobytes()
+        hit = self._cache.get(key, False)
+        if hit is not False:
+            self._cache.move_to_end(key)
+            return hit
+        rows = np.flatnonzero(active)
+        entry = None
+        if rows.size <= self.Gbar.shape[1]:
+            Minv = _inverse_batch(self.M[np.ix_(rows, rows)][None])[0]
+            entry = None if Minv is None else (rows, Minv)
+        self._remember(key, entry, rows.size)
+        return entry
+
+    def verify(self, q: np.ndarray, z0n: float, h: np.ndarray, active: np.ndarray) -> np.ndarray | None:
+        """Check whether one active set solves the LCP of one sample: one reduced solve, no search.
+
+        Parameters
+        ----------
+        q : ndarray, shape (m,)
+            ``h - Ḡ z₀`` of the sample.
+        z0n : float
+            ``‖z₀‖`` (the scale of the decision tolerances).
+        h : ndarray, shape (m,)
+            Right-hand sides ``w + E x``.
+        active : ndarray of bool, shape (m,)
+            The candidate set.
+
+        Returns
+        -------
+        ndarray, shape (m,), or None
+            The multipliers ``λ`` where the set solves the LCP at the decision tolerances, else ``None``.
+        """
+        entry = self.inverse_of(active & (self.row_norm > 0))
+        if entry is None:
+            return None
+        rows, Minv = entry
+        lam = np.zeros(self.m)
+        if rows.size:
+            lam_a = -(Minv @ q[rows])
+            zd = lam_a @ self.Gbar[rows]
+            s = q + self.Gbar @ zd
+            zs = z0n + float(np.sqrt(zd @ zd))
+            if not (lam_a * self.row_norm[rows] >= -DECISION_TOL * zs).all():
+                return None
+            lam[rows] = np.maximum(lam_a, 0.0)
+        else:
+            s, zs = q, z0n
+        if not (s >= -DECISION_TOL * (np.abs(h) + zs * self.row_norm)).all():
+            return None
+        return lam
+
+    def clear_cache(self) -> None:
+        """Forget the cached active sets."""
+        self._cache.clear()
+        self._cache_bytes = 0
+
     # --- primal-dual active set (batched) ------------------------------------
-    def _dominated(self, q: np.ndarray) -> np.ndarray:
-        """``(B, m)`` rows that a positively parallel, tighter row makes redundant at each sample.
+    def _allowed(self, q: np.ndarray) -> np.ndarray:
+        """``(B, m)`` rows that may enter an active set: not zero, and not made redundant by a tighter
+        positively parallel row.
 
         For parallel rows ``Ḡ_j = c Ḡ_i`` (``c > 0``) only the one with the smallest
         ``q_i / ‖Ḡ_i‖`` can bind (ties: the first), so the others get ``λ = 0``.
         Leaving them out of the active sets removes the commonest degeneracy
         (an input bound and a state bound one step later on the same input).
         """
-        dominated = np.zeros(q.shape, dtype=bool)
+        allowed = np.broadcast_to(self.row_norm > 0, q.shape).copy()
         arange = np.arange(q.shape[0])
         for rows in self.parallel_groups:
-            dominated[:, rows] = True
+            allowed[:, rows] = False
             best = np.argmin(q[:, rows] / self.row_norm[rows], axis=1)
-            dominated[arange, rows[best]] = False
-        return dominated
+            allowed[arange, rows[best]] = True
+        return allowed
 
-    def _pdas(self, q, tol, active, allowed, lam, code, iters) -> np.ndarray:
+    def _inverses(self, active: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+        """For each sample's set (``active`` (b, m) bool): the set's index in a list of ``(rows, M_AA⁻¹)``
+        entries (``None`` where ``M_AA`` is singular), computed once per distinct set and cached.
+        """
+        packed = np.packbits(active, axis=1)
+        keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).ravel()
+        uniq, first, inv = np.unique(keys, return_index=True, return_inverse=True)
+        entries: list = [None] * uniq.size
+        missing: dict[int, list[int]] = {}
+        for u in range(uniq.size):
+            key = uniq[u].tobytes()
+            hit = self._cache.get(key, False)
+            if hit is False:
+                k = int(active[first[u]].sum())
+                missing.setdefault(k, []).append(u)
+            else:
+                self._cache.move_to_end(key)
+                entries[u] = hit
+        for k, us in missing.items():
+            rows = np.nonzero(active[first[us]])[1].reshape(len(us), k)
+            Minv = _inverse_batch(self.M[rows[:, :, None], rows[:, None, :]])
+            for j, u in enumerate(us):
+                entry = None if Minv[j] is None else (rows[j], Minv[j])
+                entries[u] = entry
+                self._remember(uniq[u].tobytes(), entry, k)
+        return entries, inv.ravel()
+
+    def _remember(self, key: bytes, entry, k: int) -> None:
+        size = 8 * (k * k + k) + len(key) + 64
+        if size > CACHE_BYTES:
+            return
+        self._cache[key] = entry
+        self._cache_bytes += size
+        while self._cache_bytes > CACHE_BYTES:
+            old_key, old = self._cache.popitem(last=False)
+            kk = 0 if old is None else old[0].size
+            self._cache_bytes -= 8 * (kk * kk + kk) + len(old_key) + 64
+
+    def _reduced(self, q: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``λ`` (b, m) with ``M_AA λ_A = -q_A`` on each sample's set ``A`` and zero elsewhere, and a mask
+        (b,) of the samples whose ``M_AA`` was invertible.
+        """
+        b, m = q.shape
+        lam = np.zeros((b, m))
+        ok = np.ones(b, bool)
+        if b == 0:
+            return lam, ok
+        entries, inv = self._inverses(active)
+        sizes = np.array([-1 if e is None else e[0].size for e in entries])
+        ssize = sizes[inv]
+        ok = ssize >= 0
+        for k in np.unique(sizes):
+            if k <= 0:
+                continue
+            us = np.flatnonzero(sizes == k)
+            idx = np.flatnonzero(ssize == k)
+            if us.size == 1:
+                rows, Minv = entries[us[0]]
+                lam[idx[:, None], rows] = -q[idx[:, None], rows] @ Minv.T
+                continue
+            where = np.full(sizes.size, -1)
+            where[us] = np.arange(us.size)
+            pos = where[inv[idx]]
+            rows = np.stack([entries[u][0] for u in us])[pos]
+            Minv = np.stack([entries[u][1] for u in us])[pos]
+            lam_a = -(Minv @ q[idx[:, None], rows][:, :, None])[:, :, 0]
+            lam[idx[:, None], rows] = lam_a
+        return lam, ok
+
+    def _pdas(self, q, h, z0n, active, allowed, lam, code, iters) -> np.ndarray:
         """Run the batched sweeps in place; return the indices left for the fallback.
 
-        Samples are bucketed by the size ``k`` of their active set, so each bucket
-        is one batched ``(b, k, k)`` solve. A set with more rows than ``n`` (so
-        linearly dependent rows) or a reduced system that is not solved to
-        ``tol`` leaves the sample to the dual active-set method.
+        A set with more rows than ``n`` (so linearly dependent rows), a singular
+        ``M_AA`` or a reduced system not solved to its rows' tolerance leaves the
+        sample to the dual active-set method.
         """
-        M, Gb = self.M, self.Gbar
+        Gb, GbT, rn = self.Gbar, self.GbarT, self.row_norm
         n = Gb.shape[1]
         pending = np.arange(q.shape[0])
         leftover = []
-        for _ in range(MAX_PDAS_ITER):
+        inv_rn = 1.0 / self._norm_safe
+        prev = before = np.zeros((pending.size, q.shape[1]), bool)  # each pending sample's sets one and two
+        # sweeps ago
+        for it in range(MAX_PDAS_ITER):
             if pending.size == 0:
                 break
             iters[pending] += 1
-            sizes = active[pending].sum(axis=1)
-            too_big = sizes > n
-            leftover.append(pending[too_big])
-            still = []
-            for k in np.unique(sizes[~too_big]):
-                idx = pending[sizes == k]
-                qg = q[idx]
-                rows = np.nonzero(active[idx])[1].reshape(idx.size, k)
-                lam_a, solved = _batched_reduced_solve(M, qg, rows)
-                lam_full = np.zeros_like(qg)
-                np.put_along_axis(lam_full, rows, lam_a, axis=1)
-                s = qg + (lam_full @ Gb) @ Gb.T
-                t = tol[idx, None]
-                s_a = np.take_along_axis(s, rows, axis=1)
-                solved &= (np.abs(s_a) <= REDUCED_RESIDUAL_FACTOR * t).all(axis=1)
-                new = (s < -t) & allowed[idx]
-                np.put_along_axis(new, rows, lam_a > -t, axis=1)
-                same = solved & (new == active[idx]).all(axis=1)
-                done = idx[same]
-                lam[done] = np.maximum(lam_full[same], 0.0)
-                code[done] = LCPCode.SOLVED
-                leftover.append(idx[~solved])
-                moving = ~same & solved
-                active[idx[moving]] = new[moving]
-                still.append(idx[moving])
-            pending = np.concatenate(still) if still else np.zeros(0, dtype=np.int64)
+            act = active[pending]
+            too_big = act.sum(axis=1) > n
+            if it >= 2:
+                too_big |= (act == before).all(axis=1)  # a cycle of two sweeps
+            if too_big.any():
+                leftover.append(pending[too_big])
+                pending, act, prev = pending[~too_big], act[~too_big], prev[~too_big]
+            qp_ = q[pending]
+            lam_p, solved = self._reduced(qp_, act)
+            zd = lam_p @ Gb                      # Ḡᵀλ = z₀ - z
+            s = qp_ + zd @ GbT                   # margins h - Ḡz
+            zs = z0n[pending] + np.linalg.norm(zd, axis=1)
+            ts = DECISION_TOL * (np.abs(h[pending]) + zs[:, None] * rn)
+            tl = DECISION_TOL * zs[:, None] * inv_rn
+            solved &= ~(act & ~(np.abs(s) <= ACCURACY_FACTOR * ts)).any(axis=1)
+            new = np.where(act, lam_p > -tl, (s < -ts) & allowed[pending])
+            same = solved & (new == act).all(axis=1)
+            done = pending[same]
+            lam[done] = np.maximum(lam_p[same], 0.0)
+            code[done] = LCPCode.SOLVED
+            leftover.append(pending[~solved])
+            moving = ~same & solved
+            before, prev = prev[moving], act[moving]
+            active[pending[moving]] = new[moving]
+            pending = pending[moving]
         leftover.append(pending)
         return np.concatenate(leftover)
 
@@ -294,8 +435,8 @@ class ActiveSetSolver:
         Gb = self.Gbar
         m, n = Gb.shape
         Gx = np.vstack([Gb, np.zeros((1, n))])  # row m: padding
-        tol = GI_FEASIBILITY_TOL * np.maximum.reduce([np.ones(b), np.abs(h).max(axis=1),
-                                                      np.abs(z0 @ Gb.T).max(axis=1)])
+        # each row's own tolerance: rounding in h_i - Ḡ_i z is of the size of |h_i| + ‖Ḡ_i‖ (‖z₀‖ + ‖z‖)
+        habs, z0n = np.abs(h), np.linalg.norm(z0, axis=1)
         z = z0.copy()
         work = np.full((b, n), m)
         u = np.zeros((b, n))
@@ -314,54 +455,61 @@ class ActiveSetSolver:
             u[np.ix_(ok, np.arange(r))] = uR[ok]
             size[ok] = r
             Kinv[np.ix_(ok, np.arange(r), np.arange(r))] = self._start_inv
-        for sweep in range(GI_SWEEPS_PER_ROW * (m + n) + GI_MIN_SWEEPS):
-            need = np.flatnonzero((code == _RUNNING) & (p < 0))
-            if need.size:
-                viol = z[need] @ Gb.T - h[need]
-                pj = np.argmax(viol, axis=1)
-                ok = viol[np.arange(need.size), pj] <= tol[need]
-                code[need[ok]] = LCPCode.SOLVED
-                p[need[~ok]], up[need[~ok]] = pj[~ok], 0.0
-            idx = np.flatnonzero(code == _RUNNING)
-            if idx.size == 0:
-                break
-            iters[idx] += 1
-            a = Gb[p[idx]]
-            kmax = max(1, int(size[idx].max()))  # slots beyond every working set are padding
-            N = Gx[work[idx, :kmax]]
-            pad = work[idx, :kmax] == m
-            if sweep % REFRESH_SWEEPS == REFRESH_SWEEPS - 1:
-                K = N @ N.transpose(0, 2, 1) + pad[:, :, None] * np.eye(kmax)
-                Kinv[idx, :kmax, :kmax] = _inverse_spd_batch(K)
-            r = (Kinv[idx, :kmax, :kmax] @ (N @ a[:, :, None]))[..., 0]
-            d = a - (N.transpose(0, 2, 1) @ r[..., None])[..., 0]
-            dd, aa = (d * d).sum(axis=1), (a * a).sum(axis=1)
-            # a full working set spans R^n: no direction, whatever rounding leaves in d
-            move = (dd > GI_DIRECTION_TOL * aa) & (size[idx] < n)
-            viol_p = (a * z[idx]).sum(axis=1) - h[idx, p[idx]]
-            t2 = np.where(move, viol_p / np.where(move, dd, 1.0), np.inf)
-            pos = ~pad & (r > GI_RATIO_TOL * np.maximum(1.0, np.abs(r).max(axis=1, keepdims=True)))
-            ratios = np.where(pos, u[idx, :kmax] / np.where(pos, r, 1.0), np.inf)
-            j = np.argmin(ratios, axis=1)
-            t1 = ratios[np.arange(idx.size), j]
-            stuck = ~np.isfinite(t1) & ~np.isfinite(t2)
-            if stuck.any():
-                code[idx[stuck]], margin[idx[stuck]] = self._check_farkas(p[idx[stuck]], work[idx[stuck], :kmax],
-                                                                          r[stuck], h[idx[stuck]])
-            go = ~stuck
-            t = np.where(go, np.minimum(t1, t2), 0.0)
-            z[idx] -= np.where(move, t, 0.0)[:, None] * d
-            u[idx, :kmax] -= t[:, None] * r
-            up[idx] += t
-            add = go & (t2 <= t1)
-            ia, ka = idx[add], size[idx[add]]
-            _border(Kinv, ia, ka, r[add], dd[add], min(n, kmax + 1))
-            work[ia, ka], u[ia, ka], size[ia], p[ia] = p[ia], up[ia], ka + 1, -1
-            drop = go & ~add
-            idr, jd, last = idx[drop], j[drop], size[idx[drop]] - 1
-            _eliminate(Kinv, idr, jd, last, kmax)
-            work[idr, jd], u[idr, jd] = work[idr, last], u[idr, last]
-            work[idr, last], u[idr, last], size[idr] = m, 0.0, last
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            for sweep in range(20 * (m + n) + 100):
+                need = np.flatnonzero((code == _RUNNING) & (p < 0))
+                if need.size:
+                    zn = z0n[need] + np.linalg.norm(z[need], axis=1)
+                    viol = (z[need] @ Gb.T - h[need]) / (DECISION_TOL * (habs[need] + zn[:, None] * self.row_norm))
+                    viol[~np.isfinite(viol)] = -np.inf
+                    viol[:, self.row_norm == 0] = -np.inf
+                    pj = np.argmax(viol, axis=1)
+                    ok = viol[np.arange(need.size), pj] <= 1.0
+                    code[need[ok]] = LCPCode.SOLVED
+                    p[need[~ok]], up[need[~ok]] = pj[~ok], 0.0
+                idx = np.flatnonzero(code == _RUNNING)
+                if idx.size == 0:
+                    break
+                iters[idx] += 1
+                a = Gb[p[idx]]
+                kmax = max(1, int(size[idx].max()))  # slots beyond every working set are padding
+                N = Gx[work[idx, :kmax]]
+                pad = work[idx, :kmax] == m
+                if sweep % REFRESH_SWEEPS == REFRESH_SWEEPS - 1:
+                    K = N @ N.transpose(0, 2, 1) + pad[:, :, None] * np.eye(kmax)
+                    Kinv[idx, :kmax, :kmax] = _inverse_spd_batch(K)
+                r = (Kinv[idx, :kmax, :kmax] @ (N @ a[:, :, None]))[..., 0]
+                d = a - (N.transpose(0, 2, 1) @ r[..., None])[..., 0]
+                dd, aa = (d * d).sum(axis=1), (a * a).sum(axis=1)
+                # a full working set spans R^n: no direction, whatever rounding leaves in d
+                move = (dd > 1e-16 * aa) & (size[idx] < n)
+                viol_p = (a * z[idx]).sum(axis=1) - h[idx, p[idx]]
+                t2 = np.where(move, viol_p / np.where(move, dd, 1.0), np.inf)
+                pos = ~pad & (r > 1e-14 * np.maximum(1.0, np.abs(r).max(axis=1, keepdims=True)))
+                ratios = np.where(pos, u[idx, :kmax] / np.where(pos, r, 1.0), np.inf)
+                j = np.argmin(ratios, axis=1)
+                t1 = ratios[np.arange(idx.size), j]
+                bad = ~np.isfinite(viol_p) | ~np.isfinite(r).all(axis=1) | np.isnan(t1) | np.isnan(t2)
+                if bad.any():  # overflow or a broken update: leave the sample to the last resort
+                    code[idx[bad]] = LCPCode.FAILED
+                stuck = ~bad & ~np.isfinite(t1) & ~np.isfinite(t2)
+                if stuck.any():
+                    code[idx[stuck]], margin[idx[stuck]] = self._check_farkas(
+                        p[idx[stuck]], work[idx[stuck], :kmax], r[stuck], h[idx[stuck]])
+                go = ~stuck & ~bad
+                t = np.where(go, np.minimum(t1, t2), 0.0)
+                z[idx] -= np.where(move & go, t, 0.0)[:, None] * d
+                u[idx, :kmax] -= t[:, None] * r
+                up[idx] += t
+                add = go & (t2 <= t1)
+                ia, ka = idx[add], size[idx[add]]
+                _border(Kinv, ia, ka, r[add], dd[add], min(n, kmax + 1))
+                work[ia, ka], u[ia, ka], size[ia], p[ia] = p[ia], up[ia], ka + 1, -1
+                drop = go & ~add
+                idr, jd, last = idx[drop], j[drop], size[idx[drop]] - 1
+                _eliminate(Kinv, idr, jd, last, kmax)
+                work[idr, jd], u[idr, jd] = work[idr, last], u[idr, last]
+                work[idr, last], u[idr, last], size[idr] = m, 0.0, last
         code[code == _RUNNING] = LCPCode.FAILED
         lam = np.full((b, m), np.nan)
         solved = np.flatnonzero(code == LCPCode.SOLVED)
@@ -382,46 +530,87 @@ class ActiveSetSolver:
         np.put_along_axis(lam, work, np.maximum(lam_w, 0.0), axis=1)
         return lam[:, :m]
 
-    def _check_farkas(self, p, work, r, h) -> tuple[np.ndarray, np.ndarray]:
-        """Codes (1 proven infeasible, else 2) and margins of ``μ = e_p + Σ_W max(-r, 0) e_W``.
+    def _farkas_code(self, mu: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Codes (1 proven infeasible, else 2) and margins ``-μᵀh/‖μ‖₁`` of candidates ``μ`` (b, m) >= 0.
 
-        ``μ >= 0`` proves infeasibility when ``Gᵀμ = 0`` (checked in z-coordinates,
-        ``Ḡᵀμ = L⁻¹Gᵀμ``) and ``μᵀ(w + Ex) < 0``; the margin is ``-μᵀ(w + Ex)/‖μ‖₁``.
+        ``μ`` proves infeasibility when ``Gᵀμ = 0`` (checked in z-coordinates,
+        ``Ḡᵀμ = L⁻¹Gᵀμ``, against the size ``|Ḡ|ᵀμ`` of its terms) and ``μᵀh < 0``
+        beyond rounding (against ``μᵀ|h|``).
         """
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            mu = np.where(np.isfinite(mu), np.maximum(mu, 0.0), 0.0)
+            norm1 = mu.sum(axis=1)
+            resid = np.abs(mu @ self.Gbar).max(axis=1)
+            size = (mu @ np.abs(self.Gbar)).max(axis=1)
+            value = -(mu * h).sum(axis=1)
+            proven = (norm1 > 0) & (resid <= FARKAS_TOL * size) & (value > FARKAS_TOL * (mu * np.abs(h)).sum(axis=1))
+            margin = np.where(proven, value / np.where(norm1 > 0, norm1, 1.0), np.nan)
+        return np.where(proven, LCPCode.INFEASIBLE, LCPCode.FAILED).astype(np.int8), margin
+
+    def _check_farkas(self, p, work, r, h) -> tuple[np.ndarray, np.ndarray]:
+        """Codes and margins of ``μ = e_p + Σ_W max(-r, 0) e_W`` (see :meth:`_farkas_code`)."""
         m = self.m
         mu = np.zeros((p.size, m + 1))
         mu[np.arange(p.size), p] = 1.0
         np.add.at(mu, (np.repeat(np.arange(p.size), work.shape[1]), work.ravel()), np.maximum(-r, 0.0).ravel())
-        mu = mu[:, :m]
-        norm1 = mu.sum(axis=1)
-        resid = np.abs(mu @ self.Gbar).max(axis=1) / norm1
-        margin = -(mu * h).sum(axis=1) / norm1
-        proven = (margin > FARKAS_TOL * np.maximum(1.0, np.abs(h).max(axis=1))) & (
-            resid <= FARKAS_TOL * max(1.0, float(np.abs(self.Gbar).max())))
-        return np.where(proven, LCPCode.INFEASIBLE, LCPCode.FAILED).astype(np.int8), np.where(proven, margin, np.nan)
+        return self._farkas_code(mu[:, :m], h)
 
+    # --- least-distance programming by NNLS (per sample, last resort) ---------
+    def _least_distance(self, q: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``min ½‖v‖² s.t. Ḡ v <= q`` (``v = z - z₀``) for each sample by Lawson–Hanson's LDP.
 
-def _batched_reduced_solve(M: np.ndarray, q: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Solve ``M_AA λ_A = -q_A`` for a batch of index sets ``rows`` (b, k) of equal size.
-
-    Returns ``λ_A`` (b, k) and a mask (b,) of the samples whose system was solved
-    (a singular ``M_AA`` in the batch is retried sample by sample and marked unsolved).
-    """
-    b, k = rows.shape
-    if k == 0:
-        return np.zeros((b, 0)), np.ones(b, bool)
-    Maa = M[rows[:, :, None], rows[:, None, :]]
-    rhs = -np.take_along_axis(q, rows, axis=1)
-    try:
-        return np.linalg.solve(Maa, rhs[..., None])[..., 0], np.ones(b, bool)
-    except np.linalg.LinAlgError:
-        out, ok = np.zeros((b, k)), np.ones(b, bool)
+        With ``E = [Ḡᵀ; qᵀ]`` (n+1, m) and ``f = (0, …, 0, -1)``, the NNLS solution
+        ``u >= 0`` of ``min ‖E u - f‖`` has residual ``r``: ``r = 0`` makes ``u`` a
+        Farkas certificate (``Ḡᵀu = 0``, ``qᵀu = -1``, so no ``v`` exists), else
+        ``λ = u / r_{n+1}``. Rows are scaled to unit norm first (same solution).
+        Returns ``(λ (b, m), code (b,), farkas_margin (b,))``.
+        """
+        b, m = q.shape
+        lam = np.full((b, m), np.nan)
+        code = np.full(b, LCPCode.FAILED, dtype=np.int8)
+        margin = np.full(b, np.nan)
+        use = self.row_norm > 0
+        Gn = self.Gbar[use] / self.row_norm[use, None]
         for i in range(b):
+            qi = q[i, use] / self.row_norm[use]
+            if not np.all(np.isfinite(qi)):
+                continue
+            scale = max(float(np.abs(qi).max(initial=0.0)), 1e-300)
+            E = np.vstack([Gn.T, qi[None, :] / scale])
+            f = np.zeros(E.shape[0])
+            f[-1] = -1.0
             try:
-                out[i] = np.linalg.solve(Maa[i], rhs[i])
+                u, _ = scipy.optimize.nnls(E, f, maxiter=50 * E.shape[1])
+            except (RuntimeError, ValueError):  # pragma: no cover - nnls gives up
+                continue
+            r = E @ u - f
+            mu = np.zeros(m)
+            mu[use] = u / self.row_norm[use]
+            c, mg = self._farkas_code(mu[None, :], h[i:i + 1])
+            if c[0] == LCPCode.INFEASIBLE:
+                code[i], margin[i] = c[0], mg[0]
+            elif r[-1] > 0:  # v = -Ḡᵀλ with λ = u / r_{n+1}, undoing the row and q scalings
+                full = np.zeros(m)
+                full[use] = scale * u / r[-1] / self.row_norm[use]
+                lam[i], code[i] = full, LCPCode.SOLVED
+        return lam, code, margin
+
+
+def _inverse_batch(K: np.ndarray) -> list:
+    """``K⁻¹`` for a batch (b, k, k) as a list, ``None`` for the singular ones."""
+    try:
+        inv = np.linalg.inv(K)
+        bad = np.asarray(~np.isfinite(inv).all(axis=(1, 2)))
+        return [None if bad[i] else inv[i] for i in range(K.shape[0])]
+    except np.linalg.LinAlgError:
+        out: list = []
+        for Ki in K:
+            try:
+                Kinv = np.linalg.inv(Ki)
+                out.append(Kinv if np.isfinite(Kinv).all() else None)
             except np.linalg.LinAlgError:
-                ok[i] = False
-        return out, ok
+                out.append(None)
+        return out
 
 
 def _border(Kinv: np.ndarray, rows: np.ndarray, slot: np.ndarray, r: np.ndarray, gamma: np.ndarray,
@@ -476,9 +665,9 @@ def _solve_spd_batch(K: np.ndarray, rhs: np.ndarray) -> np.ndarray:
 
 
 def _parallel_groups(directions: np.ndarray) -> list[np.ndarray]:
-    """Index arrays of rows with the same unit direction (to :data:`PARALLEL_DECIMALS`), groups of two or more."""
+    """Index arrays of rows with the same unit direction (to 1e-12), groups of two or more."""
     groups: dict[bytes, list[int]] = {}
-    rounded = np.round(directions, PARALLEL_DECIMALS) + 0.0  # + 0.0 turns -0.0 into 0.0
+    rounded = np.round(directions, 12) + 0.0  # + 0.0 turns -0.0 into 0.0
     for i, row in enumerate(rounded):
         if np.any(row):
             groups.setdefault(row.tobytes(), []).append(i)

@@ -17,6 +17,7 @@ output layer ``W_f = -T H⁻¹ Gᵀ``, ``Y_f = -T H⁻¹ F``: the network's inpu
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -25,9 +26,10 @@ import numpy as np
 from .._checks import as_matrix, frozen
 from ..exceptions import ProblemDefinitionError, ShapeError
 from ..problem import MPCProblem
-from ..qp import CondensedQP, condense
-from ..status import Status, is_in
+from ..qp import CondensedQP, KKTResiduals, condense
+from ..status import Status
 from ._active_set import METHOD_NAMES, ActiveSetSolver, LCPCode
+from ._memory import check_compile_memory, solve_chunk_size
 from ._solution import ImplicitSolution
 from ._weights import ImplicitWeights
 from ._well_posedness import WellPosednessReport, well_posedness
@@ -35,14 +37,32 @@ from ._well_posedness import WellPosednessReport, well_posedness
 __all__ = ["ImplicitNetwork", "compile", "CERTIFICATE_TOL"]
 
 
-#: The exact solver's outcomes in the status vocabulary.
-LCP_STATUS = {LCPCode.SOLVED: Status.SOLVED, LCPCode.INFEASIBLE: Status.INFEASIBLE, LCPCode.FAILED: Status.FAILED}
-
-#: Largest relative residual (fixed point and KKT) with which a solution counts as certified.
+#: Largest relative residual (fixed point and KKT, each row at its own scale) with which a solution
+#: counts as certified.
 CERTIFICATE_TOL = 1e-9
 
+#: Floor of a row's scale in the fixed-point residual, relative to the sample's largest row scale. The
+#: fixed-point residual ``y - W relu(y) - c = Γ(M λ + q - s)`` is a consistency check of the network
+#: equation (zero in exact arithmetic for any λ); the proof of optimality is the KKT test, whose every row
+#: is judged at its own scale without a floor. 1e-6 keeps a 1e13 bound from loosening other rows' check
+#: to more than 1e-9·1e-6·1e13 = 1e-2 of α (against a solution of size 1 ... 10).
+FIXED_POINT_FLOOR = 1e-6
 
-def compile(problem: MPCProblem | CondensedQP, *, alpha=None) -> ImplicitNetwork:
+#: Rows up to which the default step's ``λmax(M)`` comes from the (m, m) matrix itself (as before); above,
+#: from the (n_z, n_z) Gram matrix ``ḠᵀḠ`` (same value, O(m n_z²) instead of O(m³): 236 s → seconds at m = 12 000).
+DENSE_EIG_ROWS = 2000
+
+#: Per-sample outcome codes of the exact solve, in the order of :data:`_STATUS_NAMES`.
+_SOLVED, _INFEASIBLE, _UNCERTIFIED, _FAILED, _INVALID = range(5)
+_STATUS_NAMES = np.array([str(Status.SOLVED), str(Status.INFEASIBLE), str(Status.UNCERTIFIED),
+                          str(Status.FAILED), str(Status.INVALID)])
+_METHOD_NAMES = np.array([""] + [METHOD_NAMES[k] for k in sorted(METHOD_NAMES)])
+_KKT_FIELDS = [f.name for f in dataclasses.fields(KKTResiduals)]
+#: Floor of the residuals' scales (a row whose terms are all zero has a zero residual).
+_TINY = np.finfo(float).tiny
+
+
+def compile(problem: MPCProblem | CondensedQP, *, alpha=None, memory_limit: float | None = None) -> ImplicitNetwork:
     """Build the exact implicit ReLU network of an MPC problem or condensed QP.
 
     Parameters
@@ -53,11 +73,20 @@ def compile(problem: MPCProblem | CondensedQP, *, alpha=None) -> ImplicitNetwork
         Step(s) ``α > 0`` of the network, one per constraint row or one for all.
         The default ``1/λmax(M)`` makes one plain layer one step of projected
         gradient on the dual. The fixed points' ``U`` does not depend on ``α``.
+    memory_limit : float, optional
+        Bytes the network may take (default: the memory available on this machine).
+        The size of the condensed QP and of the network's dense matrices is estimated
+        before anything is allocated, and a larger one is refused with the number.
 
     Returns
     -------
     ImplicitNetwork
         Width ``m`` (one unit per constraint row), input ``θ``, output ``U``.
+
+    Raises
+    ------
+    ProblemTooLargeError
+        The estimated memory exceeds ``memory_limit``.
 
     Examples
     --------
@@ -68,18 +97,24 @@ def compile(problem: MPCProblem | CondensedQP, *, alpha=None) -> ImplicitNetwork
     ('solved', 10.0)
     """
     if isinstance(problem, MPCProblem):
+        check_compile_memory(problem, memory_limit)
         qp = condense(problem)
     elif isinstance(problem, CondensedQP):
         qp = problem
+        check_compile_memory(qp, memory_limit)
     else:
         raise ProblemDefinitionError(
             f"compile: expected an MPCProblem or a CondensedQP, got {type(problem).__name__}")
-    Hinv = qp.H_inv
-    M = qp.dual_hessian
+    Linv = qp.cholesky_inverse
     m = qp.m
-    lam_max = float(np.linalg.eigvalsh(M)[-1]) if m else 1.0
     if alpha is None:
-        alpha_vec = np.full(m, 1.0 / lam_max)
+        if m <= DENSE_EIG_ROWS:
+            lam_max = float(np.linalg.eigvalsh(qp.dual_hessian)[-1]) if m else 1.0
+        else:  # λmax(G H⁻¹ Gᵀ) = σmax(G L⁻ᵀ)², from the small (n_z, n_z) Gram matrix
+            Gbar = qp.G @ Linv.T
+            lam_max = float(np.linalg.eigvalsh(Gbar.T @ Gbar)[-1])
+            del Gbar
+        alpha_vec = np.full(m, 1.0 / lam_max if lam_max > 0 else 1.0)
     else:
         a = np.asarray(alpha, dtype=float)
         if a.ndim == 0:
@@ -88,12 +123,15 @@ def compile(problem: MPCProblem | CondensedQP, *, alpha=None) -> ImplicitNetwork
             alpha_vec = as_matrix("alpha", a, ("m",), (m,))
         if not np.all(np.isfinite(alpha_vec)) or np.any(alpha_vec <= 0):
             raise ProblemDefinitionError(f"alpha: every step must be finite and > 0, got {alpha!r}")
-    Gam = alpha_vec[:, None]
-    W = np.eye(m) - Gam * M
-    Y = -Gam * qp.dual_linear
+    M = qp.dual_hessian
+    W = M * -alpha_vec[:, None]  # I - ΓM, built in place (no (m, m) temporaries beyond W itself)
+    W[np.diag_indices(m)] += 1.0
+    Y = qp.dual_linear * -alpha_vec[:, None]
     b = -alpha_vec * qp.w
     T = np.eye(qp.n_z) if qp.output_map is None else qp.output_map
-    return ImplicitNetwork(W=W, Y=Y, b=b, W_f=-T @ Hinv @ qp.G.T, Y_f=-T @ Hinv @ qp.F, alpha=alpha_vec, qp=qp)
+    Hinv = qp.H_inv
+    W_f, Y_f = -T @ Hinv @ qp.G.T, -T @ Hinv @ qp.F
+    return ImplicitNetwork(W=W, Y=Y, b=b, W_f=W_f, Y_f=Y_f, alpha=alpha_vec, qp=qp)
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -150,19 +188,42 @@ class ImplicitNetwork(ImplicitWeights):
 
     @cached_property
     def solver(self) -> ActiveSetSolver:
-        """The exact active-set solver of the network's QP (set up once)."""
+        """The exact active-set solver of the network's QP (set up once; it caches the active sets it meets)."""
         qp = self.qp
         # soft constraints: start from "every slack zero" (the rows s >= 0, the last n_slack rows)
         start = np.arange(qp.m - qp.n_slack, qp.m) if qp.n_slack else None
         return ActiveSetSolver(qp.cholesky_inverse, qp.G, qp.dual_hessian, start_rows=start)
 
-    def solve(self, X, *, y0=None) -> ImplicitSolution:
+    @cached_property
+    def _abs_Hinv(self) -> np.ndarray:
+        """``|H⁻¹|`` (n_z, n_z), for the rounding scale of ``z = -H⁻¹ g``."""
+        return np.abs(self.qp.H_inv)
+
+    @cached_property
+    def _abs_G(self) -> np.ndarray:
+        """``|G|`` (m, n_z), for the rounding scale of the margins in the fixed-point residual."""
+        return np.abs(self.qp.G)
+
+    @cached_property
+    def _abs_gbar(self) -> np.ndarray:
+        """``|Ḡ|`` (m, n_z), for the rounding scale of the factored fixed-point residual."""
+        return np.abs(self.solver.Gbar)
+
+    def chunk_size(self) -> int:
+        """Samples :meth:`solve` works on at once (its working memory stays near ``SOLVE_CHUNK_BYTES``)."""
+        return solve_chunk_size(self.m, self.qp.n_z, self.qp.n_theta)
+
+    def solve(self, X, *, y0=None, chunk_size: int | None = None, progress=None) -> ImplicitSolution:
         """Exact fixed points for parameters ``X`` (B, n_θ) or (n_θ,) (states for a plain problem).
 
         A finite active-set method (:class:`~mpc2nn.implicit.ActiveSetSolver`), not a fixed-point
-        loop; every solved sample is certified by its residuals. Infeasible
-        states get ``feasible=False``, NaN outputs and the reason; they do not
-        affect the other samples.
+        loop; every solved sample is certified by its residuals, each row at its own
+        scale. Infeasible states get NaN outputs, ``status == "infeasible"`` and the
+        Farkas certificate's margin in ``reason``; states whose arithmetic overflows
+        are ``"invalid"``. Samples do not affect each other.
+
+        Large batches are solved in chunks of :meth:`chunk_size` samples, so the
+        working memory stays bounded whatever ``B`` (only the result arrays grow).
 
         Parameters
         ----------
@@ -170,86 +231,233 @@ class ImplicitNetwork(ImplicitWeights):
             Parameters ``θ``; a single vector is a batch of one. Samples with NaN or
             infinite entries get status ``"invalid"``.
         y0 : array_like, shape (B, m) or (m,), optional
-            Warm start: the initial active set is ``{y0 > 0}``.
+            Warm start: the initial active set is ``{y0 > 0}`` (checked first, by one batched step).
+        chunk_size : int, optional
+            Samples per chunk (default :meth:`chunk_size`).
+        progress : callable, optional
+            Called as ``progress(done, total)`` after every chunk (for progress bars in the
+            command line and notebooks).
 
         Returns
         -------
         ImplicitSolution
+
+        Examples
+        --------
+        >>> import mpc2nn
+        >>> net = mpc2nn.compile(mpc2nn.systems.double_integrator())
+        >>> sol = net.solve([[1.0, 0.5], [5.0, 2.0]])
+        >>> [str(s) for s in sol.status], bool(sol.feasible[0])
+        (['solved', 'infeasible'], True)
         """
         X = self.qp.check_parameters(X)
-        Bn, m, qp = X.shape[0], self.m, self.qp
-        valid = np.all(np.isfinite(X), axis=1)
-        Xv = np.where(valid[:, None], X, 0.0)
-        status = np.full(Bn, Status.FAILED, dtype=object)
-        reason = np.full(Bn, "", dtype=object)
-        status[~valid] = Status.INVALID
-        reason[~valid] = "the state has NaN or infinite entries"
-
-        state_viol = qp.state_only_violation(Xv)
-        bad_state = valid & (state_viol > 0)
-        status[bad_state] = Status.INFEASIBLE
-        for i in np.flatnonzero(bad_state):
-            reason[i] = f"a constraint on the current state alone is violated by {state_viol[i]:.3g}"
-
+        Bn, m = X.shape[0], self.m
         active0 = None
         if y0 is not None:
             y0 = np.asarray(y0, dtype=float)
             if y0.shape == (m,):
-                y0 = np.broadcast_to(y0, (Bn, m))
+                y0 = y0[None, :] if Bn == 1 else np.broadcast_to(y0, (Bn, m))
             if y0.shape != (Bn, m):
                 raise ShapeError(f"y0: expected shape (B, m) = ({Bn}, {m}) or (m,) = ({m},), got {y0.shape}")
             active0 = np.nan_to_num(y0, nan=0.0) > 0
+        if chunk_size is None:
+            chunk = self.chunk_size()
+        elif isinstance(chunk_size, (int, np.integer)) and not isinstance(chunk_size, bool) and chunk_size >= 1:
+            chunk = int(chunk_size)
+        else:
+            raise ProblemDefinitionError(f"chunk_size: expected an integer >= 1, got {chunk_size!r}")
+        if progress is not None and not callable(progress):
+            raise ProblemDefinitionError(f"progress: expected a callable progress(done, total), got {progress!r}")
+        if Bn == 1:
+            one = self._solve_one(X[0], None if active0 is None else active0[0])
+            if one is not None:
+                if progress is not None:
+                    progress(1, 1)
+                return one
+        out = _Results(Bn, m, self.qp)
+        for lo in range(0, Bn, chunk):
+            hi = min(Bn, lo + chunk)
+            self._solve_chunk(X[lo:hi], None if active0 is None else active0[lo:hi], out, lo)
+            if progress is not None:
+                progress(hi, Bn)
+        sol = out.solution(self.qp.n_u)
+        if Bn == 1 and sol.feasible[0]:
+            self.solver.last_set = sol.y[0] > 0
+        return sol
 
-        run = np.flatnonzero(valid & ~bad_state)
-        lam = np.full((Bn, m), np.nan)
-        iters = np.zeros(Bn, dtype=np.int64)
-        method = np.full(Bn, "", dtype=object)
+    def _solve_one(self, theta: np.ndarray, active0) -> ImplicitSolution | None:
+        """The lean path of one state: verify the warm-start set, else the last set solved, by one reduced
+        solve; certify it as :meth:`solve` does. ``None`` (the general path takes over) where neither holds.
+        """
+        qp, sv = self.qp, self.solver
+        cands = [c for c in (active0, sv.last_set) if c is not None]
+        if not cands or qp.n_slack or qp.state_only is not None and qp.state_only[0].shape[0]:
+            return None
+        with np.errstate(over="ignore", invalid="ignore"):
+            h = qp.w + qp.E @ theta
+            z0 = -(sv.Linv @ (qp.F @ theta))
+            q = h - sv.Gbar @ z0
+            z0n = float(np.sqrt(z0 @ z0))
+        if not (np.isfinite(q).all() and np.isfinite(h).all() and np.isfinite(z0n)):
+            return None
+        lam = None
+        for cand in cands:
+            lam = sv.verify(q, z0n, h, cand)
+            if lam is not None:
+                break
+        if lam is None:
+            return None
+        out = _Results(1, self.m, qp)
+        code = np.full(1, _FAILED, dtype=np.int8)
+        self._certify(theta[None, :], lam[None, :], h[None, :], code, np.zeros(1, np.int64), out, 0)
+        if code[0] != _SOLVED:
+            return None
+        out.code[:] = code
+        out.iterations[:] = 1
+        out.method[:] = 1  # primal-dual active set (one verified step)
+        sv.last_set = lam > 0
+        return out.solution(qp.n_u)
+
+    def _solve_chunk(self, X: np.ndarray, active0, out: _Results, off: int) -> None:
+        """Solve the chunk ``X`` (b, n_θ) and write its results at rows ``off:off+b`` of ``out``."""
+        qp, solver = self.qp, self.solver
+        b = X.shape[0]
+        sl = slice(off, off + b)
+        code = np.full(b, _FAILED, dtype=np.int8)
+        reason = out.reason
+        valid = np.isfinite(X).all(axis=1)
+        Xv = X if valid.all() else np.where(valid[:, None], X, 0.0)
+        code[~valid] = _INVALID
+        for i in np.flatnonzero(~valid):
+            reason[off + i] = "the state has NaN or infinite entries"
+        with np.errstate(over="ignore", invalid="ignore"):
+            state_viol = qp.state_only_violation(Xv)
+            h = qp.w + Xv @ qp.E.T
+            z0 = -((Xv @ qp.F.T) @ solver.Linv.T)
+            q = h - z0 @ solver.GbarT
+            finite = np.isfinite(h).all(axis=1) & np.isfinite(z0).all(axis=1) & np.isfinite(q).all(axis=1)
+        over = valid & ~finite
+        code[over] = _INVALID
+        for i in np.flatnonzero(over):
+            reason[off + i] = (f"overflow: the state (largest entry {np.abs(X[i]).max():.3g}) is beyond the range "
+                               "where float64 can form the QP's terms")
+        bad_state = valid & finite & (state_viol > 0)
+        code[bad_state] = _INFEASIBLE
+        for i in np.flatnonzero(bad_state):
+            reason[off + i] = f"a constraint on the current state alone is violated by {state_viol[i]:.3g}"
+        run = np.flatnonzero(valid & finite & ~bad_state)
         if run.size:
-            solver = self.solver
-            Xr = Xv[run]
-            h = qp.w + Xr @ qp.E.T
-            z0 = -(Xr @ qp.F.T) @ solver.Linv.T
-            q = h - z0 @ solver.Gbar.T
-            sol = solver.solve(q, z0, h, None if active0 is None else active0[run])
-            lam[run] = sol.lam
-            iters[run] = sol.iterations
-            method[run] = _lookup(METHOD_NAMES, sol.method)
-            status[run] = _lookup(LCP_STATUS, sol.code)
-            for k, i in enumerate(run):
-                if sol.code[k] == LCPCode.INFEASIBLE:
-                    reason[i] = ("no input sequence satisfies G U <= w + E x: Farkas certificate μ >= 0 with "
-                                 f"Gᵀμ = 0 and μᵀ(w + E x) = -{sol.farkas_margin[k]:.3g}·‖μ‖₁")
-                elif sol.code[k] == LCPCode.FAILED:
-                    reason[i] = "the active-set methods reached no decision (numerical trouble)"
+            all_run = run.size == b
+            sol = solver.solve(q if all_run else q[run], z0 if all_run else z0[run], h if all_run else h[run],
+                               None if active0 is None else active0[run])
+            out.iterations[off + run] = sol.iterations
+            out.method[off + run] = sol.method + 1
+            code[run[sol.code == LCPCode.INFEASIBLE]] = _INFEASIBLE
+            code[run[sol.code == LCPCode.FAILED]] = _FAILED
+            for k in np.flatnonzero(sol.code == LCPCode.INFEASIBLE):
+                reason[off + run[k]] = ("no input sequence satisfies G U <= w + E x: Farkas certificate μ >= 0 with "
+                                        f"Gᵀμ = 0 and μᵀ(w + E x) = -{sol.farkas_margin[k]:.3g}·‖μ‖₁")
+            for k in np.flatnonzero(sol.code == LCPCode.FAILED):
+                reason[off + run[k]] = "the active-set methods reached no decision (numerical trouble)"
+            good = sol.code == LCPCode.SOLVED
+            ok = run[good]
+            if ok.size:
+                self._certify(Xv[ok], sol.lam[good], h[ok], code, ok, out, off)
+        out.code[sl] = code
 
-        ok = status == Status.SOLVED
-        U = np.full((Bn, qp.n_U), np.nan)
-        Z = np.full((Bn, qp.n_z), np.nan)
-        y = np.full((Bn, m), np.nan)
-        if ok.any():
-            Xo, lo = Xv[ok], lam[ok]
-            Z[ok] = qp.primal(lo, Xo)
-            s = qp.w + Xo @ qp.E.T - Z[ok] @ qp.G.T
-            y[ok] = lo - self.alpha * s
-            U[ok] = self.output(y[ok], Xo)
-        relu_y = np.maximum(np.nan_to_num(y, nan=0.0), 0.0)
-        c = Xv @ self.Y.T + self.b
-        Wr = relu_y @ self.W.T
-        with np.errstate(invalid="ignore"):
-            fp = np.abs(y - Wr - c).max(axis=1, initial=0.0)
-        fp_scale = np.maximum.reduce([np.ones(Bn), np.abs(Wr).max(axis=1, initial=0.0),
-                                      np.abs(c).max(axis=1, initial=0.0)])
-        kkt = qp.kkt_residuals(np.nan_to_num(Z), relu_y, Xv)
-        bad_cert = ok & ((fp > CERTIFICATE_TOL * fp_scale) | (kkt.worst > CERTIFICATE_TOL))
-        status[bad_cert] = Status.UNCERTIFIED
-        for i in np.flatnonzero(bad_cert):
-            reason[i] = (f"residuals above {CERTIFICATE_TOL:g}: relative fixed-point {fp[i] / fp_scale[i]:.2e}, "
-                         f"relative KKT {kkt.worst[i]:.2e}")
-        feasible: np.ndarray = is_in(status, (Status.SOLVED, Status.UNCERTIFIED))
-        fp = np.where(feasible, fp, np.nan)
-        return ImplicitSolution(U=U, y=y, feasible=feasible, status=status.astype(str), reason=reason.astype(str),
-                                fixed_point_residual=fp, fixed_point_scale=fp_scale, kkt=kkt, iterations=iters,
-                                method=method.astype(str), n_u=qp.n_u, slack=qp.soft_slacks(Z))
+    def _certify(self, X, lam, h, code, ok, out: _Results, off: int, refine: bool = False) -> None:
+        """Outputs and residuals of the solved samples ``ok`` (chunk rows); sets their codes.
+
+        Samples not certified at first are certified again after ``refine``: one step of iterative
+        refinement of ``λ`` on its active set and of ``z`` (ill-conditioned ``M_AA`` or ``H``).
+        """
+        qp, solver, alpha = self.qp, self.solver, self.alpha
+        lam_in = lam
+        with np.errstate(over="ignore", invalid="ignore"):
+            g = X @ qp.F.T + lam @ qp.G
+            Z = -(g @ qp.H_inv)
+            s = h - Z @ qp.G.T
+            # one step of iterative refinement of λ on its active rows, M_AA δ = -s_A with the margins
+            # recomputed through z (ill-conditioned M_AA: all rows active, large multipliers)
+            act = lam > 0
+            if refine and act.any():
+                delta, inv_ok = solver._reduced(np.where(act, s, 0.0), act)
+                lam2 = np.maximum(lam + delta, 0.0)
+                g2 = X @ qp.F.T + lam2 @ qp.G
+                Z2 = -(g2 @ qp.H_inv)
+                s2 = h - Z2 @ qp.G.T
+                # kept only where it shrinks the largest margin on the active rows (it can diverge
+                # where M_AA is numerically singular)
+                better = inv_ok & (np.abs(np.where(act, s2, 0.0)).max(axis=1)
+                                   < np.abs(np.where(act, s, 0.0)).max(axis=1))
+                lam = np.where(better[:, None], lam2, lam)
+                Z = np.where(better[:, None], Z2, Z)
+                g = np.where(better[:, None], g2, g)
+                s = np.where(better[:, None], s2, s)
+            # y = λ - Γs, then y again from relu(y) and its margins, so that what is returned (U = T z(relu y))
+            # and what is certified (z(relu y), relu y) are the same point
+            for it in range(2):
+                y = lam - alpha * s
+                if it:  # the size of the terms of s = h - G z that y = λ - Γs was formed from (z with the
+                    # size |H⁻¹||g| of the terms it was computed from)
+                    y_terms = alpha * (np.abs(h) + (np.abs(Z) + np.abs(g) @ self._abs_Hinv) @ self._abs_G.T)
+                lam = np.maximum(y, 0.0)
+                g = X @ qp.F.T + lam @ qp.G
+                Z = -(g @ qp.H_inv)
+                if refine:
+                    Z -= (Z @ qp.H + g) @ qp.H_inv  # one step of iterative refinement (ill-conditioned H)
+                s = h - Z @ qp.G.T
+            U = self.output(y, X)
+            # fixed-point residual y - W relu(y) - c with W relu(y) = λ - Γ Ḡ (Ḡᵀλ), each row against the
+            # size of its terms |λ| + Γ|Ḡ|(|Ḡ|ᵀ|λ|) + |c| + |y| + Γ(|h| + |G||z|)
+            c = X @ self.Y.T
+            c += self.b
+            r = y - lam
+            r += alpha * ((lam @ solver.Gbar) @ solver.GbarT)
+            r -= c
+            np.abs(r, out=r)
+            aG = self._abs_gbar
+            sigma = alpha * ((lam @ aG) @ aG.T)
+            sigma += lam
+            sigma += np.abs(c, out=c)
+            sigma += np.abs(y)
+            sigma += y_terms
+            # rows whose terms all nearly cancel carry rounding from the rest of the sample: their scale is
+            # floored at FIXED_POINT_FLOOR of the sample's largest (the proof is the KKT test, row by row)
+            np.maximum(sigma, np.maximum(FIXED_POINT_FLOOR * sigma.max(axis=1, initial=0.0), _TINY)[:, None],
+                       out=sigma)
+            ratio = r / sigma
+            if self.m:
+                worst_row = np.argmax(np.where(np.isnan(ratio), np.inf, ratio), axis=1)
+                ar = np.arange(ok.size)
+                fp_rel = ratio.max(axis=1)
+                fp, fp_scale = r[ar, worst_row], sigma[ar, worst_row]
+            else:
+                fp_rel, fp, fp_scale = np.zeros(ok.size), np.zeros(ok.size), np.ones(ok.size)
+            fp = np.where(np.isnan(fp_rel), np.nan, fp)
+        kkt = qp.kkt_residuals(Z, lam, X, margin=s)
+        finite = np.isfinite(U).all(axis=1) & np.isfinite(Z).all(axis=1)
+        cert = finite & (fp_rel <= CERTIFICATE_TOL) & (kkt.worst <= CERTIFICATE_TOL)
+        rows = off + ok
+        out.U[rows], out.y[rows], out.slack[rows] = U, y, qp.soft_slacks(Z)
+        out.fp[rows], out.fp_scale[rows] = fp, fp_scale
+        for name in _KKT_FIELDS:
+            out.kkt[name][rows] = getattr(kkt, name)
+        code[ok] = np.where(cert, _SOLVED, np.where(finite, _UNCERTIFIED, _INVALID))
+        redo = ~cert & finite
+        if not refine and redo.any():
+            self._certify(X[redo], lam_in[redo], h[redo], code, ok[redo], out, off, refine=True)
+            cert[redo] = code[ok[redo]] == _SOLVED
+            if cert.all():
+                return
+        worst = kkt.worst
+        for k in np.flatnonzero(~cert & ~(redo if not refine else np.zeros_like(cert))):
+            if not finite[k]:
+                out.reason[rows[k]] = "overflow: the solution's arithmetic left the range of float64"
+                out.U[rows[k]] = np.nan
+            else:
+                out.reason[rows[k]] = (f"residuals above {CERTIFICATE_TOL:g} at their rows' own scales: relative "
+                                       f"fixed-point {fp_rel[k]:.2e}, relative KKT {worst[k]:.2e}")
 
     def well_posedness(self, *, box=None) -> WellPosednessReport:
         """Diagnose well-posedness of ``y = W relu(y) + c``.
@@ -264,9 +472,25 @@ class ImplicitNetwork(ImplicitWeights):
         return well_posedness(self, box)
 
 
-def _lookup(table: dict, codes: np.ndarray) -> np.ndarray:
-    """``(B,)`` object array of ``table[code]`` for integer codes (vectorised through one small array)."""
-    values = np.empty(max(table) + 1, dtype=object)
-    for code, value in table.items():
-        values[code] = value
-    return values[codes]
+class _Results:
+    """Result arrays of a batched solve, filled chunk by chunk (NaN where a chunk leaves no solution)."""
+
+    def __init__(self, B: int, m: int, qp: CondensedQP):
+        self.U = np.full((B, qp.n_U), np.nan)
+        self.y = np.full((B, m), np.nan)
+        self.slack = np.full((B, qp.n_slack), np.nan)
+        self.fp = np.full(B, np.nan)
+        self.fp_scale = np.full(B, np.nan)
+        self.kkt = {name: np.full(B, np.nan) for name in _KKT_FIELDS}
+        self.iterations = np.zeros(B, dtype=np.int64)
+        self.method = np.zeros(B, dtype=np.int8)
+        self.code = np.full(B, _FAILED, dtype=np.int8)
+        self.reason = np.full(B, "", dtype=object)
+
+    def solution(self, n_u: int) -> ImplicitSolution:
+        status = _STATUS_NAMES[self.code]
+        return ImplicitSolution(U=self.U, y=self.y, feasible=self.code == _SOLVED, status=status,
+                                reason=self.reason.astype(str), fixed_point_residual=self.fp,
+                                fixed_point_scale=self.fp_scale, kkt=KKTResiduals(**self.kkt),
+                                iterations=self.iterations, method=_METHOD_NAMES[self.method], n_u=n_u,
+                                slack=self.slack)

@@ -21,6 +21,12 @@ __all__ = ["CondensedQP", "KKTResiduals"]
 class KKTResiduals:
     """Per-sample KKT residuals of a primal-dual pair ``(z, λ)`` at a batch of parameters ``θ``.
 
+    Each attribute has shape ``(B,)``. The certificate (:attr:`worst`) judges every
+    row and every component at its **own** scale, the size of the terms that make it
+    up (what rounding can disturb), so one large right-hand side (a bound of 1e13
+    written for "no bound") loosens no other row; NaN anywhere makes it NaN, which
+    fails every ``worst <= tol`` test.
+
     Attributes
     ----------
     stationarity : ndarray, shape (B,)
@@ -32,8 +38,18 @@ class KKTResiduals:
     complementarity : ndarray, shape (B,)
         ``max_i |λ_i · s_i|`` with the margin ``s = w + E θ - G z``.
     scale : ndarray, shape (B,)
-        Per-sample scale ``max(1, ‖H z‖∞, ‖F θ‖∞, ‖w + E θ‖∞)``; the relative residual
-        :attr:`worst` is the largest of the four divided by it.
+        ``max(1, ‖H z‖∞, ‖F θ‖∞, ‖w + E θ‖∞)``, the sample's overall size (for information; the
+        relative residuals below do not use it).
+    relative_stationarity : ndarray, shape (B,)
+        ``max_j |H z + F θ + Gᵀλ|_j / σ_j``, ``σ = |H||z| + |F||θ| + |G|ᵀ|λ|``.
+    relative_primal : ndarray, shape (B,)
+        ``max_i max(0, G z - w - E θ)_i / ρ_i``, ``ρ = |G||z| + |w| + |E||θ|``.
+    relative_dual : ndarray, shape (B,)
+        ``max_i max(0, -λ_i) ‖G_i‖∞ / max_j σ_j`` (a negative multiplier's force against the largest
+        force of the stationarity equation).
+    relative_complementarity : ndarray, shape (B,)
+        ``max_i min(|λ_i| ‖G_i‖∞ / max_j σ_j, |s_i| / ρ_i)``: each row is either without force or
+        tight, each at its own scale.
     """
 
     stationarity: np.ndarray
@@ -41,12 +57,31 @@ class KKTResiduals:
     dual: np.ndarray
     complementarity: np.ndarray
     scale: np.ndarray
+    relative_stationarity: np.ndarray
+    relative_primal: np.ndarray
+    relative_dual: np.ndarray
+    relative_complementarity: np.ndarray
 
     @property
     def worst(self) -> np.ndarray:
-        """``(B,)`` largest of the four residuals, divided by ``scale``."""
-        raw = np.maximum.reduce([self.stationarity, self.primal, self.dual, self.complementarity])
-        return raw / self.scale
+        """``(B,)`` largest of the four relative residuals (NaN where any input was NaN)."""
+        return np.maximum.reduce([self.relative_stationarity, self.relative_primal, self.relative_dual,
+                                  self.relative_complementarity])
+
+
+#: Smallest scale a relative residual is divided by: a row whose terms are all zero has a residual of
+#: exactly zero (0 / TINY = 0), anything else is judged against the size of its terms.
+TINY = np.finfo(float).tiny
+
+
+def _relative(residual: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``residual / scale`` elementwise (scale floored at :data:`TINY`); NaN stays NaN."""
+    return residual / np.maximum(scale, TINY)
+
+
+def _row_max(a: np.ndarray) -> np.ndarray:
+    """``(B,)`` maximum over the last axis, 0 for no columns, NaN if any entry is NaN."""
+    return a.max(axis=1, initial=0.0) if a.shape[1] else np.zeros(a.shape[0])
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -410,8 +445,11 @@ class CondensedQP:
         future = X @ Phi.T + U @ Gamma.T
         return np.concatenate([X[:, None, :], future.reshape(X.shape[0], self.horizon, self.n_x)], axis=1)
 
-    def kkt_residuals(self, Z, lam, theta) -> KKTResiduals:
+    def kkt_residuals(self, Z, lam, theta, *, margin=None) -> KKTResiduals:
         """KKT residuals of a primal-dual pair at a batch of parameters.
+
+        The relative residuals judge each row and component at its own scale (see
+        :class:`KKTResiduals`); non-finite inputs give NaN or ``inf``, never a pass.
 
         Parameters
         ----------
@@ -421,6 +459,8 @@ class CondensedQP:
             Multipliers.
         theta : array_like, shape (B, n_θ) or (n_θ,)
             Parameters.
+        margin : ndarray, shape (B, m), optional
+            ``w + E θ - G z`` when computed already.
 
         Returns
         -------
@@ -429,20 +469,49 @@ class CondensedQP:
         theta = self.check_parameters(theta)
         Z = np.atleast_2d(np.asarray(Z, float))
         lam = np.atleast_2d(np.asarray(lam, float)).reshape(theta.shape[0], self.m)
-        Hz, Ft, GtL = Z @ self.H, theta @ self.F.T, lam @ self.G
-        rhs = self.w + theta @ self.E.T
-        s = rhs - Z @ self.G.T
-        zero = np.zeros(theta.shape[0])
-        with np.errstate(invalid="ignore"):
+        B, ab = theta.shape[0], self._abs
+        with np.errstate(over="ignore", invalid="ignore"):
+            Hz, Ft = Z @ self.H, theta @ self.F.T
+            rhs = self.w + theta @ self.E.T
+            s = rhs - Z @ self.G.T if margin is None else margin
+            aZ, aT, aL = np.abs(Z), np.abs(theta), np.abs(lam)
+            stat = np.abs(Hz + Ft + lam @ self.G)
+            sigma = aZ @ ab["H"] + aT @ ab["F"].T + aL @ ab["G"]
+            rho = aZ @ ab["G"].T
+            rho += ab["w"]
+            rho += aT @ ab["E"].T
+            rho = np.maximum(rho, TINY, out=rho)
+            force = np.maximum(_row_max(sigma), TINY)[:, None]
+            lam_force = (aL * ab["G_rownorm"]) / force  # 0 / TINY = 0 where nothing has force
+            abs_s = np.abs(s)
+            rel_s = abs_s / rho
+            neg = -s
+            np.maximum(neg, 0.0, out=neg)
+            rel_primal = _row_max(neg / rho)
+            if lam.size and (lam < 0).any():
+                relative_dual = _row_max((np.maximum(-lam, 0.0) * ab["G_rownorm"]) / force)
+                dual = _row_max(np.maximum(-lam, 0.0))
+            else:
+                dual = relative_dual = np.where(np.isnan(lam).any(axis=1), np.nan, 0.0) if lam.size else np.zeros(B)
             return KKTResiduals(
-                stationarity=np.abs(Hz + Ft + GtL).max(axis=1, initial=0.0),
-                primal=np.maximum(zero, (-s).max(axis=1, initial=0.0)),
-                dual=np.maximum(zero, (-lam).max(axis=1, initial=0.0)),
-                complementarity=np.abs(lam * s).max(axis=1, initial=0.0),
-                scale=np.maximum.reduce([np.ones(theta.shape[0]), np.abs(Hz).max(axis=1, initial=0.0),
-                                         np.abs(Ft).max(axis=1, initial=0.0),
-                                         np.abs(rhs).max(axis=1, initial=0.0)]),
+                stationarity=_row_max(stat),
+                primal=_row_max(neg),
+                dual=dual,
+                complementarity=_row_max(aL * abs_s),
+                scale=np.maximum.reduce([np.ones(B), _row_max(np.abs(Hz)), _row_max(np.abs(Ft)),
+                                         _row_max(np.abs(rhs))]),
+                relative_stationarity=_row_max(_relative(stat, sigma)),
+                relative_primal=rel_primal,
+                relative_dual=relative_dual,
+                relative_complementarity=_row_max(np.minimum(lam_force, rel_s, out=rel_s)),
             )
+
+    @cached_property
+    def _abs(self) -> dict:
+        """Entrywise absolute values of the data (and the rows' ∞-norms of ``G``) for the residuals' scales."""
+        G = np.abs(self.G)
+        return dict(H=np.abs(self.H), F=np.abs(self.F), G=G, w=np.abs(self.w), E=np.abs(self.E),
+                    G_rownorm=G.max(axis=1, initial=0.0))
 
     def state_only_violation(self, theta) -> np.ndarray:
         """``(B,)`` largest violation of the parameter-only rows :attr:`state_only`.

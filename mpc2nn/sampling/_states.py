@@ -97,7 +97,8 @@ def _filtered(qp, n: int, draw, feasible, max_draws, what: str) -> np.ndarray:
         batch = min(max(2 * n, MIN_DRAW_BATCH), max_draws - drawn)
         values, theta = draw(batch)
         drawn += batch
-        kept.append(values[net.solve(theta).feasible == feasible])
+        sol = net.solve(theta)
+        kept.append(values[sol.feasible if feasible else sol.infeasible])  # proven either way
     out = np.concatenate(kept)[:n] if kept else np.zeros((0, 0))
     if out.shape[0] < n:
         which = "feasible" if feasible else "infeasible"
