@@ -76,27 +76,36 @@ class ActiveSetPlan:
     factor: torch.Tensor | None = None   # Cholesky factor of H (QP plans)
 
 
-def classify_qp(H, q, G, h, Z, lam) -> tuple[np.ndarray, np.ndarray]:
-    """``(strong, weak)`` (B, m) bool masks of a QP solution (numpy arrays, see :data:`ACTIVE_TOL`)."""
+def classify_qp(H, q, G, h, Z, lam) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(strong, weak, separation)`` of a QP solution (numpy; see :data:`ACTIVE_TOL`).
+
+    ``strong``, ``weak`` are (B, m) bool masks; ``separation`` (B,) is the smallest over the rows
+    of the larger of the row's relative multiplier and relative margin: how far the sample is
+    from an active-set switch (weakly active rows exist where it is at most ACTIVE_TOL).
+    """
     g_norm = np.abs(G).max(axis=1, initial=0.0)
     stat = np.maximum.reduce([np.ones(Z.shape[0]), np.abs(Z @ H).max(axis=1, initial=0.0),
                               np.abs(q).max(axis=1, initial=0.0)])
-    strong = lam * g_norm > ACTIVE_TOL * stat[:, None]
+    rel_lam = lam * g_norm / stat[:, None]
     margin = h - Z @ G.T
     scale = np.maximum(np.maximum(1.0, np.abs(h)), g_norm * np.abs(Z).max(axis=1, initial=0.0)[:, None])
-    weak = ~strong & (margin <= ACTIVE_TOL * scale)
-    return strong, weak
+    rel_margin = margin / scale
+    strong = rel_lam > ACTIVE_TOL
+    weak = ~strong & (rel_margin <= ACTIVE_TOL)
+    return strong, weak, np.maximum(rel_lam, rel_margin).min(axis=1, initial=np.inf)
 
 
-def classify_fixed_point(W, c, y) -> tuple[np.ndarray, np.ndarray]:
-    """``(strong, weak)`` (B, m) masks of fixed points ``y = W relu(y) + c``: ``y_i`` against its row's scale
-    ``max(1, |c_i|, Σ_j |W_ij relu(y_j)|)``, strongly active above ACTIVE_TOL times it, weakly within.
+def classify_fixed_point(W, c, y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(strong, weak, separation)`` of fixed points ``y = W relu(y) + c``: ``y_i`` against its row's
+    scale ``max(1, |c_i|, Σ_j |W_ij relu(y_j)|)``, strongly active above ACTIVE_TOL times it, weakly
+    within; ``separation`` (B,) is the smallest ``|y_i|`` relative to its scale.
     """
     lam = np.maximum(y, 0.0)
     scale = np.maximum(np.maximum(1.0, np.abs(c)), lam @ np.abs(W).T)
-    strong = y > ACTIVE_TOL * scale
-    weak = np.abs(y) <= ACTIVE_TOL * scale
-    return strong, weak & ~strong
+    rel = y / scale
+    strong = rel > ACTIVE_TOL
+    weak = ~strong & (np.abs(rel) <= ACTIVE_TOL)
+    return strong, weak, np.abs(rel).min(axis=1, initial=np.inf)
 
 
 def _groups(strong: np.ndarray, usable: np.ndarray, block, device) -> tuple[list, np.ndarray, int]:

@@ -176,7 +176,7 @@ class ImplicitLayer(torch.nn.Module):
         status[bad] = str(Status.UNCERTIFIED)
         for i in np.flatnonzero(bad):
             reason[i] = f"relative fixed-point residual with the layer's weights {fp[i] / scale[i]:.2e}"
-        strong, weak = classify_fixed_point(W, c, y)
+        strong, weak, separation = classify_fixed_point(W, c, y)
         strong &= usable[:, None]
         weak &= usable[:, None]
         lam = np.where(strong, np.maximum(y, 0.0), 0.0)
@@ -189,7 +189,8 @@ class ImplicitLayer(torch.nn.Module):
         U = lam_t @ W_f.T + th_safe @ Y_f.T
         U = torch.where(torch.as_tensor(usable, device=device)[:, None], U, torch.full_like(U, self.fill))
         self.last = LayerResult(status=status.astype(str), feasible=usable, reason=reason.astype(str),
-                                strongly_active=strong, weak_rows=weak, degenerate=plan.degenerate,
+                                strongly_active=strong, weak_rows=weak,
+                                separation=np.where(usable, separation, np.nan), degenerate=plan.degenerate,
                                 n_active_sets=plan.n_sets, solution=sol)
         return U.to(out_dtype)
 

@@ -156,7 +156,7 @@ class MPCLayer(torch.nn.Module):
         lam = np.where(usable[:, None], np.maximum(np.nan_to_num(sol.y), 0.0), 0.0)
         Z = np.where(usable[:, None], cqp.primal(lam, Xs), 0.0)
         q_np, h_np = Xs @ cqp.F.T, cqp.w + Xs @ cqp.E.T
-        strong, weak = classify_qp(cqp.H, q_np, cqp.G, h_np, Z, lam)
+        strong, weak, separation = classify_qp(cqp.H, q_np, cqp.G, h_np, Z, lam)
         strong &= usable[:, None]
         weak &= usable[:, None]
         lam = np.where(strong, lam, 0.0)
@@ -172,7 +172,8 @@ class MPCLayer(torch.nn.Module):
         U = Zt if qp.T is None else Zt @ qp.T.T
         U = torch.where(torch.as_tensor(usable, device=device)[:, None], U, torch.full_like(U, self.fill))
         self.last = LayerResult(status=sol.status, feasible=usable, reason=sol.reason, strongly_active=strong,
-                                weak_rows=weak, degenerate=plan.degenerate, n_active_sets=plan.n_sets,
+                                weak_rows=weak, separation=np.where(usable, separation, np.nan),
+                                degenerate=plan.degenerate, n_active_sets=plan.n_sets,
                                 solution=sol)
         return U.to(out_dtype)
 

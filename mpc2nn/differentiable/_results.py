@@ -32,6 +32,11 @@ class LayerResult:
         Weakly active rows (multiplier and margin both zero within
         :data:`~mpc2nn.differentiable.ACTIVE_TOL`): the solution map has a kink there and the
         gradient is the one-sided derivative of the piece on which these rows are inactive.
+    separation : (B,) float
+        Distance from an active-set switch: the smallest over the rows of the larger of the
+        row's relative multiplier and relative margin (NaN without a solution); weakly active
+        rows exist where it is at most ``ACTIVE_TOL``. Finite differences with steps well below
+        it stay on one affine piece.
     degenerate : (B,) bool
         The strongly active rows are linearly dependent, so the multipliers are not unique; the
         gradient uses the least-norm multipliers (see docs/theory.rst).
@@ -46,6 +51,7 @@ class LayerResult:
     reason: np.ndarray
     strongly_active: np.ndarray
     weak_rows: np.ndarray
+    separation: np.ndarray
     degenerate: np.ndarray
     n_active_sets: int
     solution: ImplicitSolution
