@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-__all__ = ["ACTIVE_TOL", "DEGENERACY_TOL", "ActiveSetPlan", "classify_qp", "classify_fixed_point", "qp_plan",
+__all__ = ["ACTIVE_TOL", "DEGENERACY_TOL", "ActiveSetPlan", "classify_qp", "classify_fixed_point", "qp_factors",
+           "qp_plan",
            "fixed_point_plan", "qp_solution", "fixed_point"]
 
 #: Activity decision, relative to each row's own scale. A row is *strongly active* where its
@@ -172,11 +173,19 @@ def _apply(groups: list, r: torch.Tensor, transpose: bool = False) -> torch.Tens
 
 
 # --- QP solutions ------------------------------------------------------------------
-def qp_plan(H: torch.Tensor, G: torch.Tensor, strong: np.ndarray, usable: np.ndarray) -> ActiveSetPlan:
-    """Factorise ``H`` and the active blocks of ``M = G H⁻¹ Gᵀ`` (detached tensors on the solve's device)."""
+def qp_factors(H: torch.Tensor, G: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(L, M)``: the Cholesky factor of ``H`` and ``M = G H⁻¹ Gᵀ`` (detached tensors)."""
     L = torch.linalg.cholesky(H)
     M = G @ torch.cholesky_solve(G.T, L)
-    M = 0.5 * (M + M.T)
+    return L, 0.5 * (M + M.T)
+
+
+def qp_plan(H: torch.Tensor, G: torch.Tensor, strong: np.ndarray, usable: np.ndarray, factors=None) -> ActiveSetPlan:
+    """Factorise the active blocks of ``M = G H⁻¹ Gᵀ`` (detached tensors on the solve's device).
+
+    ``factors``: ``qp_factors(H, G)`` if already computed.
+    """
+    L, M = qp_factors(H, G) if factors is None else factors
 
     def block(rows):
         return M[rows[:, :, None], rows[:, None, :]]

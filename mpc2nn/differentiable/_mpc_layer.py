@@ -9,7 +9,7 @@ from ..exceptions import ProblemDefinitionError, ShapeError
 from ..implicit import ImplicitNetwork, compile
 from ..qp import CondensedQP
 from ..status import SOLUTION_PRESENT, is_in
-from ._active_set import classify_qp, qp_plan, qp_solution
+from ._active_set import classify_qp, qp_factors, qp_plan, qp_solution
 from ._condense import TorchCondensation, TorchQP
 from ._results import LayerResult
 
@@ -114,8 +114,10 @@ class MPCLayer(torch.nn.Module):
             return self._constant[key]
         return self.condensation(given, dtype=self.dtype, device=device)
 
-    def _network(self, qp: TorchQP) -> tuple[CondensedQP, ImplicitNetwork]:
-        """The numpy QP and its compiled network at these data values (reused while they do not change)."""
+    def _network(self, qp: TorchQP) -> tuple[CondensedQP, ImplicitNetwork, tuple]:
+        """The numpy QP, its compiled network and the backward pass's factors ``(L, M)`` at these data values
+        (reused while they do not change).
+        """
         values = [qp.H, qp.F, qp.G, qp.w, qp.E, qp.slack_shift]
         if qp.state_E is not None and qp.state_w is not None:
             values += [qp.state_E, qp.state_w]
@@ -123,12 +125,14 @@ class MPCLayer(torch.nn.Module):
         if self._cache is not None and len(self._cache[0]) == len(values) and all(
                 a.shape == b.shape and a.device == b.device and torch.equal(a, b)
                 for a, b in zip(self._cache[0], values, strict=True)):
-            return self._cache[1], self._cache[2]
+            return self._cache[1], self._cache[2], self._cache[3]
         cqp = qp.to_condensed()
         diag = np.einsum("ij,ij->i", cqp.G @ cqp.H_inv, cqp.G) if cqp.m else np.ones(0)
         net = compile(cqp, alpha=1.0 / max(float(diag.max(initial=0.0)), 1e-300))
-        self._cache = ([v.clone() for v in values], cqp, net)
-        return cqp, net
+        with torch.no_grad():
+            factors = qp_factors(qp.H.detach(), qp.G.detach())
+        self._cache = ([v.clone() for v in values], cqp, net, factors)
+        return cqp, net, factors
 
     # --- the map ---------------------------------------------------------------------
     def forward(self, theta, **data) -> torch.Tensor:
@@ -147,7 +151,7 @@ class MPCLayer(torch.nn.Module):
             raise ShapeError(f"theta: expected shape (B, n_θ) = (B, {self.n_theta}) or ({self.n_theta},), got "
                              f"{tuple(theta.shape)}; θ = ({self.reference.layout.describe()})")
         qp = self.qp(device=device, **data)
-        cqp, net = self._network(qp)
+        cqp, net, factors = self._network(qp)
         X = th.detach().cpu().numpy().astype(np.float64)
         sol = net.solve(X)
         usable = np.asarray(is_in(sol.status, SOLUTION_PRESENT), dtype=bool)
@@ -161,7 +165,7 @@ class MPCLayer(torch.nn.Module):
         weak &= usable[:, None]
         lam = np.where(strong, lam, 0.0)
         with torch.no_grad():
-            plan = qp_plan(qp.H.detach(), qp.G.detach(), strong, usable)
+            plan = qp_plan(qp.H.detach(), qp.G.detach(), strong, usable, factors)
 
         mask = torch.as_tensor(valid, device=device)[:, None]
         th_safe = torch.where(mask, th, torch.zeros_like(th))
