@@ -25,10 +25,10 @@ states.
 same: the Jacobian ``dU/dθ`` of each tool against central differences of DAQP solutions
 (step ``1e-5·max(1, |θ_j|)``), relative per state to ``max(‖J_fd‖_max, ‖T H⁻¹F‖_max)`` (the
 unconstrained gain: where every input is at a bound the Jacobian is zero), worst state
-reported; mpc2nn against cvxpylayers; and ``d(gᵀU)/dQ``, ``d/dR`` of mpc2nn against central
-differences of DAQP on the re-condensed problem (step ``1e-4`` times the weight's largest entry,
-where the differences are most accurate: DAQP's U carries ~1e-12 of rounding, and the inverted
-pendulum's R = 0.01 needs the relative step; P follows the DARE where the problem says so).
+reported; mpc2nn against cvxpylayers; and ``d(gᵀU)/dQ``, ``d/dR`` of mpc2nn against fourth-order
+central differences of DAQP on the re-condensed problem (step ``1e-3`` times the weight's largest
+entry: DAQP's U carries ~1e-12 of rounding, and the inverted pendulum's R = 0.01 needs the relative
+step; P follows the DARE where the problem says so).
 Usage::
 
     python benchmarks/differentiable.py [--small] [--problems NAMES] [--json out.json]
@@ -51,9 +51,9 @@ import mpc2nn
 #: Smallest separation from an active-set switch of the states used for finite differences.
 SEPARATION = 1e-3
 #: Finite-difference steps: θ (relative to max(1, |θ_j|); the law is piecewise affine, only rounding
-#: matters) and the weights (relative to their largest entry; truncation ~h², rounding ~1e-12/h: both
-#: near 1e-8 at 1e-4).
-H_THETA, H_DATA = 1e-5, 1e-4
+#: matters) and the weights (relative to their largest entry; fourth-order differences: truncation
+#: ~h⁴, rounding ~1e-12/h, so 1e-9..1e-8 at 1e-3).
+H_THETA, H_DATA = 1e-5, 1e-3
 
 
 def have(module: str) -> bool:
@@ -165,8 +165,9 @@ def fd_states(tools: Tools, X: np.ndarray, n: int) -> np.ndarray:
 def data_gradient_error(problem, X, seed=0) -> float:
     """Largest relative error of ``d(gᵀU)/dQ`` and ``d/dR`` (symmetric perturbations) against DAQP differences.
 
-    Entries whose perturbation ``±h`` would make the weight indefinite (zero diagonal entries of a
-    semidefinite Q, and their rows) are left out.
+    Fourth-order central differences ``(f(-2h) - 8f(-h) + 8f(h) - f(2h)) / 12h`` with ``h`` = H_DATA times
+    the weight's largest entry. Entries whose perturbation would make the weight indefinite (zero
+    diagonal entries of a semidefinite Q, and their rows) are left out.
     """
     import torch
 
@@ -184,10 +185,11 @@ def data_gradient_error(problem, X, seed=0) -> float:
         for i, j in zip(*np.triu_indices(base.shape[0]), strict=True):
             d = np.zeros_like(base)
             d[i, j] = d[j, i] = h
-            if min(np.linalg.eigvalsh(base + s * d)[0] for s in (1, -1)) < 0:
+            if min(np.linalg.eigvalsh(base + s * d)[0] for s in (2, -2)) < 0:
                 continue
-            vals = [(mpc2nn.solve_daqp(problem.replace(**{name: base + s * d}), X).U * g).sum() for s in (1, -1)]
-            fd[i, j] = fd[j, i] = (vals[0] - vals[1]) / (2 * h)
+            f = {s: (mpc2nn.solve_daqp(problem.replace(**{name: base + s * d}), X).U * g).sum()
+                 for s in (-2, -1, 1, 2)}
+            fd[i, j] = fd[j, i] = (f[-2] - 8 * f[-1] + 8 * f[1] - f[2]) / (12 * h)
         used = np.isfinite(fd)
         worst = max(worst, float(np.abs(grad - fd)[used].max() / max(np.abs(fd[used]).max(), 1e-300)))
     return worst

@@ -236,7 +236,8 @@ def test_theta_jacobian_matches_finite_differences_of_daqp(name):
 
 @pytest.mark.parametrize("name", ["Q", "R", "A", "B", "x_max", "u_min"])
 def test_data_gradient_matches_finite_differences_of_daqp(name):
-    """d(gᵀU)/d(data) against central differences of DAQP on the re-condensed problem (P follows the DARE)."""
+    """d(gᵀU)/d(data) against fourth-order central differences of DAQP on the re-condensed problem (P follows
+    the DARE)."""
     pytest.importorskip("daqp")
     prob = mpc2nn.systems.double_integrator().replace(horizon=6)
     layer = MPCLayer(prob, learn=(name,))
@@ -247,14 +248,14 @@ def test_data_gradient_matches_finite_differences_of_daqp(name):
     grad = layer.learned[name].grad.numpy()
     base = np.asarray(getattr(prob, name), float)
     fd = np.zeros_like(base)
-    h = 1e-6
+    h = 1e-3 * np.abs(base[np.isfinite(base)]).max()  # fourth-order differences: truncation ~h⁴, rounding ~1e-12/h
     for idx in np.ndindex(base.shape):
         d = np.zeros_like(base)
         d[idx] = h
         if name in ("Q", "R"):  # keep the weight symmetric: d/dQ_ij + d/dQ_ji
             d = d + d.T - np.diag(np.diag(d))
-        vals = [(mpc2nn.solve_daqp(prob.replace(**{name: base + s * d}), X).U * g).sum() for s in (1, -1)]
-        fd[idx] = (vals[0] - vals[1]) / (2 * h)
+        f = {s: (mpc2nn.solve_daqp(prob.replace(**{name: base + s * d}), X).U * g).sum() for s in (-2, -1, 1, 2)}
+        fd[idx] = (f[-2] - 8 * f[-1] + 8 * f[1] - f[2]) / (12 * h)
     got = grad + grad.T - np.diag(np.diag(grad)) if name in ("Q", "R") else grad
     assert np.abs(got - fd).max() <= TOL["fd_daqp", "float64"] * np.abs(fd).max(), (got, fd)
 
@@ -450,3 +451,18 @@ def test_deq_training_round_trip_through_to_qp():
 
 def test_lazy_exports():
     assert mpc2nn.MPCLayer is MPCLayer and mpc2nn.ImplicitLayer is ImplicitLayer
+
+
+def test_layer_takes_a_network_and_names_its_errors():
+    prob = mpc2nn.systems.double_integrator()
+    net = mpc2nn.compile(prob)
+    layer = MPCLayer(net)
+    X = mpc2nn.sample_states(prob, 3, seed=9)
+    assert np.abs(layer(torch.tensor(X)).numpy() - net.solve(X).U).max() <= TOL["same_math", "float64"]
+    assert layer(torch.tensor(X[0])).shape == (1, 20)  # a single θ is a batch of one
+    with pytest.raises(mpc2nn.ShapeError, match=r"\(B, n_θ\) = \(B, 2\)"):
+        layer(torch.zeros(3, 3, dtype=F64))
+    with pytest.raises(mpc2nn.ProblemDefinitionError, match="learn: unknown"):
+        MPCLayer(prob, learn=("S",))
+    with pytest.raises(mpc2nn.ProblemDefinitionError, match="expected an MPCProblem"):
+        MPCLayer("double integrator")
