@@ -10,9 +10,11 @@ terminal weight ``P = 0.01 I`` performs visibly worse than the ``N = 20`` MPC.
 
 The closed loop ``x_{k+1} = A x_k + B u_0(x_k)`` is simulated in torch for a batch
 of initial states, each ``u_0`` from :class:`mpc2nn.MPCLayer` (exact solve forward,
-implicit differentiation backward), so the closed-loop cost
+implicit differentiation backward), so the closed-loop cost (mean over the initial states ``x_0``)
 
-    J = mean over x_0 of Σ_{k<T} (x_{k+1}ᵀ x_{k+1} + 0.1 u_k² + 100 ‖max(0, |x_{k+1}| - x_max)‖²)
+.. code-block:: none
+
+    J = mean Σ_{k<T} ( x_{k+1}ᵀ x_{k+1} + 0.1 u_k² + 100 ‖max(0, |x_{k+1}| - x_max)‖² )
 
 is a differentiable function of the MPC's weights ``Q = diag(e^q)``, ``R = e^r``,
 ``P = diag(e^p)``. Adam on ``(q, r, p)`` tunes the short-horizon MPC; the result is

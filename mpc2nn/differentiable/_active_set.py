@@ -1,6 +1,6 @@
 """Implicit differentiation on the active set, batched by active set.
 
-For the QP ``min ½zᵀHz + qᵀz  s.t.  Gz <= h`` with the strongly active rows ``𝒜``
+For the QP ``min ½zᵀHz + qᵀz subject to Gz <= h`` with the strongly active rows ``𝒜``
 (``λ_i > 0``) the solution satisfies the equality-constrained KKT system
 
     H z + q + G_𝒜ᵀ λ_𝒜 = 0,     G_𝒜 z = h_𝒜,

@@ -31,7 +31,7 @@ __all__ = ["TorchCondensation", "TorchQP"]
 
 @dataclass(frozen=True, eq=False, kw_only=True)
 class TorchQP:
-    """The condensed QP ``min ½zᵀHz + θᵀFᵀz  s.t.  Gz <= w + Eθ``, ``U = Tz``, as torch tensors.
+    """The condensed QP ``min ½zᵀHz + θᵀFᵀz subject to Gz <= w + Eθ``, ``U = Tz``, as torch tensors.
 
     Attributes
     ----------

@@ -129,7 +129,7 @@ class ImplicitLayer(torch.nn.Module):
         return self.structure()
 
     def network(self) -> ImplicitNetwork:
-        """The exact solver's network of the current weights: the QP ``min ½‖z‖²  s.t.  Gz <= q(θ)`` of the LCP."""
+        """The exact solver's network of the current weights: the QP ``min ½‖z‖² subject to Gz <= q(θ)`` of the LCP."""
         alpha = self._np("alpha")
         G, w, E = lcp_qp_data(self._np("W"), self._np("Y"), self._np("b"), alpha)
         r = G.shape[1]

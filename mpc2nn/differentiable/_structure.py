@@ -6,7 +6,7 @@ With the layer's fixed row steps ``α > 0`` and ``D = diag(1/α)``, the fixed po
     λ >= 0,  s = S λ + q(θ) >= 0,  λᵀs = 0,     S = D(I - W),  q(θ) = -D(Yθ + b).
 
 Where ``S`` is symmetric positive semidefinite this is the KKT system of the QP
-``min ½‖z‖²  s.t.  Gz <= q(θ)`` with ``S = GGᵀ`` (``G = V_r Σ_r^½`` from the eigenvalues
+``min ½‖z‖² subject to Gz <= q(θ)`` with ``S = GGᵀ`` (``G = V_r Σ_r^½`` from the eigenvalues
 of ``S``, ``z = -Gᵀλ``), which :meth:`mpc2nn.ImplicitNetwork.solve` solves exactly;
 the output ``U = W_f λ + Y_f θ`` is unique where ``W_f`` vanishes on the kernel of ``S``
 (λ is unique only up to that kernel). :func:`check_structure` measures the three
@@ -144,7 +144,7 @@ def project_structure(W: np.ndarray, W_f: np.ndarray, alpha: np.ndarray, target:
 
 
 def lcp_qp_data(W: np.ndarray, Y: np.ndarray, b: np.ndarray, alpha: np.ndarray):
-    """``(G, w, E)`` of the QP ``min ½‖z‖²  s.t.  Gz <= w + Eθ`` whose dual is the layer's LCP."""
+    """``(G, w, E)`` of the QP ``min ½‖z‖² subject to Gz <= w + Eθ`` whose dual is the layer's LCP."""
     S = _lcp_matrix(W, alpha)
     ev, V = np.linalg.eigh(0.5 * (S + S.T))
     keep = ev > RANK_TOL * max(float(ev[-1]), 0.0)
