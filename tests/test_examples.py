@@ -1,6 +1,7 @@
 """Examples are real scripts: each runs here with its small-size switch."""
 import importlib.util
 import runpy
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +13,18 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def run_example(name, *args):
-    """Load ``examples/name`` (without running it as a script) and call its ``main(args)``."""
+    """Load ``examples/name`` (without running it as a script) and call its ``main(args)``.
+
+    The examples leave their figures open (the gallery shows them); they are closed here, or
+    matplotlib warns about many open figures in whichever test comes next.
+    """
     module = runpy.run_path(str(EXAMPLES / name), run_name="example")
-    return module["main"](list(args))
+    try:
+        return module["main"](list(args))
+    finally:
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is not None:
+            plt.close("all")
 
 
 def test_quickstart(tmp_path, capsys):
