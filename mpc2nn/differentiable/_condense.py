@@ -8,7 +8,10 @@ problem's own numbers when the condensation is built: a row exists where its bou
 is finite, rows that carry no decision variable are kept apart (``state_only``) or
 dropped, and exact duplicates are dropped, as :func:`~mpc2nn.condense` decides them.
 The data may then change freely (training), the rows stay; the row labels are
-checked against :func:`~mpc2nn.condense` when the condensation is built.
+checked against :func:`~mpc2nn.condense` when the condensation is built. A terminal
+weight the problem computes (``P="dare"`` or ``"lyapunov"``) is recomputed from the data
+unless ``P`` is given; a terminal set the problem computes (``terminal_set="lqr"``) is
+data like any polytope (``terminal_C``, ``terminal_d``): it does not follow ``Q`` and ``R``.
 
 A QP given directly (a :class:`~mpc2nn.CondensedQP` not condensed from an
 :class:`~mpc2nn.MPCProblem`) has the data ``H, F, G, w, E`` themselves.
