@@ -48,12 +48,17 @@ from .sampling import sample_states
 
 
 def __getattr__(name: str):
-    """``mpc2nn.unravel`` and ``mpc2nn.explicit`` load torch, so they are imported on first use."""
-    if name in ("unravel", "explicit"):
-        import importlib
+    """``mpc2nn.unravel``, ``mpc2nn.explicit``, ``mpc2nn.MPCLayer``, ``mpc2nn.ImplicitLayer`` and
+    ``mpc2nn.differentiable`` load torch, so they are imported on first use.
+    """
+    import importlib
 
+    if name in ("unravel", "explicit"):
         module = importlib.import_module(".explicit", __name__)
         return module if name == "explicit" else module.unravel
+    if name in ("MPCLayer", "ImplicitLayer", "differentiable"):
+        module = importlib.import_module(".differentiable", __name__)
+        return module if name == "differentiable" else getattr(module, name)
     raise AttributeError(f"module 'mpc2nn' has no attribute {name!r}")
 
 
@@ -66,8 +71,8 @@ __all__ = [
     # reference solvers and validation
     "solve_osqp", "solve_daqp", "OSQPSession", "ReferenceSolution", "OSQP_SETTINGS", "DAQP_SETTINGS",
     "sample_states", "validate", "ValidationReport",
-    # explicit networks (torch, imported on first use)
-    "unravel",
+    # explicit networks and differentiable layers (torch, imported on first use)
+    "unravel", "MPCLayer", "ImplicitLayer",
     # closed loop
     "simulate", "Trajectory", "Controller", "ControlAction", "MPCController", "ImplicitController",
     "ExplicitController", "FunctionController", "as_controller",
@@ -79,5 +84,5 @@ __all__ = [
     "RiccatiError", "UnstableSystemError", "InfeasibleStateError", "MissingDependencyError", "SolverError",
     "ProblemTooLargeError",
     # submodules
-    "systems", "converse", "sets", "explicit", "export", "oracle", "plotting",
+    "systems", "converse", "sets", "explicit", "differentiable", "export", "oracle", "plotting",
 ]

@@ -72,3 +72,19 @@ def test_depth_benchmark_small(tmp_path, capsys):
     replot = tmp_path / "again.png"
     main(["--replot", str(out_json), "--plot", str(replot)])
     assert replot.stat().st_size > 10_000
+
+
+def test_differentiable_benchmark_small(tmp_path, capsys):
+    """Smoke test: tables and JSON; peers (cvxpylayers, qpth) where installed; no timing asserted."""
+    pytest.importorskip("torch")
+    pytest.importorskip("daqp")
+    main = runpy.run_path(str(BENCH / "differentiable.py"), run_name="bench")["main"]
+    out_json = tmp_path / "diff.json"
+    main(["--small", "--json", str(out_json)])
+    table = capsys.readouterr().out
+    assert "mpc2nn [ms]" in table and "mpc2nn vs FD" in table and "double_integrator" in table
+    rows = json.loads(out_json.read_text())["rows"]
+    assert [r["problem"] for r in rows] == ["drummond2024_published", "double_integrator"]
+    for r in rows:
+        assert set(r["timing"]) == {"1", "20"} and all(n["mpc2nn"] == 0 for n in r["nan"].values())
+        assert r["accuracy"]["states"] >= 2 and r["accuracy"]["mpc2nn_vs_fd_max"] < 1e-7

@@ -1,6 +1,7 @@
 """Examples are real scripts: each runs here with its small-size switch."""
 import importlib.util
 import runpy
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +14,18 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def run_example(name, *args):
-    """Load ``examples/name`` (without running it as a script) and call its ``main(args)``."""
+    """Load ``examples/name`` (without running it as a script) and call its ``main(args)``.
+
+    The examples leave their figures open (the gallery shows them); they are closed here, or
+    matplotlib warns about many open figures in whichever test comes next.
+    """
     module = runpy.run_path(str(EXAMPLES / name), run_name="example")
-    return module["main"](list(args))
+    try:
+        return module["main"](list(args))
+    finally:
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is not None:
+            plt.close("all")
 
 
 def test_quickstart(tmp_path, capsys):
@@ -231,3 +241,34 @@ def test_soft_constraints(tmp_path):
     assert near[quadratic].state_violation.max() > tol("visible")
     assert np.abs(near[exact].states - near["hard"].states).max() < tol("closed_loop")
     assert (tmp_path / "soft_constraints.png").stat().st_size > 10_000
+
+
+def test_learn_mpc_weights(tmp_path):
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("torch")
+    result = run_example("learn_mpc_weights.py", "--small", "--output", str(tmp_path))
+    # the expert's law, recovered: on held-out states, and its weights up to the scale (only Q/R matters)
+    assert result["max_error"] < 1e-6 < 0.1 < result["max_error_initial"] and result["n_test"] > 100
+    assert np.abs(result["ratio"] - result["true_ratio"]).max() < 1e-5 * result["true_ratio"].max()
+    assert (tmp_path / "learn_mpc_weights.png").stat().st_size > 10_000
+
+
+def test_tune_closed_loop(tmp_path):
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("torch")
+    result = run_example("tune_closed_loop.py", "--small", "--output", str(tmp_path))
+    # the closed-loop gradient is right (central differences), and tuning helps on held-out initial states
+    assert abs(result["gradient"] - result["finite_difference"]) <= 1e-6 * abs(result["finite_difference"])
+    assert result["J_ref"] < result["J_after"] < result["J_before"] and result["gap_closed"] > 0.5
+    assert (tmp_path / "tune_closed_loop.png").stat().st_size > 10_000
+
+
+def test_deq_to_qp(tmp_path):
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("torch")
+    result = run_example("deq_to_qp.py", "--small", "--output", str(tmp_path))
+    assert result["structure"].mpc_like and result["mse_after"] < 0.7 * result["mse_before"]
+    # the trained weights map back to a QP exactly, and that QP compiled again is the trained network
+    assert result["to_qp"].exact and result["gap"] < 1e-9
+    assert result["unprojected"].status == "nearest" and result["unprojected"].obstruction is not None
+    assert (tmp_path / "deq_to_qp.png").stat().st_size > 10_000

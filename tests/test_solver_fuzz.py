@@ -10,7 +10,7 @@ import pytest
 import scipy.optimize
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tolerances import TOL
+from tolerances import tol
 
 import mpc2nn
 from mpc2nn.status import Status
@@ -87,7 +87,7 @@ def check_case(prob, X, rng):
     Z = qp.primal(np.maximum(np.nan_to_num(sol.y[ok]), 0.0), theta[ok])
     viol = Z @ qp.G.T - qp.w - theta[ok] @ qp.E.T
     scale = np.abs(Z) @ np.abs(qp.G).T + np.abs(qp.w) + np.abs(theta[ok]) @ np.abs(qp.E).T
-    assert (viol <= TOL["certificate", "float64"] * scale).all()
+    assert (viol <= tol("certificate") * scale).all()
     small = np.abs(theta).max(axis=1) <= 1e6  # DAQP's own tolerances are absolute: compare where they mean it
     ref = mpc2nn.solve_daqp(qp, theta[ok & small])
     Uscale = max(1.0, float(np.abs(ref.U[ref.feasible]).max(initial=0.0)))

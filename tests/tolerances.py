@@ -98,6 +98,16 @@ TOL = {
     # product != 1): 1e3 x feasibility / same_math, so a zero with round-off cannot pass; seen
     # >= 1.2e-2 where every state must pass it (counts of active slacks pass or not by design)
     ("nonzero", "float64"): 1e-6,
+    # the torch condensation vs mpc2nn.condense, relative to max(1, max|entry|): the same formulas in
+    # another library; seen 5e-16 (rounding of a few products)
+    ("torch_condense", "float64"): 1e-12,
+    # implicit-differentiation gradients vs central finite differences of DAQP solutions, relative to the
+    # largest entry (the goal); seen 1e-10 on θ (piecewise affine, the error is DAQP's rounding / h)
+    ("fd_daqp", "float64"): 1e-7,
+    # torch.autograd.gradcheck of the layers (eps 1e-6): the forward passes are exact to ~1e-15, so the
+    # finite-difference error is rounding / eps ~ 1e-9 and truncation eps² · curvature on the smooth data
+    ("gradcheck_atol", "float64"): 1e-7,
+    ("gradcheck_rtol", "float64"): 1e-6,
 }
 
 
