@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import scipy.optimize
-from tolerances import TOL
+from tolerances import tol
 
 import mpc2nn
 from mpc2nn.status import Status
@@ -38,7 +38,7 @@ def test_large_finite_bound_does_not_loosen_the_other_rows():
     ref = mpc2nn.solve_daqp(prob, [[4.0, 1.5]])
     assert ref.feasible[0]
     if sol.status[0] == Status.SOLVED:
-        assert np.abs(sol.U - ref.U).max() <= TOL["vs_daqp", "float64"]
+        assert np.abs(sol.U - ref.U).max() <= tol("vs_daqp")
     assert not (sol.status[0] == Status.SOLVED and np.abs(sol.U - ref.U).max() > 1e-6)
 
 
@@ -53,9 +53,9 @@ def test_large_finite_bound_certified_means_right(bound):
     ok = sol.status == Status.SOLVED
     truth = np.array([lp_feasible(net.qp, x) for x in X])
     assert not (ok & ~truth).any(), "an infeasible state was called solved"
-    assert np.abs(sol.U[ok] - ref.U[ok]).max(initial=0) <= TOL["vs_daqp", "float64"]
+    assert np.abs(sol.U[ok] - ref.U[ok]).max(initial=0) <= tol("vs_daqp")
     Z = np.nan_to_num(net.qp.primal(np.maximum(np.nan_to_num(sol.y), 0), X))
-    assert rows_hold(net.qp, Z[ok], X[ok], TOL["certificate", "float64"]).all()
+    assert rows_hold(net.qp, Z[ok], X[ok], tol("certificate")).all()
     # and it still decides (nearly) every state: the big rows cost no certificates
     assert ok.sum() + (sol.status == Status.INFEASIBLE).sum() >= 295, sol.summary()
 
@@ -76,7 +76,7 @@ def test_nan_fails_every_certificate_test():
     qp = mpc2nn.condense(mpc2nn.systems.double_integrator())
     Z = np.full((1, qp.n_z), np.nan)
     res = qp.kkt_residuals(Z, np.zeros((1, qp.m)), np.zeros((1, 2)))
-    assert not (res.worst <= TOL["certificate", "float64"]).any()
+    assert not (res.worst <= tol("certificate")).any()
 
 
 @pytest.mark.parametrize("name", ["double_integrator", "quadcopter", "inverted_pendulum", "oscillating_masses",
@@ -89,7 +89,7 @@ def test_huge_states_never_come_back_solved_with_nan(name, value):
     if sol.status[0] == Status.SOLVED:
         assert np.isfinite(sol.U).all()
         assert rows_hold(net.qp, np.nan_to_num(net.qp.primal(np.maximum(sol.y, 0), X)), X,
-                         TOL["certificate", "float64"]).all()
+                         tol("certificate")).all()
     else:
         assert not sol.feasible[0] and sol.reason[0]
     with np.errstate(over="ignore", invalid="ignore"):
@@ -207,11 +207,11 @@ def test_single_state_lean_path_agrees_with_the_batch():
     for i, x in enumerate(X):
         one = net.solve(x)
         assert one.status[0] == Status.SOLVED
-        assert np.abs(one.U[0] - batch.U[i]).max() <= TOL["same_math", "float64"]
-        assert one.kkt.worst[0] <= TOL["certificate", "float64"]
+        assert np.abs(one.U[0] - batch.U[i]).max() <= tol("same_math")
+        assert one.kkt.worst[0] <= tol("certificate")
     # a warm start from the previous fixed point is verified by one step
     again = net.solve(X[3], y0=batch.y[3])
-    assert again.iterations[0] == 1 and np.abs(again.U[0] - batch.U[3]).max() <= TOL["same_math", "float64"]
+    assert again.iterations[0] == 1 and np.abs(again.U[0] - batch.U[3]).max() <= tol("same_math")
 
 
 def test_the_origin_is_certified():
