@@ -20,7 +20,7 @@ import numpy as np
 from ._geometry import VERTEX_TOL
 from ._lp import hyperplane_balls
 
-__all__ = ["COVER_TOL", "Piece", "uncovered_pieces"]
+__all__ = ["COVER_TOL", "Piece", "CoverTask", "cover"]
 
 #: A piece of a facet left uncovered counts as empty when its largest ball within the facet's
 #: hyperplane has radius at most ``COVER_TOL·scale``: the completeness certificate proves that no
@@ -38,65 +38,82 @@ class Piece:
     radius: float
 
 
-def uncovered_pieces(a, beta, A_o, b_o, facet_vertices, candidates, box_lo, box_hi, scale: float,
-                     counter: list) -> list[Piece | None]:
-    """Pieces of the facet ``{aᵀθ = β, A_o θ <= b_o}`` not covered by the ``candidates`` ``[(C, e), ...]``.
+class CoverTask:
+    """The coverage question of one facet ``{aᵀθ = β, A_o θ <= b_o}`` against its candidate regions.
 
     Parameters
     ----------
     a, beta : the facet's unit normal (pointing out of its region) and offset
     A_o, b_o : the other rows of the facet's region
     facet_vertices : (p, n) vertices of the facet, or ``None`` (then every implication is left to LPs)
-    candidates : regions beyond the hyperplane (or crossing it), as ``(C, e)`` unit rows
-    box_lo, box_hi, scale : the domain's bounding box and scale
-    counter : one-element list, incremented by the number of LP blocks solved
+    candidates : regions beyond the hyperplane (or crossing it), as ``(C, e, V)``: unit rows and the
+        region's vertices (``None`` where unknown)
 
-    Returns
-    -------
-    list of Piece, empty when the facet is covered; ``[None]`` when no candidate reached the facet
-    (the whole facet is uncovered).
+    After :func:`cover` the attribute ``pieces`` holds the uncovered pieces: ``[]`` when the facet is
+    covered, ``[None]`` when no candidate reached it (the whole facet is uncovered).
     """
-    n = a.size
-    tol = VERTEX_TOL * scale
-    empty = np.zeros((0, n))
-    pieces: list[Piece | None] = [None]  # None: the whole facet
-    for C, e in candidates:
+
+    def __init__(self, a, beta, A_o, b_o, facet_vertices, candidates):
+        self.a, self.beta, self.A_o, self.b_o, self.V = a, beta, A_o, b_o, facet_vertices
+        self.queue = list(candidates)
+        self.pieces: list[Piece | None] = [None]
+
+    def expand(self, C, e, V_region, scale: float):
+        """Pieces kept as they are and LP blocks of the sub-pieces of ``P`` minus ``{C θ <= e}`` for each piece."""
+        a, beta = self.a, self.beta
+        tol = VERTEX_TOL * scale
+        n = a.size
+        if V_region is not None and V_region.shape[0] and self.A_o.shape[0]:
+            if np.any(np.all(V_region @ self.A_o.T > self.b_o + tol, axis=0)):
+                return list(self.pieces), []  # a row of the facet's region separates the candidate from it
         perp = np.linalg.norm(C - (C @ a)[:, None] * a[None, :], axis=1)
         parallel = perp <= VERTEX_TOL
         if np.any((C[parallel] @ a) * beta > e[parallel] + tol):
-            continue  # this region does not reach the hyperplane's relevant side
+            return list(self.pieces), []  # the region does not meet the hyperplane
         C, e = C[~parallel], e[~parallel]
-        new: list[Piece | None] = []
-        for P in pieces:
+        kept: list[Piece | None] = []
+        blocks = []
+        for P in self.pieces:
             if P is None:
-                if facet_vertices is not None:
-                    values = facet_vertices @ C.T
+                extra_A, extra_b = np.zeros((0, n)), np.zeros(0)
+                implied = np.zeros(C.shape[0], bool)
+                if self.V is not None:
+                    values = self.V @ C.T
                     if np.any(np.all(values > e + tol, axis=0)):
-                        new.append(P)  # one row of the region separates it from the whole facet
+                        kept.append(P)  # one row of the region separates it from the whole facet
                         continue
                     implied = np.all(values <= e + tol, axis=0)
-                else:
-                    implied = np.zeros(C.shape[0], bool)
-                PA, Pb = A_o, b_o
             else:
+                extra_A, extra_b = P.extra_A, P.extra_b
                 implied = np.zeros(C.shape[0], bool)
-                PA, Pb = np.vstack([A_o, P.extra_A]), np.concatenate([b_o, P.extra_b])
             rows = np.flatnonzero(~implied)
-            if rows.size == 0:
-                continue
-            blocks, extras = [], []
             for t, k in enumerate(rows):
-                XA = np.vstack([(P.extra_A if P is not None else empty), -C[k][None, :], C[rows[:t]]])
-                Xb = np.concatenate([(P.extra_b if P is not None else np.zeros(0)), [-e[k]], e[rows[:t]]])
-                blocks.append((a, beta, np.vstack([PA, -C[k][None, :], C[rows[:t]]]),
-                               np.concatenate([Pb, [-e[k]], e[rows[:t]]])))
-                extras.append((XA, Xb))
-            centres, radii = hyperplane_balls(blocks, box_lo, box_hi, scale)
-            counter[0] += len(blocks)
-            for (XA, Xb), c, r in zip(extras, centres, radii, strict=True):
+                XA = np.vstack([extra_A, -C[k][None, :], C[rows[:t]]])
+                Xb = np.concatenate([extra_b, [-e[k]], e[rows[:t]]])
+                blocks.append((XA, Xb))
+        return kept, blocks
+
+
+def cover(tasks: list[CoverTask], box_lo, box_hi, scale: float, counter: list) -> None:
+    """Run the set differences of all ``tasks``, candidate by candidate, one batched LP per step.
+
+    ``counter`` (a one-element list) is incremented by the number of LP blocks solved.
+    """
+    active = [t for t in tasks if t.queue]
+    while active:
+        plans = []
+        lp_blocks = []
+        for t in active:
+            C, e, V_region = t.queue.pop(0)
+            kept, blocks = t.expand(C, e, V_region, scale)
+            plans.append((t, kept, len(lp_blocks), len(blocks), blocks))
+            lp_blocks.extend((t.a, t.beta, np.vstack([t.A_o, XA]), np.concatenate([t.b_o, Xb])) for XA, Xb in blocks)
+        centres, radii = hyperplane_balls(lp_blocks, box_lo, box_hi, scale)
+        counter[0] += len(lp_blocks)
+        for t, kept, start, count, blocks in plans:
+            new = list(kept)
+            for (XA, Xb), c, r in zip(blocks, centres[start:start + count], radii[start:start + count], strict=True):
                 if r > COVER_TOL * scale:
                     new.append(Piece(XA, Xb, c, float(r)))
-        pieces = new
-        if not pieces:
-            return []
-    return pieces
+            t.pieces = new
+        active = [t for t in active if t.queue and t.pieces]

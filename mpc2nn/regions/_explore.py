@@ -32,11 +32,11 @@ import scipy.spatial
 
 from .._checks import as_count
 from ..exceptions import InfeasibleStateError, ProblemDefinitionError, SolverError
-from ..implicit import ImplicitNetwork, compile
+from ..implicit import CERTIFICATE_TOL, ImplicitNetwork, compile
 from ..problem import MPCProblem, Polytope
 from ..qp import CondensedQP
-from ..status import Proof, Status
-from ._cover import COVER_TOL, uncovered_pieces
+from ..status import SOLUTION_PRESENT, Proof, Status, is_in
+from ._cover import COVER_TOL, CoverTask, cover
 from ._domain import Domain, make_domain
 from ._geometry import (
     VERTEX_MAX_DIM,
@@ -94,6 +94,7 @@ class _Builder:
         self.neighbours: list[set] = [set() for _ in range(k)]
         self.extra: list[set] = [set() for _ in range(k)]
         self.eps = np.full(k, np.nan)
+        self.kkt = 0.0
         self.failures = np.zeros(k, np.int64)
 
     def contains(self, theta: np.ndarray, tol: float) -> bool:
@@ -163,6 +164,7 @@ class _Explorer:
         self.regions: list[_Builder] = []
         self.keys: dict[tuple, int] = {}
         self.lowdim: set[tuple] = set()
+        self.inaccurate: set[tuple] = set()
         self.n_solves = 0
         self.n_lps = [0]
         self.rounds = 0
@@ -171,18 +173,19 @@ class _Explorer:
 
     # --- active sets and regions ------------------------------------------------------------------
     def _solve(self, points: np.ndarray):
-        """``(feasible (B,), λ (B, m), s (B, m))`` at the points, by the exact solver."""
+        """``(status (B,), λ (B, m), s (B, m))`` at the points, by the exact solver.
+
+        An uncertified solution is used too: its active set only proposes a region, whose laws and
+        polytope are computed exactly and which must contain the point to be used.
+        """
         self.n_solves += points.shape[0]
         sol = self.net.solve(points)
-        ok = sol.status == Status.SOLVED
         lam = np.maximum(np.nan_to_num(sol.y, nan=0.0), 0.0)
         Z = self.qp.primal(lam, points)
         s = self.qp.margin(Z, points)
-        if np.any((sol.status != Status.SOLVED) & (sol.status != Status.INFEASIBLE)):
-            bad = sol.status[(sol.status != Status.SOLVED) & (sol.status != Status.INFEASIBLE)][0]
-            raise SolverError(f"critical_regions: the exact solver returned '{bad}' at a point of the domain; "
-                              "the enumeration needs certified solutions")
-        return ok, lam, s
+        status = np.where(is_in(sol.status, SOLUTION_PRESENT), "solution",
+                          np.where(sol.status == Status.INFEASIBLE, "infeasible", "failed"))
+        return status, lam, s
 
     def _active_sets(self, theta, lam, s) -> list[np.ndarray]:
         """Candidate optimal active sets with LICQ at a solution ``(λ, s)``: the strongly active rows, a
@@ -243,7 +246,7 @@ class _Explorer:
             key = tuple(int(j) for j in act)
             if key in self.keys:
                 out[i] = self.keys[key]
-            elif key not in self.lowdim:
+            elif key not in self.lowdim and key not in self.inaccurate:
                 r = self._rows(act)
                 if r is None:
                     self.lowdim.add(key)
@@ -278,19 +281,42 @@ class _Explorer:
                 self.lowdim.add(key)
                 continue
             inc = None if inc is None else inc[facet]
+            kkt = self._law_residual(act, Lam, Z, V if V is not None else c[None, :])
+            if not kkt <= CERTIFICATE_TOL:
+                self.inaccurate.add(key)  # M_AA too ill-conditioned for the laws to be certified
+                continue
             B = _Builder(act, A[facet], b[facet], kind[facet], index[facet], c, float(rad), V, inc, Lam, Z)
+            B.kkt = kkt
             self.keys[key] = len(self.regions)
             out[i] = len(self.regions)
             self.regions.append(B)
         return out
 
-    def _regions_at(self, points: np.ndarray, lam: np.ndarray, s: np.ndarray) -> np.ndarray:
-        """``(B,)`` index of a region containing each solved point (-1 where none could be identified)."""
-        cands = [self._active_sets(p, lm, sv) for p, lm, sv in zip(points, lam, s, strict=True)]
+    def _law_residual(self, act, Lam, Z, probe: np.ndarray) -> float:
+        """Largest relative KKT residual of the region's laws at the points ``probe`` (its vertices)."""
+        d = self.data
+        zs = probe @ Z[:, :-1].T + Z[:, -1]
+        lam = np.zeros((probe.shape[0], d.m))
+        lam[:, list(act)] = probe @ Lam[:, :-1].T + Lam[:, -1]
+        return float(self.qp.kkt_residuals(zs, np.maximum(lam, 0.0), probe).worst.max()) if d.m else 0.0
+
+    def _regions_at(self, points: np.ndarray, lam, s, hints=None) -> np.ndarray:
+        """``(B,)`` index of a region containing each point (-1 where none could be identified).
+
+        ``lam``, ``s`` (B, m): the solver's solution at each point (rows of NaN where it failed);
+        ``hints``: for each point a list of further active sets to try (the facet-stepping guesses).
+        """
+        cands = [self._active_sets(p, lm, sv) if np.all(np.isfinite(lm)) else []
+                 for p, lm, sv in zip(points, lam, s, strict=True)]
+        if hints is not None:
+            cands = [c + [h for h in hs if not any(np.array_equal(h, x) for x in c)]
+                     for c, hs in zip(cands, hints, strict=True)]
         found = np.full(points.shape[0], -1, np.int64)
         room = self.max_regions - len(self.regions)
-        first = [c[0] if c else np.zeros(0, np.int64) for c in cands]
-        idx = self._build_within(first, room)
+        first = [c[0] if c else None for c in cands]
+        idx = self._build_within([f for f in first if f is not None], room)
+        it = iter(idx)
+        idx = [next(it) if f is not None else None for f in first]
         tol = MEMBER_TOL * self.scale
         for k, (p, c) in enumerate(zip(points, cands, strict=True)):
             j = idx[k]
@@ -303,6 +329,22 @@ class _Explorer:
                     found[k] = j
                     break
         return found
+
+    def _step_guesses(self, R: _Builder, f: int) -> list[np.ndarray]:
+        """Active sets of the region beyond facet ``f`` of ``R`` if the step is non-degenerate (Tøndel et al.):
+        a constraint row ``i`` becomes active (``A ∪ {i}``, or with one row swapped out where that fails LICQ),
+        a multiplier row ``i`` leaves (``A`` without ``i``).
+        """
+        act = np.asarray(R.active, np.int64)
+        i = int(R.index[f])
+        if R.kind[f] == 1:
+            grown = np.sort(np.append(act, i))
+            if self.data.independent(grown):
+                return [grown]
+            return [np.sort(np.append(np.delete(act, k), i)) for k in range(act.size)]
+        if R.kind[f] == 0:
+            return [act[act != i]]
+        return []
 
     def _build_within(self, actives, room: int) -> list[int | None]:
         """:meth:`_build`, keeping at most ``room`` new regions (the budget)."""
@@ -325,11 +367,13 @@ class _Explorer:
             pts = np.zeros((0, dom.n))
         centre, _ = chebyshev_balls([(dom.D, dom.d)], dom.lo, dom.hi, self.scale)
         pts = np.vstack([centre, pts])
-        ok, lam, s = self._solve(pts)
+        status, lam, s = self._solve(pts)
+        ok = status == "solution"
         if not ok.any():
             more = dom.sample(16 * N_SEEDS, self.rng)
-            ok2, lam2, s2 = self._solve(more) if more.shape[0] else (np.zeros(0, bool), lam[:0], s[:0])
-            pts, ok, lam, s = more, ok2, lam2, s2
+            if more.shape[0]:
+                status, lam, s = self._solve(more)
+                pts, ok = more, status == "solution"
         if not ok.any():
             raise InfeasibleStateError(
                 f"critical_regions: none of {self.n_solves} points drawn in the domain is feasible for QP "
@@ -405,18 +449,24 @@ class _Explorer:
             self.rounds += 1
             tree, owner = self._planes()
             steps = []
-            for r, f in pending[:STEP_BATCH]:
+            batch = pending[:STEP_BATCH]
+            tasks = []
+            for r, f in batch:
                 R = self.regions[r]
-                cands = self._candidates(tree, owner, r, f)
                 others = np.delete(np.arange(R.A.shape[0]), f)
-                facet_V = None if R.inc is None else R.V[R.inc[f]]
-                pieces = uncovered_pieces(R.A[f], R.b[f], R.A[others], R.b[others], facet_V,
-                                          [(self.regions[j].A, self.regions[j].b) for j in cands],
-                                          dom.lo, dom.hi, self.scale, self.n_lps)
+                cands = self._candidates(tree, owner, r, f)
+                tasks.append(CoverTask(R.A[f], R.b[f], R.A[others], R.b[others],
+                                       None if R.inc is None else R.V[R.inc[f]],
+                                       [(self.regions[j].A, self.regions[j].b, self.regions[j].V) for j in cands]))
+                R.neighbours[f] = set(cands)
+            cover(tasks, dom.lo, dom.hi, self.scale, self.n_lps)
+            for (r, f), task in zip(batch, tasks, strict=True):
+                R = self.regions[r]
+                pieces = task.pieces
                 if not pieces:
                     R.facet[f] = "interior"
-                    R.neighbours[f] = set(cands)
                     continue
+                R.neighbours[f] = set()
                 if R.failures[f] >= MAX_FAILURES:
                     R.facet[f] = "open"
                     continue
@@ -431,13 +481,23 @@ class _Explorer:
             points = np.array([s[3] for s in steps])
             inside = dom.contains(points, 0.0)
             feasible = np.zeros(len(steps), bool)
+            failed = np.zeros(len(steps), bool)
             found = np.full(len(steps), -1, np.int64)
             if inside.any():
-                ok, lam, s = self._solve(points[inside])
-                feasible[np.flatnonzero(inside)[ok]] = True
-                idx = np.flatnonzero(feasible)
-                found[idx] = self._regions_at(points[idx], lam[ok], s[ok])
-            support = [k for k in range(len(steps)) if not feasible[k]]
+                status, lam, s = self._solve(points[inside])
+                ins = np.flatnonzero(inside)
+                feasible[ins[status == "solution"]] = True
+                failed[ins[status == "failed"]] = True
+                lam[status == "failed"] = np.nan  # no solution: only the stepping guesses are tried
+                use = status != "infeasible"
+                idx = ins[use]
+                hints = [self._step_guesses(self.regions[steps[k][0]], steps[k][1]) for k in idx]
+                found[idx] = self._regions_at(points[idx], lam[use], s[use], hints)
+                feasible |= found >= 0
+                failed &= found < 0
+            for k in np.flatnonzero(failed).tolist():
+                self.regions[steps[k][0]].failures[steps[k][1]] += 1
+            support = [k for k in range(len(steps)) if not feasible[k] and not failed[k]]
             if support:
                 dirs = np.array([self.regions[steps[k][0]].A[steps[k][1]] for k in support])
                 E0, w0 = self.qp.G, self.qp.w
@@ -476,11 +536,7 @@ class _Explorer:
             act = list(R.active)
             Zg, Zo = R.Z[:, :-1], R.Z[:, -1]
             Ug, Uo = d.T @ Zg, d.T @ Zo
-            probe = R.V if R.V is not None and R.V.shape[0] else R.centre[None, :]
-            zs = probe @ Zg.T + Zo
-            lam = np.zeros((probe.shape[0], d.m))
-            lam[:, act] = probe @ R.Lam[:, :-1].T + R.Lam[:, -1]
-            kkt = float(qp.kkt_residuals(zs, np.maximum(lam, 0.0), probe).worst.max()) if d.m else 0.0
+            kkt = R.kkt
             regions.append(Region(
                 active=tuple(act), A=R.A, b=R.b, row_kind=np.array(["multiplier", "constraint", "domain"])[R.kind],
                 row_index=R.index, centre=R.centre, radius=R.radius,
@@ -499,5 +555,6 @@ class _Explorer:
         return Partition(regions=tuple(regions), qp=qp, domain=Polytope(self.domain.D, self.domain.d),
                          complete=complete, status=str(Proof.PROVEN if complete else Proof.INCOMPLETE),
                          reason=reason, open_facets=tuple(open_facets), n_solves=self.n_solves,
-                         n_lps=self.n_lps[0], n_lower_dimensional=len(self.lowdim), rounds=self.rounds,
+                         n_lps=self.n_lps[0], n_lower_dimensional=len(self.lowdim),
+                         n_ill_conditioned=len(self.inaccurate), rounds=self.rounds,
                          elapsed=time.perf_counter() - self.start, scale=self.scale)

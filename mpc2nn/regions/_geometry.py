@@ -11,7 +11,7 @@ import numpy as np
 import scipy.spatial
 
 from ..exceptions import SolverError
-from ._lp import solve_lp
+from ._lp import block_diagonal, solve_lp
 
 __all__ = ["ROW_ZERO_TOL", "VERTEX_TOL", "VERTEX_MAX_DIM", "normalise_rows", "unique_rows", "vertices",
            "facet_rows_from_vertices", "irredundant_by_lp", "box_redundant"]
@@ -127,19 +127,12 @@ def irredundant_by_lp(A: np.ndarray, b: np.ndarray, scale: float, box_lo, box_hi
 
     Rows describing the same half-space must have been merged before (:func:`unique_rows`).
     """
-    import scipy.sparse
-
     k, n = A.shape
     if k == 0:
         return np.zeros(0, bool)
-    blocks, rhs, cost = [], [], []
-    for i in range(k):
-        bi = b.copy()
-        bi[i] = b[i] + scale
-        blocks.append(scipy.sparse.coo_matrix(A))
-        rhs.append(bi)
-        cost.append(-A[i])
-    res = solve_lp(np.concatenate(cost), scipy.sparse.block_diag(blocks, format="csr"), np.concatenate(rhs),
+    rhs = np.tile(b, (k, 1))
+    rhs[np.arange(k), np.arange(k)] += scale
+    res = solve_lp(-A.ravel(), block_diagonal([A] * k, n), rhs.ravel(),
                    bounds=np.tile(np.column_stack([box_lo, box_hi]), (k, 1)))
     if res.status != 0:
         raise SolverError("the redundancy LP of a region was infeasible although the region has an interior point")

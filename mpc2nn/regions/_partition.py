@@ -84,9 +84,10 @@ class Partition:
         What was proven, or why not (the budget reached, facets left open) and what to try.
     open_facets : tuple of OpenFacet
         The facets not decided (empty when complete).
-    n_solves, n_lps, n_lower_dimensional, rounds : int
-        Points solved by the exact solver, LP blocks solved, lower-dimensional active sets met,
-        exploration rounds.
+    n_solves, n_lps, n_lower_dimensional, n_ill_conditioned, rounds : int
+        Points solved by the exact solver, LP blocks solved, lower-dimensional active sets met, active
+        sets refused because their laws missed the KKT certificate (:data:`~mpc2nn.CERTIFICATE_TOL`) at the
+        region's vertices (``M_AA`` too ill-conditioned), exploration rounds.
     elapsed : float
         Seconds the enumeration took.
     scale : float
@@ -103,6 +104,7 @@ class Partition:
     n_solves: int = 0
     n_lps: int = 0
     n_lower_dimensional: int = 0
+    n_ill_conditioned: int = 0
     rounds: int = 0
     elapsed: float = 0.0
     scale: float = 1.0

@@ -132,7 +132,8 @@ class Region:
         boundary and open facets).
     kkt_residual : float
         Largest relative KKT residual of the laws at the vertices (at the centre without vertices):
-        the laws are exact by construction, this measures their rounding.
+        the laws are exact by construction, this measures their rounding; a region is kept only when it
+        is at most :data:`~mpc2nn.CERTIFICATE_TOL`.
     """
 
     active: tuple
