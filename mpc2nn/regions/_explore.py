@@ -242,11 +242,12 @@ class _Explorer:
         """Regions of the active sets (batched Chebyshev LP); the index of each (new or known) or ``None``."""
         out: list[int | None] = [None] * len(actives)
         todo, rows = [], []
+        late = self._over_budget().startswith("time")
         for i, act in enumerate(actives):
             key = tuple(int(j) for j in act)
             if key in self.keys:
                 out[i] = self.keys[key]
-            elif key not in self.lowdim and key not in self.inaccurate:
+            elif not late and key not in self.lowdim and key not in self.inaccurate:
                 r = self._rows(act)
                 if r is None:
                     self.lowdim.add(key)
