@@ -12,6 +12,9 @@ TOL = {
     ("acceptance", "float64"): 1e-6,
     # relative fixed-point / KKT residual of a certified exact solution (mpc2nn.CERTIFICATE_TOL)
     ("certificate", "float64"): 1e-9,
+    # sum of the critical regions' volumes (qhull, from their vertices) vs the volume of the region they fill,
+    # relative: vertices are accurate to about 1e-13 of the domain's scale
+    ("volume", "float64"): 1e-9,
     # two exact computations of the same quantity (e.g. U for two step sizes, condensed vs rollout)
     ("same_math", "float64"): 1e-9,
 }

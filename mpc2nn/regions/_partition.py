@@ -162,10 +162,11 @@ class Partition:
         theta = self.qp.check_parameters(theta, "theta")
         if not self.regions:
             return np.full(theta.shape[0], -1, np.int64)
-        viol = self.violation(np.nan_to_num(theta, nan=np.inf, posinf=np.inf))
-        best = np.argmin(np.nan_to_num(viol, nan=np.inf), axis=1)
+        finite = np.all(np.isfinite(theta), axis=1)
+        viol = self.violation(np.where(finite[:, None], theta, 0.0))
+        best = np.argmin(viol, axis=1)
         worst = viol[np.arange(theta.shape[0]), best]
-        ok = (worst <= LOCATE_TOL * self.scale) & np.all(np.isfinite(theta), axis=1)
+        ok = (worst <= LOCATE_TOL * self.scale) & finite
         return np.where(ok, best, -1)
 
     def evaluate(self, theta, output: str = "u0") -> np.ndarray:
