@@ -48,3 +48,15 @@ def test_depth_benchmark_small(tmp_path, capsys):
     replot = tmp_path / "again.png"
     main(["--replot", str(out_json), "--plot", str(replot)])
     assert replot.stat().st_size > 10_000
+
+
+def test_exact_explicit_benchmark_small(tmp_path, capsys):
+    main = runpy.run_path(str(BENCH / "exact_explicit.py"), run_name="bench")["main"]
+    out_json = tmp_path / "regions.json"
+    main(["--small", "--no-ppopt", "--states", "50", "--problems", "drummond2024_published", "double_integrator",
+          "--json", str(out_json)])
+    table = capsys.readouterr().out
+    assert "double_integrator" in table and "regions" in table and "speed-up" in table
+    rows = json.loads(out_json.read_text())["rows"]
+    assert [r["problem"] for r in rows] == ["drummond2024_published", "double_integrator"]
+    assert all(r["complete"] for r in rows) and rows[1]["regions"] == 39

@@ -243,15 +243,19 @@ class _Explorer:
         out: list[int | None] = [None] * len(actives)
         todo, rows = [], []
         late = self._over_budget().startswith("time")
+        pending: dict[tuple, list[int]] = {}
         for i, act in enumerate(actives):
             key = tuple(int(j) for j in act)
             if key in self.keys:
                 out[i] = self.keys[key]
+            elif key in pending:
+                pending[key].append(i)
             elif not late and key not in self.lowdim and key not in self.inaccurate:
                 r = self._rows(act)
                 if r is None:
                     self.lowdim.add(key)
                 else:
+                    pending[key] = [i]
                     todo.append((i, key, act))
                     rows.append(r)
         if not todo:
@@ -259,10 +263,7 @@ class _Explorer:
         dom = self.domain
         centres, radii = chebyshev_balls([(r[0], r[1]) for r in rows], dom.lo, dom.hi, self.scale)
         self.n_lps[0] += len(rows)
-        for (i, key, act), r, c, rad in zip(todo, rows, centres, radii, strict=True):
-            if key in self.keys:  # the same set twice in this batch
-                out[i] = self.keys[key]
-                continue
+        for (_, key, act), r, c, rad in zip(todo, rows, centres, radii, strict=True):
             if rad <= MIN_RADIUS * self.scale:
                 self.lowdim.add(key)
                 continue
@@ -289,7 +290,8 @@ class _Explorer:
             B = _Builder(act, A[facet], b[facet], kind[facet], index[facet], c, float(rad), V, inc, Lam, Z)
             B.kkt = kkt
             self.keys[key] = len(self.regions)
-            out[i] = len(self.regions)
+            for i2 in pending[key]:
+                out[i2] = len(self.regions)
             self.regions.append(B)
         return out
 
