@@ -102,7 +102,7 @@ def cover(tasks: list[CoverTask], box_lo, box_hi, scale: float, counter: list) -
     active = [t for t in tasks if t.queue]
     while active:
         plans = []
-        lp_blocks = []
+        lp_blocks: list[tuple] = []
         for t in active:
             C, e, V_region = t.queue.pop(0)
             kept, blocks = t.expand(C, e, V_region, scale)

@@ -183,7 +183,8 @@ class _Explorer:
         lam = np.maximum(np.nan_to_num(sol.y, nan=0.0), 0.0)
         Z = self.qp.primal(lam, points)
         s = self.qp.margin(Z, points)
-        status = np.where(is_in(sol.status, SOLUTION_PRESENT), "solution",
+        present = np.asarray(is_in(sol.status, SOLUTION_PRESENT), bool)
+        status = np.where(present, "solution",
                           np.where(sol.status == Status.INFEASIBLE, "infeasible", "failed"))
         return status, lam, s
 
