@@ -64,6 +64,8 @@ def cases(small: bool) -> dict:
 
 
 def _ppopt_child(arrays, algorithm, queue):
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)  # PPOPT and Gurobi print to stdout; keep the table clean
     from ppopt.mp_solvers.solve_mpqp import mpqp_algorithm, solve_mpqp
     from ppopt.mpqp_program import MPQP_Program
 

@@ -222,3 +222,14 @@ def test_soft_constraints(tmp_path):
     assert near[quadratic].state_violation.max() > 1e-3
     assert np.abs(near[exact].states - near["hard"].states).max() < 1e-7
     assert (tmp_path / "soft_constraints.png").stat().st_size > 10_000
+
+
+def test_critical_regions(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("daqp")
+    parts = run_example("critical_regions.py", "--small", "--output", str(tmp_path))
+    out = capsys.readouterr().out
+    assert [p.n_regions for p in parts.values()] == [39, 99] and all(p.complete for p in parts.values())
+    errs = [float(line.split()[-1]) for line in out.splitlines() if "max ‖U - U_daqp‖∞" in line]
+    assert len(errs) == 2 and max(errs) < 1e-8
+    assert (tmp_path / "critical_regions.png").stat().st_size > 10_000
