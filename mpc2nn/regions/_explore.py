@@ -413,6 +413,31 @@ class _Explorer:
         self.n_lps[0] += 1
         return self._jitter(c[0], R.A[f], float(r[0]))
 
+    def _facet_points(self, facets: list[tuple[int, int]], radii: list | None = None) -> list[np.ndarray]:
+        """A point in the relative interior of each facet ``(region, row)``: the mean of its vertices, or the
+        centre of its ball within its hyperplane (one batched LP) where vertices are unknown; the balls'
+        radii are appended to ``radii`` (0 for vertex means) when it is given.
+        """
+        out: list = [None] * len(facets)
+        rad = [0.0] * len(facets)
+        blocks, where = [], []
+        for k, (r, f) in enumerate(facets):
+            R = self.regions[r]
+            if R.inc is not None:
+                out[k] = R.V[R.inc[f]].mean(axis=0)
+            else:
+                others = np.delete(np.arange(R.A.shape[0]), f)
+                blocks.append((R.A[f], R.b[f], R.A[others], R.b[others]))
+                where.append(k)
+        if blocks:
+            centres, rr = hyperplane_balls(blocks, self.domain.lo, self.domain.hi, self.scale)
+            self.n_lps[0] += len(blocks)
+            for k, c, r in zip(where, centres, rr, strict=True):
+                out[k], rad[k] = c, float(r)
+        if radii is not None:
+            radii.extend(rad)
+        return out
+
     def _jitter(self, c, a, radius: float) -> np.ndarray:
         v = self.rng.normal(size=c.size)
         v -= (v @ a) * a
@@ -477,11 +502,20 @@ class _Explorer:
                 if np.isnan(R.eps[f]):
                     R.eps[f] = STEP * self.scale
                 piece = max(pieces, key=lambda p: -np.inf if p is None else p.radius)
-                centre = self._facet_point(R, f) if piece is None else self._jitter(piece.centre, R.A[f],
-                                                                                     piece.radius)
-                steps.append((r, f, centre, centre + R.eps[f] * R.A[f]))
+                centre = None if piece is None else self._jitter(piece.centre, R.A[f], piece.radius)
+                steps.append((r, f, centre, None))
             if not steps:
                 continue
+            whole = [k for k, st in enumerate(steps) if st[2] is None]
+            lp_path = [k for k in whole if self.regions[steps[k][0]].inc is None]
+            radii: list = []
+            balls = self._facet_points([steps[k][:2] for k in lp_path], radii)
+            for k, c, rb in zip(lp_path, balls, radii, strict=True):
+                steps[k] = (*steps[k][:2], self._jitter(c, self.regions[steps[k][0]].A[steps[k][1]], rb), None)
+            for k in whole:
+                if steps[k][2] is None:
+                    steps[k] = (*steps[k][:2], self._facet_point(self.regions[steps[k][0]], steps[k][1]), None)
+            steps = [(r, f, c, c + self.regions[r].eps[f] * self.regions[r].A[f]) for r, f, c, _ in steps]
             points = np.array([s[3] for s in steps])
             inside = dom.contains(points, 0.0)
             feasible = np.zeros(len(steps), bool)
@@ -530,13 +564,12 @@ class _Explorer:
 
     def _assemble(self, stop: str) -> Partition:
         d, qp = self.data, self.qp
-        regions, open_facets = [], []
-        for r, R in enumerate(self.regions):
+        regions = []
+        opened = [(r, f) for r, R in enumerate(self.regions) for f, k in enumerate(R.facet) if k in (None, "open")]
+        points = self._facet_points(opened)
+        open_facets = [OpenFacet(region=r, row=f, point=p) for (r, f), p in zip(opened, points, strict=True)]
+        for R in self.regions:
             kinds = [k if k is not None else "open" for k in R.facet]
-            for f, k in enumerate(kinds):
-                if k == "open":
-                    pt = self._facet_point(R, f)
-                    open_facets.append(OpenFacet(region=r, row=f, point=pt))
             act = list(R.active)
             Zg, Zo = R.Z[:, :-1], R.Z[:, -1]
             Ug, Uo = d.T @ Zg, d.T @ Zo
