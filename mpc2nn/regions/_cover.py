@@ -13,6 +13,7 @@ each tested by one LP (its largest ball within ``H``); a piece whose ball has ra
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,13 +95,18 @@ class CoverTask:
         return kept, blocks
 
 
-def cover(tasks: list[CoverTask], box_lo, box_hi, scale: float, counter: list) -> None:
+def cover(tasks: list[CoverTask], box_lo, box_hi, scale: float, counter: list, deadline=None) -> None:
     """Run the set differences of all ``tasks``, candidate by candidate, one batched LP per step.
 
-    ``counter`` (a one-element list) is incremented by the number of LP blocks solved.
+    ``counter`` (a one-element list) is incremented by the number of LP blocks solved. Past ``deadline``
+    (a ``time.perf_counter()`` value) the tasks not finished keep their pieces (not shown covered).
     """
     active = [t for t in tasks if t.queue]
     while active:
+        if deadline is not None and time.perf_counter() > deadline:
+            for t in active:
+                t.pieces = t.pieces or [None]
+            return
         plans = []
         lp_blocks: list[tuple] = []
         for t in active:

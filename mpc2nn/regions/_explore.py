@@ -265,6 +265,8 @@ class _Explorer:
         centres, radii = chebyshev_balls([(r[0], r[1]) for r in rows], dom.lo, dom.hi, self.scale)
         self.n_lps[0] += len(rows)
         for (_, key, act), r, c, rad in zip(todo, rows, centres, radii, strict=True):
+            if self._over_budget().startswith("time"):
+                break
             if rad <= MIN_RADIUS * self.scale:
                 self.lowdim.add(key)
                 continue
@@ -488,7 +490,9 @@ class _Explorer:
                                        None if R.inc is None else R.V[R.inc[f]],
                                        [(self.regions[j].A, self.regions[j].b, self.regions[j].V) for j in cands]))
                 R.neighbours[f] = set(cands)
-            cover(tasks, dom.lo, dom.hi, self.scale, self.n_lps)
+            deadline = None if self.time_limit is None else self.start + self.time_limit
+            cover(tasks, dom.lo, dom.hi, self.scale, self.n_lps, deadline)
+            late = self._over_budget().startswith("time")
             for (r, f), task in zip(batch, tasks, strict=True):
                 R = self.regions[r]
                 pieces = task.pieces
@@ -496,6 +500,8 @@ class _Explorer:
                     R.facet[f] = "interior"
                     continue
                 R.neighbours[f] = set()
+                if late:
+                    continue  # stays pending; the next round reports the budget
                 if R.failures[f] >= MAX_FAILURES:
                     R.facet[f] = "open"
                     continue
@@ -556,7 +562,7 @@ class _Explorer:
                 if j < 0:
                     R.failures[f] += 1
                     continue
-                if j in R.extra[f] or not self.regions[j].contains(centre, tol):
+                if j in R.extra[f] or not self.regions[j].contains(np.asarray(centre), tol):
                     R.eps[f] *= STEP_SHRINK
                     R.failures[f] += 1
                 R.extra[f].add(j)
