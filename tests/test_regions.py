@@ -222,3 +222,29 @@ def test_region_counts_against_ppopt():
         prog = MPQP_Program(np.array(qp.G), qp.w[:, None].copy(), np.zeros((qp.n_z, 1)), np.array(qp.F),
                             np.array(qp.H), np.array(dom.C), np.array(dom.d)[:, None], np.array(qp.E))
         assert len(solve_mpqp(prog, mpqp_algorithm.geometric).critical_regions) == part.n_regions
+
+
+def test_progress_callback_and_an_infeasible_domain(capsys):
+    seen = []
+    part = critical_regions(mpc2nn.systems.drummond2024("published"), progress=seen.append)
+    assert seen and {"regions", "pending", "open", "rounds", "elapsed"} <= set(seen[-1])
+    assert seen[-1]["regions"] == part.n_regions and seen[-1]["pending"] == 0
+    critical_regions(mpc2nn.systems.drummond2024("published"), progress=True)
+    assert "critical_regions: round" in capsys.readouterr().err
+    critical_regions(mpc2nn.systems.drummond2024("published"))
+    assert capsys.readouterr().err == ""  # silent by default
+    with pytest.raises(mpc2nn.InfeasibleStateError, match="none of"):
+        critical_regions(mpc2nn.systems.double_integrator(), ([100.0, 100.0], [101.0, 101.0]))
+
+
+def test_lp_path_gives_the_same_partition(monkeypatch):
+    """Regions above VERTEX_MAX_DIM are described by LPs only: forced on the double integrator, the same
+    39 regions (same active sets) and a complete certificate."""
+    from mpc2nn.regions import _explore
+
+    ref = critical_regions(mpc2nn.systems.double_integrator())
+    monkeypatch.setattr(_explore, "VERTEX_MAX_DIM", 0)
+    part = critical_regions(mpc2nn.systems.double_integrator())
+    assert part.complete and all(R.vertices.shape[0] == 0 for R in part.regions)
+    assert {R.active for R in part.regions} == {R.active for R in ref.regions}
+    assert part.n_facets == ref.n_facets

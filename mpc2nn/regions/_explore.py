@@ -252,6 +252,9 @@ class _Explorer:
             elif key in pending:
                 pending[key].append(i)
             elif not late and key not in self.lowdim and key not in self.inaccurate:
+                if not self.data.independent(np.asarray(act, np.int64)):
+                    self.inaccurate.add(key)  # not LICQ (a facet-stepping guess): no region of its own
+                    continue
                 r = self._rows(act)
                 if r is None:
                     self.lowdim.add(key)
@@ -347,7 +350,8 @@ class _Explorer:
             grown = np.sort(np.append(act, i))
             if self.data.independent(grown):
                 return [grown]
-            return [np.sort(np.append(np.delete(act, k), i)) for k in range(act.size)]
+            swaps = [np.sort(np.append(np.delete(act, k), i)) for k in range(act.size)]
+            return [a for a in swaps if self.data.independent(a)]
         if R.kind[f] == 0:
             return [act[act != i]]
         return []

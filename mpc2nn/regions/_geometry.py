@@ -132,8 +132,9 @@ def irredundant_by_lp(A: np.ndarray, b: np.ndarray, scale: float, box_lo, box_hi
         return np.zeros(0, bool)
     rhs = np.tile(b, (k, 1))
     rhs[np.arange(k), np.arange(k)] += scale
-    res = solve_lp(-A.ravel(), block_diagonal([A] * k, n), rhs.ravel(),
-                   bounds=np.tile(np.column_stack([box_lo, box_hi]), (k, 1)))
+    # variable bounds well outside the domain's box, which would otherwise make its own rows look redundant
+    wide = np.column_stack([box_lo - 2 * scale, box_hi + 2 * scale])
+    res = solve_lp(-A.ravel(), block_diagonal([A] * k, n), rhs.ravel(), bounds=np.tile(wide, (k, 1)))
     if res.status != 0:
         raise SolverError("the redundancy LP of a region was infeasible although the region has an interior point")
     x = res.x.reshape(k, n)
