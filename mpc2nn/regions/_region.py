@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.linalg
 
 from .._checks import frozen
 from ..qp import CondensedQP
@@ -48,7 +49,8 @@ class QPData:
         self.M = qp.dual_hessian
         self.T = np.eye(qp.n_z) if qp.output_map is None else qp.output_map
         self.n_u, self.m, self.n_z, self.n = qp.n_u, qp.m, qp.n_z, qp.n_theta
-        self.D_norm = np.linalg.norm(self.D, axis=1)
+        self.Linv = qp.cholesky_inverse
+        self.Gbar = qp.G @ self.Linv.T
 
     def independent(self, active: np.ndarray) -> bool:
         """The rows ``active`` of ``G`` are linearly independent (LICQ), judged on ``M_AA``."""
@@ -62,23 +64,28 @@ class QPData:
     def laws(self, active: np.ndarray):
         """``(Λ (k, n+1), S (m, n+1), Z (n_z, n+1), magnitudes)``: ``[gain | offset]`` of ``λ_A``, ``s``, ``z``.
 
+        Computed as a projection in the coordinates ``z̄ = Lᵀz`` (``H = LLᵀ``, ``Ḡ = G L⁻ᵀ``) with a QR
+        factorisation ``Ḡ_Aᵀ = Q R``: ``z̄ = z̄₀ + Q R⁻ᵀ(D_A θ + w_A)``, ``λ_A = -R⁻¹R⁻ᵀ(D_A θ + w_A)``, and the
+        margins ``s = w + Eθ - G z`` from ``z`` directly. The primal law then loses digits with ``cond(Ḡ_A)``,
+        not with ``cond(M_AA) = cond(Ḡ_A)²`` as through ``M_AA⁻¹``.
         ``magnitudes = (mag_λ (k,), mag_s (m,))``: the size of the terms each row is computed from.
         """
         Dw = np.hstack([self.D, self.w[:, None]])
+        Z0 = -self.Linv.T @ np.hstack([self.Linv @ self.F, np.zeros((self.n_z, 1))])  # unconstrained z
         if active.size:
-            MAA = self.M[np.ix_(active, active)]
-            Lam = -np.linalg.solve(MAA, Dw[active])
-            MA = self.M[:, active]
-            S = Dw + MA @ Lam
-            mag_lam = np.abs(np.linalg.inv(MAA)) @ np.abs(Dw[active]).max(axis=1)
-            mag_s = np.abs(Dw).max(axis=1) + np.abs(MA) @ np.abs(Lam).max(axis=1)
-            Z = -self.Hinv @ (np.hstack([self.F, np.zeros((self.n_z, 1))]) + self.G[active].T @ Lam)
+            Q, R = np.linalg.qr(self.Gbar[active].T)
+            V = scipy.linalg.solve_triangular(R, Dw[active], trans="T")
+            Lam = -scipy.linalg.solve_triangular(R, V)
+            Z = Z0 + self.Linv.T @ (Q @ V)
+            Rinv = scipy.linalg.solve_triangular(R, np.eye(active.size))
+            mag_lam = np.abs(Rinv @ Rinv.T) @ np.abs(Dw[active]).max(axis=1)
         else:
             Lam = np.zeros((0, self.n + 1))
-            S = Dw
+            Z = Z0
             mag_lam = np.zeros(0)
-            mag_s = np.abs(Dw).max(axis=1)
-            Z = -self.Hinv @ np.hstack([self.F, np.zeros((self.n_z, 1))])
+        Ew = np.hstack([self.qp.E, self.w[:, None]])
+        S = Ew - self.G @ Z
+        mag_s = np.abs(Ew).max(axis=1) + np.abs(self.G) @ np.abs(Z).max(axis=1)
         return Lam, S, Z, (mag_lam, mag_s)
 
 
