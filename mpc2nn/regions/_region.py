@@ -130,8 +130,9 @@ class Region:
         ``U(θ) = T z(θ)``, the input sequence.
     u0_gain : (n_u, n_θ) and u0_offset : (n_u,)
         The first input, the control law applied.
-    lambda_gain : (|active|, n_θ) and lambda_offset : (|active|,)
-        Multipliers of the active rows (in the order of :attr:`active`; every other multiplier is 0).
+    lambda_gain : (k_A, n_θ) and lambda_offset : (k_A,)
+        Multipliers of the k_A = len(active) active rows (in the order of :attr:`active`; every other
+        multiplier is 0).
     facet_kind : (k,) str
         Verdict on each facet (:data:`FACET_KINDS`).
     neighbours : tuple of tuple of int
