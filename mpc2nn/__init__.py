@@ -2,11 +2,12 @@
 
 The pipeline reads left to right: :class:`MPCProblem` → :func:`condense` →
 :func:`compile` (implicit network, exact :meth:`~ImplicitNetwork.solve`) →
-explicit networks (``mpc2nn.unravel``, needs torch). ``import mpc2nn`` needs only
-numpy, scipy and osqp; torch, matplotlib and cvxpy are imported where used.
+:func:`critical_regions` (the explicit law as a proven partition) → explicit networks
+(``mpc2nn.unravel``, needs torch). ``import mpc2nn`` needs only numpy, scipy and osqp;
+torch, matplotlib and cvxpy are imported where used.
 """
 
-from . import converse, export, oracle, plotting, sets, systems
+from . import converse, export, oracle, plotting, regions, sets, systems
 from ._version import __version__  # noqa: F401  (the package version, mpc2nn.__version__)
 from .evaluation import (
     ControlAction,
@@ -44,6 +45,7 @@ from .io import load, problem_hash, save
 from .problem import MPCProblem, Polytope, StageConstraint, SteadyStateTarget, steady_state_target
 from .qp import CondensedQP, KKTResiduals, SparseQP, condense
 from .reference import DAQP_SETTINGS, OSQP_SETTINGS, OSQPSession, ReferenceSolution, solve_daqp, solve_osqp
+from .regions import Partition, Region, critical_regions
 from .sampling import sample_states
 
 
@@ -71,6 +73,8 @@ __all__ = [
     # reference solvers and validation
     "solve_osqp", "solve_daqp", "OSQPSession", "ReferenceSolution", "OSQP_SETTINGS", "DAQP_SETTINGS",
     "sample_states", "validate", "ValidationReport",
+    # critical regions (the explicit law as a proven partition)
+    "critical_regions", "Partition", "Region",
     # explicit networks and differentiable layers (torch, imported on first use)
     "unravel", "MPCLayer", "ImplicitLayer",
     # closed loop
@@ -84,5 +88,5 @@ __all__ = [
     "RiccatiError", "UnstableSystemError", "InfeasibleStateError", "MissingDependencyError", "SolverError",
     "ProblemTooLargeError",
     # submodules
-    "systems", "converse", "sets", "explicit", "differentiable", "export", "oracle", "plotting",
+    "systems", "converse", "sets", "explicit", "differentiable", "regions", "export", "oracle", "plotting",
 ]

@@ -88,3 +88,15 @@ def test_differentiable_benchmark_small(tmp_path, capsys):
     for r in rows:
         assert set(r["timing"]) == {"1", "20"} and all(n["mpc2nn"] == 0 for n in r["nan"].values())
         assert r["accuracy"]["states"] >= 2 and r["accuracy"]["mpc2nn_vs_fd_max"] < 1e-7
+
+
+def test_exact_explicit_benchmark_small(tmp_path, capsys):
+    main = runpy.run_path(str(BENCH / "exact_explicit.py"), run_name="bench")["main"]
+    out_json = tmp_path / "regions.json"
+    main(["--small", "--no-ppopt", "--states", "50", "--problems", "drummond2024_published", "double_integrator",
+          "--json", str(out_json)])
+    table = capsys.readouterr().out
+    assert "double_integrator" in table and "regions" in table and "speed-up" in table
+    rows = json.loads(out_json.read_text())["rows"]
+    assert [r["problem"] for r in rows] == ["drummond2024_published", "double_integrator"]
+    assert all(r["complete"] for r in rows) and rows[1]["regions"] == 39

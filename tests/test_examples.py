@@ -272,3 +272,14 @@ def test_deq_to_qp(tmp_path):
     assert result["to_qp"].exact and result["gap"] < 1e-9
     assert result["unprojected"].status == "nearest" and result["unprojected"].obstruction is not None
     assert (tmp_path / "deq_to_qp.png").stat().st_size > 10_000
+
+
+def test_critical_regions(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("daqp")
+    parts = run_example("critical_regions.py", "--small", "--output", str(tmp_path))
+    out = capsys.readouterr().out
+    assert [p.n_regions for p in parts.values()] == [39, 99] and all(p.complete for p in parts.values())
+    errs = [float(line.split()[-1]) for line in out.splitlines() if "max ‖U - U_daqp‖∞" in line]
+    assert len(errs) == 2 and max(errs) < 1e-8
+    assert (tmp_path / "critical_regions.png").stat().st_size > 10_000

@@ -25,6 +25,9 @@ TOL = {
     # relative fixed-point / KKT residual of a certified exact solution (mpc2nn.CERTIFICATE_TOL);
     # seen 1.7e-11
     ("certificate", "float64"): 1e-9,
+    # sum of the critical regions' volumes (qhull, from their vertices) vs the volume of the region they fill,
+    # relative: vertices are accurate to about 1e-13 of the domain's scale
+    ("volume", "float64"): 1e-9,
     # hard-constraint violation by a certified exact solution, DAQP's or polished OSQP's solution,
     # a closed loop driven by one of them, or a state of the LQR terminal set: input/state bounds,
     # input rates, held blocks, slacks >= 0, a slack that is zero in exact arithmetic, an active

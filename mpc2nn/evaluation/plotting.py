@@ -1,4 +1,4 @@
-"""Matplotlib figures: trajectories, residual vs layer, error vs depth, error maps.
+"""Matplotlib figures: trajectories, residual vs layer, error vs depth, error maps, partitions.
 
 Each function takes ``ax=None`` (a new figure is made) and returns the axes it
 drew on. matplotlib is imported when a function is called (extra ``plot``).
@@ -17,7 +17,8 @@ from ..qp import as_qp
 from ._simulate import Trajectory
 from ._validate import controller_output
 
-__all__ = ["plot_states", "plot_inputs", "save_trajectories", "plot_residuals", "plot_error_vs_depth", "plot_error_map"]
+__all__ = ["plot_states", "plot_inputs", "save_trajectories", "plot_residuals", "plot_error_vs_depth", "plot_error_map",
+           "plot_partition"]
 
 #: Errors are drawn no lower than this on log axes: exact agreement (error 0) has no logarithm, and 1e-17
 #: lies below every nonzero difference of numbers of order one (float64 spacing 2.2e-16), so it stands out.
@@ -247,4 +248,52 @@ def plot_error_map(controller, problem, *, dims: tuple[int, int] = (0, 1), box=N
     mesh = ax.pcolormesh(G1, G2, np.ma.masked_invalid(Z), shading="auto", cmap="viridis")
     ax.figure.colorbar(mesh, ax=ax, label=r"$\log_{10}\|u_0 - u_0^*\|_\infty$ (grey: infeasible)")
     ax.set(xlabel=f"$x_{{{i + 1}}}$", ylabel=f"$x_{{{j + 1}}}$")
+    return ax
+
+
+def plot_partition(partition, dims: tuple[int, int] = (0, 1), fixed=None, ax=None, *, edges: bool = True):
+    """A 2-D slice of a :class:`~mpc2nn.Partition`: its regions coloured by their first-input law.
+
+    Parameters
+    ----------
+    partition : Partition (from :func:`~mpc2nn.critical_regions`)
+    dims : the two entries of ``θ`` spanned by the slice
+    fixed : (n_θ,) values of the other entries (default 0); ignored for ``n_θ = 2``
+    ax : matplotlib axes, optional
+    edges : draw the regions' edges (thin, white), so regions of one piece stay apart
+
+    Regions of one first-input piece share a colour (``partition.pieces``); open facets of an
+    incomplete partition are marked with red crosses where they meet the slice's plane.
+
+    Returns
+    -------
+    ax
+    """
+    require("matplotlib", "plot")
+    from matplotlib.collections import PolyCollection
+
+    ax = _axes(ax)
+    polys = partition.slice(dims, fixed)
+    piece = partition.pieces.region_piece
+    n_pieces = max(partition.pieces.n_pieces, 1)
+    import matplotlib as mpl
+
+    cmap = mpl.colormaps["tab20" if n_pieces <= 20 else "turbo"]
+    colours = [cmap((piece[r] % 20) / 19 if n_pieces <= 20 else piece[r] / max(n_pieces - 1, 1)) for r, _ in polys]
+    coll = PolyCollection([p for _, p in polys], facecolors=colours, edgecolors="white" if edges else "face",
+                          linewidths=0.4 if edges else 0.0)
+    ax.add_collection(coll)
+    if polys:
+        allp = np.vstack([p for _, p in polys])
+        ax.set_xlim(allp[:, 0].min(), allp[:, 0].max())
+        ax.set_ylim(allp[:, 1].min(), allp[:, 1].max())
+    labels = partition.qp.parameter_labels
+    i, j = dims
+    if partition.open_facets:
+        pts = np.array([o.point for o in partition.open_facets])
+        ax.plot(pts[:, i], pts[:, j], "x", color="red", ms=4, label=f"{len(pts)} open facets (centres)")
+        ax.legend(fontsize=7)
+    ax.set(xlabel=labels[i], ylabel=labels[j],
+           title=f"{partition.n_regions} regions, {partition.pieces.n_pieces} first-input laws ({partition.status})")
+    ax.title.set_fontsize(9)
     return ax

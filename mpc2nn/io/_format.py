@@ -4,7 +4,7 @@ File format (``.mpc2nn``): a zip archive holding
 
 * ``metadata.json`` — ``format`` (``"mpc2nn"``), ``format_version`` (integer),
   ``mpc2nn_version``, ``kind`` (``"MPCProblem"``, ``"CondensedQP"``,
-  ``"ImplicitNetwork"``, ...), ``created`` (UTC, ISO 8601), ``content_hash`` and
+  ``"ImplicitNetwork"``, ``"Partition"``, ...), ``created`` (UTC, ISO 8601), ``content_hash`` and
   ``problem_hash`` (SHA-256, see below), and kind-specific ``fields``
   (horizon, names, construction, depth, error bound ...);
 * ``arrays/NAME.npy`` — one NumPy ``.npy`` file per array (readable from any
@@ -75,7 +75,7 @@ def _kind_of(obj) -> str:
     for kind, (matches, *_) in KINDS.items():
         if matches(obj):
             return kind
-    raise TypeError(f"save: expected an MPCProblem, CondensedQP, ImplicitNetwork or explicit network, "
+    raise TypeError(f"save: expected an MPCProblem, CondensedQP, ImplicitNetwork, explicit network or Partition, "
                     f"got {type(obj).__name__}")
 
 

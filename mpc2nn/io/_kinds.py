@@ -10,6 +10,7 @@ from ..implicit import ImplicitNetwork
 from ..interfaces import ExplicitLaw
 from ..problem import MPCProblem, Polytope, StageConstraint, problem_fields
 from ..qp import CondensedQP
+from ..regions import FACET_KINDS, ROW_KINDS, OpenFacet, Partition, Region
 
 __all__ = ["KINDS", "is_explicit"]
 
@@ -185,6 +186,73 @@ def _explicit_from(arrays, fields):
     return ex
 
 
+def _ragged(parts: list[np.ndarray], width: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Arrays of different lengths as one concatenated array and the start offsets (length + 1)."""
+    ptr = np.cumsum([0] + [p.shape[0] for p in parts]).astype(np.int64)
+    data = np.concatenate(parts) if parts else np.zeros((0, *width))
+    return data.reshape((-1, *width)), ptr
+
+
+def _partition_parts(part: Partition) -> tuple[dict, dict]:
+    """The QP, the domain and every region's arrays (ragged ones concatenated with offsets)."""
+    q_arrays, q_fields = _qp_parts(part.qp)
+    arrays = {f"qp.{k}": v for k, v in q_arrays.items()}
+    arrays["domain.C"], arrays["domain.d"] = part.domain.C, part.domain.d
+    R = part.regions
+    n, n_z, n_U = part.qp.n_theta, part.qp.n_z, part.qp.n_U
+    arrays["active"], arrays["active_ptr"] = _ragged([np.array(r.active, np.int64) for r in R], ())
+    arrays["A"], arrays["row_ptr"] = _ragged([r.A for r in R], (n,))
+    arrays["b"] = _ragged([r.b for r in R], ())[0]
+    arrays["row_kind"] = _ragged([np.array([ROW_KINDS.index(k) for k in r.row_kind], np.int8) for r in R], ())[0]
+    arrays["row_index"] = _ragged([r.row_index for r in R], ())[0]
+    arrays["facet_kind"] = _ragged([np.array([FACET_KINDS.index(k) for k in r.facet_kind], np.int8) for r in R],
+                                   ())[0]
+    nb = [np.array(f, np.int64) for r in R for f in r.neighbours]
+    arrays["neighbours"], arrays["neighbour_ptr"] = _ragged(nb, ())
+    arrays["vertices"], arrays["vertex_ptr"] = _ragged([r.vertices for r in R], (n,))
+    arrays["lambda_gain"] = _ragged([r.lambda_gain for r in R], (n,))[0]
+    arrays["lambda_offset"] = _ragged([r.lambda_offset for r in R], ())[0]
+    arrays["centre"] = np.array([r.centre for r in R]).reshape(-1, n)
+    arrays["radius"] = np.array([r.radius for r in R], float)
+    arrays["kkt_residual"] = np.array([r.kkt_residual for r in R], float)
+    arrays["z_gain"] = np.array([r.z_gain for r in R]).reshape(-1, n_z, n)
+    arrays["z_offset"] = np.array([r.z_offset for r in R]).reshape(-1, n_z)
+    arrays["U_gain"] = np.array([r.U_gain for r in R]).reshape(-1, n_U, n)
+    arrays["U_offset"] = np.array([r.U_offset for r in R]).reshape(-1, n_U)
+    arrays["open.region"] = np.array([o.region for o in part.open_facets], np.int64)
+    arrays["open.row"] = np.array([o.row for o in part.open_facets], np.int64)
+    arrays["open.point"] = np.array([o.point for o in part.open_facets]).reshape(-1, n)
+    fields = dict(qp=q_fields, complete=part.complete, status=part.status, reason=part.reason,
+                  n_solves=part.n_solves, n_lps=part.n_lps, n_lower_dimensional=part.n_lower_dimensional,
+                  n_ill_conditioned=part.n_ill_conditioned, rounds=part.rounds, elapsed=part.elapsed,
+                  scale=part.scale)
+    return arrays, fields
+
+
+def _partition_from(arrays, fields) -> Partition:
+    qp = _qp_from({k[3:]: v for k, v in arrays.items() if k.startswith("qp.")}, fields["qp"])
+    ap, rp, vp, nbp = arrays["active_ptr"], arrays["row_ptr"], arrays["vertex_ptr"], arrays["neighbour_ptr"]
+    n_u, regions = qp.n_u, []
+    for j in range(ap.size - 1):
+        rows, act = slice(rp[j], rp[j + 1]), slice(ap[j], ap[j + 1])
+        nb = tuple(tuple(int(i) for i in arrays["neighbours"][nbp[f]:nbp[f + 1]]) for f in range(rp[j], rp[j + 1]))
+        Ug, Uo = arrays["U_gain"][j], arrays["U_offset"][j]
+        regions.append(Region(
+            active=tuple(int(i) for i in arrays["active"][act]), A=arrays["A"][rows], b=arrays["b"][rows],
+            row_kind=np.array(ROW_KINDS)[arrays["row_kind"][rows]], row_index=arrays["row_index"][rows],
+            centre=arrays["centre"][j], radius=float(arrays["radius"][j]),
+            vertices=arrays["vertices"][vp[j]:vp[j + 1]], z_gain=arrays["z_gain"][j], z_offset=arrays["z_offset"][j],
+            U_gain=Ug, U_offset=Uo, u0_gain=Ug[:n_u], u0_offset=Uo[:n_u], lambda_gain=arrays["lambda_gain"][act],
+            lambda_offset=arrays["lambda_offset"][act], facet_kind=np.array(FACET_KINDS)[arrays["facet_kind"][rows]],
+            neighbours=nb, kkt_residual=float(arrays["kkt_residual"][j])))
+    open_facets = tuple(OpenFacet(region=int(r), row=int(f), point=np.array(p)) for r, f, p in
+                        zip(arrays["open.region"], arrays["open.row"], arrays["open.point"], strict=True))
+    counts = {k: fields[k] for k in ("n_solves", "n_lps", "n_lower_dimensional", "n_ill_conditioned", "rounds")}
+    return Partition(regions=tuple(regions), qp=qp, domain=Polytope(arrays["domain.C"], arrays["domain.d"]),
+                     complete=fields["complete"], status=fields["status"], reason=fields["reason"],
+                     open_facets=open_facets, elapsed=fields["elapsed"], scale=fields["scale"], **counts)
+
+
 def is_explicit(obj) -> bool:
     """``obj`` is an explicit network that the file format stores (a pure Linear+ReLU one)."""
     return isinstance(obj, ExplicitLaw) and obj.exportable
@@ -196,4 +264,5 @@ KINDS = {
     "CondensedQP": (lambda obj: isinstance(obj, CondensedQP), _qp_parts, _qp_from),
     "ImplicitNetwork": (lambda obj: isinstance(obj, ImplicitNetwork), _network_parts, _network_from),
     "ExplicitNetwork": (is_explicit, _explicit_parts, _explicit_from),
+    "Partition": (lambda obj: isinstance(obj, Partition), _partition_parts, _partition_from),
 }
