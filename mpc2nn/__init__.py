@@ -11,6 +11,7 @@ from ._version import __version__  # noqa: F401  (the package version, mpc2nn.__
 from .evaluation import (
     ControlAction,
     Controller,
+    CrossCheck,
     ExplicitController,
     FunctionController,
     ImplicitController,
@@ -18,6 +19,7 @@ from .evaluation import (
     Trajectory,
     ValidationReport,
     as_controller,
+    cross_check,
     simulate,
     validate,
 )
@@ -64,7 +66,7 @@ __all__ = [
     "compile", "ImplicitNetwork", "ImplicitSolution", "WellPosednessReport", "CERTIFICATE_TOL",
     # reference solvers and validation
     "solve_osqp", "solve_daqp", "OSQPSession", "ReferenceSolution", "OSQP_SETTINGS", "DAQP_SETTINGS",
-    "sample_states", "validate", "ValidationReport",
+    "sample_states", "validate", "ValidationReport", "cross_check", "CrossCheck",
     # explicit networks (torch, imported on first use)
     "unravel",
     # closed loop

@@ -13,12 +13,13 @@ from typing import Any
 import numpy as np
 
 from .. import systems
-from ..evaluation import MPCController, plotting, simulate
+from ..evaluation import MPCController, cross_check, plotting, simulate
 from ..exceptions import MissingDependencyError
 from ..implicit import compile as compile_network
 from ..io import load, problem_hash, save
 from ..problem import MPCProblem
-from ..reference import OSQPSession, solve_daqp
+from ..reference import REFERENCE_SOLVERS, OSQPSession, solve_daqp
+from ..status import Verdict
 from ._output import CommandLineError, Result, feature, fmt
 from ._problems import describe, load_problem, network_of, only_states, plant_of, problem_of
 from ._progress import Progress, chunks, report_data, sample, validate_in_chunks
@@ -36,10 +37,20 @@ def cmd_compile(args: argparse.Namespace) -> Result:
                 horizon=problem.horizon, m=net.m, n_U=net.W_f.shape[0], parameters=n_params,
                 alpha_min=float(net.alpha.min(initial=np.inf)), alpha_max=float(net.alpha.max(initial=-np.inf)),
                 problem_hash=problem_hash(net), well_posedness=dataclasses.asdict(wp), output=None)
-    text = [describe(problem),
+    verdict = ("compiled: the exact solve applies; U is unique wherever the MPC is feasible"
+               + (" (and so is the fixed point y: I - W is a P-matrix)" if wp.p_matrix else ""))
+    data["verdict"] = verdict
+    bounds = (f"a-priori error bounds: the plain iteration contracts at rate {wp.contraction_rate:.4g}"
+              if wp.contraction_rate is not None else
+              "a-posteriori error bounds (ExplicitNetwork.error_bound): the plain iteration does not contract "
+              + (f"globally (G has {wp.m} rows but rank {wp.rank_G})" if not wp.p_matrix
+                 else "with these steps alpha"))
+    text = [verdict, "",
+            describe(problem),
             f"implicit network: width m = {net.m}, outputs N·n_u = {data['n_U']}, {n_params} parameters, "
             f"alpha in [{fmt(data['alpha_min'], '.4g')}, {fmt(data['alpha_max'], '.4g')}]",
-            "", str(wp)]
+            f"explicit networks unravelled from it get {bounds}",
+            "", "details:", str(wp)]
     if args.output is not None:
         data["output"] = save(net, args.output)
         text += ["", f"saved to {args.output}"]
@@ -53,14 +64,42 @@ def cmd_validate(args: argparse.Namespace) -> Result:
     show = not (args.quiet or args.json)
     X = sample(problem, args.samples, args.seed, show)
     t0 = time.perf_counter()
-    report = validate_in_chunks(net, systems.as_qp(problem), X, args.reference, show)
-    data = dict(problem=problem.name, samples=args.samples, seed=args.seed, **report_data(report, args.tol),
-                seconds=time.perf_counter() - t0)
-    verdict = "PASS" if data["passed"] else "FAIL"
-    text = [describe(problem) + f", m = {net.m} constraint rows", "", report.summary(), "",
-            f"{verdict}: max error {data['max_error']:.3e} (tolerance {args.tol:g}), feasibility agrees on "
-            f"{data['feasibility_agreement']}/{data['states']} states"]
+    qp = systems.as_qp(problem)
+    report = validate_in_chunks(net, qp, X, args.reference, show)
+    data = dict(problem=problem.name, samples=args.samples, seed=args.seed, **report_data(report, args.tol))
+    check = cross_check(report, qp, tol=args.tol)
+    data["agrees_with_reference"] = data["passed"]
+    data["passed"] = data["passed"] or check.controller_right
+    data["cross_check"] = dict(solvers=list(check.cross_checks), unavailable=list(check.unavailable),
+                               counts={str(v): check.count(v) for v in Verdict}, states=check.details())
+    data["seconds"] = time.perf_counter() - t0
+    ref, n = REFERENCE_SOLVERS[args.reference].label, data["states"]
+    if data["agrees_with_reference"]:
+        verdict = (f"PASS: the exact network agrees with {ref} on all {n} states (max error "
+                   f"{data['max_error']:.2e}, tolerance {args.tol:g})")
+    elif check.controller_right:
+        verdict = (f"PASS: the exact network is right on all {n} states; {ref} is wrong on "
+                   f"{check.indices.size} of them ({_states(check.indices)}), shown by the certified exact "
+                   f"solution and {' and '.join(REFERENCE_SOLVERS[c].label for c in check.cross_checks)}")
+    else:
+        wrong, open_ = check.where(Verdict.CONTROLLER_WRONG), check.where(Verdict.UNDECIDED)
+        verdict = (f"FAIL: the exact network and {ref} disagree on {check.indices.size} of {n} states: "
+                   + "; ".join(part for part in (
+                       f"the network is wrong on {wrong.size} ({_states(wrong)})" if wrong.size else "",
+                       f"undecided on {open_.size} ({_states(open_)})" if open_.size else "",
+                       f"{ref} is wrong on {check.count(Verdict.REFERENCE_WRONG)}"
+                       if check.count(Verdict.REFERENCE_WRONG) else "") if part))
+    text = [verdict, "", describe(problem) + f", m = {net.m} constraint rows", "", report.summary()]
+    if check.indices.size:
+        text += ["", check.summary()]
     return Result(0 if data["passed"] else 1, data, text)
+
+
+def _states(indices: np.ndarray, most: int = 5) -> str:
+    """``"states 3, 17"`` (the first ``most``, then how many more)."""
+    shown = ", ".join(str(int(i)) for i in indices[:most])
+    more = f" and {indices.size - most} more" if indices.size > most else ""
+    return ("state " if indices.size == 1 else "states ") + shown + more
 
 
 def cmd_simulate(args: argparse.Namespace) -> Result:

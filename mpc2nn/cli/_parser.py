@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .. import systems
 from .._version import __version__
+from ..reference import REFERENCE_SOLVERS
 from ._commands import cmd_bench, cmd_compile, cmd_demo, cmd_export, cmd_simulate, cmd_unravel, cmd_validate
 from ._output import Result
 
@@ -38,6 +39,9 @@ def _float_at_least(low: float, strict: bool) -> Callable[[str], float]:
 
     return parse
 
+
+#: The reference solvers validate offers: those independent of the exact solve it checks.
+_INDEPENDENT = tuple(k for k, r in REFERENCE_SOLVERS.items() if r.independent)
 
 _PROBLEM_HELP = "a TOML problem file, a saved .mpc2nn file, or builtin:NAME (" + ", ".join(
     systems.all_problems()) + ")"
@@ -77,13 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="step size α > 0 of the network (default 1/λmax(G H⁻¹ Gᵀ))")
 
     p = add("validate", cmd_validate, "Compare the exact implicit network with a reference solver on sampled "
-            "feasible states.", "exit code 1 if the max error exceeds --tol or feasibility disagrees\n"
+            "feasible states, and say who is wrong where they disagree.",
+            "exit code 1 unless the network is right on every state: it agrees with the reference within "
+            "--tol, or the states where it does not are shown to be the reference's fault\n"
             "example: mpc2nn validate examples/problems/quadcopter.toml --samples 500")
     p.add_argument("problem", metavar="PROBLEM", help=_PROBLEM_HELP)
     p.add_argument("--samples", type=_positive_int, default=1000, help="number of states (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampling (default 0)")
-    p.add_argument("--reference", choices=("osqp", "daqp", "exact"), default="osqp",
-                   help="reference solver (default osqp, tolerances 1e-10 with polishing)")
+    p.add_argument("--reference", choices=_INDEPENDENT, default="osqp",
+                   help="reference solver: " + "; ".join(f"{k}: {REFERENCE_SOLVERS[k].description}" for k in
+                                                         _INDEPENDENT)
+                   + " (default osqp). Where it disagrees with the network, the states are solved again by "
+                   "the certified exact solve, DAQP and a tighter OSQP run, and the report says who is wrong")
     p.add_argument("--tol", type=_float_at_least(0.0, strict=False), default=1e-6,
                    help="largest accepted ‖U - U_ref‖∞ (default 1e-6)")
 

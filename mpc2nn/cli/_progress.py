@@ -87,7 +87,8 @@ def validate_in_chunks(controller: Any, qp: CondensedQP, X: np.ndarray, referenc
     if len(parts) == 1:
         return parts[0]
     join = {f.name: np.concatenate([getattr(p, f.name) for p in parts])
-            for f in dataclasses.fields(ValidationReport) if f.name not in ("kkt", "reference", "compared")}
+            for f in dataclasses.fields(ValidationReport) if f.name not in ("kkt", "reference", "compared")
+            and getattr(parts[0], f.name) is not None}
     kkt = None if parts[0].kkt is None else KKTResiduals(
         **{f.name: np.concatenate([getattr(p.kkt, f.name) for p in parts]) for f in dataclasses.fields(KKTResiduals)})
     return ValidationReport(**join, kkt=kkt, reference=parts[0].reference, compared=parts[0].compared)

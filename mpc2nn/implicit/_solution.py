@@ -59,6 +59,11 @@ class ImplicitSolution:
         """``(B,)`` bool, status is ``"solved"``."""
         return self.status == Status.SOLVED
 
+    def __repr__(self) -> str:
+        vals, counts = np.unique(self.status, return_counts=True)
+        return (f"ImplicitSolution({self.status.size} states: "
+                + ", ".join(f"{c} {v}" for v, c in zip(vals, counts, strict=True)) + ")")
+
     def summary(self) -> str:
         """One line per status with counts, and the worst certified residuals."""
         vals, counts = np.unique(self.status, return_counts=True)
