@@ -5,7 +5,6 @@ Build locally:  pip install -c constraints.txt -e ".[docs]" && sphinx-build -W -
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import mpc2nn
@@ -35,13 +34,56 @@ html_title = f"mpc2nn {release}"
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py.md5", "auto_examples/*.zip"]
 nitpicky = False
 suppress_warnings = ["config.cache"]
-
-_GALLERY_OUT = Path(tempfile.mkdtemp(prefix="mpc2nn-gallery-"))
+# docutils' smart quotes would turn "--output" into an en dash in prose and block quotes, and a command
+# pasted from the page would then fail ("unrecognized arguments"); commands are literal blocks anyway
+smartquotes = False
+html_static_path = ["_static"]
+html_css_files = ["mpc2nn.css"]
 
 
 def _example_args(gallery_conf, script_vars):
-    """Run every example with its small-size switch, writing files to a temporary folder."""
-    return ["--small", "--output", str(_GALLERY_OUT)]
+    """Run every example with its small-size switch, as a reader would: ``--output out``.
+
+    sphinx-gallery runs each example in ``examples/``, so the files land in ``examples/out/`` (ignored
+    by git) and the printed paths read ``out/...``, as they do for ``python examples/NAME.py --output out``.
+    """
+    return ["--small", "--output", "out"]
+
+
+def _data_docs(app, what, name, obj, options, lines):
+    """The ``#:`` comment of a module constant re-exported by ``mpc2nn`` (``mpc2nn.CERTIFICATE_TOL``).
+
+    autodoc looks for the comment in the module it documents the name in (``mpc2nn``), where the constant
+    is only imported, and falls back to the docstring of its type (``float``'s, ``dict``'s); the comment
+    sits in the module that defines the constant, so it is looked up there.
+    """
+    if what not in ("data", "attribute") or not name.startswith("mpc2nn."):
+        return
+    if lines and not _is_type_doc(lines, obj):
+        return
+    from sphinx.pycode import ModuleAnalyzer
+
+    short = name.rsplit(".", 1)[-1]
+    for modname in sorted(m for m in sys.modules if m.startswith("mpc2nn")):
+        module = sys.modules[modname]
+        if getattr(module, short, None) is not obj:
+            continue
+        try:
+            docs = ModuleAnalyzer.for_module(modname).find_attr_docs()
+        except Exception:  # no source for this module (e.g. compiled): try the next one
+            continue
+        if ("", short) in docs:
+            lines[:] = [line for line in docs[("", short)] if line is not None]
+            return
+
+
+def _is_type_doc(lines, obj) -> bool:
+    doc = (type(obj).__doc__ or "").strip()
+    return bool(doc) and " ".join(" ".join(lines).split())[:40] == " ".join(doc.split())[:40]
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _data_docs)
 
 
 sphinx_gallery_conf = {

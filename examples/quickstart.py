@@ -7,6 +7,8 @@ Compiles the corrected example of Drummond, Baldivieso-Monasterios and Valmorbid
 with OSQP, prints a summary table and writes ``quickstart.png`` (closed loop from
 x0 = (-200, -200): network vs OSQP, and the error histogram).
 
+Run it with::
+
     python examples/quickstart.py --output out/
 """
 

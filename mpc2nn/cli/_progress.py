@@ -10,6 +10,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from ..evaluation import ValidationReport, validate
+from ..exceptions import ProblemDefinitionError
 from ..problem import MPCProblem
 from ..qp import CondensedQP, KKTResiduals
 from ..sampling import sample_parameters
@@ -72,7 +73,16 @@ def sample(problem: MPCProblem | CondensedQP, n: int, seed: int, show: bool, lab
     parts = []
     with Progress(label, n, show) as bar:
         for sl, s in zip(pieces, seeds, strict=True):
-            parts.append(sample_parameters(problem, sl.stop - sl.start, seed=int(s)))
+            try:
+                parts.append(sample_parameters(problem, sl.stop - sl.start, seed=int(s)))
+            except ProblemDefinitionError as exc:
+                if "max_draws" not in str(exc):
+                    raise
+                # the library's advice names its max_draws argument, which the command line does not have
+                raise CommandLineError(
+                    f"{str(exc).split(';')[0]}: the problem is feasible on too little of its sample box; move or "
+                    "shrink [sample_box] in the problem file to where feasible states are (sample_box.lo, "
+                    "sample_box.hi), or check the constraints") from None
             bar.advance(sl.stop - sl.start)
     return np.concatenate(parts)
 

@@ -212,9 +212,10 @@ def cross_check(report: ValidationReport, problem, *, tol: float = AGREE_TOL, so
     e_c, e_r = _err(U_c, f_c, U_e, f_e), _err(U_r, f_r, U_e, f_e)
     e_x = {n: _err(cross_U[n], cross_f[n], U_e, f_e) for n in used}
     ctrl_ok, ref_ok = _agrees(e_c, f_c, f_e, tol), _agrees(e_r, f_r, f_e, tol)
-    pro = sum(_agrees(e_x[n], cross_f[n], f_e, tol).astype(int) for n in used) if used else np.zeros(k, int)
-    con = sum(_agrees(_err(cross_U[n], cross_f[n], U_r, f_r), cross_f[n], f_r, tol).astype(int) for n in used) \
-        if used else np.zeros(k, int)
+    pro, con = np.zeros(k, int), np.zeros(k, int)  # cross-checks agreeing with the exact solution / the reference
+    for n in used:
+        pro += _agrees(e_x[n], cross_f[n], f_e, tol)
+        con += _agrees(_err(cross_U[n], cross_f[n], U_r, f_r), cross_f[n], f_r, tol)
     kkt = np.where(f_e, exact.kkt.worst, np.nan)
     verdict = np.full(k, str(Verdict.UNDECIDED), dtype=object)
     reason = np.empty(k, dtype=object)

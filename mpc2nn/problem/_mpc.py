@@ -500,9 +500,10 @@ class MPCProblem:
         A continuous-time system (``sys.dt == 0``) needs ``dt`` and is discretised
         by zero-order hold; a discrete-time system is used as it is (``dt``, if
         given, must equal ``sys.dt``). The problem keeps the sampling time, the
-        system's outputs (``C``, ``D``, unless ``C`` is given) and the names of its
-        signals where they are not python-control's defaults (``x[0]``, ...). Other
-        keyword arguments are those of :class:`MPCProblem`.
+        system's outputs (``C``, ``D``, unless ``C`` is given or the outputs are the
+        states, ``C = I``, ``D = 0``) and the names of its signals where they are not
+        python-control's defaults (``x[0]``, ...). Other keyword arguments are those
+        of :class:`MPCProblem`.
         """
         control = require("control", "control")
         if not isinstance(sys, control.StateSpace):
@@ -525,10 +526,11 @@ class MPCProblem:
             if dt is None and sys.dt not in (None, True):
                 dt = float(sys.dt)
         kwargs.setdefault("dt", dt)
-        C = np.asarray(sys.C, float)
-        if "C" not in kwargs and C.size:
+        C, D = np.asarray(sys.C, float), np.asarray(sys.D, float)
+        full_state = C.shape == (A.shape[0], A.shape[0]) and np.array_equal(C, np.eye(A.shape[0])) and not D.any()
+        if "C" not in kwargs and C.size and not full_state:  # y = x adds nothing to the states
             kwargs["C"] = C
-            kwargs.setdefault("D", np.asarray(sys.D, float))
+            kwargs.setdefault("D", D)
         for kind, labels in (("state", "state_labels"), ("input", "input_labels"), ("output", "output_labels")):
             names = [str(n) for n in getattr(sys, labels, [])]
             if kind == "output" and "output_names" not in kwargs and kwargs.get("C") is not C:
