@@ -7,10 +7,10 @@ import os
 import sys
 from pathlib import Path
 
-import mpc2nn
-
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # before the import: the docs describe this checkout, not an installed copy
+
+import mpc2nn  # noqa: E402
 
 project = "mpc2nn"
 author = "mpc2nn developers"
@@ -33,7 +33,8 @@ html_theme = "furo"
 html_title = f"mpc2nn {release}"
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py.md5", "auto_examples/*.zip"]
 nitpicky = False
-suppress_warnings = ["config.cache"]
+# myst.header: the changelog page includes CHANGELOG.md without its H1 (the page has its own title)
+suppress_warnings = ["config.cache", "myst.header"]
 # docutils' smart quotes would turn "--output" into an en dash in prose and block quotes, and a command
 # pasted from the page would then fail ("unrecognized arguments"); commands are literal blocks anyway
 smartquotes = False
@@ -48,42 +49,6 @@ def _example_args(gallery_conf, script_vars):
     by git) and the printed paths read ``out/...``, as they do for ``python examples/NAME.py --output out``.
     """
     return ["--small", "--output", "out"]
-
-
-def _data_docs(app, what, name, obj, options, lines):
-    """The ``#:`` comment of a module constant re-exported by ``mpc2nn`` (``mpc2nn.CERTIFICATE_TOL``).
-
-    autodoc looks for the comment in the module it documents the name in (``mpc2nn``), where the constant
-    is only imported, and falls back to the docstring of its type (``float``'s, ``dict``'s); the comment
-    sits in the module that defines the constant, so it is looked up there.
-    """
-    if what not in ("data", "attribute") or not name.startswith("mpc2nn."):
-        return
-    if lines and not _is_type_doc(lines, obj):
-        return
-    from sphinx.pycode import ModuleAnalyzer
-
-    short = name.rsplit(".", 1)[-1]
-    for modname in sorted(m for m in sys.modules if m.startswith("mpc2nn")):
-        module = sys.modules[modname]
-        if getattr(module, short, None) is not obj:
-            continue
-        try:
-            docs = ModuleAnalyzer.for_module(modname).find_attr_docs()
-        except Exception:  # no source for this module (e.g. compiled): try the next one
-            continue
-        if ("", short) in docs:
-            lines[:] = [line for line in docs[("", short)] if line is not None]
-            return
-
-
-def _is_type_doc(lines, obj) -> bool:
-    doc = (type(obj).__doc__ or "").strip()
-    return bool(doc) and " ".join(" ".join(lines).split())[:40] == " ".join(doc.split())[:40]
-
-
-def setup(app):
-    app.connect("autodoc-process-docstring", _data_docs)
 
 
 sphinx_gallery_conf = {

@@ -47,6 +47,18 @@ from .qp import CondensedQP, KKTResiduals, SparseQP, condense
 from .reference import DAQP_SETTINGS, OSQP_SETTINGS, OSQPSession, ReferenceSolution, solve_daqp, solve_osqp
 from .sampling import sample_states
 
+# Re-exported constants, each with the comment the API reference shows (autodoc reads the comments of the
+# module it documents a name in; the definitions and their reasons are in the modules named).
+#: Largest relative residual (fixed point and KKT) with which an exact solution counts as certified
+#: (defined in :mod:`mpc2nn.implicit`; :attr:`ImplicitSolution.status` is ``"solved"`` only below it).
+CERTIFICATE_TOL = CERTIFICATE_TOL
+#: Settings :func:`solve_osqp` passes to OSQP: tolerances 1e-10, infeasibility tolerances 1e-10, polishing with
+#: 10 refinement steps, up to 100 000 iterations, warm starts, quiet (defined in :mod:`mpc2nn.reference`).
+OSQP_SETTINGS = OSQP_SETTINGS
+#: Settings :func:`solve_daqp` passes to DAQP: primal tolerance 1e-10 instead of DAQP's 1e-6, everything else
+#: at DAQP's defaults (defined in :mod:`mpc2nn.reference`).
+DAQP_SETTINGS = DAQP_SETTINGS
+
 
 def __getattr__(name: str):
     """``mpc2nn.unravel`` and ``mpc2nn.explicit`` load torch, so they are imported on first use."""
