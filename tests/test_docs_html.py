@@ -100,3 +100,21 @@ def test_the_transposed_depth_table_holds_the_measured_numbers():
         if name in problems:
             shown[name] += [line[24 + 13 * i:24 + 13 * (i + 1)].strip() for i in range((len(line) - 24) // 13)]
     assert shown == measured and sum(map(len, measured.values())) > 60
+
+
+@pytest.mark.parametrize("name", ["exact_solve", "formulations"])
+def test_the_split_benchmark_tables_hold_the_measured_numbers(name):
+    """The Benchmarks page shows NAME_narrow.txt: NAME.txt's table in two parts, row for row the same numbers."""
+    static = ROOT / "docs" / "_static"
+
+    def rows(text):
+        out: dict = {}
+        for line in text.splitlines():
+            if line.strip() and not line.startswith(("#", "problem", "-")):
+                out.setdefault(line[:24].strip(), []).extend(line[24:].split())
+        return out
+
+    measured, shown = rows(static.joinpath(f"{name}.txt").read_text()), rows(
+        static.joinpath(f"{name}_narrow.txt").read_text())
+    order = [0, 1, 2, 3, 4, 5, 8, 6, 7]  # the narrow file: throughput columns (and fallback), then agreement
+    assert {k: [v[i] for i in order] for k, v in measured.items()} == shown and len(shown) >= 6
