@@ -12,6 +12,14 @@ pytest.importorskip("matplotlib")
 from mpc2nn import plotting
 
 
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 @pytest.fixture(scope="module")
 def di_runs():
     prob = mpc2nn.systems.double_integrator().replace(C=[[1.0, 1.0]], y_min=[-3.0], y_max=[3.0],

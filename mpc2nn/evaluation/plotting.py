@@ -173,7 +173,7 @@ def _common_unit(problem, kind, indices) -> str | None:
 
 
 def plot_trajectories(trajectories: Mapping[str, Trajectory], problem=None, *, title: str = "",
-                      reference: str | None = None, columns: int | None = None, setpoints=None):
+                      reference: str | None = None, columns: int | None = None, setpoints=None, fig=None):
     """Closed loops as small multiples: one panel per state, input and output, and their difference.
 
     Every trajectory is drawn in every panel (the reference solid and wide, the others dashed on
@@ -193,13 +193,14 @@ def plot_trajectories(trajectories: Mapping[str, Trajectory], problem=None, *, t
     setpoints : {"state" | "input" | "output": (n,) array}, optional
         References drawn as grey dash-dot lines ("setpoint"), e.g. ``{"state": x_ref}``.
 
+    fig : matplotlib.figure.Figure, optional
+        An empty figure to draw on (its size is set here); default a new pyplot figure
+        (shown by ``plt.show()`` and by notebooks).
+
     Returns
     -------
     matplotlib.figure.Figure
-        Not attached to pyplot (save it with ``fig.savefig``).
     """
-    require("matplotlib", "plot")
-    from matplotlib.figure import Figure
 
     if not trajectories:
         raise ProblemDefinitionError("trajectories: expected at least one {label: Trajectory}")
@@ -214,7 +215,12 @@ def plot_trajectories(trajectories: Mapping[str, Trajectory], problem=None, *, t
     n_panels = len(panels) + compare
     cols = columns or (1 if n_panels <= 2 else 2 if n_panels <= 6 else 3 if n_panels <= 9 else 4)
     rows = -(-n_panels // cols)
-    fig = Figure(figsize=(3.4 * cols + 0.6, 2.3 * rows + 0.8), layout="constrained")
+    size = (3.4 * cols + 0.6, 2.3 * rows + 0.8)
+    if fig is None:
+        fig = require("matplotlib.pyplot", "plot").figure(figsize=size, layout="constrained")
+    else:
+        fig.set_size_inches(*size)
+        fig.set_layout_engine("constrained")
     axes = np.atleast_1d(fig.subplots(rows, cols, sharex=True, squeeze=False)).ravel()
     t, xlabel = _time(first, problem, first.states.shape[0])
     order = [reference] + [lab for lab in labels if lab != reference]
@@ -281,7 +287,10 @@ def save_trajectories(path, trajectories: Mapping[str, Trajectory], bounds=None,
     -------
     path
     """
-    fig = plot_trajectories(trajectories, bounds, title=title)
+    require("matplotlib", "plot")
+    from matplotlib.figure import Figure
+
+    fig = plot_trajectories(trajectories, bounds, title=title, fig=Figure())  # not attached to pyplot: no GUI
     fig.savefig(path, dpi=120)
     return path
 
