@@ -1,6 +1,8 @@
-"""The ``mpc2nn`` command: compile, validate, simulate, benchmark and unravel MPC problems from a shell.
+"""The ``mpc2nn`` command: compile, validate, simulate, benchmark, unravel, export and map back MPC problems
+from a shell.
 
-Installed as a console script by ``pip install mpc2nn``; ``python -m mpc2nn.cli`` does the same.
+Installed as a console script with the package (its wheel or ``pip install -e .``); ``python -m mpc2nn.cli``
+does the same.
 Every subcommand takes ``--help``::
 
     mpc2nn compile  PROBLEM [-o NET.mpc2nn] [--alpha A]

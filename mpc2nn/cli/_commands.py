@@ -364,9 +364,11 @@ def cmd_demo(args: argparse.Namespace) -> Result:
     tol = 1e-6
     data = dict(problem=problem.name, samples=n, **report_data(report, tol), closed_loop_steps=steps,
                 closed_loop_gap=gap, plot=plot)
-    data["passed"] = data["passed"] and gap <= tol * max(1.0, float(np.abs(x0).max()))
+    check = cross_check(report, problem, tol=tol)  # where OSQP disagrees: who is wrong
+    data["reference_wrong"] = check.where(Verdict.REFERENCE_WRONG)
+    data["passed"] = (data["passed"] or check.controller_right) and gap <= tol * max(1.0, float(np.abs(x0).max()))
     text = [describe(problem), f"implicit network: width m = {net.m}, N·n_u = {net.W_f.shape[0]} outputs", "",
-            report.summary(), "",
+            report.summary()] + (["", check.summary()] if check.indices.size else []) + ["",
             f"closed loop from x0 = {tuple(x0)}, {steps} steps: max |x_network - x_OSQP| = {gap:.2e}",
             f"plot written to {plot}"]
     return Result(0 if data["passed"] else 1, data, text)

@@ -192,7 +192,6 @@ def plot_trajectories(trajectories: Mapping[str, Trajectory], problem=None, *, t
     columns : panels per row (default: up to 4, fewer for small problems)
     setpoints : {"state" | "input" | "output": (n,) array}, optional
         References drawn as grey dash-dot lines ("setpoint"), e.g. ``{"state": x_ref}``.
-
     fig : matplotlib.figure.Figure, optional
         An empty figure to draw on (its size is set here); default a new pyplot figure
         (shown by ``plt.show()`` and by notebooks).
@@ -201,7 +200,6 @@ def plot_trajectories(trajectories: Mapping[str, Trajectory], problem=None, *, t
     -------
     matplotlib.figure.Figure
     """
-
     if not trajectories:
         raise ProblemDefinitionError("trajectories: expected at least one {label: Trajectory}")
     labels = list(trajectories)

@@ -33,14 +33,13 @@ bound, a row with ``D ≠ 0`` at ``k = 0..N-1`` (``y_N`` would need ``u_N``).
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
 import numpy as np
 import scipy.linalg
 
-from .._checks import Array, as_matrix, check_pd, check_psd, frozen, require
+from .._checks import Array, as_matrix, check_pd, check_psd, frozen
 from ..exceptions import (
     HorizonError,
     InconsistentBoundsError,
@@ -49,11 +48,12 @@ from ..exceptions import (
     ShapeError,
     UnstableSystemError,
 )
-from ._discretize import zoh
 from ._fields import spec
 from ._outputs import OUTPUT_FIELDS, check_outputs, refuse_without_outputs
 from ._polytope import Polytope
 from ._signals import check_dt, check_names
+from ._statespace import problem_from_statespace
+from ._summary import summary
 from ._terminal_sets import lqr_invariant_set
 
 __all__ = ["MPCProblem", "StageConstraint"]
@@ -457,26 +457,7 @@ class MPCProblem:
         return self.B.shape[1]
 
     def __repr__(self) -> str:
-        sizes = f"{self.name!r}: n_x={self.n_x}, n_u={self.n_u}" + (f", n_y={self.n_y}" if self.C is not None
-                                                                   else "") + f", N={self.horizon}"
-        parts = [sizes + ("" if self.dt is None else f", dt={self.dt:g} s")]
-        bounds = [s for s, lo, hi in (("u", self.u_min, self.u_max), ("x", self.x_min, self.x_max),
-                                     ("du", self.du_min, self.du_max),
-                                     ("y", self.y_min, self.y_max)) if lo is not None
-                  and (np.isfinite(lo).any() or np.isfinite(hi).any())]
-        if bounds:
-            parts.append("bounds on " + ", ".join(bounds))
-        more = [w for w, on in (("stage constraints", bool(self.constraints)),
-                                ("terminal " + ("set lqr" if self.terminal_set else "constraint"),
-                                 self.terminal_constraint is not None),
-                                ("soft states", self.soft), ("soft outputs", self.soft_outputs),
-                                ("output weight", self.has_output_weight), ("rate weight", self.has_rate_weight),
-                                ("tracking", self.tracking), (f"blocks {list(self.move_blocking or ())}",
-                                                              self.has_move_blocking)) if on]
-        if more:
-            parts.append(", ".join(more))
-        parts.append(f"P {self.terminal_weight_source}")
-        return f"MPCProblem({'; '.join(parts)})"
+        return summary(self)
 
     def replace(self, **changes) -> MPCProblem:
         """A copy with some fields changed (validated again).
@@ -505,39 +486,7 @@ class MPCProblem:
         python-control's defaults (``x[0]``, ...). Other keyword arguments are those
         of :class:`MPCProblem`.
         """
-        control = require("control", "control")
-        if not isinstance(sys, control.StateSpace):
-            raise ProblemDefinitionError(
-                f"sys: expected a control.StateSpace, got {type(sys).__name__}; "
-                "convert transfer functions with control.ss(sys)")
-        if control.isctime(sys, strict=True):
-            if dt is None:
-                raise ProblemDefinitionError(
-                    "dt: sys is continuous-time (sys.dt == 0); pass the sampling time dt > 0 "
-                    "to discretise it by zero-order hold")
-            if not dt > 0:
-                raise ProblemDefinitionError(f"dt: expected a sampling time > 0, got {dt!r}")
-            A, B = zoh(np.asarray(sys.A, float), np.asarray(sys.B, float), float(dt))
-        else:
-            if dt is not None and sys.dt not in (None, True) and not np.isclose(dt, sys.dt):
-                raise ProblemDefinitionError(
-                    f"dt: sys is discrete-time with dt = {sys.dt}, got dt = {dt}; leave dt out to use sys.dt")
-            A, B = np.asarray(sys.A, float), np.asarray(sys.B, float)
-            if dt is None and sys.dt not in (None, True):
-                dt = float(sys.dt)
-        kwargs.setdefault("dt", dt)
-        C, D = np.asarray(sys.C, float), np.asarray(sys.D, float)
-        full_state = C.shape == (A.shape[0], A.shape[0]) and np.array_equal(C, np.eye(A.shape[0])) and not D.any()
-        if "C" not in kwargs and C.size and not full_state:  # y = x adds nothing to the states
-            kwargs["C"] = C
-            kwargs.setdefault("D", D)
-        for kind, labels in (("state", "state_labels"), ("input", "input_labels"), ("output", "output_labels")):
-            names = [str(n) for n in getattr(sys, labels, [])]
-            if kind == "output" and "output_names" not in kwargs and kwargs.get("C") is not C:
-                continue  # outputs given by the caller: the system's output names need not fit them
-            if names and not all(re.fullmatch(r"[xuy]\[\d+\]", n) for n in names):
-                kwargs.setdefault(f"{kind}_names", names)
-        return cls(A, B, Q, R, horizon, **kwargs)
+        return problem_from_statespace(cls, sys, Q, R, horizon, dt, kwargs)
 
 
 def _bounds(v: str, lo, hi, n: int, sym: str) -> tuple[np.ndarray, np.ndarray]:
