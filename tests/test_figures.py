@@ -79,6 +79,8 @@ def test_without_a_sampling_time_the_axis_counts_steps():
     fig = plotting.plot_trajectories({"network": tr}, prob)
     axes = visible(fig)
     assert len(axes) == 3 and axes[-1].get_xlabel() == "time step k" and axes[0].get_ylabel() == "x1"
+    line = axes[0].get_lines()[0]  # a single loop is drawn plainly, not in a comparison's faded style
+    assert line.get_alpha() is None and line.get_linestyle() == "-"
 
 
 def test_single_axes_plots_label_signals_and_bounds(di_runs):

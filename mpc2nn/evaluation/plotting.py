@@ -226,7 +226,10 @@ def plot_trajectories(trajectories: Mapping[str, Trajectory], problem=None, *, t
     for ax, (kind, i) in zip(axes, panels, strict=False):
         names = _labels(problem, kind, _values(first, kind).shape[1])
         for j, lab in enumerate(order):
-            style = dict(lw=2.6, alpha=0.45) if j == 0 else dict(lw=1.2, ls=(0, (4, 2)) if j == 1 else ":")
+            if not compare:  # one loop: a plain line, not the faded underlay of a comparison
+                style: dict = dict(lw=1.6)
+            else:
+                style = dict(lw=2.6, alpha=0.45) if j == 0 else dict(lw=1.2, ls=(0, (4, 2)) if j == 1 else ":")
             _draw(ax, t, _values(trajectories[lab], kind)[:, i], kind, color=colour[lab], label=lab, **style)
         _no_noise_zoom(ax, [_values(trajectories[lab], kind)[:, i] for lab in order])
         if setpoints is not None and kind in setpoints:
