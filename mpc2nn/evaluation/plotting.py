@@ -119,7 +119,7 @@ def _plot_signals(trajectories, kind: str, indices, ax, problem):
     offset = {"state": 0, "input": 4, "output": 6}[kind]
     for s, (label, tr) in enumerate(trajectories.items()):
         values = _values(tr, kind)
-        style = dict(_STYLES[s % len(_STYLES)])
+        style = dict(_STYLES[s % len(_STYLES)]) if len(trajectories) > 1 else dict(lw=1.6)  # one: plain
         if kind != "state":
             style = {key: v for key, v in style.items() if key not in ("marker", "ms")}
         for c, i in enumerate(indices):
