@@ -5,7 +5,6 @@ Build locally:  pip install -c constraints.txt -e ".[docs]" && sphinx-build -W -
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,14 +33,22 @@ html_theme = "furo"
 html_title = f"mpc2nn {release}"
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py.md5", "auto_examples/*.zip"]
 nitpicky = False
-suppress_warnings = ["config.cache"]
-
-_GALLERY_OUT = Path(tempfile.mkdtemp(prefix="mpc2nn-gallery-"))
+# myst.header: the changelog page includes CHANGELOG.md without its H1 (the page has its own title)
+suppress_warnings = ["config.cache", "myst.header"]
+# docutils' smart quotes would turn "--output" into an en dash in prose and block quotes, and a command
+# pasted from the page would then fail ("unrecognized arguments"); commands are literal blocks anyway
+smartquotes = False
+html_static_path = ["_static"]
+html_css_files = ["mpc2nn.css"]
 
 
 def _example_args(gallery_conf, script_vars):
-    """Run every example with its small-size switch, writing files to a temporary folder."""
-    return ["--small", "--output", str(_GALLERY_OUT)]
+    """Run every example with its small-size switch, as a reader would: ``--output out``.
+
+    sphinx-gallery runs each example in ``examples/``, so the files land in ``examples/out/`` (ignored
+    by git) and the printed paths read ``out/...``, as they do for ``python examples/NAME.py --output out``.
+    """
+    return ["--small", "--output", "out"]
 
 
 sphinx_gallery_conf = {

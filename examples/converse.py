@@ -60,7 +60,8 @@ def monotone_network(rng, m, n_U, n_x, skew):
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="The converse map: MPC → network → QP′ → MPC′, with plots.")
-    parser.add_argument("--output", type=Path, default=Path("converse_output"), help="folder for the PNG plots")
+    parser.add_argument("--output", type=Path, default=Path("converse_output"),
+                        help="folder for the PNG plots (default: converse_output, created if missing)")
     parser.add_argument("--small", action="store_true", help="fewer problems and samples (used by the tests)")
     args = parser.parse_args(argv)
     args.output.mkdir(parents=True, exist_ok=True)
@@ -95,8 +96,9 @@ def main(argv=None) -> None:
     for ax, name in zip(axes, ["state $x_1$", "state $x_2$", "input $u$"], strict=True):
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
-    axes[2].axhline(10, color="k", lw=0.8, alpha=0.5)
-    axes[2].axhline(-10, color="k", lw=0.8, alpha=0.5)
+    axes[2].axhline(10, color="k", lw=0.8, alpha=0.5, ls=":", label="input bounds ±10")
+    axes[2].axhline(-10, color="k", lw=0.8, alpha=0.5, ls=":")
+    axes[2].legend(loc="lower right", fontsize=8)
     axes[2].set_xlabel("time step")
     axes[0].legend(loc="lower right", fontsize=8)
     dev = max(np.abs(runs["MPC′ recovered by to_mpc"][0] - runs["implicit network (from MPC)"][0]).max(),

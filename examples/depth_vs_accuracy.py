@@ -12,6 +12,8 @@ on one set of states and measured on another:
 2. the a-posteriori error bound against the true error, state by state;
 3. where in the state plane the error sits, at three depths (grey: infeasible).
 
+Run it with::
+
     python examples/depth_vs_accuracy.py --output out/
 """
 
@@ -28,7 +30,8 @@ from mpc2nn import plotting
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description="Depth against accuracy of explicit networks.")
-    parser.add_argument("--output", type=Path, default=Path("out"))
+    parser.add_argument("--output", type=Path, default=Path("out"),
+                        help="folder for the figures and files it writes (default: out, created if missing)")
     parser.add_argument("--small", action="store_true", help="fewer states and layers (used by the tests)")
     args = parser.parse_args(argv)
     n_test, J, res = (60, 200, 30) if args.small else (500, 1500, 80)
@@ -81,8 +84,8 @@ def main(argv=None) -> dict:
     fig.savefig(args.output / "depth_vs_accuracy.png", dpi=110)
 
     fig, axes = plt.subplots(1, len(depths), figsize=(5 * len(depths), 3.8))
-    for ax, d in zip(axes, depths, strict=True):
-        plotting.plot_error_map(models[d], problem, resolution=res, ax=ax)
+    for ax, d in zip(axes, depths, strict=True):  # one colour scale for the three depths
+        plotting.plot_error_map(models[d], problem, resolution=res, ax=ax, clim=(-10.0, 0.0))
         ax.set_title(f"ADMM network, depth {d}")
     fig.tight_layout()
     fig.savefig(args.output / "double_integrator_error_map.png", dpi=110)

@@ -10,6 +10,8 @@ the exact implicit solve, which flags infeasible states), and closed loops of
 the exact network from a few states. With horizon 2 the terminal set removes
 part of the feasible region; from horizon 4 on it no longer binds here.
 
+Run it with::
+
     python examples/double_integrator_terminal_set.py --output out/
 """
 
@@ -25,7 +27,8 @@ import mpc2nn
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description="Double integrator: LQR terminal set and feasible region.")
-    parser.add_argument("--output", type=Path, default=Path("out"))
+    parser.add_argument("--output", type=Path, default=Path("out"),
+                        help="folder for the figures and files it writes (default: out, created if missing)")
     parser.add_argument("--small", action="store_true", help="a coarser grid (used by the tests)")
     args = parser.parse_args(argv)
     n = 60 if args.small else 200
@@ -63,12 +66,15 @@ def main(argv=None) -> dict:
     vertices = HalfspaceIntersection(np.column_stack([term.C, -term.d]), np.zeros(2)).intersections
     hull = vertices[ConvexHull(vertices).vertices]
     ax.fill(hull[:, 0], hull[:, 1], facecolor="none", edgecolor="C3", lw=2)
-    for tr in runs:
-        ax.plot(tr.states[:, 0], tr.states[:, 1], "-o", ms=3, lw=1)
+    for j, tr in enumerate(runs):
+        ax.plot(tr.states[:, 0], tr.states[:, 1], "-o", ms=3, lw=1, color=f"C{j}")
+        ax.plot(*tr.states[0], "s", ms=7, color=f"C{j}")
     ax.plot([], [], color="C3", lw=2, label="LQR terminal set")
     ax.fill_between([], [], color="0.7", label="feasible, N = 2 with terminal set")
     ax.fill_between([], [], color="0.85", label="feasible only without it")
-    ax.set(xlabel="position $x_1$", ylabel="velocity $x_2$", xlim=(-5, 5), ylim=(-2, 2),
+    ax.plot([], [], "-o", ms=3, lw=1, color="0.3", label="closed loops (square: start), 1 s per dot")
+    x_name, v_name = mpc2nn.problem.signal_labels(plain, "state")
+    ax.set(xlabel=x_name, ylabel=v_name, xlim=(-5, 5), ylim=(-2, 2),
            title="double integrator: terminal set, feasible regions, closed loops")
     ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()

@@ -8,6 +8,8 @@ force within ±2. The plant is simulated in continuous time (exact between
 samples) when python-control is installed, else with its discretisation. The
 exact implicit network and MPC through OSQP run the same loop.
 
+Run it with::
+
     python examples/inverted_pendulum.py --output out/
 """
 
@@ -24,8 +26,10 @@ from mpc2nn import plotting
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description="Inverted pendulum closed loop: implicit network vs MPC.")
-    parser.add_argument("--output", type=Path, default=Path("out"))
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--output", type=Path, default=Path("out"),
+                        help="folder for the figures and files it writes (default: out, created if missing)")
+    parser.add_argument("--steps", type=int, default=100,
+                        help="closed-loop steps (default: 100)")
     parser.add_argument("--small", action="store_true", help="60 steps (used by the tests)")
     args = parser.parse_args(argv)
     steps = 60 if args.small else args.steps
@@ -52,17 +56,9 @@ def main(argv=None) -> dict:
     gap = float(np.abs(runs["MPC (OSQP)"].states - runs["implicit network"].states).max())
     print(f"max |x_network - x_MPC| over the run: {gap:.2e}")
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    plotting.plot_states(runs, indices=[0, 2], ax=axes[0], bounds=problem)
-    axes[0].set_title("cart position $x_1$ (bound dotted) and tilt $x_3$")
-    plotting.plot_inputs(runs, ax=axes[1], bounds=problem)
-    axes[1].set_title("force")
-    fig.tight_layout()
+    # one panel per signal, network over MPC, the bounds dotted, their difference in the last panel
+    fig = plotting.plot_trajectories(runs, problem, title=f"inverted pendulum from a {x0[2]:g} rad tilt: "
+                                     "implicit network vs MPC")
     args.output.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.output / "inverted_pendulum.png", dpi=110)
     print(f"plot written to {args.output / 'inverted_pendulum.png'}")

@@ -17,6 +17,8 @@ It then takes the corrected example and mpc2nn's default construction (an
 ADMM unroll tuned on sampled states) and shows the same closed-loop agreement
 with a small fraction of the layers.
 
+Run it with::
+
     python examples/paper_reproduction.py --output out/
 """
 
@@ -41,7 +43,8 @@ def closed_loop_pair(qp, A, B, explicit, *, warm_start, steps, x0):
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description="Reproduce the paper's closed loop and residual figures.")
-    parser.add_argument("--output", type=Path, default=Path("out"))
+    parser.add_argument("--output", type=Path, default=Path("out"),
+                        help="folder for the figures and files it writes (default: out, created if missing)")
     parser.add_argument("--small", action="store_true",
                         help="fewer tuning states for the corrected part (the reproduction itself is unchanged)")
     args = parser.parse_args(argv)
@@ -99,14 +102,10 @@ def _figures(out, net_run, mpc_run, residuals, d_run, d_mpc, d_depth):
 
     from mpc2nn import plotting
 
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    # one panel per signal, the network over MPC, and their difference (the paper's ~6e-3) in the last panel
     runs = {"MPC": mpc_run, "network (1000 layers)": net_run}
-    for ax, i in zip(axes[:2], (0, 1), strict=True):
-        plotting.plot_states(runs, indices=[i], ax=ax)
-        ax.set_title(f"$x_{i + 1}$: network vs MPC (published example)")
-    plotting.plot_inputs(runs, ax=axes[2])
-    axes[2].set_title("$u$: network vs MPC")
-    fig.tight_layout()
+    fig = plotting.plot_trajectories(runs, None,
+                                     title="published example from (-200, -200): network vs MPC")
     fig.savefig(out / "paper_closed_loop.png", dpi=110)
 
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -116,13 +115,9 @@ def _figures(out, net_run, mpc_run, residuals, d_run, d_mpc, d_depth):
     fig.tight_layout()
     fig.savefig(out / "paper_residuals.png", dpi=110)
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
     runs = {"MPC": d_mpc, f"default construction ({d_depth} layers)": d_run}
-    plotting.plot_states(runs, ax=axes[0])
-    axes[0].set_title("corrected example: states")
-    plotting.plot_inputs(runs, ax=axes[1])
-    axes[1].set_title("corrected example: input")
-    fig.tight_layout()
+    fig = plotting.plot_trajectories(runs, mpc2nn.systems.drummond2024("corrected"),
+                                     title=f"corrected example: the default construction ({d_depth} layers) vs MPC")
     fig.savefig(out / "corrected_default_construction.png", dpi=110)
 
 

@@ -20,6 +20,8 @@ input too: ``θ = (x, u_prev, x_ref, u_ref)``. Move blocking holds the input ove
 blocks of the horizon and shrinks the network. Each network runs the closed loop
 beside MPC through OSQP on the same problem.
 
+Run it with::
+
     python examples/quadcopter_tracking.py --output out/
 """
 
@@ -36,8 +38,10 @@ from mpc2nn import plotting
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description="Quadcopter altitude tracking: implicit networks vs MPC.")
-    parser.add_argument("--output", type=Path, default=Path("out"))
-    parser.add_argument("--steps", type=int, default=80)
+    parser.add_argument("--output", type=Path, default=Path("out"),
+                        help="folder for the figures and files it writes (default: out, created if missing)")
+    parser.add_argument("--steps", type=int, default=80,
+                        help="closed-loop steps (default: 80)")
     parser.add_argument("--small", action="store_true", help="50 steps (used by the tests)")
     args = parser.parse_args(argv)
     steps = 50 if args.small else args.steps
@@ -101,30 +105,29 @@ def main(argv=None) -> dict:
 
     mpc, net, net_b = runs["MPC (OSQP)"], runs["implicit network"], runs["implicit network, blocked"]
     pair = {"MPC": mpc, "network": net}
-    k = np.arange(steps + 1)
+    t = np.arange(steps + 1) * problem.dt  # seconds
     fig, ax = plt.subplot_mosaic([["z", "z", "xy", "xy", "tilt", "tilt"], ["u", "u", "u", "du", "du", "du"]],
-                                 figsize=(14, 7.5))
-    ax["z"].step(k, y_ref, where="post", color="k", lw=0.8, ls=":", label="reference")
-    ax["z"].plot(k, mpc.states[:, 5], color="C0", lw=3, alpha=0.35, label="MPC (OSQP)")
-    ax["z"].plot(k, net.states[:, 5], color="C0", ls="--", label="implicit network")
-    ax["z"].plot(k, net_b.states[:, 5], color="C1", ls="-.", label="implicit network, blocked")
-    ax["z"].set(xlabel="time step k (0.1 s)", ylabel="altitude", title="altitude $x_6$ and its reference")
+                                 figsize=(15, 7.5), layout="constrained")
+    ax["z"].step(t, y_ref, where="post", color="k", lw=0.8, ls=":", label="reference")
+    ax["z"].plot(t, mpc.states[:, 5], color="C0", lw=3, alpha=0.35, label="MPC (OSQP)")
+    ax["z"].plot(t, net.states[:, 5], color="C0", ls="--", label="implicit network")
+    ax["z"].plot(t, net_b.states[:, 5], color="C1", ls="-.", label="implicit network, blocked")
+    ax["z"].set(xlabel="time [s]", ylabel="altitude z [m]", title="altitude and its reference")
     ax["z"].legend(fontsize=7)
-    plotting.plot_states(pair, indices=[3, 4], ax=ax["xy"])
-    ax["xy"].set_title("horizontal position $x_4$, $x_5$ (target 0)")
+    plotting.plot_states(pair, indices=[3, 4], ax=ax["xy"], bounds=problem)  # names and units
+    ax["xy"].set_title("horizontal position x, y (target 0)")
     plotting.plot_states(pair, indices=[0, 1], ax=ax["tilt"], bounds=problem)
-    ax["tilt"].set_title(r"roll $x_1$, pitch $x_2$ (bounds $\pm\pi/6$ dotted)")
+    ax["tilt"].set_title(r"roll, pitch (bounds $\pm\pi/6$ dotted)")
     plotting.plot_inputs(pair, ax=ax["u"], bounds=problem)
     ax["u"].set_title("thrust deviations from hover (bounds dotted)")
     rates = np.diff(np.vstack([np.zeros(4), net.inputs]), axis=0)
     for i in range(4):
-        ax["du"].step(np.arange(steps), rates[:, i], where="post", color=f"C{i + 4}", label=f"$Δu_{{{i + 1}}}$")
-    for v in (problem.du_min[0], problem.du_max[0]):
-        ax["du"].axhline(v, color="k", lw=0.8, ls=":")
-    ax["du"].set(xlabel="time step k", ylabel="input rate",
+        ax["du"].step(t[:-1], rates[:, i], where="post", color=f"C{i + 4}", label=f"thrust {i + 1}")
+    for v, side in ((problem.du_min[0], "min"), (problem.du_max[0], "max")):
+        ax["du"].axhline(v, color="k", lw=0.8, ls=":", label="rate bounds" if side == "max" else None)
+    ax["du"].set(xlabel="time [s]", ylabel="thrust change per step",
                  title=r"thrust rates $u_k - u_{k-1}$, network (bounds dotted)")
-    ax["du"].legend(fontsize=7, ncol=4)
-    fig.tight_layout()
+    ax["du"].legend(fontsize=7, ncol=5, loc="lower right")
     args.output.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.output / "quadcopter_tracking.png", dpi=110)
     print(f"plot written to {args.output / 'quadcopter_tracking.png'}")

@@ -19,6 +19,8 @@ closed loops: from a state inside the bounds that the hard MPC cannot handle
 near the edge of the hard feasible set, where only the quadratic penalty
 crosses a bound.
 
+Run it with::
+
     python examples/soft_constraints.py --output out/
 """
 
@@ -34,7 +36,8 @@ import mpc2nn
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description="Soft state constraints on the double integrator.")
-    parser.add_argument("--output", type=Path, default=Path("out"))
+    parser.add_argument("--output", type=Path, default=Path("out"),
+                        help="folder for the figures and files it writes (default: out, created if missing)")
     parser.add_argument("--small", action="store_true", help="a coarser grid (used by the tests)")
     args = parser.parse_args(argv)
     n1, n2 = (25, 17) if args.small else (61, 41)
@@ -109,6 +112,7 @@ def main(argv=None) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    names = mpc2nn.problem.signal_labels(hard, "state")  # "position [m]", "velocity [m/s]"
     fig, (ax, ax1, ax2) = plt.subplots(1, 3, figsize=(17, 4.6), gridspec_kw=dict(width_ratios=[1.3, 1.3, 1]))
     need = np.where(feasible, np.nan, sols[exact].slack.max(axis=1)).reshape(G1.shape)
     err = np.abs(sols[quadratic].U[:, 0] - sols["hard"].U[:, 0]).reshape(G1.shape)
@@ -119,17 +123,17 @@ def main(argv=None) -> dict:
         mesh = a.pcolormesh(G1, G2, np.ma.masked_invalid(values), shading="auto", cmap=cmap)
         fig.colorbar(mesh, ax=a, label=label)
         a.plot([-5, 5, 5, -5, -5], [-2, -2, 2, 2, -2], color="k", lw=1, ls=":", label="state bounds")
-        a.set(xlabel="position $x_1$", ylabel="velocity $x_2$")
+        a.set(xlabel=names[0], ylabel=names[1])
     ax.plot(*runs[exact].states.T, "-o", color="C0", ms=3, lw=1.2, label="closed loop, exact penalty")
     ax.plot(*x0, "k*", ms=12, label="$x_0$ (hard MPC infeasible)")
     ax.set_title("grey: hard MPC feasible; colour: slack needed")
     ax.legend(fontsize=8, loc="lower left")
     ax1.set_title("quadratic penalty vs hard MPC (grey: hard infeasible)")
 
-    k = np.arange(steps)
-    ax2.step(k, slack, where="post", color="C0", label="largest slack of the plan")
-    ax2.plot(np.arange(steps + 1), runs[exact].state_violation, "--.", color="C3", label="actual violation")
-    ax2.set(xlabel="time step k", ylabel="slack / violation", title="closed loop from (4, 2), exact penalty")
+    t = np.arange(steps + 1) * hard.dt  # seconds
+    ax2.step(t[:-1], slack, where="post", color="C0", label="largest slack of the plan")
+    ax2.plot(t, runs[exact].state_violation, "--.", color="C3", label="actual violation")
+    ax2.set(xlabel="time [s]", ylabel="slack / violation (m or m/s)", title="closed loop from (4, 2), exact penalty")
     ax2.legend(fontsize=8)
     fig.tight_layout()
     args.output.mkdir(parents=True, exist_ok=True)

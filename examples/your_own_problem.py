@@ -12,6 +12,8 @@ python-control ``StateSpace``:
    sequence satisfies the constraints;
 4. save it, load it back, and run it in closed loop against the continuous plant.
 
+Run it with::
+
     python examples/your_own_problem.py --output out/
 """
 
@@ -28,7 +30,8 @@ from mpc2nn import plotting
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description="Your own MPC problem, from a python-control model.")
-    parser.add_argument("--output", type=Path, default=Path("out"))
+    parser.add_argument("--output", type=Path, default=Path("out"),
+                        help="folder for the figures and files it writes (default: out, created if missing)")
     parser.add_argument("--small", action="store_true", help="fewer samples (used by the tests)")
     args = parser.parse_args(argv)
     n = 100 if args.small else 1000
@@ -40,7 +43,8 @@ def main(argv=None) -> dict:
     problem = mpc2nn.MPCProblem.from_statespace(
         plant, Q=np.diag([10.0, 1.0]), R=[[0.1]], horizon=15, dt=0.1,
         u_min=[-1.0], u_max=[1.0], x_min=[-0.6, -np.inf], x_max=[0.6, np.inf],
-        name="spring_mass", sample_box=([-0.6, -1.5], [0.6, 1.5]))
+        name="spring_mass", sample_box=([-0.6, -1.5], [0.6, 1.5]),
+        state_names=["position", "velocity"], state_units=["m", "m/s"], input_names=["force"], input_units=["N"])
     print(f"{problem.name}: n_x = {problem.n_x}, n_u = {problem.n_u}, N = {problem.horizon}, "
           f"terminal weight from {problem.terminal_weight_source}")
 
@@ -67,17 +71,9 @@ def main(argv=None) -> dict:
     gap = float(np.abs(runs["MPC (OSQP)"].states - runs["implicit network (loaded)"].states).max())
     print(f"saved to {path}; closed loop from {x0}: max |x_network - x_MPC| = {gap:.2e}")
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    plotting.plot_states(runs, ax=axes[0], bounds=problem)
-    axes[0].set_title("position (bound ±0.6 dotted) and velocity")
-    plotting.plot_inputs(runs, ax=axes[1], bounds=problem)
-    axes[1].set_title("force")
-    fig.tight_layout()
+    # one panel per signal, named and in seconds (the problem carries dt, names and units), the
+    # network over MPC, the bounds dotted, their difference in the last panel
+    fig = plotting.plot_trajectories(runs, problem, title=f"spring-mass from x0 = {x0}: loaded network vs MPC")
     fig.savefig(args.output / "your_own_problem.png", dpi=110)
     print(f"plot written to {args.output / 'your_own_problem.png'}")
     return dict(report=report, solution=sol, gap=gap, runs=runs)

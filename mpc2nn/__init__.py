@@ -12,6 +12,7 @@ from ._version import __version__  # noqa: F401  (the package version, mpc2nn.__
 from .evaluation import (
     ControlAction,
     Controller,
+    CrossCheck,
     ExplicitController,
     FunctionController,
     ImplicitController,
@@ -19,6 +20,7 @@ from .evaluation import (
     Trajectory,
     ValidationReport,
     as_controller,
+    cross_check,
     simulate,
     validate,
 )
@@ -48,6 +50,18 @@ from .reference import DAQP_SETTINGS, OSQP_SETTINGS, OSQPSession, ReferenceSolut
 from .regions import Partition, Region, critical_regions
 from .sampling import sample_states
 
+# Re-exported constants, each with the comment the API reference shows (autodoc reads the comments of the
+# module it documents a name in; the definitions and their reasons are in the modules named).
+#: Largest relative residual (fixed point and KKT) with which an exact solution counts as certified
+#: (defined in :mod:`mpc2nn.implicit`; :attr:`ImplicitSolution.status` is ``"solved"`` only below it).
+CERTIFICATE_TOL = CERTIFICATE_TOL
+#: Settings :func:`solve_osqp` passes to OSQP: tolerances 1e-10, infeasibility tolerances 1e-10, polishing with
+#: 10 refinement steps, up to 100 000 iterations, warm starts, quiet (defined in :mod:`mpc2nn.reference`).
+OSQP_SETTINGS = OSQP_SETTINGS
+#: Settings :func:`solve_daqp` passes to DAQP: primal tolerance 1e-10 instead of DAQP's 1e-6, everything else
+#: at DAQP's defaults (defined in :mod:`mpc2nn.reference`).
+DAQP_SETTINGS = DAQP_SETTINGS
+
 
 def __getattr__(name: str):
     """``mpc2nn.unravel``, ``mpc2nn.explicit``, ``mpc2nn.MPCLayer``, ``mpc2nn.ImplicitLayer`` and
@@ -72,7 +86,7 @@ __all__ = [
     "compile", "ImplicitNetwork", "ImplicitSolution", "WellPosednessReport", "CERTIFICATE_TOL",
     # reference solvers and validation
     "solve_osqp", "solve_daqp", "OSQPSession", "ReferenceSolution", "OSQP_SETTINGS", "DAQP_SETTINGS",
-    "sample_states", "validate", "ValidationReport",
+    "sample_states", "validate", "ValidationReport", "cross_check", "CrossCheck",
     # critical regions (the explicit law as a proven partition)
     "critical_regions", "Partition", "Region",
     # explicit networks and differentiable layers (torch, imported on first use)

@@ -23,7 +23,7 @@ import sys
 
 import numpy as np
 
-__all__ = ["Status", "BoundKind", "Conversion", "Proof", "SOLUTION_PRESENT", "USABLE_INPUT", "DECIDED",
+__all__ = ["Status", "BoundKind", "Conversion", "Proof", "Verdict", "SOLUTION_PRESENT", "USABLE_INPUT", "DECIDED",
            "is_in"]
 
 if sys.version_info >= (3, 11):
@@ -106,6 +106,17 @@ class Proof(StrEnum):
     INCOMPLETE = "incomplete"
     #: A solver failed on a step of the argument, so nothing is claimed.
     FAILED = "failed"
+
+
+class Verdict(StrEnum):
+    """Who is wrong where a controller and a reference solver disagree (:func:`mpc2nn.cross_check`)."""
+
+    #: The certified exact solution and an independent cross-check agree with the controller, not the reference.
+    REFERENCE_WRONG = "reference wrong"
+    #: The controller differs from the certified exact solution.
+    CONTROLLER_WRONG = "controller wrong"
+    #: No certified exact solution, or the cross-checks contradict it: nobody is blamed.
+    UNDECIDED = "undecided"
 
 
 def is_in(status, group) -> np.ndarray:

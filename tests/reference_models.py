@@ -6,9 +6,12 @@ not computed by mpc2nn's condensation.
 The reference (:class:`Reference`) is the MPC problem written out in cvxpy in the
 states-and-inputs (sparse) form: explicit variables ``x_0..x_N`` and ``u_0..u_{N-1}``,
 the dynamics as equality constraints, one slack variable per softened constraint row,
-the move-blocking as equalities ``u_j = u_{start of block}``. It reads only the problem's
+the move-blocking as equalities ``u_j = u_{start of block}``, weighted outputs as explicit
+variables ``y_k`` with equalities ``y_k = C x_k + D u_k``, output bounds on ``C x_k + D u_k``
+at the steps the MPCProblem docstring states (written out by :func:`_output_steps`). It reads only the problem's
 raw fields (A, B, Q, R, P, the bounds, the stage/terminal constraints, horizon, the
-penalty, rate bounds and weight, tracking flag, blocks) and never touches mpc2nn's
+penalties, rate bounds and weight, tracking flag, blocks, the outputs C, D with their
+weight and bounds) and never touches mpc2nn's
 condensation (no ``condense``, no H/F/G). The cost is the *full* MPC cost (the library
 minimises half of it without the constants: the minimiser is the same, so the input
 sequences U are compared, and costs are compared only through :func:`full_cost`, a
@@ -67,9 +70,9 @@ CLARABEL_OPTS = dict(tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10, tol_k
 
 # ---------------------------------------------------------------------------------------------
 # the independent reference
-def _soft_weights(prob):
+def _soft_weights(prob, field="soft_state_penalty"):
     """``(rho_q, rho_l)`` or None, read from the raw field (a number means rho_l = 0)."""
-    s = prob.soft_state_penalty
+    s = getattr(prob, field, None)
     if s is None:
         return None
     if np.ndim(s) == 0:
@@ -119,6 +122,31 @@ def _wsq(M, v, p=None):
     return e if p is None else e - 2 * (M @ p) @ v
 
 
+def _outputs(prob):
+    """``(C, D, W, y_min, y_max)`` from the raw fields (``D`` zero and bounds infinite where not given), or None."""
+    if getattr(prob, "C", None) is None:
+        return None
+    C = np.atleast_2d(np.asarray(prob.C, float))
+    n_y = C.shape[0]
+    D = np.zeros((n_y, prob.B.shape[1])) if prob.D is None else np.atleast_2d(np.asarray(prob.D, float))
+    W = None if prob.output_weight is None else np.asarray(prob.output_weight, float)
+    lo = np.full(n_y, -np.inf) if prob.y_min is None else np.asarray(prob.y_min, float)
+    hi = np.full(n_y, np.inf) if prob.y_max is None else np.asarray(prob.y_max, float)
+    return C, D, W, lo, hi
+
+
+def _output_steps(D, N):
+    """``[(k, rows)]``: the steps at which output bounds hold and the output rows they hold for -
+    rows with D = 0 (y = C x) at k = 1..N, rows with D != 0 at k = 0..N-1 (written out here from
+    the documented rule, not from the library)."""
+    feed = np.any(D != 0, axis=1)
+    steps = []
+    for k in range(N + 1):
+        rows = feed if k == 0 else (~feed if k == N else np.ones_like(feed))
+        steps.append((k, np.flatnonzero(rows)))
+    return steps
+
+
 def _blocks(prob):
     N = prob.horizon
     return tuple(int(b) for b in prob.move_blocking) if prob.move_blocking is not None else (1,) * N
@@ -133,14 +161,19 @@ class Reference:
         N, n_x, n_u = prob.horizon, A.shape[0], B.shape[1]
         self.N, self.n_x, self.n_u = N, n_x, n_u
         soft = _soft_weights(prob)
+        soft_y = _soft_weights(prob, "soft_output_penalty")
         self.soft = soft
         self.uses_u_prev = uses_u_prev(prob)
         self.tracking = bool(prob.tracking)
+        outs = _outputs(prob)
+        self.outputs = outs
+        self.tracks_y = bool(self.tracking and outs is not None and outs[2] is not None and np.any(outs[2]))
 
         self.x0 = cp.Parameter(n_x, name="x")
         self.u_prev = cp.Parameter(n_u, name="u_prev") if self.uses_u_prev else None
         self.x_ref = cp.Parameter(n_x, name="x_ref") if self.tracking else None
         self.u_ref = cp.Parameter(n_u, name="u_ref") if self.tracking else None
+        self.y_ref = cp.Parameter(outs[0].shape[0], name="y_ref") if self.tracks_y else None
 
         # one Variable per stage: cvxpy passes quad_form(variable, M) to the solver as M itself
         # (an indexed X[k] would get an auxiliary copy with no Hessian, which makes DAQP regularise)
@@ -151,11 +184,12 @@ class Reference:
         cons += [X[k + 1] == A @ X[k] + B @ U[k] for k in range(N)]
         slacks = []
 
-        def leq(expr, bound, softened):
-            """``expr <= bound`` row-wise, with a fresh nonnegative slack per row when softened."""
+        def leq(expr, bound, softened, weights=soft):
+            """``expr <= bound`` row-wise, with a fresh nonnegative slack per row when softened (penalised
+            by ``weights``)."""
             if softened:
                 s = cp.Variable(expr.size, name=f"s{len(slacks)}")
-                slacks.append(s)
+                slacks.append((s, weights))
                 cons.extend([expr <= bound + s, s >= 0])
             else:
                 cons.append(expr <= bound)
@@ -210,9 +244,27 @@ class Reference:
         if term is not None:
             leq(term[0] @ X[N], term[1], soft is not None)
 
-        if soft is not None:
-            cost += sum(_wsq(soft[0] * np.eye(s.size), s) + soft[1] * cp.sum(s) for s in slacks)
-        self.slacks = slacks
+        # outputs: with a weight, explicit variables y_k = C x_k + D u_k (k = 0..N-1) as equalities, like the
+        # dynamics (so the solvers see W as their Hessian); bounds on the expressions C x_k + D u_k (an output
+        # variable without a Hessian would make DAQP regularise: seen 3.9e-7 off on a random problem)
+        self.W = None
+        if outs is not None:
+            C, D, W, y_lo, y_hi = outs
+            n_y = C.shape[0]
+            if W is not None:
+                self.W = W
+                Yv = [cp.Variable(n_y, name=f"y{k}") for k in range(N)]
+                cons += [Yv[k] == C @ X[k] + D @ U[k] for k in range(N)]
+                cost += sum(_wsq(W, Yv[k], self.y_ref) for k in range(N))
+            for k, rows in _output_steps(D, N):
+                hi_rows, lo_rows = rows[np.isfinite(y_hi[rows])], rows[np.isfinite(y_lo[rows])]
+                for sel, sign, bound in ((hi_rows, 1.0, y_hi), (lo_rows, -1.0, -y_lo)):
+                    if sel.size:
+                        y_k = C[sel] @ X[k] + (D[sel] @ U[k] if k < N else 0)
+                        leq(sign * y_k, bound[sel], soft_y is not None, soft_y)
+
+        cost += sum(_wsq(w[0] * np.eye(s.size), s) + w[1] * cp.sum(s) for s, w in slacks)
+        self.slacks = [s for s, _ in slacks]
 
         # move blocking: u_j = u_(first index of its block)
         start = 0
@@ -232,9 +284,11 @@ class Reference:
             c += self.N * (xr @ self.Q @ xr + ur @ self.R @ ur) + xr @ self.P @ xr
         if self.uses_u_prev and self.S is not None:
             c += self.u_prev.value @ self.S @ self.u_prev.value
+        if self.tracks_y:
+            c += self.N * (self.y_ref.value @ self.W @ self.y_ref.value)
         return float(c)
 
-    def solve(self, x, u_prev=None, x_ref=None, u_ref=None, *, solver="OSQP") -> "RefSol":
+    def solve(self, x, u_prev=None, x_ref=None, u_ref=None, *, solver="OSQP", y_ref=None) -> "RefSol":
         """One state. ``solver="OSQP"``: at eps 1e-10, and where that reaches neither "optimal" nor
         "infeasible" in ``max_iter``, again at eps 1e-8 (``RefSol.solver`` says which); status
         "not converged" where neither converges."""
@@ -251,6 +305,10 @@ class Reference:
         if self.tracking:
             self.x_ref.value = np.asarray(x_ref, float)
             self.u_ref.value = np.asarray(u_ref, float)
+        if self.tracks_y:
+            if y_ref is None:
+                raise ValueError("the reference needs y_ref for this problem")
+            self.y_ref.value = np.asarray(y_ref, float)
         opts = {"OSQP": OSQP_OPTS, "OSQP 1e-8": OSQP_LOOSE_OPTS, "CLARABEL": CLARABEL_OPTS}.get(solver, {})
         try:
             with warnings.catch_warnings():
@@ -262,7 +320,7 @@ class Reference:
         used = solver
         if status not in (cp.OPTIMAL, cp.INFEASIBLE):
             if solver == "OSQP":
-                return self.solve(x, u_prev, x_ref, u_ref, solver="OSQP 1e-8")
+                return self.solve(x, u_prev, x_ref, u_ref, solver="OSQP 1e-8", y_ref=y_ref)
             if solver == "OSQP 1e-8":
                 return RefSol(nan, np.nan, "not converged", np.nan, np.nan, solver)
             raise AssertionError(f"reference: {solver} gave '{status}' at x = {x!r}")
@@ -272,15 +330,15 @@ class Reference:
         return RefSol(np.concatenate([u.value for u in self.U]), float(self.cvx.value) + self.constant(), "optimal",
                       float(s_all.max()), float(s_all.sum()), used)
 
-    def both(self, X, U_prev=None, X_ref=None, U_ref=None, *, n_osqp=N_OSQP):
+    def both(self, X, U_prev=None, X_ref=None, U_ref=None, *, n_osqp=N_OSQP, Y_ref=None):
         """``(R, D)``: DAQP on every state (``D``), OSQP on ``n_osqp`` of them spread over the batch
         (``R``; status "not run" on the others), checked against each other."""
-        D = self.solve_many(X, U_prev, X_ref, U_ref, solver="DAQP")
+        D = self.solve_many(X, U_prev, X_ref, U_ref, solver="DAQP", Y_ref=Y_ref)
         n = len(D.status)
         run = np.unique(np.linspace(0, n - 1, min(n, n_osqp)).round().astype(int))
         def pick(A):
             return (None if A is None else A[run])
-        Rr = self.solve_many(X[run], pick(U_prev), pick(X_ref), pick(U_ref))
+        Rr = self.solve_many(X[run], pick(U_prev), pick(X_ref), pick(U_ref), Y_ref=pick(Y_ref))
         R = RefBatch(np.full_like(D.U, np.nan), np.full(n, np.nan), np.full(n, "not run", dtype=object),
                      np.full(n, np.nan), np.full(n, np.nan), np.full(n, "", dtype=object))
         for field in RefSol._fields:
@@ -295,12 +353,13 @@ class Reference:
             assert err <= ACC, f"reference: OSQP and DAQP differ by {err:.2e} > {ACC:g}"
         return R, D
 
-    def solve_many(self, X, U_prev=None, X_ref=None, U_ref=None, *, solver="OSQP") -> "RefBatch":
+    def solve_many(self, X, U_prev=None, X_ref=None, U_ref=None, *, solver="OSQP", Y_ref=None) -> "RefBatch":
         """Row-wise :meth:`solve`."""
         X = np.atleast_2d(X)
         def pick(A, i):
             return (None if A is None else A[i])
-        out = [self.solve(X[i], pick(U_prev, i), pick(X_ref, i), pick(U_ref, i), solver=solver)
+        out = [self.solve(X[i], pick(U_prev, i), pick(X_ref, i), pick(U_ref, i), solver=solver,
+                          y_ref=pick(Y_ref, i))
                for i in range(X.shape[0])]
         return RefBatch(*(np.array([getattr(o, f) for o in out]) for f in RefSol._fields))
 
@@ -334,7 +393,7 @@ def rollout(prob, x, U):
     return np.array(xs)
 
 
-def full_cost(prob, x, U, u_prev=None, x_ref=None, u_ref=None):
+def full_cost(prob, x, U, u_prev=None, x_ref=None, u_ref=None, y_ref=None):
     """The full MPC cost of the input sequence U in plain numpy, and the largest violation of a
     hard constraint (0 when U is feasible). Softened rows cost their optimal slack ``max(0, viol)``
     (the penalty increases with the slack, so the best slack for a given U is the violation)."""
@@ -345,10 +404,28 @@ def full_cost(prob, x, U, u_prev=None, x_ref=None, u_ref=None):
     xr = np.zeros(prob.n_x) if not prob.tracking else np.asarray(x_ref, float)
     ur = np.zeros(n_u) if not prob.tracking else np.asarray(u_ref, float)
     soft = _soft_weights(prob)
+    soft_y = _soft_weights(prob, "soft_output_penalty")
     cost = sum((xs[k] - xr) @ prob.Q @ (xs[k] - xr) + (us[k] - ur) @ prob.R @ (us[k] - ur) for k in range(N))
     cost += (xs[N] - xr) @ prob.P @ (xs[N] - xr)
     hard_viol = [0.0]
     soft_viol = []
+    outs = _outputs(prob)
+    if outs is not None:
+        C, D, W, y_lo, y_hi = outs
+        ys = [C @ xs[k] + D @ us[k] for k in range(N)]
+        if W is not None:
+            yr = np.zeros(C.shape[0]) if (y_ref is None or not prob.tracking) else np.asarray(y_ref, float)
+            cost += sum((y - yr) @ W @ (y - yr) for y in ys)
+        y_viol = []
+        with np.errstate(invalid="ignore"):
+            for k, rows in _output_steps(D, N):
+                y = ys[k] if k < N else C @ xs[N]
+                y_viol += list((y - y_hi)[rows]) + list((y_lo - y)[rows])
+        y_viol = np.maximum(np.nan_to_num(np.asarray(y_viol, float), nan=-np.inf), 0.0) if y_viol else np.zeros(0)
+        if soft_y is not None:
+            cost += soft_y[0] * np.sum(y_viol**2) + soft_y[1] * np.sum(y_viol)
+        else:
+            hard_viol += list(y_viol)
     with np.errstate(invalid="ignore"):
         hard_viol += list(us.ravel() - np.tile(prob.u_max, N)) + list(np.tile(prob.u_min, N) - us.ravel())
         if uses_u_prev(prob):
@@ -378,13 +455,16 @@ def full_cost(prob, x, U, u_prev=None, x_ref=None, u_ref=None):
     return float(cost), float(max(hard_viol.max(), 0.0))
 
 
-def theta_of(prob, X, U_prev=None, X_ref=None, U_ref=None):
-    """The documented parameter layout, built by hand: (x, u_prev if rates, x_ref, u_ref if tracking)."""
+def theta_of(prob, X, U_prev=None, X_ref=None, U_ref=None, Y_ref=None):
+    """The documented parameter layout, built by hand: (x, u_prev if rates, x_ref, u_ref if tracking,
+    y_ref if tracking with an output weight)."""
     parts = [np.atleast_2d(X)]
     if uses_u_prev(prob):
         parts.append(np.atleast_2d(U_prev))
     if prob.tracking:
         parts += [np.atleast_2d(X_ref), np.atleast_2d(U_ref)]
+    if prob.tracking and getattr(prob, "output_weight", None) is not None and np.any(prob.output_weight):
+        parts.append(np.atleast_2d(Y_ref))
     return np.hstack(parts)
 
 

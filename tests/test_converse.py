@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -390,9 +391,13 @@ def test_to_qp_applies_to_widened_networks_and_says_why_they_are_not_mpc_like():
 # example
 # --------------------------------------------------------------------------
 def test_example_runs(tmp_path):
-    script = Path(__file__).resolve().parents[1] / "examples" / "converse.py"
+    root = Path(__file__).resolve().parents[1]
+    script = root / "examples" / "converse.py"
+    # the checkout's package, not whichever one the interpreter has installed (a script's folder, not the
+    # current one, heads sys.path)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
     out = subprocess.run([sys.executable, str(script), "--small", "--output", str(tmp_path)],
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
     assert pngs == ["converse_closed_loop.png", "converse_random_networks.png", "converse_relu_approximation.png",

@@ -78,7 +78,7 @@ def test_validate_callable_and_first_input_controllers():
     assert "first input" in first.summary()
     with pytest.raises(mpc2nn.ShapeError, match=r"controller output: expected shape \(B, N·n_u\) = \(40, 10\)"):
         mpc2nn.validate(lambda X: X, prob, X)
-    with pytest.raises(mpc2nn.ProblemDefinitionError, match="reference: expected 'osqp', 'daqp' or 'exact'"):
+    with pytest.raises(mpc2nn.ProblemDefinitionError, match="reference: expected one of 'osqp', 'daqp'"):
         mpc2nn.validate(net, prob, X, reference="cvx")
 
 

@@ -1,14 +1,17 @@
-"""The ``mpc2nn`` command: compile, validate, simulate, benchmark and unravel MPC problems from a shell.
+"""The ``mpc2nn`` command: compile, validate, simulate, benchmark, unravel, export and map back MPC problems
+from a shell.
 
-Installed as a console script by ``pip install mpc2nn``; ``python -m mpc2nn.cli`` does the same.
+Installed as a console script with the package (its wheel or ``pip install -e .``); ``python -m mpc2nn.cli``
+does the same.
 Every subcommand takes ``--help``::
 
     mpc2nn compile  PROBLEM [-o NET.mpc2nn] [--alpha A]
-    mpc2nn validate PROBLEM [--samples N] [--seed S] [--reference osqp|daqp|exact] [--tol T]
-    mpc2nn simulate PROBLEM --x0 X1 X2 ... [--steps T] [--controller implicit|mpc] [--plot FIG.png]
+    mpc2nn validate PROBLEM [--samples N] [--seed S] [--reference osqp|daqp|osqp-tight] [--tol T]
+    mpc2nn simulate PROBLEM --x0 X1 X2 ... [--steps T] [--controller implicit|mpc|both] [--plot FIG.png]
     mpc2nn bench    PROBLEM [--samples N] [--seed S] [--repeats R]
     mpc2nn unravel  PROBLEM (--depth J | --tol EPS) [--samples N] [--seed S] [-o NET.mpc2nn]
-    mpc2nn export   NET.mpc2nn --format onnx|torchscript|c -o OUT
+    mpc2nn export   NET.mpc2nn --format onnx|torchscript|c [--dtype float64|float32] -o OUT
+    mpc2nn converse NETWORK [--mpc] [--model PROBLEM] [-o OUT.mpc2nn]
     mpc2nn demo     [--output DIR] [--samples N] [--small]
 
 ``PROBLEM`` is one of
@@ -83,10 +86,19 @@ turn it off. States are drawn chunk by chunk, chunk k with a seed derived from
 ``(--seed, k)`` by :class:`numpy.random.SeedSequence`, so a run is reproducible
 from its seed (but differs from one call of :func:`mpc2nn.sample_states`).
 
-**Exit codes.** 0 success; 1 a check failed (``validate`` or ``demo``: an error
-above the tolerance or a feasibility disagreement; ``unravel --tol``: the
-tolerance missed on the test states; ``simulate``: the controller gave no
-usable input and the loop stopped); 2 a user error (bad file, bad arguments,
+**Validation verdicts.** ``validate`` compares the exact network with a
+reference solver; where they disagree it solves those states again with the
+certified exact solve, DAQP and a tighter OSQP run (:func:`mpc2nn.cross_check`)
+and says who is wrong, state by state. Its first line is the verdict: ``PASS``
+when the network agrees with the reference, or where it does not the reference
+is shown wrong; ``FAIL`` otherwise, naming the states. ``--json`` carries the
+per-state detail under ``cross_check``.
+
+**Exit codes.** 0 success; 1 a check failed (``validate``: the network is
+not shown right on every state; ``demo``: an error above the tolerance or a
+feasibility disagreement; ``unravel --tol``: the tolerance missed on the test
+states; ``simulate``: a controller gave no usable input and the loop stopped;
+``converse``: the network is not MPC-like); 2 a user error (bad file, bad arguments,
 missing optional dependency), reported as one line ``error: ...`` on stderr
 without a traceback; 130 interrupted.
 """

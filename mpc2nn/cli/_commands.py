@@ -13,18 +13,19 @@ from typing import Any
 import numpy as np
 
 from .. import systems
-from ..evaluation import MPCController, plotting, simulate
+from ..evaluation import MPCController, cross_check, plotting, simulate
 from ..exceptions import MissingDependencyError
 from ..implicit import compile as compile_network
 from ..io import load, problem_hash, save
 from ..problem import MPCProblem
-from ..reference import OSQPSession, solve_daqp
-from ._output import CommandLineError, Result, feature, fmt
+from ..reference import REFERENCE_SOLVERS, OSQPSession, solve_daqp
+from ..status import Verdict
+from ._output import CommandLineError, Result, feature, fmt, output_path
 from ._problems import describe, load_problem, network_of, only_states, plant_of, problem_of
 from ._progress import Progress, chunks, report_data, sample, validate_in_chunks
 
 __all__ = ["cmd_compile", "cmd_validate", "cmd_simulate", "cmd_bench", "cmd_unravel", "cmd_export", "cmd_demo",
-           "VALIDATE_TOL"]
+           "VALIDATE_TOL", "cmd_converse"]
 
 #: Largest accepted ``‖U - U_ref‖∞`` of ``mpc2nn validate`` (default of ``--tol``) and of ``mpc2nn demo``
 #: (also on the closed-loop state gap, relative to ``max(1, max|x0|)``): 100 times the 1e-8 that the
@@ -44,12 +45,22 @@ def cmd_compile(args: argparse.Namespace) -> Result:
                 horizon=problem.horizon, m=net.m, n_U=net.W_f.shape[0], parameters=n_params,
                 alpha_min=float(net.alpha.min(initial=np.inf)), alpha_max=float(net.alpha.max(initial=-np.inf)),
                 problem_hash=problem_hash(net), well_posedness=dataclasses.asdict(wp), output=None)
-    text = [describe(problem),
+    verdict = ("compiled: the exact solve applies; U is unique wherever the MPC is feasible"
+               + (" (and so is the fixed point y: I - W is a P-matrix)" if wp.p_matrix else ""))
+    data["verdict"] = verdict
+    bounds = (f"a-priori error bounds: the plain iteration contracts at rate {wp.contraction_rate:.4g}"
+              if wp.contraction_rate is not None else
+              "a-posteriori error bounds (ExplicitNetwork.error_bound): the plain iteration does not contract "
+              + (f"globally (G has {wp.m} rows but rank {wp.rank_G})" if not wp.p_matrix
+                 else "with these steps alpha"))
+    text = [verdict, "",
+            describe(problem),
             f"implicit network: width m = {net.m}, outputs N·n_u = {data['n_U']}, {n_params} parameters, "
             f"alpha in [{fmt(data['alpha_min'], '.4g')}, {fmt(data['alpha_max'], '.4g')}]",
-            "", str(wp)]
+            f"explicit networks unravelled from it get {bounds}",
+            "", "details:", str(wp)]
     if args.output is not None:
-        data["output"] = save(net, args.output)
+        data["output"] = save(net, output_path(args.output))
         text += ["", f"saved to {args.output}"]
     return Result(0, data, text)
 
@@ -61,49 +72,110 @@ def cmd_validate(args: argparse.Namespace) -> Result:
     show = not (args.quiet or args.json)
     X = sample(problem, args.samples, args.seed, show)
     t0 = time.perf_counter()
-    report = validate_in_chunks(net, systems.as_qp(problem), X, args.reference, show)
-    data = dict(problem=problem.name, samples=args.samples, seed=args.seed, **report_data(report, args.tol),
-                seconds=time.perf_counter() - t0)
-    verdict = "PASS" if data["passed"] else "FAIL"
-    text = [describe(problem) + f", m = {net.m} constraint rows", "", report.summary(), "",
-            f"{verdict}: max error {data['max_error']:.3e} (tolerance {args.tol:g}), feasibility agrees on "
-            f"{data['feasibility_agreement']}/{data['states']} states"]
+    qp = systems.as_qp(problem)
+    report = validate_in_chunks(net, qp, X, args.reference, show)
+    data = dict(problem=problem.name, samples=args.samples, seed=args.seed, **report_data(report, args.tol))
+    check = cross_check(report, qp, tol=args.tol)
+    data["agrees_with_reference"] = data["passed"]
+    data["passed"] = data["passed"] or check.controller_right
+    data["cross_check"] = dict(solvers=list(check.cross_checks), unavailable=list(check.unavailable),
+                               counts={str(v): check.count(v) for v in Verdict}, states=check.details())
+    data["seconds"] = time.perf_counter() - t0
+    ref, n = REFERENCE_SOLVERS[args.reference].label, data["states"]
+    if data["agrees_with_reference"]:
+        verdict = (f"PASS: the exact network agrees with {ref} on all {n} states (max error "
+                   f"{data['max_error']:.2e}, tolerance {args.tol:g})")
+    elif check.controller_right:
+        verdict = (f"PASS: the exact network is right on all {n} states; {ref} is wrong on "
+                   f"{check.indices.size} of them ({_states(check.indices)}), shown by the certified exact "
+                   f"solution and {' and '.join(REFERENCE_SOLVERS[c].label for c in check.cross_checks)}")
+    else:
+        wrong, open_ = check.where(Verdict.CONTROLLER_WRONG), check.where(Verdict.UNDECIDED)
+        verdict = (f"FAIL: the exact network and {ref} disagree on {check.indices.size} of {n} states: "
+                   + "; ".join(part for part in (
+                       f"the network is wrong on {wrong.size} ({_states(wrong)})" if wrong.size else "",
+                       f"undecided on {open_.size} ({_states(open_)})" if open_.size else "",
+                       f"{ref} is wrong on {check.count(Verdict.REFERENCE_WRONG)}"
+                       if check.count(Verdict.REFERENCE_WRONG) else "") if part))
+    text = [verdict, "", describe(problem) + f", m = {net.m} constraint rows", "", report.summary()]
+    if check.indices.size:
+        text += ["", check.summary()]
     return Result(0 if data["passed"] else 1, data, text)
+
+
+def _states(indices: np.ndarray, most: int = 5) -> str:
+    """``"states 3, 17"`` (the first ``most``, then how many more)."""
+    shown = ", ".join(str(int(i)) for i in indices[:most])
+    more = f" and {indices.size - most} more" if indices.size > most else ""
+    return ("state " if indices.size == 1 else "states ") + shown + more
+
+
+_LABELS = {"implicit": "implicit network", "mpc": "MPC (OSQP)"}
+
+
+def _closed_loop(obj, problem, name: str, args: argparse.Namespace):
+    """``(trajectory, summary dict)`` of one controller's closed loop."""
+    controller = network_of(obj) if name == "implicit" else MPCController(problem)
+    traj = simulate(plant_of(problem), controller, args.x0, args.steps,
+                    problem=problem if isinstance(problem, MPCProblem) else None)
+    ran = traj.steps_run
+    return traj, dict(
+        cost=traj.cost,
+        max_state_violation=None if traj.state_violation is None else np.nanmax(traj.state_violation[:ran + 1]),
+        max_input_violation=None if traj.input_violation is None or ran == 0
+        else np.nanmax(traj.input_violation[:ran]),
+        stopped_at=traj.stopped_at,
+        stop_status=None if traj.stopped_at is None else traj.status[traj.stopped_at],
+        final_state=traj.states[ran], mean_step_seconds=float(traj.step_time[:max(ran, 1)].mean()),
+        states=traj.states, inputs=traj.inputs, status=traj.status)
+
+
+def _loop_lines(d: dict, steps: int) -> dict:
+    """The text rows of one closed loop, by row name."""
+    stop = ("no, all steps ran" if d["stopped_at"] is None
+            else f"at step {d['stopped_at']}: {d['stop_status']} (no usable input)")
+    cost = (fmt(d["cost"]) if d["cost"] is not None else
+            "n/a (no step ran)" if d["stopped_at"] == 0 else fmt(d["cost"]))
+    return {"closed-loop cost": cost, "max state violation": fmt(d["max_state_violation"]),
+            "max input violation": fmt(d["max_input_violation"]), "stopped": stop,
+            "final state": np.array2string(d["final_state"], precision=4),
+            "controller time": f"{1e3 * d['mean_step_seconds']:.3f} ms per step (mean)"}
 
 
 def cmd_simulate(args: argparse.Namespace) -> Result:
     obj = load_problem(args.problem)
     problem = problem_of(obj)
     only_states(problem, "simulates without references (the previous input starts at zero)")
-    controller = network_of(obj) if args.controller == "implicit" else MPCController(problem)
-    label = {"implicit": "implicit network", "mpc": "MPC (OSQP)"}[args.controller]
-    traj = simulate(plant_of(problem), controller, args.x0, args.steps,
-                    problem=problem if isinstance(problem, MPCProblem) else None)
-    ran = args.steps if traj.stopped_at is None else traj.stopped_at
-    data = dict(problem=problem.name, controller=args.controller, steps=args.steps, steps_run=ran, x0=args.x0,
-                cost=traj.cost,
-                max_state_violation=None if traj.state_violation is None else np.nanmax(traj.state_violation),
-                max_input_violation=None if traj.input_violation is None or ran == 0
-                else np.nanmax(traj.input_violation[:ran]),
-                stopped_at=traj.stopped_at,
-                stop_status=None if traj.stopped_at is None else traj.status[traj.stopped_at],
-                final_state=traj.states[ran], mean_step_seconds=float(traj.step_time[:max(ran, 1)].mean()),
-                states=traj.states, inputs=traj.inputs, status=traj.status, plot=None)
-    stop = ("no, all steps ran" if traj.stopped_at is None
-            else f"at step {traj.stopped_at}: {data['stop_status']} (no usable input)")
-    text = [describe(problem), f"closed loop with the {label}, {args.steps} steps from x0 = {args.x0}", "",
-            f"{'closed-loop cost':<22}{fmt(traj.cost)}",
-            f"{'max state violation':<22}{fmt(data['max_state_violation'])}",
-            f"{'max input violation':<22}{fmt(data['max_input_violation'])}",
-            f"{'stopped':<22}{stop}",
-            f"{'final state':<22}{np.array2string(traj.states[ran], precision=4)}",
-            f"{'controller time':<22}{1e3 * data['mean_step_seconds']:.3f} ms per step (mean)"]
+    names = ["implicit", "mpc"] if args.controller == "both" else [args.controller]
+    runs = {name: _closed_loop(obj, problem, name, args) for name in names}
+    first = runs[names[0]][1]
+    data = dict(problem=problem.name, controller=args.controller, steps=args.steps,
+                steps_run=runs[names[0]][0].steps_run, x0=args.x0, **first, plot=None)
+    head = [describe(problem)]
+    if len(names) == 1:
+        head.append(f"closed loop with the {_LABELS[names[0]]}, {args.steps} steps from x0 = {args.x0}")
+        rows = [f"{k:<22}{v}" for k, v in _loop_lines(first, args.steps).items()]
+    else:
+        (t_net, d_net), (t_mpc, d_mpc) = runs["implicit"], runs["mpc"]
+        n = min(t_net.steps_run, t_mpc.steps_run)
+        gap_x = float(np.abs(t_net.states[:n + 1] - t_mpc.states[:n + 1]).max(initial=0.0))
+        gap_u = float(np.abs(t_net.inputs[:n] - t_mpc.inputs[:n]).max(initial=0.0))
+        data["mpc"] = d_mpc
+        data.update(max_state_gap=gap_x, max_input_gap=gap_u, compared_steps=n)
+        head.insert(0, f"implicit network vs MPC (OSQP), {args.steps} steps from x0 = {args.x0}: "
+                       f"max |x_network - x_MPC| = {gap_x:.2e}, max |u_network - u_MPC| = {gap_u:.2e} "
+                       f"over {n} steps")
+        a, b = _loop_lines(d_net, args.steps), _loop_lines(d_mpc, args.steps)
+        rows = [f"{'':<22}{'implicit network':<30}MPC (OSQP)"] + [f"{k:<22}{a[k]:<30}{b[k]}" for k in a]
+    text = head + [""] + rows
     if args.plot is not None:
-        data["plot"] = plotting.save_trajectories(args.plot, {label: traj},
-                                          problem if isinstance(problem, MPCProblem) else None,
-                                          f"{problem.name}: closed loop from x0 = {args.x0}")
+        data["plot"] = plotting.save_trajectories(
+            output_path(args.plot), {_LABELS[name]: runs[name][0] for name in reversed(names)},
+            problem if isinstance(problem, MPCProblem) else None,
+            f"{problem.name}: closed loop from x0 = {args.x0}")
         text.append(f"{'plot':<22}{args.plot}")
-    return Result(0 if traj.stopped_at is None else 1, data, text)
+    stopped = any(runs[name][0].stopped_at is not None for name in names)
+    return Result(1 if stopped else 0, data, text)
 
 
 def cmd_bench(args: argparse.Namespace) -> Result:
@@ -205,14 +277,80 @@ def cmd_export(args: argparse.Namespace) -> Result:
     obj = load(args.file)
     fmt_fn = feature("mpc2nn.export", {"onnx": "to_onnx", "torchscript": "to_torchscript", "c": "to_c"}[args.format],
                       f"export to {args.format}")
+    target = args.output if args.format == "c" else output_path(args.output)
     try:
-        written = Path(fmt_fn(obj, args.output))
+        written = Path(fmt_fn(obj, target, dtype=args.dtype))
     except TypeError as exc:  # not an explicit network
         raise CommandLineError(f"{args.file}: {exc}; export needs a file written by `mpc2nn unravel -o`") from None
     size = written.stat().st_size
-    data = dict(input=args.file, kind=type(obj).__name__, format=args.format, output=str(written), bytes=size)
-    return Result(0, data, [f"{type(obj).__name__} from {args.file} exported as {args.format} to {written} "
-                             f"({size} bytes)"])
+    data = dict(input=args.file, kind=type(obj).__name__, format=args.format, dtype=args.dtype, output=str(written),
+                bytes=size)
+    return Result(0, data, [f"{type(obj).__name__} from {args.file} exported as {args.format} ({args.dtype}) to "
+                             f"{written} ({size} bytes)"])
+
+
+def _weights_of(spec: str):
+    """An implicit network from a PROBLEM argument, or bare weights from a ``.npz`` (W, Y, b, W_f, Y_f)."""
+    if spec.endswith(".npz"):
+        from ..implicit import ImplicitWeights
+
+        with np.load(spec) as z:
+            missing = [k for k in ("W", "Y", "b", "W_f", "Y_f") if k not in z.files]
+            if missing:
+                raise CommandLineError(f"{spec}: missing arrays {missing}; a weights file holds W (m, m), Y (m, n_x), "
+                                       "b (m,), W_f (n_U, m), Y_f (n_U, n_x) and optionally output_bias (n_U,), n_u")
+            kw = {k: z[k] for k in ("W", "Y", "b", "W_f", "Y_f", "output_bias") if k in z.files}
+            if "n_u" in z.files:
+                kw["n_u"] = int(z["n_u"])
+        return ImplicitWeights(**kw), None
+    obj = load_problem(spec)
+    return network_of(obj), problem_of(obj)
+
+
+def cmd_converse(args: argparse.Namespace) -> Result:
+    converse = feature("mpc2nn.converse", "to_qp", "the converse map")
+    net, problem = _weights_of(args.network)
+    result = converse(net)
+    data: dict[str, Any] = dict(network=args.network, status=str(result.status), method=result.method,
+                                residual=result.residual, network_mismatch=result.network_mismatch,
+                                m=result.qp.m, n_U=result.qp.n_U, n_x=result.qp.n_x,
+                                obstruction=None if result.obstruction is None else dict(
+                                    kind=result.obstruction.kind, rows=list(result.obstruction.rows),
+                                    message=result.obstruction.message), mpc=None, output=None)
+    mism = max(result.network_mismatch.values(), default=0.0)
+    if result.exact:
+        verdict = (f"MPC-like: the network is the implicit network of a QP (m = {result.qp.m} rows, "
+                   f"N·n_u = {result.qp.n_U}); compile(qp) rebuilds its weights within {mism:.1e}")
+    else:
+        verdict = (f"not MPC-like: {result.obstruction}; the nearest MPC-like network differs by {mism:.1e}"
+                   if result.obstruction is not None else f"not MPC-like ({result.status})")
+    text = [verdict, "", str(result)]
+    ok = bool(result.exact)
+    saved = result.qp
+    if args.mpc:
+        to_mpc = feature("mpc2nn.converse", "to_mpc", "the converse map to MPC weights")
+        model = problem if args.model is None else problem_of(load_problem(args.model))
+        if model is None:
+            raise CommandLineError(f"{args.network}: a weights file carries no model; give --model PROBLEM "
+                                   "(a problem file or builtin:NAME) for A, B and the horizon")
+        plant = plant_of(model)
+        A, B = (plant.A, plant.B) if isinstance(plant, MPCProblem) else plant
+        rec = to_mpc(net, A, B, model.horizon, n_samples=args.samples, seed=args.seed)
+        data["mpc"] = dict(status=str(rec.status), max_error=rec.max_error,
+                           feasibility_agreement=rec.feasibility_agreement, Q=rec.Q, R=rec.R, P=rec.P,
+                           constraints=list(rec.constraints),
+                           problem=None if rec.problem is None else repr(rec.problem))
+        text += ["", f"MPC weights on the model of {model.name}: {rec.status}"
+                 + (f" (reproduces the network on {rec.X.shape[0]} states, max relative error {rec.max_error:.1e})"
+                    if rec.reproduces else ""), str(rec)]
+        if rec.problem is not None:
+            text.append(f"recovered problem: {rec.problem!r}")
+            saved = rec.problem
+        ok = ok and rec.reproduces
+    if args.output is not None:
+        data["output"] = save(saved, output_path(args.output))
+        text += ["", f"saved the recovered {type(saved).__name__} to {args.output}"]
+    return Result(0 if ok else 1, data, text)
 
 
 def cmd_demo(args: argparse.Namespace) -> Result:
@@ -233,9 +371,11 @@ def cmd_demo(args: argparse.Namespace) -> Result:
     tol = VALIDATE_TOL
     data = dict(problem=problem.name, samples=n, **report_data(report, tol), closed_loop_steps=steps,
                 closed_loop_gap=gap, plot=plot)
-    data["passed"] = data["passed"] and gap <= tol * max(1.0, float(np.abs(x0).max()))
+    check = cross_check(report, problem, tol=tol)  # where OSQP disagrees: who is wrong
+    data["reference_wrong"] = check.where(Verdict.REFERENCE_WRONG)
+    data["passed"] = (data["passed"] or check.controller_right) and gap <= tol * max(1.0, float(np.abs(x0).max()))
     text = [describe(problem), f"implicit network: width m = {net.m}, N·n_u = {net.W_f.shape[0]} outputs", "",
-            report.summary(), "",
+            report.summary()] + (["", check.summary()] if check.indices.size else []) + ["",
             f"closed loop from x0 = {tuple(x0)}, {steps} steps: max |x_network - x_OSQP| = {gap:.2e}",
             f"plot written to {plot}"]
     return Result(0 if data["passed"] else 1, data, text)

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..exceptions import Mpc2nnError
 
-__all__ = ["Result", "jsonable", "fmt", "feature", "CommandLineError"]
+__all__ = ["Result", "jsonable", "fmt", "feature", "CommandLineError", "output_path"]
 
 
 class CommandLineError(Mpc2nnError, ValueError):
@@ -57,3 +57,14 @@ def feature(module: str, attr: str, what: str) -> Callable:
         return getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as exc:
         raise CommandLineError(f"{what} is not available in this installation: {exc}") from None
+
+
+def output_path(path) -> Path:
+    """``path`` with its folder created where missing (``-o out/new/net.mpc2nn`` works in a fresh clone)."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise CommandLineError(f"{path}: cannot create the folder {path.parent}: a file of that name is in "
+                               "the way") from None
+    return path

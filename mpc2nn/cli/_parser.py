@@ -9,10 +9,12 @@ from pathlib import Path
 
 from .. import systems
 from .._version import __version__
+from ..reference import REFERENCE_SOLVERS
 from ._commands import (
     VALIDATE_TOL,
     cmd_bench,
     cmd_compile,
+    cmd_converse,
     cmd_demo,
     cmd_export,
     cmd_simulate,
@@ -48,6 +50,9 @@ def _float_at_least(low: float, strict: bool) -> Callable[[str], float]:
     return parse
 
 
+#: The reference solvers validate offers: those independent of the exact solve it checks.
+_INDEPENDENT = tuple(k for k, r in REFERENCE_SOLVERS.items() if r.independent)
+
 _PROBLEM_HELP = "a TOML problem file, a saved .mpc2nn file, or builtin:NAME (" + ", ".join(
     systems.all_problems()) + ")"
 
@@ -65,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     parser = argparse.ArgumentParser(
         prog="mpc2nn", description="Linear MPC as exact implicit ReLU networks: compile, validate, simulate, "
-        "benchmark, unravel and export.",
+        "benchmark, unravel, export and map back (converse).",
         epilog="Exit codes: 0 success, 1 a check failed, 2 a user error (bad file or arguments). "
         "Problem file schema: see the mpc2nn documentation (command line) or examples/problems/.")
     parser.add_argument("--version", action="version", version=f"mpc2nn {__version__}")
@@ -81,30 +86,40 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("compile", cmd_compile, "Compile a problem into its implicit ReLU network; report its size and "
             "well-posedness.", "example: mpc2nn compile builtin:double_integrator -o di.mpc2nn")
     p.add_argument("problem", metavar="PROBLEM", help=_PROBLEM_HELP)
-    p.add_argument("-o", "--output", type=Path, help="save the network to this .mpc2nn file")
+    p.add_argument("-o", "--output", type=Path, help="save the network to this .mpc2nn file (missing folders are "
+                   "created)")
     p.add_argument("--alpha", type=_float_at_least(0.0, strict=True),
                    help="step size α > 0 of the network (default 1/λmax(G H⁻¹ Gᵀ))")
 
     p = add("validate", cmd_validate, "Compare the exact implicit network with a reference solver on sampled "
-            "feasible states.", "exit code 1 if the max error exceeds --tol or feasibility disagrees\n"
+            "feasible states, and say who is wrong where they disagree.",
+            "exit code 1 unless the network is right on every state: it agrees with the reference within "
+            "--tol, or the states where it does not are shown to be the reference's fault\n"
             "example: mpc2nn validate examples/problems/quadcopter.toml --samples 500")
     p.add_argument("problem", metavar="PROBLEM", help=_PROBLEM_HELP)
     p.add_argument("--samples", type=_positive_int, default=1000, help="number of states (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampling (default 0)")
-    p.add_argument("--reference", choices=("osqp", "daqp", "exact"), default="osqp",
-                   help="reference solver (default osqp, tolerances 1e-10 with polishing)")
+    p.add_argument("--reference", choices=_INDEPENDENT, default="osqp",
+                   help="reference solver: " + "; ".join(f"{k}: {REFERENCE_SOLVERS[k].description}" for k in
+                                                         _INDEPENDENT)
+                   + " (default osqp). Where it disagrees with the network, the states are solved again by "
+                   "the certified exact solve, DAQP and a tighter OSQP run, and the report says who is wrong")
     p.add_argument("--tol", type=_float_at_least(0.0, strict=False), default=VALIDATE_TOL,
                    help=f"largest accepted ‖U - U_ref‖∞ (default {VALIDATE_TOL:g})")
 
-    p = add("simulate", cmd_simulate, "Run the exact network (or MPC by OSQP) in closed loop with the "
-            "problem's model.", "exit code 1 if the controller finds no usable input and the loop stops\n"
-            "example: mpc2nn simulate builtin:drummond2024_corrected --x0 -200 -200 --steps 25 --plot loop.png")
+    p = add("simulate", cmd_simulate, "Run the exact network, MPC by OSQP, or both, in closed loop with the "
+            "problem's model.", "exit code 1 if a controller finds no usable input and the loop stops\n"
+            "example: mpc2nn simulate builtin:drummond2024_corrected --x0 -200 -200 --steps 25 --controller both "
+            "--plot loop.png")
     p.add_argument("problem", metavar="PROBLEM", help=_PROBLEM_HELP)
     p.add_argument("--x0", type=float, nargs="+", required=True, metavar="X", help="initial state, n_x numbers")
     p.add_argument("--steps", type=_positive_int, default=25, help="number of steps (default 25)")
-    p.add_argument("--controller", choices=("implicit", "mpc"), default="implicit",
-                   help="implicit: the exact implicit network (default); mpc: OSQP")
-    p.add_argument("--plot", type=Path, help="write states and inputs over time to this image (e.g. loop.png)")
+    p.add_argument("--controller", choices=("implicit", "mpc", "both"), default="implicit",
+                   help="implicit: the exact implicit network (default); mpc: OSQP; both: the two side by side, "
+                   "with their largest difference")
+    p.add_argument("--plot", type=Path, help="write states, inputs (and outputs) over time to this image, one "
+                   "panel per signal, in seconds where the problem has dt (e.g. loop.png); with --controller both "
+                   "the two loops overlaid and their difference")
 
     p = add("bench", cmd_bench, "Throughput of the exact batched solve against DAQP and OSQP on the same "
             "states.", "example: mpc2nn bench builtin:quadcopter --samples 2000")
@@ -126,12 +141,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the sampling (default 0)")
     p.add_argument("-o", "--output", type=Path, help="save the explicit network to this .mpc2nn file")
 
-    p = add("export", cmd_export, "Export a saved network to ONNX or TorchScript.",
-            "example: mpc2nn export explicit.mpc2nn --format onnx -o controller.onnx")
+    p = add("export", cmd_export, "Export a saved explicit network to ONNX, TorchScript or C.",
+            "example: mpc2nn export explicit.mpc2nn --format onnx -o controller.onnx\n"
+            "         mpc2nn export explicit.mpc2nn --format c --dtype float32 -o controller/")
     p.add_argument("file", metavar="FILE", help="a .mpc2nn file written by `mpc2nn unravel -o`")
     p.add_argument("--format", choices=("onnx", "torchscript", "c"), required=True,
-                   help="target format (c: a folder with NAME.c and NAME.h, plain loops, static weights)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="file to write (folder for --format c)")
+                   help="onnx: a graph of MatMul/Add/Sub/Mul/Relu; torchscript: a traced module; c: a folder "
+                   "with mpc2nn_control.c and .h, plain loops, static weights, no dependencies")
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                   help="arithmetic of the exported network (default float64; float32 for targets without "
+                   "double precision: its error against MPC is then of float32's size, check it)")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="file to write (a folder for --format c); missing folders are created")
+
+    p = add("converse", cmd_converse, "The converse map: is a network MPC-like (the implicit network of some QP), "
+            "and which QP (and, with --mpc, which MPC weights) it comes from.",
+            "exit code 1 if the network is not MPC-like (or, with --mpc, the recovered MPC does not reproduce it)\n"
+            "example: mpc2nn converse net.mpc2nn --mpc -o recovered.mpc2nn\n"
+            "         mpc2nn converse weights.npz --mpc --model builtin:double_integrator")
+    p.add_argument("network", metavar="NETWORK", help="a saved implicit network or any PROBLEM (compiled first), "
+                   "or a .npz of weights W (m, m), Y (m, n_x), b (m,), W_f (n_U, m), Y_f (n_U, n_x)")
+    p.add_argument("--mpc", action="store_true", help="also recover MPC weights Q, R, P and constraints on the "
+                   "model (needs cvxpy: pip install 'mpc2nn[converse]')")
+    p.add_argument("--model", metavar="PROBLEM", help="the model (A, B, horizon) for --mpc when NETWORK is a "
+                   "weights file")
+    p.add_argument("--samples", type=_positive_int, default=100,
+                   help="states on which --mpc checks the recovered MPC against the network (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="seed of those states (default 0)")
+    p.add_argument("-o", "--output", type=Path, help="save the recovered QP (with --mpc: the MPC problem, where "
+                   "one was read) to this .mpc2nn file")
 
     p = add("demo", cmd_demo, "The quick-start demo: the paper's corrected example as an exact network, "
             "validated against OSQP, closed loop plotted.", "example: mpc2nn demo --output out/ --small")

@@ -10,6 +10,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from ..evaluation import ValidationReport, validate
+from ..exceptions import ProblemDefinitionError
 from ..problem import MPCProblem
 from ..qp import CondensedQP, KKTResiduals
 from ..sampling import sample_parameters
@@ -72,7 +73,16 @@ def sample(problem: MPCProblem | CondensedQP, n: int, seed: int, show: bool, lab
     parts = []
     with Progress(label, n, show) as bar:
         for sl, s in zip(pieces, seeds, strict=True):
-            parts.append(sample_parameters(problem, sl.stop - sl.start, seed=int(s)))
+            try:
+                parts.append(sample_parameters(problem, sl.stop - sl.start, seed=int(s)))
+            except ProblemDefinitionError as exc:
+                if "max_draws" not in str(exc):
+                    raise
+                # the library's advice names its max_draws argument, which the command line does not have
+                raise CommandLineError(
+                    f"{str(exc).split(';')[0]}: the problem is feasible on too little of its sample box; move or "
+                    "shrink [sample_box] in the problem file to where feasible states are (sample_box.lo, "
+                    "sample_box.hi), or check the constraints") from None
             bar.advance(sl.stop - sl.start)
     return np.concatenate(parts)
 
@@ -87,7 +97,8 @@ def validate_in_chunks(controller: Any, qp: CondensedQP, X: np.ndarray, referenc
     if len(parts) == 1:
         return parts[0]
     join = {f.name: np.concatenate([getattr(p, f.name) for p in parts])
-            for f in dataclasses.fields(ValidationReport) if f.name not in ("kkt", "reference", "compared")}
+            for f in dataclasses.fields(ValidationReport) if f.name not in ("kkt", "reference", "compared")
+            and getattr(parts[0], f.name) is not None}
     kkt = None if parts[0].kkt is None else KKTResiduals(
         **{f.name: np.concatenate([getattr(p.kkt, f.name) for p in parts]) for f in dataclasses.fields(KKTResiduals)})
     return ValidationReport(**join, kkt=kkt, reference=parts[0].reference, compared=parts[0].compared)

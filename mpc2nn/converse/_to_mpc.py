@@ -137,9 +137,10 @@ def to_mpc(net, A, B, horizon: int, *, X=None, n_samples: int = 100, seed: int =
     (least squares, relative residual <= ROW_TOL; pure state constraints on
     ``x_1..x_N`` are tried first), rows are grouped by their normalised
     ``(c_x, c_u, d)`` (tolerance :data:`ROW_TOL`), and groups present at every stage become
-    input bounds, state bounds (``x_1..x_N``), stage constraints or terminal
-    rows of an :class:`~mpc2nn.MPCProblem`; with the rows known exactly, the
-    weights are refined on ``H W_f + G*ᵀ diag(ρ) = 0`` and ``H Y_f + F = 0``
+    input bounds, state bounds (``x_1..x_N``), output bounds (a pure state row
+    ``c_xᵀ x_k <= d`` on ``x_1..x_N`` that is no bound of one state: an output
+    ``y = c_xᵀ x``), stage constraints or terminal rows of an :class:`~mpc2nn.MPCProblem`;
+    with the rows known exactly, the weights are refined on ``H W_f + G*ᵀ diag(ρ) = 0`` and ``H Y_f + F = 0``
     (exact data, no recovered H). Finally the recovered MPC is solved exactly
     on sampled states and compared with the network.
 
@@ -419,7 +420,7 @@ def _read_rows(G, w, E, Phi, Gamma, N, n_x, n_u):
             groups.append([i])
     u_min, u_max = np.full(n_u, -np.inf), np.full(n_u, np.inf)
     x_min, x_max = np.full(n_x, -np.inf), np.full(n_x, np.inf)
-    stage, term, described = [], [], []
+    stage, term, described, outputs = [], [], [], []
     for g in groups:
         ks = sorted(set(found_k[g].tolist()))
         c_x, c_u, dd = coef[g[0], :n_x], coef[g[0], n_x:], float(np.mean(rhs[g]))
@@ -447,6 +448,9 @@ def _read_rows(G, w, E, Phi, Gamma, N, n_x, n_u):
                 described.append(f"x_min[{j}] = {-dd:.6g} on x_1..x_N (rows {g})")
             else:
                 return None, None, tuple(described), f"rows {g} repeat a state bound with another value"
+        elif not c_u.any() and ks == list(range(1, N + 1)):  # not a unit vector: an output bound on y = c_xᵀx
+            outputs.append((c_x, dd))
+            described.append(f"output bound {txt} on x_1..x_N (rows {g})")
         elif not c_u.any() and ks == [N]:
             term.append((c_x, dd))
             described.append(f"terminal constraint {txt} (rows {g})")
@@ -463,6 +467,23 @@ def _read_rows(G, w, E, Phi, Gamma, N, n_x, n_u):
             Gstar[i, k * n_u:(k + 1) * n_u] += coef[i, n_x:]
     spec = dict(u_min=u_min, u_max=u_max, x_min=x_min, x_max=x_max, constraints=tuple(stage),
                 terminal_constraint=terminal)
+    if outputs:  # one output per direction: c_xᵀx <= d is an upper bound, its opposite row a lower bound
+        C_rows: list[np.ndarray] = []
+        lo: list[float] = []
+        hi: list[float] = []
+        for c_x, dd in outputs:
+            for j, c in enumerate(C_rows):
+                if np.allclose(c_x, c, rtol=0, atol=ROW_TOL) and hi[j] == np.inf:
+                    hi[j] = dd
+                    break
+                if np.allclose(c_x, -c, rtol=0, atol=ROW_TOL) and lo[j] == -np.inf:
+                    lo[j] = -dd
+                    break
+            else:
+                C_rows.append(c_x)
+                lo.append(-np.inf)
+                hi.append(dd)
+        spec.update(C=np.array(C_rows), y_min=np.array(lo), y_max=np.array(hi))
     return spec, Gstar, tuple(described), ""
 
 

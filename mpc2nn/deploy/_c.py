@@ -11,20 +11,30 @@ from ._onnx import to_onnx
 
 __all__ = ["to_c"]
 
-#: Significant digits printed per weight: 17 is the number that round-trips every float64 exactly, so the
-#: C function computes with the very weights of the network.
-C_DIGITS = 17
+#: The C type, the significant digits and the literal suffix of each dtype: 17 digits round-trip every
+#: float64 and 9 every float32 exactly, so the C function computes with the very weights of the network.
+C_DIGITS = {"float64": ("double", 17, ""), "float32": ("float", 9, "f")}
 
 
-def to_c(explicit, directory, *, output: str = "control", name: str = "mpc2nn_control") -> Path:
+def _literal(v: float, digits: int, suffix: str) -> str:
+    text = f"{v:.{digits}g}"
+    if suffix and not any(c in text for c in ".en"):  # "1" -> "1.0f": a float literal needs a point or exponent
+        text += ".0"
+    return text + suffix
+
+
+def to_c(explicit, directory, *, output: str = "control", name: str = "mpc2nn_control",
+         dtype: str = "float64") -> Path:
     """Write a dependency-free C function evaluating an explicit network; returns the ``.c`` path.
 
     Writes ``NAME.c`` and ``NAME.h`` into ``directory`` with
     ``void NAME(const double x[], double u[])``: ``x`` has ``n_θ`` entries (the state,
     or ``θ`` as laid out in ``explicit.qp.parameter_labels``), ``u``
     receives ``n_u`` (``output="control"``) or ``N·n_u`` (``"sequence"``) entries.
-    The weights are ``static const double`` arrays printed with :data:`C_DIGITS` = 17
-    significant digits (exact doubles); each operation of the network's ONNX graph
+    ``dtype="float32"`` writes ``float`` instead of ``double`` throughout (weights rounded
+    to float32 by the ONNX export, printed with 9 digits), for targets without double
+    arithmetic. The weights are ``static const`` arrays printed with enough significant
+    digits to be exact (:data:`C_DIGITS`: 17 for double); each operation of the network's ONNX graph
     (:func:`to_onnx`) becomes a plain loop; intermediate vectors live in static
     buffers reused once their last reader has run, so the function is not
     reentrant (call it from one thread at a time).
@@ -47,11 +57,15 @@ def to_c(explicit, directory, *, output: str = "control", name: str = "mpc2nn_co
     """
     onnx = require("onnx", "dev")
     numpy_helper = require("onnx.numpy_helper", "dev")
+    if dtype not in C_DIGITS:
+        raise ValueError(f"dtype: expected 'float64' or 'float32', got {dtype!r}")
+    T, digits, suffix = C_DIGITS[dtype]
+    zero = _literal(0.0, digits, suffix)
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        graph = onnx.load(str(to_onnx(explicit, Path(tmp) / "net.onnx", output=output))).graph
+        graph = onnx.load(str(to_onnx(explicit, Path(tmp) / "net.onnx", output=output, dtype=dtype))).graph
     consts = {t.name: numpy_helper.to_array(t).astype(float) for t in graph.initializer}
     nodes = list(graph.node)
     for n in nodes:
@@ -78,8 +92,8 @@ def to_c(explicit, directory, *, output: str = "control", name: str = "mpc2nn_co
     def const_ref(key: str) -> str:
         cname = "w" + str(len(weights))
         arr = consts[key]
-        values = ", ".join(f"{v:.{C_DIGITS}g}" for v in arr.ravel()) or "0"
-        weights.append(f"static const double {cname}[{max(arr.size, 1)}] = {{{values}}};")
+        values = ", ".join(_literal(v, digits, suffix) for v in arr.ravel()) or zero
+        weights.append(f"static const {T} {cname}[{max(arr.size, 1)}] = {{{values}}};")
         consts[key] = (cname, arr)
         return cname
 
@@ -108,11 +122,11 @@ def to_c(explicit, directory, *, output: str = "control", name: str = "mpc2nn_co
             sizes.append(k)
         width[n.output[0]], buffers[n.output[0]] = k, buf
         if n.op_type == "MatMul":
-            body.append(f"    for (j = 0; j < {k}; j++) {{ double s = 0.0; for (i = 0; i < {k_in}; i++) "
+            body.append(f"    for (j = 0; j < {k}; j++) {{ {T} s = {zero}; for (i = 0; i < {k_in}; i++) "
                         f"s += {a}[i] * {B}[i * {k} + j]; {buf}[j] = s; }}")
         elif n.op_type == "Relu":
             a = ops[0][1]
-            body.append(f"    for (i = 0; i < {k}; i++) {buf}[i] = {a}[i] > 0.0 ? {a}[i] : 0.0;")
+            body.append(f"    for (i = 0; i < {k}; i++) {buf}[i] = {a}[i] > {zero} ? {a}[i] : {zero};")
         else:
             sym = {"Add": "+", "Sub": "-", "Mul": "*"}[n.op_type]
             terms = [f"{o[1]}[i]" if o[0] == "var" or o[2].size > 1 else f"{o[1]}[0]" for o in ops]
@@ -121,13 +135,13 @@ def to_c(explicit, directory, *, output: str = "control", name: str = "mpc2nn_co
             if last_use.get(key) == i and key in buffers and buffers[key] not in ("x", "u"):
                 free.setdefault(width[key], []).append(buffers[key])
     n_out = width[out_name]
-    decls = [f"static double b{j}[{s}];" for j, s in enumerate(sizes)]
+    decls = [f"static {T} b{j}[{s}];" for j, s in enumerate(sizes)]
     header = (f"/* {name}: explicit MPC network written by mpc2nn {__version__} "
               f"({explicit.method}, depth {explicit.depth}). */\n#ifndef {name.upper()}_H\n#define {name.upper()}_H\n"
               f"#define {name.upper()}_NX {n_x}\n#define {name.upper()}_NU {n_out}\n"
-              f"void {name}(const double x[{n_x}], double u[{n_out}]);\n#endif\n")
+              f"void {name}(const {T} x[{n_x}], {T} u[{n_out}]);\n#endif\n")
     source = "\n".join([f'#include "{name}.h"', "", *weights, "", *decls, "",
-                        f"void {name}(const double x[{n_x}], double u[{n_out}])", "{", "    int i, j;",
+                        f"void {name}(const {T} x[{n_x}], {T} u[{n_out}])", "{", "    int i, j;",
                         "    (void)j;", *body, "}", ""])
     (directory / f"{name}.h").write_text(header)
     path = directory / f"{name}.c"

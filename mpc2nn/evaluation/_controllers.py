@@ -59,7 +59,8 @@ class Controller(Protocol):
 
     Called as ``ctrl(x, u_prev=..., x_ref=..., u_ref=...)``: state ``(n_x,)``, the input
     applied at the previous step ``(n_u,)`` and the step's references (``None`` where
-    there are none).
+    there are none); :func:`simulate` adds ``y_ref=`` (the output reference) only when
+    one is given, so a Controller needs that keyword only to track outputs.
     """
 
     def __call__(self, x: np.ndarray, *, u_prev=None, x_ref=None, u_ref=None) -> ControlAction: ...
@@ -76,9 +77,23 @@ def _deviation(x, x_ref, u_ref, who: str, fix: str = "") -> np.ndarray:
     return x if x_ref is None else x - x_ref
 
 
-def _parameters(qp: CondensedQP, x, u_prev, x_ref, u_ref) -> np.ndarray:
+def _no_output_reference(y_ref, who: str) -> None:
+    if y_ref is not None:
+        raise ProblemDefinitionError(f"output reference: {who} sees only the state; it cannot take an output "
+                                     "reference (leave output_reference out)")
+
+
+def _parameters(qp: CondensedQP, x, u_prev, x_ref, u_ref, y_ref=None) -> np.ndarray:
     """``θ`` (1, n_θ) of one step for a QP-based controller (see the module docstring)."""
     layout = dict(qp.parameter_sizes)
+    if "y_ref" not in layout:
+        if y_ref is not None:
+            raise ProblemDefinitionError(
+                f"output reference: QP '{qp.name}' takes no y_ref (it needs tracking=True and an output_weight); "
+                "leave output_reference out")
+    elif y_ref is None:
+        raise ProblemDefinitionError(
+            f"output reference: QP '{qp.name}' tracks an output reference; pass output_reference= to simulate")
     if "x_ref" not in layout:
         x = _deviation(x, x_ref, u_ref, f"QP '{qp.name}' (tracking=False)",
                        "; build the problem with tracking=True to track (x_ref, u_ref)")
@@ -89,7 +104,7 @@ def _parameters(qp: CondensedQP, x, u_prev, x_ref, u_ref) -> np.ndarray:
             "reference) and input_reference= to simulate (mpc2nn.steady_state_target gives both)")
     if "u_prev" not in layout:
         u_prev = None
-    return qp.parameters(x, u_prev=u_prev, x_ref=x_ref, u_ref=u_ref)
+    return qp.parameters(x, u_prev=u_prev, x_ref=x_ref, u_ref=u_ref, y_ref=y_ref)
 
 
 class MPCController:
@@ -107,8 +122,8 @@ class MPCController:
         self.qp = self._session.qp
         self.n_u = self._session.qp.n_u
 
-    def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None):
-        ref = self._session.solve(_parameters(self.qp, x, u_prev, x_ref, u_ref))
+    def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None, y_ref=None):
+        ref = self._session.solve(_parameters(self.qp, x, u_prev, x_ref, u_ref, y_ref))
         return ControlAction(ref.u0[0], str(ref.status[0]))
 
     def reset(self):
@@ -134,11 +149,11 @@ class ImplicitController:
         self._state_only = net.qp.layout.state_only
         self._y: np.ndarray | None = None
 
-    def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None):
-        if self._state_only and x_ref is None and u_ref is None:
+    def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None, y_ref=None):
+        if self._state_only and x_ref is None and u_ref is None and y_ref is None:
             theta = np.asarray(x, dtype=float)  # the lean path: the state is the network input
         else:
-            theta = _parameters(self.qp, x, u_prev, x_ref, u_ref)
+            theta = _parameters(self.qp, x, u_prev, x_ref, u_ref, y_ref)
         # the previous fixed point's active set is verified first (one reduced solve) before any search
         sol = self.net.solve(theta, y0=self._y if self.warm_start else None)
         if sol.feasible[0]:
@@ -173,8 +188,8 @@ class ExplicitController:
         self.residuals: list[np.ndarray] = []
         self._state = None
 
-    def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None):
-        theta = _parameters(self.qp, x, u_prev, x_ref, u_ref)
+    def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None, y_ref=None):
+        theta = _parameters(self.qp, x, u_prev, x_ref, u_ref, y_ref)
         state0 = self._state if self.warm_start else None
         if self.record_residuals:
             hist = self.explicit.history(theta, state0=state0)
@@ -211,7 +226,8 @@ class _StateOnlyController:
         self.n_u = getattr(ctrl, "n_u", None)
         self.problem = getattr(ctrl, "problem", None)
 
-    def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None):
+    def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None, y_ref=None):
+        _no_output_reference(y_ref, f"controller {type(self._ctrl).__name__}")
         return self._ctrl(_deviation(x, x_ref, u_ref, f"controller {type(self._ctrl).__name__}"))
 
     def reset(self):
@@ -233,7 +249,8 @@ class FunctionController:
     def __init__(self, fn: Callable[[np.ndarray], np.ndarray]):
         self.fn = fn
 
-    def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None):
+    def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None, y_ref=None):
+        _no_output_reference(y_ref, "a FunctionController")
         u = np.atleast_1d(np.asarray(self.fn(_deviation(x, x_ref, u_ref, "a FunctionController")), dtype=float))
         return ControlAction(u, str(Status.EVALUATED if np.all(np.isfinite(u)) else Status.INVALID_OUTPUT))
 

@@ -32,15 +32,24 @@ class Trajectory:
     step_time : ndarray, shape (T,)
         Seconds the controller took per step (:meth:`step_time_percentiles` summarises them).
     cost : float or None
-        Closed-loop cost ``Σ_k (x̃_kᵀ Q x̃_k + ũ_kᵀ R ũ_k + Δu_kᵀ S Δu_k)`` over the steps run
-        (``x̃ = x - x_ref,k``, ``ũ = u - u_ref,k``, ``Δu_k = u_k - u_{k-1}``, ``S`` the
-        problem's ``du_weight`` or 0); ``None`` without an MPCProblem to take Q, R from.
+        Closed-loop cost ``Σ_k (x̃_kᵀ Q x̃_k + ũ_kᵀ R ũ_k + Δu_kᵀ S Δu_k + ỹ_kᵀ Q_y ỹ_k)`` over the
+        steps run (``x̃ = x - x_ref,k``, ``ũ = u - u_ref,k``, ``ỹ = y - y_ref,k``, ``Δu_k = u_k - u_{k-1}``,
+        ``S`` the problem's ``du_weight``, ``Q_y`` its ``output_weight``, each 0 where not given);
+        ``None`` where the loop stopped at its first step (no input was applied: there is no cost to
+        report), or without an MPCProblem to take Q, R from.
     state_violation : ndarray, shape (T+1,), or None
         Largest violation of the state bounds and pure-state stage constraints per step.
     input_violation : ndarray, shape (T,), or None
         Largest violation of the input bounds and input-rate bounds per step.
     stopped_at : int or None
         First step whose controller gave no usable input.
+    outputs : ndarray, shape (T, n_y), or None
+        Outputs ``y_k = C x_k + D u_k`` of the steps run (NaN after a stop); ``None`` without a
+        problem with outputs.
+    output_violation : ndarray, shape (T,), or None
+        Largest violation of the output bounds per step.
+    dt : float or None
+        Seconds per step (the ``dt`` given, else the problem's); ``None``: plots then count steps.
     """
 
     states: np.ndarray
@@ -51,6 +60,27 @@ class Trajectory:
     state_violation: np.ndarray | None
     input_violation: np.ndarray | None
     stopped_at: int | None
+    outputs: np.ndarray | None = None
+    output_violation: np.ndarray | None = None
+    dt: float | None = None
+
+    @property
+    def steps_run(self) -> int:
+        """Number of steps whose input was applied (``T`` unless the loop stopped)."""
+        return self.inputs.shape[0] if self.stopped_at is None else self.stopped_at
+
+    @property
+    def time(self) -> np.ndarray:
+        """``(T+1,)`` time of each state: seconds when ``dt`` is known, else the step index."""
+        k = np.arange(self.states.shape[0], dtype=float)
+        return k if self.dt is None else k * self.dt
+
+    def __repr__(self) -> str:
+        stop = "all steps ran" if self.stopped_at is None else f"stopped at step {self.stopped_at}"
+        cost = "n/a" if self.cost is None else f"{self.cost:.6g}"
+        clock = "" if self.dt is None else f", dt={self.dt:g} s"
+        return (f"Trajectory({self.inputs.shape[0]} steps{clock}, n_x={self.states.shape[1]}, "
+                f"n_u={self.inputs.shape[1]}; {stop}; cost {cost})")
 
     def step_time_percentiles(self, q=(50, 90, 99, 100)) -> dict[float, float]:
         """``{percentile: seconds}`` of the controller's time per step over the steps run (NaN if none ran).
@@ -102,7 +132,8 @@ def _plant_step(plant, dt):
 
 
 def simulate(plant, controller, x0, steps: int, *, disturbance=None, reference=None, input_reference=None,
-             u_prev=None, dt: float | None = None, problem: MPCProblem | None = None) -> Trajectory:
+             u_prev=None, dt: float | None = None, problem: MPCProblem | None = None,
+             output_reference=None) -> Trajectory:
     """Run ``controller`` in closed loop with ``plant`` for ``steps`` steps.
 
     Parameters
@@ -125,13 +156,17 @@ def simulate(plant, controller, x0, steps: int, *, disturbance=None, reference=N
     input_reference : (n_u,) or (T, n_u), optional
         Input reference ``u_ref,k``, for tracking problems (with ``reference``;
         :func:`mpc2nn.steady_state_target` computes both from an output reference).
+    output_reference : (n_y,) or (T, n_y), optional
+        Output reference ``y_ref,k`` for tracking problems with an output weight
+        (``θ`` holds ``y_ref``); passed to the controller as ``y_ref=`` (only when given).
     u_prev : (n_u,), optional
         The input applied before the run (default zero), seen by controllers whose
         problem has input-rate terms; afterwards each step's previous input.
     dt : float, optional
-        Sampling time, for continuous-time StateSpace plants.
+        Sampling time in seconds: needed for continuous-time StateSpace plants, and the
+        time step of the trajectory (default the problem's ``dt``).
     problem : MPCProblem, optional
-        Where Q, R and the constraints for cost and violations come from
+        Where Q, R, the output weight and the constraints for cost and violations come from
         (default: the plant if it is an MPCProblem, else the controller's problem).
 
     Returns
@@ -176,6 +211,10 @@ def simulate(plant, controller, x0, steps: int, *, disturbance=None, reference=N
     problem = problem or plant_problem or getattr(ctrl, "problem", None)
     if problem is not None and not isinstance(problem, MPCProblem):
         problem = None
+    yrefs = None
+    if output_reference is not None:
+        n_y = np.asarray(output_reference, float).shape[-1] if problem is None else problem.n_y
+        yrefs = _per_step("output_reference", output_reference, T, n_y, "n_y")
 
     ctrl.reset()
     states = np.full((T + 1, n_x), np.nan)
@@ -184,8 +223,9 @@ def simulate(plant, controller, x0, steps: int, *, disturbance=None, reference=N
     stopped = None
     for k in range(T):
         t0 = time.perf_counter()
+        more = {} if yrefs is None else {"y_ref": yrefs[k]}  # only when given: Controllers need not take it
         act = ctrl(states[k], u_prev=u_last, x_ref=None if refs is None else refs[k],
-                   u_ref=None if urefs is None else urefs[k])
+                   u_ref=None if urefs is None else urefs[k], **more)
         times[k] = time.perf_counter() - t0
         u = np.atleast_1d(np.asarray(act.u, dtype=float))
         if inputs is None:
@@ -200,8 +240,21 @@ def simulate(plant, controller, x0, steps: int, *, disturbance=None, reference=N
     if inputs is None:
         inputs = np.zeros((0, 0)) if T == 0 else np.full((T, 1), np.nan)
     u_before = np.zeros(inputs.shape[1]) if u_prev is None else np.asarray(u_prev, float)
-    return Trajectory(states, inputs, status.astype(str), times,
-                      *_cost_and_violations(problem, states, inputs, refs, urefs, u_before), stopped)
+    outputs = y_viol = None
+    if problem is not None and problem.C is not None and inputs.shape[1] == problem.n_u:
+        outputs = states[:-1] @ problem.C.T + inputs @ problem.D.T
+        with np.errstate(invalid="ignore"):
+            y_viol = np.maximum.reduce([np.zeros(T), (outputs - problem.y_max).max(axis=1, initial=-np.inf),
+                                        (problem.y_min - outputs).max(axis=1, initial=-np.inf)])
+    cost, x_viol, u_viol = _cost_and_violations(problem, states, inputs, refs, urefs, u_before)
+    if cost is not None and outputs is not None and problem is not None and problem.output_weight is not None:
+        ran = np.isfinite(inputs).all(axis=1)
+        dy = outputs[ran] - (0.0 if yrefs is None else yrefs[ran])
+        cost += float(np.einsum("ki,ij,kj->", dy, problem.output_weight, dy))
+    if dt is None and problem is not None:
+        dt = problem.dt
+    return Trajectory(states, inputs, status.astype(str), times, cost, x_viol, u_viol, stopped, outputs, y_viol,
+                      None if dt is None else float(dt))
 
 
 def _per_step(name: str, value, steps: int, n: int, sym: str) -> np.ndarray | None:
@@ -237,4 +290,5 @@ def _cost_and_violations(problem, states, inputs, refs, urefs, u_before
         uv = np.maximum.reduce([np.zeros(inputs.shape[0]),
                                 (inputs - problem.u_max).max(axis=1), (problem.u_min - inputs).max(axis=1),
                                 (rate - problem.du_max).max(axis=1), (problem.du_min - rate).max(axis=1)])
-    return cost, xv, uv
+    # no step ran (the controller gave no input at x_0, e.g. an infeasible start): no cost, not 0
+    return (None if ran.size and not ran.any() else cost), xv, uv

@@ -8,10 +8,10 @@ import numpy as np
 
 from .._checks import loaded_torch, torch_dtype
 from ..exceptions import ProblemDefinitionError, ShapeError
-from ..implicit import ImplicitNetwork, compile
+from ..implicit import ImplicitNetwork
 from ..interfaces import ExplicitLaw
 from ..qp import KKTResiduals, as_qp
-from ..reference import ReferenceSolution, solve_daqp, solve_osqp
+from ..reference import REFERENCE_SOLVERS
 
 __all__ = ["ValidationReport", "validate", "controller_output"]
 
@@ -41,9 +41,11 @@ class ValidationReport:
     feasible_ref : ndarray of bool, shape (B,)
         The reference's feasibility.
     reference : str
-        The reference solver: ``"osqp"``, ``"daqp"`` or ``"exact"``.
+        The reference solver, a name of :data:`mpc2nn.reference.REFERENCE_SOLVERS`.
     compared : str
         ``"sequence"`` or ``"first input"``.
+    reference_status : ndarray of str, shape (B,), or None
+        The reference solver's status per sample (``None`` if not recorded).
     """
 
     X: np.ndarray
@@ -56,6 +58,12 @@ class ValidationReport:
     feasible_ref: np.ndarray
     reference: str
     compared: str
+    reference_status: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        return (f"ValidationReport({self.X.shape[0]} states against {self.reference} ({self.compared}): "
+                f"max error {self.max_error:.3e}, feasibility agrees on {int(self.feasibility_agrees.sum())}/"
+                f"{self.X.shape[0]})")
 
     @property
     def feasibility_agrees(self) -> np.ndarray:
@@ -140,9 +148,12 @@ def validate(controller, problem, X, *, reference: str = "osqp") -> ValidationRe
     X : array_like, shape (B, n_θ) or (n_θ,)
         States, or parameters ``θ`` (:meth:`CondensedQP.parameters`) for problems that take
         more than the state.
-    reference : {"osqp", "daqp", "exact"}
-        OSQP at the tolerances of :data:`mpc2nn.OSQP_SETTINGS`, DAQP, or the
-        exact implicit solve.
+    reference : str
+        A name of :data:`mpc2nn.reference.REFERENCE_SOLVERS`: ``"osqp"`` (OSQP at the tolerances
+        of :data:`mpc2nn.OSQP_SETTINGS`, the default), ``"daqp"``, ``"osqp-tight"`` or
+        ``"exact"`` (the certified exact implicit solve: a reference for explicit networks and
+        other controllers, not for the exact network itself). Where controller and reference
+        disagree, :func:`mpc2nn.cross_check` says which one is wrong.
 
     Returns
     -------
@@ -163,17 +174,11 @@ def validate(controller, problem, X, *, reference: str = "osqp") -> ValidationRe
     if U.ndim != 2 or U.shape[0] != X.shape[0] or U.shape[1] not in (qp.n_U, qp.n_u):
         raise ShapeError(f"controller output: expected shape (B, N·n_u) = ({X.shape[0]}, {qp.n_U}) or "
                          f"(B, n_u) = ({X.shape[0]}, {qp.n_u}), got {U.shape}")
-    if reference == "osqp":
-        ref: ReferenceSolution = solve_osqp(qp, X)
-        U_ref, feas_ref = ref.U, ref.feasible
-    elif reference == "daqp":
-        ref = solve_daqp(qp, X)
-        U_ref, feas_ref = ref.U, ref.feasible
-    elif reference == "exact":
-        sol = compile(qp).solve(X)
-        U_ref, feas_ref = sol.U, sol.feasible
-    else:
-        raise ProblemDefinitionError(f"reference: expected 'osqp', 'daqp' or 'exact', got {reference!r}")
+    if reference not in REFERENCE_SOLVERS:
+        raise ProblemDefinitionError(f"reference: expected one of {', '.join(map(repr, REFERENCE_SOLVERS))}, "
+                                     f"got {reference!r}")
+    ref = REFERENCE_SOLVERS[reference].solve(qp, X)
+    U_ref, feas_ref = ref.U, ref.feasible
     full = U.shape[1] == qp.n_U
     if not full:
         U_ref = U_ref[:, :qp.n_u]
@@ -187,4 +192,4 @@ def validate(controller, problem, X, *, reference: str = "osqp") -> ValidationRe
     if full and lam is not None:
         kkt = qp.kkt_residuals(np.nan_to_num(qp.primal(lam, X)), lam, X)
     return ValidationReport(X, U, U_ref, error, violation, kkt, feas, feas_ref, reference,
-                            "sequence" if full else "first input")
+                            "sequence" if full else "first input", ref.status.astype(str))

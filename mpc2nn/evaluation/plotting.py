@@ -1,4 +1,6 @@
-"""Matplotlib figures: trajectories, residual vs layer, error vs depth, error maps, partitions.
+"""Matplotlib figures: trajectories (small multiples, controllers compared), residual vs layer, error vs
+depth, error maps, partitions. Axes carry the problem's signal names and units, time is in seconds where
+the problem (or trajectory) knows its sampling time ``dt``.
 
 Each function takes ``ax=None`` (a new figure is made) and returns the axes it
 drew on. matplotlib is imported when a function is called (extra ``plot``).
@@ -13,12 +15,13 @@ import numpy as np
 from .._checks import require
 from ..exceptions import ProblemDefinitionError
 from ..implicit import compile
+from ..problem import signal_labels
 from ..qp import as_qp
 from ._simulate import Trajectory
 from ._validate import controller_output
 
-__all__ = ["plot_states", "plot_inputs", "save_trajectories", "plot_residuals", "plot_error_vs_depth", "plot_error_map",
-           "plot_partition"]
+__all__ = ["plot_states", "plot_inputs", "plot_outputs", "plot_trajectories", "save_trajectories", "plot_residuals",
+           "plot_error_vs_depth", "plot_error_map", "plot_partition"]
 
 #: Errors are drawn no lower than this on log axes: exact agreement (error 0) has no logarithm, and 1e-17
 #: lies below every nonzero difference of numbers of order one (float64 spacing 2.2e-16), so it stands out.
@@ -35,12 +38,33 @@ def _axes(ax):
     if ax is not None:
         return ax
     plt = require("matplotlib.pyplot", "plot")
-    return plt.subplots(figsize=(6, 3.6))[1]
+    return plt.subplots(figsize=(6, 3.6), layout="constrained")[1]
+
+
+def _time(tr: Trajectory, problem, n: int) -> tuple[np.ndarray, str]:
+    """``(t, xlabel)``: seconds when a sampling time is known (the trajectory's, else the problem's)."""
+    dt = getattr(tr, "dt", None) or getattr(problem, "dt", None)
+    k = np.arange(n, dtype=float)
+    return (k, "time step k") if dt is None else (k * dt, "time [s]")
+
+
+def _labels(problem, kind: str, n: int, units: bool = True) -> list[str]:
+    """Signal labels from the problem's names and units (``x1``, ``u1``, ... without a problem)."""
+    if problem is not None and hasattr(problem, f"{kind}_names"):
+        return list(signal_labels(problem, kind, units=units))
+    return [f"{_SYMBOL[kind]}{i + 1}" for i in range(n)]
+
+
+def _bounds_of(problem, kind: str):
+    """``(lo, hi)`` arrays of the problem for one kind of signal, or ``None``."""
+    names = {"state": ("x_min", "x_max"), "input": ("u_min", "u_max"), "output": ("y_min", "y_max")}[kind]
+    lo, hi = (getattr(problem, n, None) for n in names)
+    return None if lo is None or hi is None else (np.asarray(lo, float), np.asarray(hi, float))
 
 
 def plot_states(trajectories: Mapping[str, Trajectory], *, indices: Sequence[int] | None = None, ax=None,
                 bounds=None):
-    """States over time, one line style per trajectory and one colour per state.
+    """States over time on one axes, one line style per trajectory and one colour per state.
 
     Parameters
     ----------
@@ -51,18 +75,24 @@ def plot_states(trajectories: Mapping[str, Trajectory], *, indices: Sequence[int
     ax : matplotlib.axes.Axes, optional
         Where to draw (default: a new figure).
     bounds : MPCProblem, optional
-        Its finite state bounds are drawn dotted.
+        Its finite state bounds are drawn dotted and labelled; its names, units and
+        sampling time label the axes (time in seconds when ``dt`` is known).
 
     Returns
     -------
     matplotlib.axes.Axes
+
+    Notes
+    -----
+    For many states, or to compare controllers, :func:`plot_trajectories` (small multiples,
+    differences shown) reads better.
     """
-    return _plot_signals(trajectories, "states", indices, ax, bounds)
+    return _plot_signals(trajectories, "state", indices, ax, bounds)
 
 
 def plot_inputs(trajectories: Mapping[str, Trajectory], *, indices: Sequence[int] | None = None, ax=None,
                 bounds=None):
-    """Applied inputs (held over each step), like :func:`plot_states`; input bounds dotted.
+    """Applied inputs (held over each step), like :func:`plot_states`; input bounds dotted and labelled.
 
     Parameters
     ----------
@@ -73,46 +103,213 @@ def plot_inputs(trajectories: Mapping[str, Trajectory], *, indices: Sequence[int
     ax : matplotlib.axes.Axes, optional
         Where to draw (default: a new figure).
     bounds : MPCProblem, optional
-        Its finite input bounds are drawn dotted.
+        Its finite input bounds are drawn dotted and labelled; its names, units and sampling time
+        label the axes.
 
     Returns
     -------
     matplotlib.axes.Axes
     """
-    return _plot_signals(trajectories, "inputs", indices, ax, bounds)
+    return _plot_signals(trajectories, "input", indices, ax, bounds)
 
 
-def _plot_signals(trajectories, which: str, indices, ax, bounds):
-    """Shared body of :func:`plot_states` (lines, colours C0..) and :func:`plot_inputs` (steps, colours C4..)."""
+def plot_outputs(trajectories: Mapping[str, Trajectory], *, indices: Sequence[int] | None = None, ax=None,
+                 bounds=None):
+    """Outputs ``y = C x + D u`` (held over each step), like :func:`plot_inputs`; output bounds labelled.
+
+    The trajectories must have outputs (:func:`mpc2nn.simulate` records them for problems with ``C``).
+    """
+    return _plot_signals(trajectories, "output", indices, ax, bounds)
+
+
+_FIELD = {"state": "states", "input": "inputs", "output": "outputs"}
+_SYMBOL = {"state": "x", "input": "u", "output": "y"}
+
+
+def _values(tr: Trajectory, kind: str) -> np.ndarray:
+    values = getattr(tr, _FIELD[kind])
+    if values is None:
+        raise ProblemDefinitionError(f"trajectory: has no {_FIELD[kind]} (outputs are recorded for problems with C)")
+    return np.asarray(values, float)
+
+
+def _draw(ax, t, values, kind, **kw):
+    if kind == "state":
+        return ax.plot(t[:values.shape[0]], values, **kw)
+    # inputs and outputs are held over the step: a step plot that shows the last step too
+    return ax.step(np.append(t[:values.shape[0]], t[values.shape[0]]), np.append(values, values[-1:]),
+                   where="post", **kw)
+
+
+def _plot_signals(trajectories, kind: str, indices, ax, problem):
+    """Shared body of :func:`plot_states`, :func:`plot_inputs` and :func:`plot_outputs` on one axes."""
     ax = _axes(ax)
-    states = which == "states"
-    symbol, offset, lo, hi = ("x", 0, "x_min", "x_max") if states else ("u", 4, "u_min", "u_max")
-    first = getattr(next(iter(trajectories.values())), which)
-    indices = range(first.shape[1]) if indices is None else indices
+    first = next(iter(trajectories.values()))
+    n = _values(first, kind).shape[1]
+    indices = list(range(n)) if indices is None else list(indices)
+    labels = _labels(problem, kind, n)
+    t, xlabel = _time(first, problem, first.states.shape[0])
+    offset = {"state": 0, "input": 4, "output": 6}[kind]
     for s, (label, tr) in enumerate(trajectories.items()):
-        values = getattr(tr, which)
-        k = np.arange(values.shape[0])
-        style = dict(_STYLES[s % len(_STYLES)])
-        if not states:
+        values = _values(tr, kind)
+        style = dict(_STYLES[s % len(_STYLES)]) if len(trajectories) > 1 else dict(lw=1.6)  # one: plain
+        if kind != "state":
             style = {key: v for key, v in style.items() if key not in ("marker", "ms")}
         for c, i in enumerate(indices):
-            kw = dict(color=f"C{c + offset}", label=f"${symbol}_{{{i + 1}}}$ {label}", **style)
-            if states:
-                ax.plot(k, values[:, i], **kw)
-            else:
-                ax.step(k, values[:, i], where="post", **kw)
-    if bounds is not None:
+            _draw(ax, t, values[:, i], kind, color=f"C{(c + offset) % 10}",
+                  label=f"{labels[i]}: {label}" if len(trajectories) > 1 or len(indices) > 1 else label, **style)
+    lim = _bounds_of(problem, kind) if problem is not None else None
+    if lim is not None:
+        marks: dict = {}  # one label per bound value, naming every signal bounded there
         for c, i in enumerate(indices):
-            for v in (getattr(bounds, lo)[i], getattr(bounds, hi)[i]):
+            for side, v in (("min", lim[0][i]), ("max", lim[1][i])):
                 if np.isfinite(v):
-                    ax.axhline(v, color=f"C{c + offset}", lw=0.8, ls=":")
-    ax.set(xlabel="time step k", ylabel="state" if states else "input")
-    ax.legend(fontsize=7, ncol=max(1, len(trajectories)))
+                    ax.axhline(v, color=f"C{(c + offset) % 10}", lw=0.9, ls=":")
+                    marks.setdefault((side, float(v)), []).append(_short(labels[i]))
+        for (side, v), who in marks.items():
+            names = ", ".join(who) if len(who) <= 2 else f"{len(who)} {kind}s"
+            ax.annotate(f"{side} {names} = {v:.4g}", (1.0, v), xycoords=("axes fraction", "data"),
+                        xytext=(-2, 2 if side == "max" else -2), textcoords="offset points", ha="right",
+                        va="bottom" if side == "max" else "top", fontsize=7, color="0.3")
+    unit = _common_unit(problem, kind, indices)
+    ylabel = (", ".join(labels[i] for i in indices) if len(indices) <= 2
+              else f"{kind}s" + (f" [{unit}]" if unit else ""))
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.legend(fontsize=7, loc="best", framealpha=0.8)
     return ax
 
 
+#: A signal whose values span less than this (relative to its size, at least 1) is drawn on a fixed range
+#: of ±1 around its value: otherwise matplotlib zooms into float64 rounding noise (a "1e-14" axis).
+FLAT_SPAN = 1e-9
+
+
+def _no_noise_zoom(ax, series) -> None:
+    v = np.concatenate([np.asarray(s, float).ravel() for s in series])
+    v = v[np.isfinite(v)]
+    if v.size and v.max() - v.min() <= FLAT_SPAN * max(1.0, float(np.abs(v).max())):
+        c = float(v.mean())
+        ax.set_ylim(c - 1.0, c + 1.0)
+
+
+def _short(label: str) -> str:
+    """The name part of ``"name [unit]"``."""
+    return label.split(" [")[0]
+
+
+def _common_unit(problem, kind, indices) -> str | None:
+    units = getattr(problem, f"{kind}_units", None) if problem is not None else None
+    if not units:
+        return None
+    picked = {units[i] for i in indices}
+    return picked.pop() if len(picked) == 1 else None
+
+
+def plot_trajectories(trajectories: Mapping[str, Trajectory], problem=None, *, title: str = "",
+                      reference: str | None = None, columns: int | None = None, setpoints=None, fig=None):
+    """Closed loops as small multiples: one panel per state, input and output, and their difference.
+
+    Every trajectory is drawn in every panel (the reference solid and wide, the others dashed on
+    top of it), bounds dotted and labelled, axes named with the problem's names and units, time in
+    seconds where the sampling time is known. With two or more trajectories a last panel shows,
+    per step, the largest difference ``max_i |x_i - x_i,ref|`` (and the same for inputs) of each
+    trajectory to the reference, on a log scale.
+
+    Parameters
+    ----------
+    trajectories : {label: Trajectory}
+    problem : MPCProblem, optional
+        Names, units, bounds and ``dt``.
+    title : figure title
+    reference : label of the trajectory to compare with (default the first)
+    columns : panels per row (default: up to 4, fewer for small problems)
+    setpoints : {"state" | "input" | "output": (n,) array}, optional
+        References drawn as grey dash-dot lines ("setpoint"), e.g. ``{"state": x_ref}``.
+    fig : matplotlib.figure.Figure, optional
+        An empty figure to draw on (its size is set here); default a new pyplot figure
+        (shown by ``plt.show()`` and by notebooks).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not trajectories:
+        raise ProblemDefinitionError("trajectories: expected at least one {label: Trajectory}")
+    labels = list(trajectories)
+    reference = labels[0] if reference is None else reference
+    if reference not in trajectories:
+        raise ProblemDefinitionError(f"reference: expected one of {labels}, got {reference!r}")
+    first = trajectories[reference]
+    kinds = ["state", "input"] + (["output"] if first.outputs is not None else [])
+    panels = [(kind, i) for kind in kinds for i in range(_values(first, kind).shape[1])]
+    compare = len(trajectories) > 1
+    n_panels = len(panels) + compare
+    cols = columns or (1 if n_panels <= 2 else 2 if n_panels <= 6 else 3 if n_panels <= 9 else 4)
+    rows = -(-n_panels // cols)
+    size = (3.4 * cols + 0.6, 2.3 * rows + 0.8)
+    if fig is None:
+        fig = require("matplotlib.pyplot", "plot").figure(figsize=size, layout="constrained")
+    else:
+        fig.set_size_inches(*size)
+        fig.set_layout_engine("constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, sharex=True, squeeze=False)).ravel()
+    t, xlabel = _time(first, problem, first.states.shape[0])
+    order = [reference] + [lab for lab in labels if lab != reference]
+    colour = {lab: f"C{j % 10}" for j, lab in enumerate(order)}
+    for ax, (kind, i) in zip(axes, panels, strict=False):
+        names = _labels(problem, kind, _values(first, kind).shape[1])
+        for j, lab in enumerate(order):
+            if not compare:  # one loop: a plain line, not the faded underlay of a comparison
+                style: dict = dict(lw=1.6)
+            else:
+                style = dict(lw=2.6, alpha=0.45) if j == 0 else dict(lw=1.2, ls=(0, (4, 2)) if j == 1 else ":")
+            _draw(ax, t, _values(trajectories[lab], kind)[:, i], kind, color=colour[lab], label=lab, **style)
+        _no_noise_zoom(ax, [_values(trajectories[lab], kind)[:, i] for lab in order])
+        if setpoints is not None and kind in setpoints:
+            ax.axhline(float(np.asarray(setpoints[kind], float)[i]), color="0.5", lw=1.0, ls="-.", label="setpoint")
+        lim = _bounds_of(problem, kind) if problem is not None else None
+        if lim is not None:
+            drawn = False
+            for v in (lim[0][i], lim[1][i]):
+                if np.isfinite(v):
+                    ax.axhline(v, color="0.35", lw=0.9, ls=":", label=None if drawn else "bound")
+                    drawn = True
+        ax.set_ylabel(names[i], fontsize=8)
+        ax.set_title({"state": "state", "input": "input", "output": "output"}[kind] + f" {i + 1}", fontsize=8,
+                     loc="left", color="0.4")
+        ax.tick_params(labelsize=7)
+    if compare:
+        ax = axes[len(panels)]
+        for lab in order[1:]:
+            for kind, ls in (("state", "-"), ("input", "--")):
+                ref_v, v = _values(first, kind), _values(trajectories[lab], kind)
+                n = min(ref_v.shape[0], v.shape[0])
+                gap = np.abs(v[:n] - ref_v[:n]).max(axis=1)
+                ax.semilogy(t[:n], np.maximum(gap, 1e-17), color=colour[lab], ls=ls,
+                            label=f"{lab}: {_FIELD[kind]}")
+        ax.set_ylabel(f"max |· − {reference}|", fontsize=8)
+        ax.set_title("difference to " + reference + " (floor 1e-17)", fontsize=8, loc="left", color="0.4")
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6)
+    for ax in axes[n_panels:]:
+        ax.set_visible(False)
+    for idx in range(n_panels):
+        if idx + cols >= n_panels:  # nothing drawn below it: it carries the time axis
+            axes[idx].set_xlabel(xlabel, fontsize=8)
+            axes[idx].xaxis.set_tick_params(labelbottom=True)
+    legend: dict = {}
+    for ax in axes[:len(panels)]:  # every line kind once (a bound or setpoint may be in some panels only)
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(lab, h)
+    fig.legend(list(legend.values()), list(legend), loc="outside lower center", ncol=len(legend), fontsize=8,
+               frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10, x=0.01, ha="left")
+    return fig
+
+
 def save_trajectories(path, trajectories: Mapping[str, Trajectory], bounds=None, title: str = ""):
-    """States and inputs over time, one above the other, written to ``path`` (any matplotlib format).
+    """:func:`plot_trajectories` written to ``path`` (any matplotlib format, 120 dpi).
 
     Parameters
     ----------
@@ -121,7 +318,7 @@ def save_trajectories(path, trajectories: Mapping[str, Trajectory], bounds=None,
     trajectories : mapping of str to Trajectory
         The runs by label (the legend).
     bounds : MPCProblem, optional
-        Its finite state and input bounds are drawn dotted.
+        Its names, units, bounds and sampling time label the panels.
     title : str
         Figure title.
 
@@ -133,12 +330,7 @@ def save_trajectories(path, trajectories: Mapping[str, Trajectory], bounds=None,
     require("matplotlib", "plot")
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7, 6), layout="constrained")
-    ax_x, ax_u = fig.subplots(2, 1, sharex=True)
-    plot_states(trajectories, ax=ax_x, bounds=bounds)
-    plot_inputs(trajectories, ax=ax_u, bounds=bounds)
-    ax_x.set_xlabel("")
-    fig.suptitle(title, fontsize=10)
+    fig = plot_trajectories(trajectories, bounds, title=title, fig=Figure())  # not attached to pyplot: no GUI
     fig.savefig(path, dpi=120)
     return path
 
@@ -200,7 +392,7 @@ def plot_error_vs_depth(depths: Sequence[int], errors: Mapping[str, Sequence[flo
 
 
 def plot_error_map(controller, problem, *, dims: tuple[int, int] = (0, 1), box=None, fixed=None,
-                   resolution: int = 80, ax=None):
+                   resolution: int = 80, ax=None, clim: tuple[float, float] | None = None):
     """Heat map of ``log10 ‖u_0 - u_0*‖∞`` over a 2-D slice of the state space.
 
     Infeasible states are grey; exact agreement (error 0) is drawn at :data:`LOG_FLOOR`.
@@ -221,6 +413,9 @@ def plot_error_map(controller, problem, *, dims: tuple[int, int] = (0, 1), box=N
         Grid points per axis.
     ax : matplotlib.axes.Axes, optional
         Where to draw (default: a new figure).
+    clim : (lo, hi), optional
+        Colour range of ``log10`` of the error; give the same one to maps that are compared
+        side by side (default: each map's own range).
 
     Returns
     -------
@@ -245,9 +440,11 @@ def plot_error_map(controller, problem, *, dims: tuple[int, int] = (0, 1), box=N
     Z = np.log10(np.maximum(err, LOG_FLOOR)).reshape(G1.shape)
     ax = _axes(ax)
     ax.set_facecolor("0.85")
-    mesh = ax.pcolormesh(G1, G2, np.ma.masked_invalid(Z), shading="auto", cmap="viridis")
+    vmin, vmax = (None, None) if clim is None else clim
+    mesh = ax.pcolormesh(G1, G2, np.ma.masked_invalid(Z), shading="auto", cmap="viridis", vmin=vmin, vmax=vmax)
     ax.figure.colorbar(mesh, ax=ax, label=r"$\log_{10}\|u_0 - u_0^*\|_\infty$ (grey: infeasible)")
-    ax.set(xlabel=f"$x_{{{i + 1}}}$", ylabel=f"$x_{{{j + 1}}}$")
+    names = _labels(qp.problem, "state", qp.n_x)
+    ax.set(xlabel=names[i], ylabel=names[j])
     return ax
 
 

@@ -364,7 +364,7 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
         return lam
 
     def error_bound(self, X) -> ErrorBound:
-        """Per-sample upper bound on ``‖U - U*‖∞`` of this network's output at states ``X``.
+        """Upper bounds on ``‖U - U*‖∞`` of this network's output, one per state of ``X``.
 
         A-priori where a contraction certificate exists (see :meth:`certificate`),
         a-posteriori otherwise (:func:`dual_gap_bound` on the last layer's dual iterate,
@@ -378,6 +378,8 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
         Returns
         -------
         ErrorBound
+            ``.bound`` (B,) the per-sample bounds, ``.kind`` (B,) which bound each is,
+            ``.assumptions`` what they rely on; ``.max()`` is the largest bound.
         """
         Xn = self.qp.check_parameters(X if not isinstance(X, torch.Tensor) else X.detach().cpu().numpy())
         _, state = self.run(Xn)

@@ -45,6 +45,12 @@ class HybridResult:
         """Fraction of samples certified by the finishing stage alone (no fallback)."""
         return float(self.certified.mean()) if self.certified.size else 1.0
 
+    def __repr__(self) -> str:
+        vals, counts = np.unique(self.status.astype(str), return_counts=True)
+        return (f"HybridResult({self.status.size} states after {self.depth} layers: "
+                + ", ".join(f"{c} {v}" for v, c in zip(vals, counts, strict=True))
+                + f"; {100 * self.certified_fraction:.1f} % certified by the finishing stage)")
+
 
 class HybridNetwork(ExplicitLaw):
     """Hybrid exact mode — **not a pure ReLU network**.

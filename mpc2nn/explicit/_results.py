@@ -11,7 +11,10 @@ __all__ = ["ErrorBound", "LayerHistory", "DepthSelection", "ContractionCertifica
 
 @dataclass(frozen=True)
 class ErrorBound:
-    """Per-sample upper bounds on ``‖U - U*‖∞`` of an explicit network's output.
+    """Per-sample upper bounds on ``‖U - U*‖∞`` of an explicit network's output, with their kind.
+
+    Not an array itself: the numbers are :attr:`bound`. For convenience ``max()``, ``len()``,
+    indexing and ``np.asarray(eb)`` act on :attr:`bound`.
 
     Attributes
     ----------
@@ -22,11 +25,36 @@ class ErrorBound:
         on ``x`` only) or ``"a-posteriori"`` (duality gap of the last layer's dual iterate).
     assumptions : str
         Plain-language statement of what the bound relies on.
+
+    Examples
+    --------
+    >>> import numpy as np, mpc2nn
+    >>> from mpc2nn.explicit import ErrorBound
+    >>> eb = ErrorBound(np.array([1e-3, 2e-6]), np.array(["a-posteriori"] * 2), "duality gap")
+    >>> float(eb.max()), len(eb), float(np.asarray(eb)[1])
+    (0.001, 2, 2e-06)
     """
 
     bound: np.ndarray
     kind: np.ndarray
     assumptions: str
+
+    def max(self) -> float:
+        """The largest bound over the samples (``0.0`` for none)."""
+        return float(np.max(self.bound, initial=0.0))
+
+    def __len__(self) -> int:
+        return int(self.bound.shape[0])
+
+    def __getitem__(self, index):
+        return self.bound[index]
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.bound, dtype=dtype)
+
+    def __repr__(self) -> str:
+        kinds = ", ".join(f"{int(np.sum(self.kind == k))} {k}" for k in dict.fromkeys(self.kind.tolist()))
+        return f"ErrorBound({len(self)} samples, max {self.max():.3e}; {kinds})"
 
 
 @dataclass(frozen=True)

@@ -179,6 +179,11 @@ class ImplicitNetwork(ImplicitWeights):
         """Number of states (the ``x`` part of ``θ``)."""
         return self.qp.n_x
 
+    def __repr__(self) -> str:
+        return (f"ImplicitNetwork({self.qp.name!r}: width m={self.m}, input θ = {self.qp.layout.describe()}, "
+                f"output N·n_u={self.n_U}; alpha in [{float(self.alpha.min(initial=np.inf)):.3g}, "
+                f"{float(self.alpha.max(initial=-np.inf)):.3g}])")
+
     def _inputs(self, X) -> np.ndarray:
         return self.qp.check_parameters(X)
 

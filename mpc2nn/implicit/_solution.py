@@ -91,6 +91,10 @@ class ImplicitSolution:
     def undecided(self) -> np.ndarray:
         """``(B,)`` bool, neither feasibility nor infeasibility is proven (uncertified, failed or invalid)."""
         return ~(self.feasible | self.infeasible)
+    def __repr__(self) -> str:
+        vals, counts = np.unique(self.status, return_counts=True)
+        return (f"ImplicitSolution({self.status.size} states: "
+                + ", ".join(f"{c} {v}" for v, c in zip(vals, counts, strict=True)) + ")")
 
     def summary(self) -> str:
         """One line per status with counts, and the worst certified residuals."""

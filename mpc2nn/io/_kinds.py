@@ -108,7 +108,11 @@ def _qp_parts(qp: CondensedQP) -> tuple[dict, dict]:
     fields = dict(n_u=qp.n_u, row_labels=list(qp.row_labels), name=qp.name, source=qp.source,
                   has_problem=qp.problem is not None)
     if qp.n_slack:
-        fields["n_slack"], fields["slack_shift"] = qp.n_slack, qp.slack_shift
+        fields["n_slack"] = qp.n_slack
+        if np.ndim(qp.slack_shift) == 0:
+            fields["slack_shift"] = qp.slack_shift
+        else:  # one per slack (state and output penalties differ)
+            arrays["slack_shift"] = qp.slack_shift
     if qp.parameter_sizes != (("x", qp.n_theta),):
         fields["parameter_sizes"] = [list(p) for p in qp.parameter_sizes]
     if qp.problem is not None:
@@ -129,7 +133,8 @@ def _qp_from(arrays, fields) -> CondensedQP:
                        Phi=arrays.get("Phi"), Gamma=arrays.get("Gamma"), problem=problem,
                        row_labels=tuple(fields["row_labels"]), state_only=so, name=fields["name"], sample_box=box,
                        source=fields["source"], output_map=arrays.get("output_map"),
-                       n_slack=fields.get("n_slack", 0), slack_shift=fields.get("slack_shift", 0.0),
+                       n_slack=fields.get("n_slack", 0),
+                       slack_shift=arrays["slack_shift"] if "slack_shift" in arrays else fields.get("slack_shift", 0.0),
                        parameter_sizes=tuple(tuple(p) for p in fields.get("parameter_sizes", ())))
 
 

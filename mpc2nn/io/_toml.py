@@ -15,11 +15,11 @@ __all__ = ["problem_from_toml", "TOML_KEYS", "MODEL_KEYS", "toml_table"]
 
 
 #: Keys of problem files that are not MPCProblem fields: a continuous-time model ``dx/dt = Ac x + Bc u``,
-#: discretised by zero-order hold with the sampling time ``dt`` (instead of A and B).
+#: discretised by zero-order hold with the sampling time ``dt`` (a field of the problem, required with them)
+#: instead of A and B.
 MODEL_KEYS = {
-    "Ac": "continuous-time state matrix, shape (n_x, n_x)",
-    "Bc": "continuous-time input matrix, shape (n_x, n_u)",
-    "dt": "sampling time in seconds for discretising Ac, Bc, a number > 0",
+    "Ac": "continuous-time state matrix, shape (n_x, n_x) (with dt, instead of A)",
+    "Bc": "continuous-time input matrix, shape (n_x, n_u) (with dt, instead of B)",
 }
 #: Every key of a problem file with its meaning: the MPCProblem fields a file can write (from their
 #: FieldSpecs), the continuous-time model keys after B.
@@ -41,6 +41,31 @@ _TERMINAL_KEYS = {"C": "state coefficients, shape (p, n_x)", "d": "right-hand si
 _TABLES = {"sample_box": _BOX_KEYS, "terminal_constraint": _TERMINAL_KEYS}
 
 
+#: Names other tools (MATLAB's MPC toolbox, MPT3, LinearMPC.jl, textbooks) use for keys of a problem file.
+ALIASES = {"N": "horizon", "Np": "horizon", "prediction_horizon": "horizon", "Ts": "dt", "Ts_s": "dt",
+           "sample_time": "dt", "sampling_time": "dt", "Qf": "P", "QN": "P", "terminal_weight": "P",
+           "Qy": "output_weight", "Q_y": "output_weight", "Rd": "du_weight", "S": "du_weight",
+           "x0_box": "sample_box", "box": "sample_box", "constraint": "constraints"}
+
+
+def suggestion(key: str, schema) -> str | None:
+    """The valid key that ``key`` most likely means: a known alias, the same key up to case and
+    underscores, or a close spelling (difflib); ``None`` if nothing is close.
+    """
+    keys = list(schema)
+    if ALIASES.get(key) in keys:
+        return ALIASES[key]
+
+    def norm(k: str) -> str:
+        return k.lower().replace("_", "").replace("-", "")
+
+    same = [k for k in keys if norm(k) == norm(key)]
+    if same:
+        return same[0]
+    close = difflib.get_close_matches(norm(key), [norm(k) for k in keys], n=1, cutoff=0.6)
+    return next(k for k in keys if norm(k) == close[0]) if close else None
+
+
 def _check_keys(where: str, table: Any, schema: Mapping[str, str]) -> None:
     if not isinstance(table, dict):
         raise ProblemFileError(f"{where}: expected a table with keys {', '.join(schema)}, "
@@ -48,8 +73,8 @@ def _check_keys(where: str, table: Any, schema: Mapping[str, str]) -> None:
     for key in table:
         if key not in schema:
             prefix = f"{where}: " if where else ""
-            close = difflib.get_close_matches(key, list(schema), n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
+            close = suggestion(key, schema)
+            hint = f"did you mean '{close}'? " if close else ""
             raise ProblemFileError(f"{prefix}unknown key '{key}'; {hint}valid keys: {', '.join(schema)}")
 
 
@@ -122,10 +147,11 @@ def problem_from_toml(data: Mapping[str, Any], *, default_name: str = "mpc") -> 
         if Ac.shape[0] != Ac.shape[1]:
             raise ShapeError(f"Ac: expected shape (n_x, n_x), a square matrix, got {Ac.shape}")
         Bc = as_matrix("Bc", _numbers("Bc", _required("", data, "Bc", TOML_KEYS)), ("n_x", "n_u"), (Ac.shape[0], None))
-        dt = _numbers("dt", _required("", data, "dt", TOML_KEYS))
+        dt = _numbers("dt", _required("", data, "dt", TOML_KEYS, " (needed to discretise Ac and Bc)"))
         if isinstance(dt, list) or not (math.isfinite(dt) and dt > 0):
             raise ProblemFileError(f"dt: expected a sampling time, a number > 0, got {dt!r}")
         kwargs["A"], kwargs["B"] = zoh(Ac, Bc, float(dt))
+        kwargs["dt"] = float(dt)
     hint = "; or give a continuous-time model by Ac, Bc and dt"
     for name, sp in _FIELDS.items():
         if name in kwargs:
@@ -145,6 +171,11 @@ def _read(name: str, kind: str, value: Any) -> Any:
         return _numbers(name, value)
     if kind == "terminal weight":
         return value if isinstance(value, str) else _numbers(name, value)
+    if kind == "strings":
+        if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise ProblemFileError(f"{name}: expected an array of strings ({TOML_KEYS[name]}), got "
+                                   f"{_toml_type(value)} ({value!r})")
+        return value
     if kind in ("string", "boolean"):
         if not isinstance(value, str if kind == "string" else bool):
             want = "a string" if kind == "string" else "a boolean"
@@ -177,13 +208,15 @@ def toml_table() -> str:
     for key, meaning in TOML_KEYS.items():
         sp = _FIELDS.get(key)
         required = "model" if key in ("A", "B") or key in MODEL_KEYS else ("yes" if sp and sp.required else "no")
+        if key == "dt":
+            required = "with Ac"
         shown = {"table": f"[{key}]", "stage tables": f"[[{key}]]"}.get(sp.toml if sp else "", key)
         rows.append((f"``{shown}``", required, textwrap.wrap(meaning, 60)))
     w0 = max(len(r[0]) for r in rows)
-    rule = f"{'=' * w0}  ========  {'=' * 60}"
-    lines = [rule, f"{'key':<{w0}}  required  meaning", rule]
+    rule = f"{'=' * w0}  =======  {'=' * 60}"
+    lines = [rule, f"{'key':<{w0}}  needed   meaning", rule]
     for key, req, wrapped in rows:
-        lines.append(f"{key:<{w0}}  {req:<8}  {wrapped[0]}")
-        lines += [f"{'':<{w0}}  {'':<8}  {more}" for more in wrapped[1:]]
+        lines.append(f"{key:<{w0}}  {req:<7}  {wrapped[0]}")
+        lines += [f"{'':<{w0}}  {'':<7}  {more}" for more in wrapped[1:]]
     lines.append(rule)
     return "\n".join(lines)

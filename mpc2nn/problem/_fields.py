@@ -12,7 +12,7 @@ from dataclasses import dataclass
 __all__ = ["FieldSpec", "spec", "problem_fields"]
 
 #: How a problem file (TOML) may write a field.
-TOML_KINDS = ("numbers", "integer", "terminal weight", "string", "boolean", "stage tables", "table", "")
+TOML_KINDS = ("numbers", "integer", "terminal weight", "string", "strings", "boolean", "stage tables", "table", "")
 #: How an ``.mpc2nn`` file stores a field: always as an array, as an array / JSON field only when the
 #: problem uses it (so files of plain problems keep their layout), as a JSON field, or in parts named by
 #: the file format (constraints, terminal polytope, sample box).

@@ -3,24 +3,31 @@
 The problem at state ``x`` (with previous input ``u_prev`` and references
 ``x_ref``, ``u_ref`` where the formulation uses them) is
 
-    minimise   Σ_{k=0}^{N-1} (x̃_kᵀ Q x̃_k + ũ_kᵀ R ũ_k + Δu_kᵀ S Δu_k) + x̃_Nᵀ P x̃_N + Σ_i (ρ_q s_i² + ρ_l s_i)
-    subject to x_{k+1} = A x_k + B u_k,  x_0 = x,
+    minimise   Σ_{k=0}^{N-1} (x̃_kᵀ Q x̃_k + ũ_kᵀ R ũ_k + Δu_kᵀ S Δu_k + ỹ_kᵀ Q_y ỹ_k) + x̃_Nᵀ P x̃_N
+               + Σ_i (ρ_q s_i² + ρ_l s_i)
+    subject to x_{k+1} = A x_k + B u_k,  x_0 = x,  y_k = C x_k + D u_k,
                u_min <= u_k <= u_max                 k = 0..N-1
                du_min <= Δu_k <= du_max              k = 0..N-1
                x_min - s <= x_k <= x_max + s         k = 1..N
+               y_min - s <= y_k <= y_max + s         k = 0..N-1 (rows with D ≠ 0), k = 1..N (rows with D = 0)
                C_x x_k + C_u u_k <= d (+ s)          k = 0..N-1   (each StageConstraint)
                C x_N <= d (+ s)                      (terminal_constraint)
-               s >= 0                                (only with soft_state_penalty)
+               s >= 0                                (only with soft_state_penalty / soft_output_penalty)
 
-with ``x̃_k = x_k - x_ref``, ``ũ_k = u_k - u_ref`` (``x_ref = u_ref = 0`` unless
-``tracking``), ``Δu_k = u_k - u_{k-1}`` and ``u_{-1} = u_prev`` (``S = du_weight``,
-0 unless given), ``u_k`` held constant over the blocks of ``move_blocking``. The
-QP minimises half of this cost. ``s`` holds the slacks of the softened rows
-(every row that involves the state), present only with ``soft_state_penalty``.
+with ``x̃_k = x_k - x_ref``, ``ũ_k = u_k - u_ref``, ``ỹ_k = y_k - y_ref``
+(``x_ref = u_ref = y_ref = 0`` unless ``tracking``), ``Δu_k = u_k - u_{k-1}`` and
+``u_{-1} = u_prev`` (``S = du_weight``, ``Q_y = output_weight``, 0 unless given),
+``u_k`` held constant over the blocks of ``move_blocking``. The QP minimises half of
+this cost. ``s`` holds the slacks of the softened rows: with ``soft_state_penalty``
+every row that involves the state except the output bounds, with
+``soft_output_penalty`` the output bounds (each with its own weights ``ρ_q, ρ_l``).
 
 State bounds start at ``k = 1``: the current state is given, not decided. A
 stage-constraint row with ``C_u = 0`` at ``k = 0`` only restricts the given
 state; such rows are left out of the QP (they carry no decision variable).
+Output bounds hold on every ``y_k`` the decisions determine and the horizon
+defines: an output row with ``D = 0`` (``y = C x``) at ``k = 1..N`` like a state
+bound, a row with ``D ≠ 0`` at ``k = 0..N-1`` (``y_N`` would need ``u_N``).
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from typing import Any, Literal, Union
 import numpy as np
 import scipy.linalg
 
-from .._checks import Array, as_matrix, check_pd, check_psd, frozen, require
+from .._checks import Array, as_matrix, check_pd, check_psd, frozen
 from ..exceptions import (
     HorizonError,
     InconsistentBoundsError,
@@ -41,9 +48,12 @@ from ..exceptions import (
     ShapeError,
     UnstableSystemError,
 )
-from ._discretize import zoh
 from ._fields import spec
+from ._outputs import OUTPUT_FIELDS, check_outputs, refuse_without_outputs
 from ._polytope import Polytope
+from ._signals import check_dt, check_names
+from ._statespace import problem_from_statespace
+from ._summary import summary
 from ._terminal_sets import lqr_invariant_set
 
 __all__ = ["MPCProblem", "StageConstraint"]
@@ -149,8 +159,9 @@ class MPCProblem:
     du_weight : array (n_u, n_u), optional
         Input-rate weight ``S``, symmetric positive semidefinite.
     tracking : bool
-        Track references: the cost penalises ``x_k - x_ref`` and ``u_k - u_ref``,
-        and ``(x_ref, u_ref)`` become inputs of the QP and its networks
+        Track references: the cost penalises ``x_k - x_ref`` and ``u_k - u_ref``
+        (and ``y_k - y_ref`` with an output weight), and ``(x_ref, u_ref)`` (and
+        ``y_ref``) become inputs of the QP and its networks
         (see :func:`mpc2nn.steady_state_target` to get them from an output
         reference). Constraints stay in absolute coordinates.
     move_blocking : sequence of int, optional
@@ -163,6 +174,26 @@ class MPCProblem:
     sample_box : (lo, hi), optional
         Box of initial states, shape (n_x,) each, used by :func:`mpc2nn.sample_states`
         when no box is given.
+    C, D : arrays (n_y, n_x), (n_y, n_u), optional
+        Outputs ``y_k = C x_k + D u_k`` (``D = 0`` unless given). Without an output
+        weight or bounds they change nothing in the QP; plots show them.
+    output_weight : array (n_y, n_y), optional
+        Output weight ``Q_y``, symmetric PSD: the stage cost gains
+        ``(y_k - y_ref)ᵀ Q_y (y_k - y_ref)``, ``k = 0..N-1``. The DARE terminal weight and
+        the LQR terminal set use the combined stage cost (:func:`mpc2nn.problem.stage_weights`).
+        With ``tracking`` the output reference ``y_ref`` is an input of the QP (``θ`` gains ``y_ref``).
+    y_min, y_max : array (n_y,), optional
+        Output bounds (``±inf``: none), at the steps given in the module docstring.
+    soft_output_penalty : float or (quadratic, linear), optional
+        Soften the output bounds (one slack per output component and step), as
+        ``soft_state_penalty`` does for the state rows, with its own weights; either can be
+        given without the other.
+    dt : float, optional
+        Sampling time in seconds: plots and reports use seconds.
+    state_names, input_names, output_names : sequences of str, optional
+        Names of the signals (``n_x``, ``n_u``, ``n_y`` strings), used in plots and reports.
+    state_units, input_units, output_units : sequences of str, optional
+        Their units (``""`` for none), e.g. ``("m", "m/s")``.
 
     Examples
     --------
@@ -219,6 +250,38 @@ class MPCProblem:
     sample_box: tuple | None = field(default=None, metadata=spec(
         "table with lo and hi, each (n_x,): the box of initial states sampled by validate, bench and unravel",
         "table", stored="parts"))
+    C: Array = field(default=None, metadata=spec(
+        "output matrix, shape (n_y, n_x): outputs y_k = C x_k + D u_k", "numbers", stored="array if used",
+        used_when="has_outputs"))
+    D: Array = field(default=None, metadata=spec(
+        "output feedthrough, shape (n_y, n_u) (default zero)", "numbers", stored="array if used",
+        used_when="has_outputs"))
+    output_weight: Array = field(default=None, metadata=spec(
+        "output weight Q_y, shape (n_y, n_y), symmetric PSD: stage cost (y_k - y_ref)' Q_y (y_k - y_ref)",
+        "numbers", stored="array if used", used_when="has_output_weight"))
+    y_min: Array = field(default=None, metadata=spec(
+        "output lower bounds, shape (n_y,)", "numbers", stored="array if used", used_when="has_outputs"))
+    y_max: Array = field(default=None, metadata=spec(
+        "output upper bounds, shape (n_y,)", "numbers", stored="array if used", used_when="has_outputs"))
+    soft_output_penalty: Any = field(default=None, metadata=spec(
+        "ρ_q or [ρ_q, ρ_l]: soften the output bounds (quadratic, and exact L1 with a large ρ_l)", "numbers",
+        stored="field if used", used_when="soft_outputs"))
+    dt: float | None = field(default=None, metadata=spec(
+        "sampling time in seconds, a number > 0 (plots in seconds; with Ac and Bc: the discretisation step)",
+        "numbers", stored="field if used", used_when="has_signal_info"))
+    state_names: tuple | None = field(default=None, metadata=spec(
+        "names of the states, n_x strings", "strings", stored="field if used", used_when="has_signal_info"))
+    state_units: tuple | None = field(default=None, metadata=spec(
+        'units of the states, n_x strings ("" for none)', "strings", stored="field if used",
+        used_when="has_signal_info"))
+    input_names: tuple | None = field(default=None, metadata=spec(
+        "names of the inputs, n_u strings", "strings", stored="field if used", used_when="has_signal_info"))
+    input_units: tuple | None = field(default=None, metadata=spec(
+        "units of the inputs, n_u strings", "strings", stored="field if used", used_when="has_signal_info"))
+    output_names: tuple | None = field(default=None, metadata=spec(
+        "names of the outputs, n_y strings", "strings", stored="field if used", used_when="has_signal_info"))
+    output_units: tuple | None = field(default=None, metadata=spec(
+        "units of the outputs, n_y strings", "strings", stored="field if used", used_when="has_signal_info"))
     terminal_weight_source: str = field(init=False, default="given", metadata=spec(
         'where P came from: "dare", "lyapunov" or "given"', "", stored="field"))
 
@@ -265,7 +328,23 @@ class MPCProblem:
             if term.C.shape[1] != n_x:
                 raise ShapeError(f"terminal_constraint.C: expected shape (p, n_x) = (p, {n_x}), got {term.C.shape}")
 
-        P, source = _terminal_weight(self.P, A, B, Q, R)
+        C_y: np.ndarray | None = None
+        D_y: np.ndarray | None = None
+        W_y: np.ndarray | None = None
+        y_min: np.ndarray | None = None
+        y_max: np.ndarray | None = None
+        soft_y = None
+        if self.C is None:
+            refuse_without_outputs({k: getattr(self, k) for k in OUTPUT_FIELDS})
+        else:
+            C_y, D_y, W_y = check_outputs(self.C, self.D, self.output_weight, n_x, n_u)
+            y_min, y_max = _bounds("y", self.y_min, self.y_max, C_y.shape[0], "n_y")
+            soft_y = _soft_penalty(self.soft_output_penalty, "soft_output_penalty")
+        if W_y is None or C_y is None or D_y is None:
+            P, source = _terminal_weight(self.P, A, B, Q, R)
+        else:  # the DARE / Lyapunov weight of the whole stage cost, output weight and cross term included
+            P, source = _terminal_weight(self.P, A, B, Q + C_y.T @ W_y @ C_y, R + D_y.T @ W_y @ D_y,
+                                         C_y.T @ W_y @ D_y)
         soft = _soft_penalty(self.soft_state_penalty)
         du_min, du_max = _bounds("du", self.du_min, self.du_max, n_u, "n_u")
         for i in range(n_u):
@@ -294,6 +373,15 @@ class MPCProblem:
                          du_min=du_min, du_max=du_max).items():
             object.__setattr__(self, k, frozen(v))
         object.__setattr__(self, "du_weight", None if S is None else frozen(S))
+        for k, out in dict(C=C_y, D=D_y, output_weight=W_y, y_min=y_min, y_max=y_max).items():
+            object.__setattr__(self, k, None if out is None else frozen(out))
+        object.__setattr__(self, "soft_output_penalty", soft_y)
+        n_y = 0 if C_y is None else C_y.shape[0]
+        object.__setattr__(self, "dt", check_dt(self.dt))
+        for kind, n, sym in (("state", n_x, "n_x"), ("input", n_u, "n_u"), ("output", n_y, "n_y")):
+            for what in ("names", "units"):
+                f = f"{kind}_{what}"
+                object.__setattr__(self, f, check_names(f, getattr(self, f), n, sym))
         object.__setattr__(self, "soft_state_penalty", soft)
         object.__setattr__(self, "tracking", bool(self.tracking))
         object.__setattr__(self, "move_blocking", blocks)
@@ -345,6 +433,42 @@ class MPCProblem:
                     or (self.du_weight is not None and np.any(self.du_weight)))
 
     @property
+    def has_outputs(self) -> bool:
+        """Outputs ``y = C x + D u`` are defined (``C`` is given)."""
+        return self.C is not None
+
+    @property
+    def has_output_weight(self) -> bool:
+        """An output weight is given."""
+        return self.output_weight is not None
+
+    @property
+    def has_output_bounds(self) -> bool:
+        """Some output bound is finite."""
+        return self.C is not None and bool(np.isfinite(self.y_min).any() or np.isfinite(self.y_max).any())
+
+    @property
+    def soft_outputs(self) -> bool:
+        """The output bounds are softened (``soft_output_penalty`` is given)."""
+        return self.soft_output_penalty is not None
+
+    @property
+    def tracks_outputs(self) -> bool:
+        """The QP takes an output reference ``y_ref``: ``tracking`` with a nonzero output weight."""
+        return bool(self.tracking and self.output_weight is not None and np.any(self.output_weight))
+
+    @property
+    def has_signal_info(self) -> bool:
+        """A sampling time, names or units are given (they change nothing in the QP)."""
+        return self.dt is not None or any(getattr(self, f"{k}_{w}") is not None for k in ("state", "input", "output")
+                                          for w in ("names", "units"))
+
+    @property
+    def n_y(self) -> int:
+        """Number of outputs (0 without ``C``)."""
+        return 0 if self.C is None else self.C.shape[0]
+
+    @property
     def n_x(self) -> int:
         """Number of states."""
         return self.A.shape[0]
@@ -353,6 +477,9 @@ class MPCProblem:
     def n_u(self) -> int:
         """Number of inputs."""
         return self.B.shape[1]
+
+    def __repr__(self) -> str:
+        return summary(self)
 
     def replace(self, **changes) -> MPCProblem:
         """A copy with some fields changed (validated again).
@@ -390,12 +517,15 @@ class MPCProblem:
 
         A continuous-time system (``sys.dt == 0``) needs ``dt`` and is discretised
         by zero-order hold; a discrete-time system is used as it is (``dt``, if
-        given, must equal ``sys.dt``).
+        given, must equal ``sys.dt``). The problem keeps the sampling time, the
+        system's outputs (``C``, ``D``, unless ``C`` is given or the outputs are the
+        states, ``C = I``, ``D = 0``) and the names of its signals where they are not
+        python-control's defaults (``x[0]``, ...).
 
         Parameters
         ----------
         sys : control.StateSpace
-            The model (its ``A`` and ``B``; ``C`` and ``D`` are not used).
+            The model.
         Q : array_like, shape (n_x, n_x)
             Stage state weight.
         R : array_like, shape (n_u, n_u)
@@ -411,25 +541,7 @@ class MPCProblem:
         -------
         MPCProblem
         """
-        control = require("control", "control")
-        if not isinstance(sys, control.StateSpace):
-            raise ProblemDefinitionError(
-                f"sys: expected a control.StateSpace, got {type(sys).__name__}; "
-                "convert transfer functions with control.ss(sys)")
-        if control.isctime(sys, strict=True):
-            if dt is None:
-                raise ProblemDefinitionError(
-                    "dt: sys is continuous-time (sys.dt == 0); pass the sampling time dt > 0 "
-                    "to discretise it by zero-order hold")
-            if not dt > 0:
-                raise ProblemDefinitionError(f"dt: expected a sampling time > 0, got {dt!r}")
-            A, B = zoh(np.asarray(sys.A, float), np.asarray(sys.B, float), float(dt))
-        else:
-            if dt is not None and sys.dt not in (None, True) and not np.isclose(dt, sys.dt):
-                raise ProblemDefinitionError(
-                    f"dt: sys is discrete-time with dt = {sys.dt}, got dt = {dt}; leave dt out to use sys.dt")
-            A, B = np.asarray(sys.A, float), np.asarray(sys.B, float)
-        return cls(A, B, Q, R, horizon, **kwargs)
+        return problem_from_statespace(cls, sys, Q, R, horizon, dt, kwargs)
 
 
 def _bounds(v: str, lo, hi, n: int, sym: str) -> tuple[np.ndarray, np.ndarray]:
@@ -458,25 +570,25 @@ def _bounds(v: str, lo, hi, n: int, sym: str) -> tuple[np.ndarray, np.ndarray]:
     return lo_arr, hi_arr
 
 
-def _soft_penalty(value) -> tuple[float, float] | None:
+def _soft_penalty(value, field: str = "soft_state_penalty") -> tuple[float, float] | None:
     """``(ρ_q, ρ_l)`` from a number or a pair; ``None`` stays ``None``."""
     if value is None:
         return None
     pair = (value, 0.0) if np.ndim(value) == 0 else tuple(value)
     if len(pair) != 2:
         raise ProblemDefinitionError(
-            f"soft_state_penalty: expected a number ρ_q > 0 or a pair (ρ_q, ρ_l), got {value!r}")
+            f"{field}: expected a number ρ_q > 0 or a pair (ρ_q, ρ_l), got {value!r}")
     try:
         rq, rl = float(pair[0]), float(pair[1])
     except (TypeError, ValueError):
         raise ProblemDefinitionError(
-            f"soft_state_penalty: expected a number ρ_q > 0 or a pair (ρ_q, ρ_l) of numbers, got {value!r}") from None
+            f"{field}: expected a number ρ_q > 0 or a pair (ρ_q, ρ_l) of numbers, got {value!r}") from None
     if not (np.isfinite(rq) and rq > 0):
         raise ProblemDefinitionError(
-            f"soft_state_penalty: the quadratic weight ρ_q must be finite and > 0 (it keeps the QP's Hessian "
+            f"{field}: the quadratic weight ρ_q must be finite and > 0 (it keeps the QP's Hessian "
             f"positive definite), got {rq!r}; for an exact penalty use a small ρ_q with a large linear ρ_l")
     if not (np.isfinite(rl) and rl >= 0):
-        raise ProblemDefinitionError(f"soft_state_penalty: the linear weight ρ_l must be finite and >= 0, got {rl!r}")
+        raise ProblemDefinitionError(f"{field}: the linear weight ρ_l must be finite and >= 0, got {rl!r}")
     return rq, rl
 
 
@@ -500,10 +612,11 @@ def _move_blocks(value, N: int) -> tuple | None:
     return tuple(int(b) for b in blocks)
 
 
-def _terminal_weight(P, A, B, Q, R) -> tuple[np.ndarray, str]:
+def _terminal_weight(P, A, B, Q, R, S=None) -> tuple[np.ndarray, str]:
+    """``(P, source)``; ``Q, R, S``: the stage cost ``xᵀQx + 2xᵀSu + uᵀRu`` (``S``: cross term of output weights)."""
     n_x = A.shape[0]
     if P is None or (isinstance(P, str) and P == "dare"):
-        return _dare(A, B, Q, R), "dare"
+        return _dare(A, B, Q, R, S), "dare"
     if isinstance(P, str):
         if P == "lyapunov":
             rho = float(np.abs(np.linalg.eigvals(A)).max())
@@ -517,7 +630,7 @@ def _terminal_weight(P, A, B, Q, R) -> tuple[np.ndarray, str]:
     return check_psd("P", as_matrix("P", P, ("n_x", "n_x"), (n_x, n_x))), "given"
 
 
-def _dare(A, B, Q, R) -> np.ndarray:
+def _dare(A, B, Q, R, S=None) -> np.ndarray:
     """Stabilising DARE solution, or a RiccatiError saying why none exists."""
     n = A.shape[0]
     eig = np.linalg.eigvals(A)
@@ -529,7 +642,7 @@ def _dare(A, B, Q, R) -> np.ndarray:
                 f"the mode with eigenvalue {complex(lam):.6g} (|λ| = {abs(lam):.6g} >= 1) cannot be "
                 "influenced by the inputs; give P explicitly")
     try:
-        P = scipy.linalg.solve_discrete_are(A, B, Q, R)
+        P = scipy.linalg.solve_discrete_are(A, B, Q, R, s=S)
     except (np.linalg.LinAlgError, ValueError) as exc:
         raise RiccatiError(
             "P: the Riccati equation has no stabilising solution although (A, B) is stabilisable; "
@@ -537,7 +650,7 @@ def _dare(A, B, Q, R) -> np.ndarray:
             f"(solver said: {exc})") from None
     if not np.all(np.isfinite(P)):
         raise RiccatiError("P: the Riccati solver returned non-finite values; give P explicitly")
-    K = np.linalg.solve(R + B.T @ P @ B, B.T @ P @ A)
+    K = np.linalg.solve(R + B.T @ P @ B, B.T @ P @ A + (0.0 if S is None else S.T))
     rho = float(np.abs(np.linalg.eigvals(A - B @ K)).max())
     if rho >= 1.0 - STABILITY_MARGIN:
         raise RiccatiError(

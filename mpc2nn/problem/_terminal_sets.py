@@ -2,7 +2,8 @@
 
 For a stable closed loop ``x⁺ = A_K x`` (``A_K = A - B K``) and constraints
 ``C x <= d`` on the state (the state bounds, the input bounds through
-``u = -K x``, and pure-state rows of the stage constraints), the maximal
+``u = -K x``, the output bounds through ``y = (C - D K) x`` and the stage
+constraints through ``C_x x + C_u u = (C_x - C_u K) x``), the maximal
 positively invariant set is
 
     O_∞ = {x : C A_Kᵗ x <= d for all t >= 0}.
@@ -21,6 +22,7 @@ import numpy as np
 import scipy.linalg
 
 from ..exceptions import ProblemDefinitionError, UnstableSystemError
+from ._outputs import stage_weights
 from ._polytope import lp_max, redundant_rows
 
 __all__ = ["InvariantSet", "lqr_invariant_set", "lqr_gain", "INVARIANCE_TOL", "MAX_INVARIANCE_STEPS"]
@@ -77,8 +79,8 @@ class InvariantSet:
         return np.all(X @ self.C.T <= self.d + tol * np.maximum(1.0, np.abs(self.d)), axis=1)
 
 
-def lqr_gain(A, B, Q, R) -> np.ndarray:
-    """The infinite-horizon LQR gain ``K = (R + BᵀPB)⁻¹ BᵀPA`` (``u = -K x``), P from the DARE.
+def lqr_gain(A, B, Q, R, S=None) -> np.ndarray:
+    """The infinite-horizon LQR gain ``K = (R + BᵀPB)⁻¹ (BᵀPA + Sᵀ)`` (``u = -K x``), P from the DARE.
 
     Parameters
     ----------
@@ -90,6 +92,9 @@ def lqr_gain(A, B, Q, R) -> np.ndarray:
         State weight, symmetric positive semidefinite.
     R : ndarray, shape (n_u, n_u)
         Input weight, symmetric positive definite.
+    S : ndarray, shape (n_x, n_u), optional
+        Cross weight of the stage cost ``xᵀQx + 2xᵀSu + uᵀRu`` (output weights with a feedthrough
+        ``D`` give one, see :func:`mpc2nn.problem.stage_weights`); default none.
 
     Returns
     -------
@@ -103,8 +108,8 @@ def lqr_gain(A, B, Q, R) -> np.ndarray:
     >>> round(float(K[0, 0]), 6)     # P = (1 + √5)/2, K = P / (1 + P)
     0.618034
     """
-    P = scipy.linalg.solve_discrete_are(A, B, Q, R)
-    return np.linalg.solve(R + B.T @ P @ B, B.T @ P @ A)
+    P = scipy.linalg.solve_discrete_are(A, B, Q, R, s=S)
+    return np.linalg.solve(R + B.T @ P @ B, B.T @ P @ A + (0.0 if S is None else S.T))
 
 
 def _state_constraints(problem, K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -129,6 +134,15 @@ def _state_constraints(problem, K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for con in problem.constraints:
         rows.extend(con.C_x - con.C_u @ K)
         rhs.extend(con.d)
+    if getattr(problem, "C", None) is not None:  # outputs y = (C - D K) x under u = -K x
+        C_K = problem.C - problem.D @ K
+        for i in range(problem.n_y):
+            if np.isfinite(problem.y_max[i]):
+                rows.append(C_K[i])
+                rhs.append(problem.y_max[i])
+            if np.isfinite(problem.y_min[i]):
+                rows.append(-C_K[i])
+                rhs.append(-problem.y_min[i])
     if not rows:
         raise ProblemDefinitionError("terminal_set='lqr': the problem has no constraints, so the invariant set "
                                      "is the whole state space; leave terminal_set out")
@@ -160,7 +174,7 @@ def lqr_invariant_set(problem, *, max_steps: int = MAX_INVARIANCE_STEPS,
         finite determination within ``max_steps`` (e.g. unbounded directions).
     """
     A, B = problem.A, problem.B
-    K = lqr_gain(A, B, problem.Q, problem.R)
+    K = lqr_gain(A, B, *stage_weights(problem))
     AK = A - B @ K
     rho = float(np.abs(np.linalg.eigvals(AK)).max())
     if rho >= 1:

@@ -127,8 +127,8 @@ class CondensedQP:
         ``T`` with ``U = T z``; ``None`` for ``T = I``.
     n_slack : int
         Number of soft-constraint slacks, the last entries of ``z``.
-    slack_shift : float
-        ``δ``: the slacks are ``z[-n_slack:] - δ``.
+    slack_shift : float or ndarray, shape (n_slack,)
+        ``δ``: the slacks are ``z[-n_slack:] - δ`` (one number, or one per slack).
     parameter_sizes : tuple of (str, int)
         The layout of ``θ`` as ``(name, size)`` pairs (default ``(("x", n_θ),)``);
         :attr:`layout` is the same as a :class:`ParameterLayout`.
@@ -150,7 +150,7 @@ class CondensedQP:
     source: str = "given"
     output_map: np.ndarray | None = None
     n_slack: int = 0
-    slack_shift: float = 0.0
+    slack_shift: float | np.ndarray = 0.0
     parameter_sizes: tuple = ()
 
     def __post_init__(self):
@@ -180,7 +180,11 @@ class CondensedQP:
         ParameterLayout(sizes, self.name)  # validates the names and their order
         object.__setattr__(self, "parameter_sizes", sizes)
         object.__setattr__(self, "n_slack", int(self.n_slack))
-        object.__setattr__(self, "slack_shift", float(self.slack_shift))
+        if np.ndim(self.slack_shift) == 0:
+            object.__setattr__(self, "slack_shift", float(self.slack_shift))
+        else:  # one shift per slack (state and output slacks with different penalties)
+            object.__setattr__(self, "slack_shift", frozen(as_matrix(
+                "slack_shift", self.slack_shift, ("n_slack",), (self.n_slack,))))
         for k, v in dict(H=H, F=F, G=G, w=w, E=E).items():
             object.__setattr__(self, k, frozen(v))
         object.__setattr__(self, "n_u", int(self.n_u))
@@ -192,6 +196,11 @@ class CondensedQP:
             E0 = as_matrix("state_only E0", self.state_only[0], ("p", "n_θ"), (None, n_theta))
             w0 = as_matrix("state_only w0", self.state_only[1], ("p",), (E0.shape[0],))
             object.__setattr__(self, "state_only", (frozen(E0), frozen(w0)))
+
+    def __repr__(self) -> str:
+        slack = f", {self.n_slack} slacks" if self.n_slack else ""
+        return (f"CondensedQP({self.name!r}: n_z={self.n_z}{slack}, m={self.m} rows, N·n_u={self.n_U}, "
+                f"θ = {self.layout.describe()}; from {self.source})")
 
     # --- sizes ------------------------------------------------------------
     @property
@@ -235,12 +244,13 @@ class CondensedQP:
         """Names of the entries of ``θ``, e.g. ``("x[0]", "x[1]", "u_prev[0]")``."""
         return self.layout.labels
 
-    def parameters(self, x, u_prev=None, x_ref=None, u_ref=None) -> np.ndarray:
+    def parameters(self, x, u_prev=None, x_ref=None, u_ref=None, y_ref=None) -> np.ndarray:
         """The network input ``θ`` (B, n_θ) from its parts (see :meth:`ParameterLayout.build`).
 
         Exactly the parts in :attr:`parameter_sizes` must be given: ``u_prev`` for
         problems with input-rate bounds or weights, ``x_ref`` and ``u_ref`` for
-        tracking problems. Each part is ``(n,)`` (repeated over the batch) or ``(B, n)``.
+        tracking problems, ``y_ref`` for tracking problems with an output weight. Each part is
+        ``(n,)`` (repeated over the batch) or ``(B, n)``.
 
         Parameters
         ----------
@@ -252,12 +262,14 @@ class CondensedQP:
             State references.
         u_ref : array_like, shape (B, n_u) or (n_u,), optional
             Input references.
+        y_ref : array_like, shape (B, n_y) or (n_y,), optional
+            Output references.
 
         Returns
         -------
         ndarray, shape (B, n_θ)
         """
-        return self.layout.build(x, u_prev=u_prev, x_ref=x_ref, u_ref=u_ref)
+        return self.layout.build(x, u_prev=u_prev, x_ref=x_ref, u_ref=u_ref, y_ref=y_ref)
 
     def check_parameters(self, theta, name: str = "X") -> np.ndarray:
         """``theta`` as a float array (B, n_θ); a single vector becomes B = 1.

@@ -1,4 +1,4 @@
-"""The layout of the QP parameter ``θ = (x, u_prev, x_ref, u_ref)``: one class, :class:`ParameterLayout`."""
+"""The layout of the QP parameter ``θ = (x, u_prev, x_ref, u_ref, y_ref)``: one class, :class:`ParameterLayout`."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ PARTS = {
     "u_ref": ("it tracks a reference (tracking=True): give the input reference "
               "(mpc2nn.steady_state_target computes both from an output reference)",
               "it does not track a reference (tracking=False)"),
+    "y_ref": ("it tracks an output reference (tracking=True with an output weight): give the output reference",
+              "it has no output reference to track (it needs tracking=True and an output_weight)"),
 }
 
 
@@ -75,7 +77,8 @@ class ParameterLayout:
         """
         n_x, n_u = problem.n_x, problem.n_u
         parts = [("x", n_x)] + ([("u_prev", n_u)] if problem.uses_previous_input else []) + (
-            [("x_ref", n_x), ("u_ref", n_u)] if problem.tracking else [])
+            [("x_ref", n_x), ("u_ref", n_u)] if problem.tracking else []) + (
+            [("y_ref", problem.n_y)] if problem.tracks_outputs else [])
         return cls(tuple(parts), problem.name if name is None else name)
 
     @property
@@ -131,7 +134,8 @@ class ParameterLayout:
         return S
 
     def selectors(self, n_u: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(S_x, S_u_prev, S_x_ref, S_u_ref)``: the selectors of all four parts (zero for those absent).
+        """``(S_x, S_u_prev, S_x_ref, S_u_ref)``: the selectors of these four parts (zero for those absent;
+        ``selector("y_ref", n_y)`` picks the output reference).
 
         Parameters
         ----------
@@ -147,7 +151,7 @@ class ParameterLayout:
         return (self.selector("x", n_x), self.selector("u_prev", n_u), self.selector("x_ref", n_x),
                 self.selector("u_ref", n_u))
 
-    def build(self, x, u_prev=None, x_ref=None, u_ref=None) -> np.ndarray:
+    def build(self, x, u_prev=None, x_ref=None, u_ref=None, y_ref=None) -> np.ndarray:
         """``θ`` (B, n_θ) from its parts, each ``(n,)`` (repeated over the batch) or ``(B, n)``.
 
         Exactly the parts of the layout must be given; a missing or unexpected part is
@@ -168,7 +172,7 @@ class ParameterLayout:
         -------
         ndarray, shape (B, n_θ)
         """
-        given = dict(x=x, u_prev=u_prev, x_ref=x_ref, u_ref=u_ref)
+        given = dict(x=x, u_prev=u_prev, x_ref=x_ref, u_ref=u_ref, y_ref=y_ref)
         sizes = dict(self.parts)
         arrays = {}
         for k, v in given.items():
@@ -220,8 +224,9 @@ class ParameterLayout:
             raise ShapeError(f"{exc}; the input of QP '{self.name}' is θ = ({self.describe()}), "
                              "build it with qp.parameters(x, u_prev=..., x_ref=..., u_ref=...)") from None
 
-    def box(self, state_box, *, u_box=None) -> tuple[np.ndarray, np.ndarray]:
-        """A box of ``θ``: the state box for ``x`` and ``x_ref``, ``u_box`` for ``u_prev`` and ``u_ref``.
+    def box(self, state_box, *, u_box=None, y_box=None) -> tuple[np.ndarray, np.ndarray]:
+        """A box of ``θ``: the state box for ``x`` and ``x_ref``, ``u_box`` for ``u_prev`` and ``u_ref``,
+        ``y_box`` for ``y_ref``.
 
         Parameters
         ----------
@@ -229,6 +234,8 @@ class ParameterLayout:
             Box of states, arrays of shape (n_x,) each.
         u_box : (lo, hi), optional
             Box of inputs, arrays of shape (n_u,) each; needed when the layout holds an input part.
+        y_box : (lo, hi), optional
+            Box of outputs, arrays of shape (n_y,) each; needed when the layout holds ``y_ref``.
 
         Returns
         -------
@@ -239,6 +246,12 @@ class ParameterLayout:
         for k, sl in self.slices.items():
             if k in ("x", "x_ref"):
                 lo[sl], hi[sl] = lo_x, hi_x
+            elif k == "y_ref":
+                if y_box is None:
+                    raise ProblemDefinitionError(
+                        f"y_box: QP '{self.name}' takes y_ref as part of θ = ({self.describe()}); give a box of "
+                        "outputs (lo, hi) to draw it from, e.g. the output bounds")
+                lo[sl], hi[sl] = as_box("output box", y_box, sl.stop - sl.start, "n_y")
             else:
                 if u_box is None:
                     raise ProblemDefinitionError(

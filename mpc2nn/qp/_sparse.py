@@ -19,7 +19,8 @@ class SparseQP:
     directly (not from the condensed matrices, so it also checks them).
 
     Variables ``ζ = (x_1, ..., x_N, u_0, ..., u_{N-1}, s)`` (``s``: one slack per
-    softened row, unshifted); the problem is ``min ½ ζᵀ P ζ + q(θ)ᵀ ζ  s.t.
+    softened row, unshifted; outputs ``y_k = C x_k + D u_k`` enter the cost and the rows
+    directly, with ``x_0`` from ``θ``); the problem is ``min ½ ζᵀ P ζ + q(θ)ᵀ ζ  s.t.
     l(θ) <= A ζ <= u(θ)`` with ``q(θ) = q0 + q_x θ``, ``l(θ) = l0 + L_x θ``,
     ``u(θ) = u0 + L_x θ`` (the first ``N·n_x`` rows are the dynamics, equalities;
     move blocking adds equalities ``u_k = u_{k-1}`` within blocks). ``U`` is
@@ -100,12 +101,17 @@ def sparse_form(problem: MPCProblem) -> SparseQP:
     n_theta = S_x.shape[1]
     soft = problem.soft_state_penalty is not None
 
-    # constraint blocks: (A_x (p, nX), A_u (p, nU), lower, upper, L (p, n_θ), soften: -1 upper / +1 lower / 0)
+    penalty = {"state": problem.soft_state_penalty, "output": problem.soft_output_penalty}
+    n_y = problem.n_y
+    S_yr = ParameterLayout.of(problem).selector("y_ref", n_y)
+
+    # constraint blocks: (A_x (p, nX), A_u (p, nU), lower, upper, L (p, n_θ), soften: -1 upper / +1 lower / 0,
+    # the penalty that softens it)
     blocks = []
 
-    def add(Ax, Au, lo, hi, L, side=0):
+    def add(Ax, Au, lo, hi, L, side=0, group="state"):
         blocks.append((sp.csr_matrix(Ax), sp.csr_matrix(Au), np.asarray(lo, float), np.asarray(hi, float),
-                       np.asarray(L, float), side))
+                       np.asarray(L, float), side, group))
 
     # dynamics: x_1 - B u_0 = A x, x_{k+1} - A x_k - B u_k = 0
     L_eq = np.zeros((nX, n_theta))
@@ -135,6 +141,22 @@ def sparse_form(problem: MPCProblem) -> SparseQP:
             val = np.tile(bound[fin], N)
             lower, upper = (np.full(p, -np.inf), val) if side < 0 else (val, np.full(p, np.inf))
             add(pick, sp.csr_matrix((p, nU)), lower, upper, np.zeros((p, n_theta)), side)
+    if problem.has_output_bounds:
+        # y_k = C x_k + D u_k for k = 0..N (row block k): rows with D ≠ 0 at k = 0..N-1, with D = 0 at k = 1..N
+        C, D = problem.C, problem.D
+        Ax_all = sp.kron(sp.eye(N + 1, N, k=-1), C).tocsr()
+        Au_all = sp.kron(sp.eye(N + 1, N), D).tocsr()
+        L_all = np.zeros(((N + 1) * n_y, n_theta))
+        L_all[:n_y] = -C @ S_x  # y_0 = C x + D u_0: the bounds on D u_0 move with the state
+        feed = np.any(D != 0, axis=1)
+        step_ok = np.concatenate([feed] + [np.ones(n_y, bool)] * (N - 1) + [~feed])
+        for bound, side in ((problem.y_max, -1), (problem.y_min, 1)):
+            rows_y = step_ok & np.tile(np.isfinite(bound), N + 1)
+            if rows_y.any():
+                val = np.tile(bound, N + 1)[rows_y]
+                inf = np.full(int(rows_y.sum()), np.inf)
+                lower, upper = (-inf, val) if side < 0 else (val, inf)
+                add(Ax_all[rows_y], Au_all[rows_y], lower, upper, L_all[rows_y], side, "output")
     for con in problem.constraints:
         p = con.d.shape[0]
         # k = 0: C_u u_0 <= d - C_x x ; k >= 1: C_x x_k + C_u u_k <= d
@@ -154,14 +176,16 @@ def sparse_form(problem: MPCProblem) -> SparseQP:
         add(Ax, sp.csr_matrix((C.shape[0], nU)), np.full(d.shape[0], -np.inf), d, np.zeros((d.shape[0], n_theta)),
             -1)
 
-    soft_counts = [blk[0].shape[0] if (soft and blk[5] != 0) else 0 for blk in blocks]
+    soft_counts = [blk[0].shape[0] if (penalty[blk[6]] is not None and blk[5] != 0) else 0 for blk in blocks]
     n_s = sum(soft_counts)
+    rho = np.concatenate([np.tile(penalty[blk[6]], (c, 1)) for blk, c in zip(blocks, soft_counts, strict=True)
+                          if c] or [np.zeros((0, 2))])
     rows: list = []
     lo: list[np.ndarray] = []
     hi: list[np.ndarray] = []
     Lx: list[np.ndarray] = []
     used = 0
-    for (Ax, Au, l_, u_, L, side), c in zip(blocks, soft_counts, strict=True):
+    for (Ax, Au, l_, u_, L, side, _), c in zip(blocks, soft_counts, strict=True):
         S = sp.csr_matrix((Ax.shape[0], n_s))
         if c:  # x <= x_max + s (side -1), x >= x_min - s (side +1)
             S = sp.hstack([sp.csr_matrix((c, used)), side * sp.eye(c), sp.csr_matrix((c, n_s - used - c))]).tocsr()
@@ -185,15 +209,25 @@ def sparse_form(problem: MPCProblem) -> SparseQP:
     if problem.tracking:
         q_x[:nX] = -(Qbar @ np.kron(np.ones((N, 1)), np.eye(n_x))) @ S_xr
         q_x[nX:nX + nU] -= (Rbar @ np.kron(np.ones((N, 1)), np.eye(n_u))) @ S_ur
+    if problem.output_weight is not None:
+        # ½ Σ_{k<N} (y_k - y_ref)ᵀ Q_y (y_k - y_ref), y_k = M ζ + c(θ): M over (x_1..x_N, u_0..u_{N-1})
+        M = sp.hstack([sp.kron(sp.eye(N, k=-1), problem.C), sp.kron(sp.eye(N), problem.D)]).tocsr()
+        c_theta = -np.kron(np.ones((N, 1)), np.eye(n_y)) @ S_yr
+        c_theta[:n_y] += problem.C @ S_x
+        Wbar = sp.kron(sp.eye(N), problem.output_weight)
+        P_y = (M.T @ Wbar @ M).tocsc()
+        q_x[:nX + nU] += M.T @ (Wbar @ c_theta)
     P_blocks = [Qbar, Pu]
     if n_s:
-        rho_q, rho_l = problem.soft_state_penalty
-        P_blocks.append(rho_q * sp.eye(n_s))
-        q0[nX + nU:] = rho_l / 2.0
+        P_blocks.append(sp.diags(rho[:, 0]))
+        q0[nX + nU:] = rho[:, 1] / 2.0
         rows.append(sp.hstack([sp.csr_matrix((n_s, nX + nU)), sp.eye(n_s)]))
         lo.append(np.zeros(n_s))
         hi.append(np.full(n_s, np.inf))
         Lx.append(np.zeros((n_s, n_theta)))
-    return SparseQP(P=sp.block_diag(P_blocks, format="csc"), q_x=q_x, A=sp.vstack(rows, format="csc"),
+    P_all = sp.block_diag(P_blocks, format="csc")
+    if problem.output_weight is not None:
+        P_all = (P_all + (sp.block_diag([P_y, sp.csc_matrix((n_s, n_s))]) if n_s else P_y)).tocsc()
+    return SparseQP(P=P_all, q_x=q_x, A=sp.vstack(rows, format="csc"),
                     l0=np.concatenate(lo), u0=np.concatenate(hi), L_x=np.vstack(Lx), n_states=nX, q0=q0,
                     n_inputs=nU)

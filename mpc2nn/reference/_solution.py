@@ -38,6 +38,11 @@ class ReferenceSolution:
     solver: str
     n_u: int
 
+    def __repr__(self) -> str:
+        vals, counts = np.unique(self.status.astype(str), return_counts=True)
+        return (f"ReferenceSolution({self.solver}, {self.status.size} states: "
+                + ", ".join(f"{c} {v}" for v, c in zip(vals, counts, strict=True)) + ")")
+
     @property
     def u0(self) -> np.ndarray:
         """``(B, n_u)`` first inputs."""

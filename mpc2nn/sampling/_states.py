@@ -27,7 +27,7 @@ MAX_FEASIBLE_ROUNDS = 50
 
 
 def sample_states(problem, n: int, *, box=None, seed: int = 0, feasible: bool | None = True,
-                  max_draws: int | None = None, u_prev=None, x_ref=None, u_ref=None) -> np.ndarray:
+                  max_draws: int | None = None, u_prev=None, x_ref=None, u_ref=None, y_ref=None) -> np.ndarray:
     """Draw ``n`` states uniformly from a box.
 
     Parameters
@@ -47,7 +47,7 @@ def sample_states(problem, n: int, *, box=None, seed: int = 0, feasible: bool | 
     max_draws : int, optional
         Give up after this many candidate states (default ``max(MIN_DRAWS, DRAWS_PER_STATE·n)``
         = ``max(10_000, 200·n)``).
-    u_prev, x_ref, u_ref : arrays, optional
+    u_prev, x_ref, u_ref, y_ref : arrays, optional
         For problems whose QP takes more than the state (input rates, tracking):
         the other parts of ``θ`` at which feasibility is decided (one value for
         all samples; see :meth:`CondensedQP.parameters`). Not used with ``feasible=None``.
@@ -76,7 +76,7 @@ def sample_states(problem, n: int, *, box=None, seed: int = 0, feasible: bool | 
 
     def draw(batch: int) -> tuple[np.ndarray, np.ndarray]:
         X = lo + (hi - lo) * rng.random((batch, qp.n_x))
-        return X, qp.parameters(X, u_prev=u_prev, x_ref=x_ref, u_ref=u_ref)
+        return X, qp.parameters(X, u_prev=u_prev, x_ref=x_ref, u_ref=u_ref, y_ref=y_ref)
 
     return _filtered(qp, n, draw, feasible, max_draws, "states")
 
@@ -109,8 +109,10 @@ def _filtered(qp, n: int, draw, feasible, max_draws, what: str) -> np.ndarray:
 
 
 def parameter_box(problem, state_box=None) -> tuple[np.ndarray, np.ndarray]:
-    """The default box of the QP's parameter ``θ``: the sample box for the state parts (``x``, ``x_ref``)
-    and the input bounds for the input parts (``u_prev``, ``u_ref``).
+    """The default box of the QP's parameter ``θ``: the sample box for the state parts (``x``, ``x_ref``),
+    the input bounds for the input parts (``u_prev``, ``u_ref``) and, for an output reference ``y_ref``,
+    the output bounds where they are finite, else the outputs ``C x + D u`` over the state box and
+    the input bounds (interval arithmetic).
 
     Parameters
     ----------
@@ -144,7 +146,14 @@ def parameter_box(problem, state_box=None) -> tuple[np.ndarray, np.ndarray]:
         raise ProblemDefinitionError(
             f"box: QP '{qp.name}' takes θ = ({qp.layout.describe()}) and its input bounds are not all finite, so "
             "there is no default box for the input parts; pass box=(lo, hi) of shape (n_θ,)")
-    return qp.layout.box(state_box, u_box=u_box)
+    y_box = None
+    if "y_ref" in qp.layout.slices and prob is not None:
+        lo_x, hi_x = as_box("state box", state_box, qp.n_x)
+        mid, rad = (prob.C @ (lo_x + hi_x) + prob.D @ (u_box[0] + u_box[1])) / 2, (
+            np.abs(prob.C) @ (hi_x - lo_x) + np.abs(prob.D) @ (u_box[1] - u_box[0])) / 2
+        y_box = (np.where(np.isfinite(prob.y_min), prob.y_min, mid - rad),
+                 np.where(np.isfinite(prob.y_max), prob.y_max, mid + rad))
+    return qp.layout.box(state_box, u_box=u_box, y_box=y_box)
 
 
 def sample_parameters(problem, n: int, *, box=None, seed: int = 0, feasible: bool | None = True,

@@ -37,5 +37,8 @@ def oscillating_masses(n_masses: int = 6) -> MPCProblem:
     A, B = zoh(Ac, Bc, 0.5)
     return MPCProblem(A, B, Q=np.eye(2 * n), R=np.eye(n // 2), horizon=10, P="dare",
                       u_min=np.full(n // 2, -0.5), u_max=np.full(n // 2, 0.5),
-                      x_min=np.full(2 * n, -4.0), x_max=np.full(2 * n, 4.0), name="oscillating_masses",
+                      x_min=np.full(2 * n, -4.0), x_max=np.full(2 * n, 4.0), name="oscillating_masses", dt=0.5,
+                      state_names=tuple(f"position {i}" for i in range(1, n + 1))
+                      + tuple(f"velocity {i}" for i in range(1, n + 1)),
+                      input_names=tuple(f"tension {2 * j + 1}-{2 * j + 2}" for j in range(n // 2)),
                       sample_box=(np.full(2 * n, -1.0), np.full(2 * n, 1.0)))

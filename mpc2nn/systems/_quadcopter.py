@@ -55,7 +55,8 @@ def quadcopter() -> MPCProblem:
     ``R = 0.1 I``, ``P = Q``. The states are deviations ``x - x_ref`` from the reference
     :data:`QUADCOPTER_X_REF`: it is an equilibrium (``A x_ref = x_ref`` with zero input)
     and zero in every bounded component, so the regulator in deviations is exactly the
-    example's tracking problem.
+    example's tracking problem. Sampled at ``dt = 0.1`` s; the thrusts' unit is not stated
+    by the source, so none is given.
     """
     Q = np.diag([0.0, 0, 10, 10, 10, 10, 0, 0, 0, 5, 5, 5])
     inf = np.inf
@@ -63,6 +64,10 @@ def quadcopter() -> MPCProblem:
                       u_min=np.full(4, 9.6 - 10.5916), u_max=np.full(4, 13.0 - 10.5916),
                       x_min=[-np.pi / 6, -np.pi / 6, -inf, -inf, -inf, -1.0, -inf, -inf, -inf, -inf, -inf, -inf],
                       x_max=[np.pi / 6, np.pi / 6, inf, inf, inf, inf, inf, inf, inf, inf, inf, inf],
-                      name="quadcopter",
+                      name="quadcopter", dt=0.1,
+                      state_names=("roll φ", "pitch θ", "yaw ψ", "x", "y", "z", "roll rate", "pitch rate",
+                                   "yaw rate", "x velocity", "y velocity", "z velocity"),
+                      state_units=("rad",) * 3 + ("m",) * 3 + ("rad/s",) * 3 + ("m/s",) * 3,
+                      input_names=tuple(f"thrust {i} (from hover)" for i in range(1, 5)),
                       sample_box=([-0.3, -0.3, -1, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5],
                                   [0.3, 0.3, 1, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]))
