@@ -20,6 +20,7 @@ A QP given directly (a :class:`~mpc2nn.CondensedQP` not condensed from an
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -320,11 +321,16 @@ class TorchCondensation:
         S_x, S_up = (self._const(s, A) for s in self._selectors[:2])
         n_theta = S_x.shape[1]
         Phi, Gamma = self._prediction(A, B)
+        problem = cast(MPCProblem, self.problem)  # only called where the QP was condensed from a problem
         Gs, ws, Es, labels, slacks, kinds = [], [], [], [], [], []
 
         def block(G, w, E, lab, slack, kind=0):
-            Gs.append(G.reshape(-1, nU)), ws.append(w.reshape(-1)), Es.append(E.reshape(-1, n_theta))
-            labels.extend(lab), slacks.extend(slack), kinds.extend([kind] * len(lab))
+            Gs.append(G.reshape(-1, nU))
+            ws.append(w.reshape(-1))
+            Es.append(E.reshape(-1, n_theta))
+            labels.extend(lab)
+            slacks.extend(slack)
+            kinds.extend([kind] * len(lab))
 
         soft = self._soft
         eye = torch.eye(nU, dtype=A.dtype, device=A.device).reshape(N, n_u, nU)
@@ -346,7 +352,7 @@ class TorchCondensation:
         block(torch.stack([Gk, -Gk], dim=2), xb, torch.stack([-Pk, Pk], dim=2),
               [f"x_{s}[{i}] at k={k}" for k, i, s in idx],
               [f"x[{i}] at k={k}" if soft else None for k, i, _ in idx])
-        for j, con in enumerate(self.problem.constraints):
+        for j, con in enumerate(problem.constraints):
             C_x, C_u, dd = d[f"stage{j}_C_x"], d[f"stage{j}_C_u"], d[f"stage{j}_d"]
             Gk0 = torch.cat([torch.zeros(1, n_x, nU, dtype=A.dtype, device=A.device), Gk[:-1]])
             Pk0 = torch.cat([S_x[None], Pk[:-1]])
@@ -359,7 +365,7 @@ class TorchCondensation:
             block(g, dd.expand(N, p_rows), e, lab,
                   [lab[k * p_rows + r] if soft and has_x[r] else None for k in range(N) for r in range(p_rows)],
                   kind=1)
-        if self.problem.terminal_constraint is not None:
+        if problem.terminal_constraint is not None:
             C, dT = d["terminal_C"], d["terminal_d"]
             rows = dT.shape[0]
             block(C @ Gamma[-n_x:], dT, -(C @ Phi[-n_x:] @ S_x), [f"terminal row {r}" for r in range(rows)],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .._checks import UNSET
 from ..exceptions import ProblemDefinitionError, ShapeError
 from ..implicit import CERTIFICATE_TOL, ImplicitNetwork, ImplicitWeights, compile
 from ..qp import CondensedQP
@@ -69,7 +70,8 @@ class ImplicitLayer(torch.nn.Module):
         super().__init__()
         arrays = [v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.array(v, float)
                   for v in (W, Y, b, W_f, Y_f)]
-        wts = ImplicitWeights(W=arrays[0], Y=arrays[1], b=arrays[2], W_f=arrays[3], Y_f=arrays[4], n_u=n_u)
+        wts = ImplicitWeights(W=arrays[0], Y=arrays[1], b=arrays[2], W_f=arrays[3], Y_f=arrays[4],
+                              n_u=UNSET if n_u is None else n_u)
         if on_invalid not in ("raise", "project"):
             raise ProblemDefinitionError(f"on_invalid: expected 'raise' or 'project', got {on_invalid!r}")
         a = np.ones(wts.m) if alpha is None else np.broadcast_to(np.asarray(alpha, float), (wts.m,)).copy()

@@ -15,7 +15,7 @@ is the case ``B = 0``. The forward passes use scipy exactly as
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg  # type: ignore[import-untyped]
+import scipy.linalg
 import torch
 
 from ..exceptions import RiccatiError, UnstableSystemError
