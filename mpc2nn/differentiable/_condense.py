@@ -20,6 +20,7 @@ A QP given directly (a :class:`~mpc2nn.CondensedQP` not condensed from an
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -36,13 +37,32 @@ __all__ = ["TorchCondensation", "TorchQP"]
 class TorchQP:
     """The condensed QP ``min ½zᵀHz + θᵀFᵀz subject to Gz <= w + Eθ``, ``U = Tz``, as torch tensors.
 
+    All tensors have the dtype and device the condensation was called with and carry the
+    autograd graph of the data they were computed from.
+
     Attributes
     ----------
-    H : (n_z, n_z); F : (n_z, n_θ); G : (m, n_z); w : (m,); E : (m, n_θ)
-    T : (N·n_u, n_z) output map, or ``None`` for ``T = I``
-    state_E, state_w : (p, n_θ), (p,) rows on ``θ`` alone (``w0 + E0 θ >= 0``), or ``None``
-    slack_shift : () tensor ``δ = ρ_l / (2ρ_q)`` (0 without soft constraints)
-    reference : the :class:`~mpc2nn.CondensedQP` whose structure (row labels, layout) this QP has
+    H : torch.Tensor, shape (n_z, n_z)
+        Hessian of the cost, symmetric (positive definite for valid data, ``R ≻ 0``).
+    F : torch.Tensor, shape (n_z, n_θ)
+        Linear cost term: the cost's gradient at ``z = 0`` is ``Fθ``.
+    G : torch.Tensor, shape (m, n_z)
+        Constraint rows of ``Gz <= w + Eθ``.
+    w : torch.Tensor, shape (m,)
+        Constant part of the right-hand side.
+    E : torch.Tensor, shape (m, n_θ)
+        Parameter part of the right-hand side.
+    T : torch.Tensor, shape (N·n_u, n_z), or None
+        Output map ``U = Tz`` (move blocking, slack variables); ``None`` for ``T = I``.
+    state_E : torch.Tensor, shape (p, n_θ), or None
+        Rows on ``θ`` alone, ``w0 + E0 θ >= 0`` (the ``E0`` of
+        :attr:`mpc2nn.CondensedQP.state_only`); ``None`` where the QP has none.
+    state_w : torch.Tensor, shape (p,), or None
+        The ``w0`` of those rows; ``None`` where the QP has none.
+    slack_shift : torch.Tensor, shape ()
+        ``δ = ρ_l / (2ρ_q)`` of the soft constraints (0 without soft constraints).
+    reference : CondensedQP
+        The QP whose structure (row labels, layout of ``θ``, sizes) this QP has.
     """
 
     H: torch.Tensor
@@ -190,7 +210,32 @@ class TorchCondensation:
 
     # --- the maps ---------------------------------------------------------------
     def data(self, given: dict | None = None, *, dtype=torch.float64, device=None) -> dict:
-        """``{name: tensor}``: the defaults, with the entries of ``given`` (tensors or arrays) in their place."""
+        """``{name: tensor}``: the defaults, with the entries of ``given`` (tensors or arrays) in their place.
+
+        Parameters
+        ----------
+        given : dict of str to tensor or array_like, optional
+            Data values by name (names in :attr:`names`), each of the shape of its default. A
+            tensor keeps its autograd graph. Bounds (``*_min``, ``*_max``) must stay finite
+            exactly where the problem's are (that fixes the constraint rows). Default: none, all
+            defaults.
+        dtype : torch.dtype
+            dtype of the tensors returned (default float64).
+        device : torch.device or str, optional
+            Device of the tensors returned (default: torch's default device).
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            One tensor per name of :attr:`names`, in that order.
+
+        Raises
+        ------
+        ProblemDefinitionError
+            An unknown name, or a bound made finite or infinite where the problem's is not.
+        ShapeError
+            A value whose shape differs from its default.
+        """
         given = dict(given or {})
         unknown = sorted(set(given) - set(self.names))
         if unknown:
@@ -215,7 +260,24 @@ class TorchCondensation:
         return out
 
     def __call__(self, data: dict | None = None, *, dtype=torch.float64, device=None, **tensors) -> TorchQP:
-        """The :class:`TorchQP` at the given data (defaults for the names not given)."""
+        """The :class:`TorchQP` at the given data (defaults for the names not given).
+
+        Parameters
+        ----------
+        data : dict of str to tensor or array_like, optional
+            Data values by name, as for :meth:`data`.
+        dtype : torch.dtype
+            dtype of the QP's tensors (default float64).
+        device : torch.device or str, optional
+            Device of the QP's tensors (default: torch's default device).
+        **tensors : tensor or array_like
+            More data values by name; they take precedence over ``data``.
+
+        Returns
+        -------
+        TorchQP
+            The condensed QP, differentiable in the data given as tensors.
+        """
         given = {**(data or {}), **tensors}
         d = self.data(given, dtype=dtype, device=device)
         if self.problem is None:
@@ -259,11 +321,16 @@ class TorchCondensation:
         S_x, S_up = (self._const(s, A) for s in self._selectors[:2])
         n_theta = S_x.shape[1]
         Phi, Gamma = self._prediction(A, B)
+        problem = cast(MPCProblem, self.problem)  # only called where the QP was condensed from a problem
         Gs, ws, Es, labels, slacks, kinds = [], [], [], [], [], []
 
         def block(G, w, E, lab, slack, kind=0):
-            Gs.append(G.reshape(-1, nU)), ws.append(w.reshape(-1)), Es.append(E.reshape(-1, n_theta))
-            labels.extend(lab), slacks.extend(slack), kinds.extend([kind] * len(lab))
+            Gs.append(G.reshape(-1, nU))
+            ws.append(w.reshape(-1))
+            Es.append(E.reshape(-1, n_theta))
+            labels.extend(lab)
+            slacks.extend(slack)
+            kinds.extend([kind] * len(lab))
 
         soft = self._soft
         eye = torch.eye(nU, dtype=A.dtype, device=A.device).reshape(N, n_u, nU)
@@ -285,7 +352,7 @@ class TorchCondensation:
         block(torch.stack([Gk, -Gk], dim=2), xb, torch.stack([-Pk, Pk], dim=2),
               [f"x_{s}[{i}] at k={k}" for k, i, s in idx],
               [f"x[{i}] at k={k}" if soft else None for k, i, _ in idx])
-        for j, con in enumerate(self.problem.constraints):
+        for j, con in enumerate(problem.constraints):
             C_x, C_u, dd = d[f"stage{j}_C_x"], d[f"stage{j}_C_u"], d[f"stage{j}_d"]
             Gk0 = torch.cat([torch.zeros(1, n_x, nU, dtype=A.dtype, device=A.device), Gk[:-1]])
             Pk0 = torch.cat([S_x[None], Pk[:-1]])
@@ -298,7 +365,7 @@ class TorchCondensation:
             block(g, dd.expand(N, p_rows), e, lab,
                   [lab[k * p_rows + r] if soft and has_x[r] else None for k in range(N) for r in range(p_rows)],
                   kind=1)
-        if self.problem.terminal_constraint is not None:
+        if problem.terminal_constraint is not None:
             C, dT = d["terminal_C"], d["terminal_d"]
             rows = dT.shape[0]
             block(C @ Gamma[-n_x:], dT, -(C @ Phi[-n_x:] @ S_x), [f"terminal row {r}" for r in range(rows)],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .._checks import UNSET
 from ..exceptions import ProblemDefinitionError, ShapeError
 from ..implicit import CERTIFICATE_TOL, ImplicitNetwork, ImplicitWeights, compile
 from ..qp import CondensedQP
@@ -42,6 +43,8 @@ class ImplicitLayer(torch.nn.Module):
     fill : float
         Output value of samples without a fixed point (infeasible LCP); NaN by default.
     dtype : torch.dtype
+        dtype of the trainable weights and of the backward pass (float64 by default; the
+        exact solve is float64 always).
 
     Notes
     -----
@@ -67,7 +70,8 @@ class ImplicitLayer(torch.nn.Module):
         super().__init__()
         arrays = [v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.array(v, float)
                   for v in (W, Y, b, W_f, Y_f)]
-        wts = ImplicitWeights(W=arrays[0], Y=arrays[1], b=arrays[2], W_f=arrays[3], Y_f=arrays[4], n_u=n_u)
+        wts = ImplicitWeights(W=arrays[0], Y=arrays[1], b=arrays[2], W_f=arrays[3], Y_f=arrays[4],
+                              n_u=UNSET if n_u is None else n_u)
         if on_invalid not in ("raise", "project"):
             raise ProblemDefinitionError(f"on_invalid: expected 'raise' or 'project', got {on_invalid!r}")
         a = np.ones(wts.m) if alpha is None else np.broadcast_to(np.asarray(alpha, float), (wts.m,)).copy()
@@ -121,7 +125,29 @@ class ImplicitLayer(torch.nn.Module):
         return check_structure(self._np("W"), self._np("W_f"), self._np("alpha"))
 
     def project_(self, target: str | None = None) -> StructureCheck:
-        """Move the weights onto the structure in place (``target`` "lcp" or "mpc", default :attr:`target`)."""
+        """Move the weights onto the structure in place (``target`` "lcp" or "mpc", default :attr:`target`).
+
+        Only ``W`` and ``W_f`` change (:func:`~mpc2nn.differentiable.project_structure`); call it
+        after each optimizer step.
+
+        Parameters
+        ----------
+        target : {"lcp", "mpc"}, optional
+            ``"lcp"``: the nearest valid LCP; ``"mpc"``: the nearest MPC-like weights. Default
+            :attr:`target`: ``"mpc"`` when the initial weights were MPC-like, else ``"lcp"``.
+
+        Returns
+        -------
+        StructureCheck
+            The structure check of the projected weights.
+
+        Raises
+        ------
+        ProblemDefinitionError
+            ``target`` is neither ``"lcp"`` nor ``"mpc"``.
+        LCPStructureError
+            The weights are too far from an LCP to project (``S`` has no positive eigenvalue).
+        """
         W, W_f = project_structure(self._np("W"), self._np("W_f"), self._np("alpha"), target or self.target)
         with torch.no_grad():
             self.W.copy_(torch.as_tensor(W, dtype=self.W.dtype))
@@ -138,7 +164,29 @@ class ImplicitLayer(torch.nn.Module):
         return compile(qp, alpha=alpha)
 
     def forward(self, theta) -> torch.Tensor:
-        """``(B, n_U)`` outputs at the inputs ``theta`` (B, n_θ) or (n_θ,) (device and dtype of ``theta``)."""
+        """``(B, n_U)`` outputs at the inputs ``theta`` (B, n_θ) or (n_θ,) (device and dtype of ``theta``).
+
+        The per-sample report is left in :attr:`last`.
+
+        Parameters
+        ----------
+        theta : torch.Tensor or array_like, shape (B, n_θ) or (n_θ,)
+            The inputs; a single vector is promoted to ``B = 1``. Rows with NaN or infinite
+            entries get the ``fill`` value and zero gradients.
+
+        Returns
+        -------
+        torch.Tensor, shape (B, n_U)
+            ``U = W_f λ + Y_f θ`` at the exact fixed point; rows without one hold ``fill``.
+
+        Raises
+        ------
+        ShapeError
+            ``theta`` is not of shape (B, n_θ) or (n_θ,).
+        LCPStructureError
+            The weights are no valid LCP and the layer was built with ``on_invalid="raise"``
+            (with ``"project"`` they are projected first).
+        """
         theta = torch.as_tensor(theta)
         out_dtype = theta.dtype if theta.is_floating_point() else self.dtype
         device = theta.device

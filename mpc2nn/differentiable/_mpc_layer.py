@@ -29,6 +29,9 @@ class MPCLayer(torch.nn.Module):
     Parameters
     ----------
     problem : MPCProblem, CondensedQP or ImplicitNetwork
+        The MPC problem (a QP or a compiled network counts as the QP it holds). Its numbers
+        are the default data and fix the structure: which constraint rows exist, the layout
+        of ``θ`` (:class:`~mpc2nn.differentiable.TorchCondensation`).
     learn : sequence of str, optional
         Data to hold as trainable ``nn.Parameter`` s (``layer.learned[name]``), initialised
         from the problem, e.g. ``("Q", "R")``; see :attr:`names` for what there is. Any
@@ -47,6 +50,8 @@ class MPCLayer(torch.nn.Module):
         Per-sample report of the last forward pass: status, feasibility, strongly and
         weakly active rows, degenerate samples (``None`` before the first call).
     condensation : TorchCondensation
+        The problem's condensation in torch: the map from the data to the QP that autograd
+        differentiates (its :attr:`~TorchCondensation.defaults` are the problem's data).
 
     Notes
     -----
@@ -105,7 +110,22 @@ class MPCLayer(torch.nn.Module):
         return self.reference.n_theta
 
     def qp(self, device=None, **data) -> TorchQP:
-        """The :class:`~mpc2nn.differentiable.TorchQP` at the current data (learned, then ``data`` given)."""
+        """The :class:`~mpc2nn.differentiable.TorchQP` at the current data (learned, then ``data`` given).
+
+        Parameters
+        ----------
+        device : torch.device or str, optional
+            Device of the QP's tensors (default: torch's default device).
+        **data : tensor or array_like
+            Data values by name (names in :attr:`names`) for this call; they replace the learned
+            parameters of the same name, the problem's defaults fill in the rest.
+
+        Returns
+        -------
+        TorchQP
+            In the layer's dtype. Without learned or given data the same constant QP is returned
+            on every call (computed once per device).
+        """
         given = {**dict(self.learned.items()), **data}
         if not given:
             key = (str(device), self.dtype)
@@ -140,6 +160,27 @@ class MPCLayer(torch.nn.Module):
 
         Keyword arguments give data tensors for this call (names in :attr:`names`). The output
         has ``theta``'s device and floating dtype; the work is done in the layer's dtype.
+        The per-sample report is left in :attr:`last`.
+
+        Parameters
+        ----------
+        theta : torch.Tensor or array_like, shape (B, n_θ) or (n_θ,)
+            The parameters ``θ = (x, u_prev, x_ref, u_ref)``, the parts the problem has
+            (``layer.reference.layout``); a single vector is promoted to ``B = 1``. Rows with NaN
+            or infinite entries get the ``fill`` value and zero gradients.
+        **data : tensor or array_like
+            Data values by name for this call, replacing the learned parameters of the same
+            name (e.g. ``Q=L @ L.T``); gradients flow back to the tensors given.
+
+        Returns
+        -------
+        torch.Tensor, shape (B, N·n_u)
+            The optimal input sequences ``U``; rows without a solution hold ``fill``.
+
+        Raises
+        ------
+        ShapeError
+            ``theta`` is not of shape (B, n_θ) or (n_θ,).
         """
         theta = torch.as_tensor(theta)
         out_dtype = theta.dtype if theta.is_floating_point() else self.dtype

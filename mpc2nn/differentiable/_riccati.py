@@ -15,7 +15,7 @@ is the case ``B = 0``. The forward passes use scipy exactly as
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg  # type: ignore[import-untyped]
+import scipy.linalg
 import torch
 
 from ..exceptions import RiccatiError, UnstableSystemError
@@ -86,7 +86,30 @@ class _Lyapunov(torch.autograd.Function):
 def dare(A: torch.Tensor, B: torch.Tensor, Q: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
     """``(n_x, n_x)`` stabilising solution of the DARE, differentiable in ``A, B, Q, R`` (module docstring).
 
-    ``Q`` and ``R`` are used through their symmetric parts.
+    ``Q`` and ``R`` are used through their symmetric parts. The value is computed by scipy in float64
+    on the CPU (``scipy.linalg.solve_discrete_are``, as :class:`~mpc2nn.MPCProblem` does); the
+    backward pass is one adjoint Lyapunov solve.
+
+    Parameters
+    ----------
+    A : torch.Tensor, shape (n_x, n_x)
+        State matrix of ``x⁺ = A x + B u``.
+    B : torch.Tensor, shape (n_x, n_u)
+        Input matrix.
+    Q : torch.Tensor, shape (n_x, n_x)
+        State weight, ``Q ⪰ 0`` (its symmetric part ``½(Q + Qᵀ)`` is used).
+    R : torch.Tensor, shape (n_u, n_u)
+        Input weight, ``R ≻ 0`` (its symmetric part is used).
+
+    Returns
+    -------
+    torch.Tensor, shape (n_x, n_x)
+        ``P``, symmetric, with the dtype and device of ``A``.
+
+    Raises
+    ------
+    RiccatiError
+        The DARE has no stabilising solution at these data (or the one found is not stabilising).
 
     Examples
     --------
@@ -103,5 +126,37 @@ def dare(A: torch.Tensor, B: torch.Tensor, Q: torch.Tensor, R: torch.Tensor) -> 
 
 
 def lyapunov(A: torch.Tensor, Q: torch.Tensor) -> torch.Tensor:
-    """``(n_x, n_x)`` solution of ``P = AᵀPA + Q`` (Schur-stable ``A``), differentiable in ``A`` and ``Q``."""
+    """``(n_x, n_x)`` solution of ``P = AᵀPA + Q`` (Schur-stable ``A``), differentiable in ``A`` and ``Q``.
+
+    The value is computed by scipy in float64 on the CPU (``scipy.linalg.solve_discrete_lyapunov``);
+    the backward pass is one adjoint Lyapunov solve (module docstring, the case ``B = 0``).
+
+    Parameters
+    ----------
+    A : torch.Tensor, shape (n_x, n_x)
+        State matrix, Schur stable (spectral radius below 1).
+    Q : torch.Tensor, shape (n_x, n_x)
+        State weight (its symmetric part ``½(Q + Qᵀ)`` is used).
+
+    Returns
+    -------
+    torch.Tensor, shape (n_x, n_x)
+        ``P``, symmetric, with the dtype and device of ``A``.
+
+    Raises
+    ------
+    UnstableSystemError
+        ``A`` has spectral radius >= 1, so ``P`` does not exist.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mpc2nn.differentiable import lyapunov
+    >>> A = torch.tensor([[0.5, 0.1], [0.0, 0.8]], dtype=torch.float64, requires_grad=True)
+    >>> P = lyapunov(A, torch.eye(2, dtype=torch.float64))
+    >>> round(float(P[0, 0].detach()), 6)
+    1.333333
+    >>> P.trace().backward(); A.grad.shape
+    torch.Size([2, 2])
+    """
     return _Lyapunov.apply(A, 0.5 * (Q + Q.T))

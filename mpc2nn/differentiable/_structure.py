@@ -68,6 +68,8 @@ class StructureCheck:
         ``valid`` and ``input_kernel`` within the tolerance: an MPC-like network, which
         :func:`mpc2nn.converse.to_qp` maps back to a QP exactly.
     message : str
+        One line for reports and error messages: the four measures, the rank and the verdict
+        (valid and MPC-like, valid but not MPC-like, or not a symmetric PSD LCP).
     """
 
     asymmetry: float
@@ -85,7 +87,33 @@ def _lcp_matrix(W: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 
 def check_structure(W: np.ndarray, W_f: np.ndarray, alpha: np.ndarray) -> StructureCheck:
-    """Measure the conditions of the module docstring on numpy weights."""
+    """Measure the conditions of the module docstring on numpy weights.
+
+    Parameters
+    ----------
+    W : ndarray, shape (m, m)
+        Recurrent weight of ``y = W relu(y) + Yθ + b``.
+    W_f : ndarray, shape (n_U, m)
+        Output weight of ``U = W_f relu(y) + Y_f θ``.
+    alpha : ndarray, shape (m,)
+        The row steps ``α > 0`` (a compiled network's ``alpha``); ``S = diag(1/α)(I - W)``.
+
+    Returns
+    -------
+    StructureCheck
+        The relative violations, the numerical rank of ``S`` and the verdicts ``valid`` and
+        ``mpc_like``. A zero ``S`` (``W = I``) or one without a positive eigenvalue is reported
+        as not valid, not raised.
+
+    Examples
+    --------
+    >>> import mpc2nn
+    >>> from mpc2nn.differentiable import check_structure
+    >>> net = mpc2nn.compile(mpc2nn.systems.double_integrator())
+    >>> check = check_structure(net.W, net.W_f, net.alpha)
+    >>> check.valid, check.mpc_like, check.rank
+    (True, True, 20)
+    """
     S = _lcp_matrix(W, alpha)
     top = float(np.abs(S).max(initial=0.0))
     if top == 0.0:
@@ -119,7 +147,50 @@ def check_structure(W: np.ndarray, W_f: np.ndarray, alpha: np.ndarray) -> Struct
 
 
 def project_structure(W: np.ndarray, W_f: np.ndarray, alpha: np.ndarray, target: str = "mpc"):
-    """``(W, W_f)`` moved onto the valid (``target="lcp"``) or MPC-like (``"mpc"``) set (module docstring)."""
+    """``(W, W_f)`` moved onto the valid (``target="lcp"``) or MPC-like (``"mpc"``) set (module docstring).
+
+    ``Y``, ``b``, ``Y_f`` and the steps ``α`` are not changed.
+
+    Parameters
+    ----------
+    W : ndarray, shape (m, m)
+        Recurrent weight of ``y = W relu(y) + Yθ + b``.
+    W_f : ndarray, shape (n_U, m)
+        Output weight of ``U = W_f relu(y) + Y_f θ``.
+    alpha : ndarray, shape (m,)
+        The row steps ``α > 0``; ``S = diag(1/α)(I - W)`` is projected, ``α`` is kept.
+    target : {"mpc", "lcp"}
+        ``"lcp"``: symmetrise ``S``, drop its negative and numerically zero eigenvalues
+        (:data:`RANK_TOL`) and project the rows of ``W_f`` onto the range of ``S``;
+        ``"mpc"`` (default): also restrict ``S`` to the row space of ``W_f`` first, so that
+        the result is MPC-like.
+
+    Returns
+    -------
+    W : ndarray, shape (m, m)
+        ``I - diag(α) S`` with the projected ``S``.
+    W_f : ndarray, shape (n_U, m)
+        The projected output weight.
+
+    Raises
+    ------
+    ProblemDefinitionError
+        ``target`` is neither ``"lcp"`` nor ``"mpc"``.
+    LCPStructureError
+        ``S`` has no positive eigenvalue to keep.
+
+    Examples
+    --------
+    >>> import numpy as np, mpc2nn
+    >>> from mpc2nn.differentiable import check_structure, project_structure
+    >>> net = mpc2nn.compile(mpc2nn.systems.double_integrator())
+    >>> W = net.W + 1e-3 * np.random.default_rng(0).standard_normal(net.W.shape)
+    >>> check_structure(W, net.W_f, net.alpha).valid
+    False
+    >>> W, W_f = project_structure(W, net.W_f, net.alpha)
+    >>> check_structure(W, W_f, net.alpha).mpc_like
+    True
+    """
     if target not in ("lcp", "mpc"):
         raise ProblemDefinitionError(f"target: expected 'lcp' or 'mpc', got {target!r}")
     S = _lcp_matrix(W, alpha)

@@ -451,20 +451,26 @@ def plot_error_map(controller, problem, *, dims: tuple[int, int] = (0, 1), box=N
 def plot_partition(partition, dims: tuple[int, int] = (0, 1), fixed=None, ax=None, *, edges: bool = True):
     """A 2-D slice of a :class:`~mpc2nn.Partition`: its regions coloured by their first-input law.
 
+    Regions of one first-input piece share a colour (``partition.pieces``); open facets of an
+    incomplete partition are marked with red crosses at their points (``OpenFacet.point``,
+    :class:`~mpc2nn.regions.OpenFacet`) projected onto the plane.
+
     Parameters
     ----------
-    partition : Partition (from :func:`~mpc2nn.critical_regions`)
-    dims : the two entries of ``θ`` spanned by the slice
-    fixed : (n_θ,) values of the other entries (default 0); ignored for ``n_θ = 2``
-    ax : matplotlib axes, optional
-    edges : draw the regions' edges (thin, white), so regions of one piece stay apart
-
-    Regions of one first-input piece share a colour (``partition.pieces``); open facets of an
-    incomplete partition are marked with red crosses where they meet the slice's plane.
+    partition : Partition
+        The partition to draw (from :func:`~mpc2nn.critical_regions`).
+    dims : (int, int)
+        The two entries of ``θ`` spanned by the slice (default ``(0, 1)``).
+    fixed : array_like, shape (n_θ,), optional
+        Values of the other entries of ``θ`` (default 0); not used for ``n_θ = 2``.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw (default: a new figure).
+    edges : bool
+        Draw the regions' edges (thin, white), so regions of one piece stay apart (default True).
 
     Returns
     -------
-    ax
+    matplotlib.axes.Axes
     """
     require("matplotlib", "plot")
     from matplotlib.collections import PolyCollection

@@ -109,7 +109,9 @@ def critical_regions(net, box=None, *, max_regions: int = DEFAULT_MAX_REGIONS,
 
     Parameters
     ----------
-    net : ImplicitNetwork (or an MPCProblem / CondensedQP, compiled first)
+    net : ImplicitNetwork, MPCProblem or CondensedQP
+        The network whose QP is partitioned (its exact solver finds the active sets); a problem or
+        QP is compiled first (:func:`~mpc2nn.compile`).
     box : (lo, hi) of shape (n_θ,) each, or Polytope in n_θ dimensions, optional
         The domain of ``θ``; default the QP's sample box (only where ``θ`` is the state: the other parts
         of ``θ`` need an explicit region). It is intersected with the feasible set of the QP.

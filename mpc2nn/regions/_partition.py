@@ -32,7 +32,18 @@ LOCATE_CHUNK = 2048
 
 @dataclass(frozen=True)
 class OpenFacet:
-    """A facet the certificate could not decide: facet ``row`` of region ``region``, ``point`` on it."""
+    """A facet the certificate could not decide: facet ``row`` of region ``region``, ``point`` on it.
+
+    Attributes
+    ----------
+    region : int
+        Index of the region in :attr:`Partition.regions`.
+    row : int
+        Index of the facet: the row of the region's ``A θ <= b``.
+    point : (n_θ,)
+        A point in the facet's relative interior (the mean of its vertices, or the centre of the
+        largest ball within its hyperplane where vertices are not computed).
+    """
 
     region: int
     row: int
@@ -45,8 +56,12 @@ class Pieces:
 
     Attributes
     ----------
-    gain : (P, n_u, n_θ); offset : (P, n_u)
-    region_piece : (R,) the piece of each region
+    gain : (P, n_u, n_θ)
+        Gain ``K`` of each piece's law ``u0 = K θ + k``.
+    offset : (P, n_u)
+        Offset ``k`` of each piece's law.
+    region_piece : (R,) int
+        The piece of each region of the partition (in the order of :attr:`Partition.regions`).
     """
 
     gain: np.ndarray
@@ -144,7 +159,24 @@ class Partition:
         return frozen(A), frozen(b), np.asarray(starts, np.int64)
 
     def violation(self, theta) -> np.ndarray:
-        """``(B, R)`` largest violation ``max(A θ - b)`` of each region's rows at each point (≤ 0: inside)."""
+        """``(B, R)`` largest violation ``max(A θ - b)`` of each region's rows at each point (≤ 0: inside).
+
+        Parameters
+        ----------
+        theta : array_like, shape (B, n_θ) or (n_θ,)
+            Points; a single vector is promoted to ``B = 1`` (NaN entries give NaN violations).
+
+        Returns
+        -------
+        ndarray, shape (B, R)
+            Column ``r`` for region ``r`` of :attr:`regions`; rows have unit norm, so a positive
+            value is the distance beyond the farthest violated facet's hyperplane.
+
+        Raises
+        ------
+        ShapeError
+            ``theta`` is not of shape (B, n_θ) or (n_θ,).
+        """
         theta = self.qp.check_parameters(theta, "theta")
         A, b, starts = self._stacked
         out = np.empty((theta.shape[0], self.n_regions))
@@ -158,6 +190,21 @@ class Partition:
 
         A point counts as inside when it violates no row by more than ``LOCATE_TOL·scale``; of several
         regions (boundaries) the one violated least is returned. NaN points give -1.
+
+        Parameters
+        ----------
+        theta : array_like, shape (B, n_θ) or (n_θ,)
+            Points; a single vector is promoted to ``B = 1``.
+
+        Returns
+        -------
+        ndarray of int, shape (B,)
+            Index into :attr:`regions`, or -1.
+
+        Raises
+        ------
+        ShapeError
+            ``theta`` is not of shape (B, n_θ) or (n_θ,).
         """
         theta = self.qp.check_parameters(theta, "theta")
         if not self.regions:
@@ -172,6 +219,27 @@ class Partition:
     def evaluate(self, theta, output: str = "u0") -> np.ndarray:
         """The explicit law by point location: ``(B, n_u)`` for ``output="u0"``, ``(B, N·n_u)`` for ``"U"``,
         ``(B, n_z)`` for ``"z"``; NaN where no region contains the point.
+
+        Parameters
+        ----------
+        theta : array_like, shape (B, n_θ) or (n_θ,)
+            Points; a single vector is promoted to ``B = 1``. Each is located (:meth:`locate`) and
+            the law of its region applied.
+        output : {"u0", "U", "z"}
+            The first input (default), the whole input sequence, or the decision vector.
+
+        Returns
+        -------
+        ndarray, shape (B, n_u), (B, N·n_u) or (B, n_z)
+            NaN rows where no region contains the point (outside the feasible set or the domain,
+            in a gap of an incomplete partition, or NaN input).
+
+        Raises
+        ------
+        ProblemDefinitionError
+            ``output`` is not one of ``"u0"``, ``"U"``, ``"z"``.
+        ShapeError
+            ``theta`` is not of shape (B, n_θ) or (n_θ,).
         """
         if output not in ("u0", "U", "z"):
             raise ProblemDefinitionError(f"output: expected 'u0', 'U' or 'z', got {output!r}")
@@ -217,6 +285,26 @@ class Partition:
         ``θ[dims[0]], θ[dims[1]]`` with the other entries of ``θ`` at ``fixed`` (n_θ,) (default 0).
 
         Regions the plane misses (or meets in less than a polygon) are left out.
+
+        Parameters
+        ----------
+        dims : (int, int)
+            Two different indices of ``θ`` spanning the plane (default ``(0, 1)``); the polygons'
+            columns are ``θ[dims[0]]``, ``θ[dims[1]]``.
+        fixed : array_like, shape (n_θ,), optional
+            Values of the other entries of ``θ`` (its entries at ``dims`` are not used); default 0.
+
+        Returns
+        -------
+        list of (int, ndarray)
+            ``(region index, polygon (q, 2))`` pairs, vertices counter-clockwise.
+
+        Raises
+        ------
+        ProblemDefinitionError
+            ``dims`` are not two different indices in ``[0, n_θ)``.
+        ShapeError
+            ``fixed`` is not of shape (n_θ,).
         """
         n = self.n_theta
         i, j = (int(d) for d in dims)

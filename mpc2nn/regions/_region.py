@@ -112,27 +112,40 @@ class Region:
     active : tuple of int
         The optimal active set (rows of the QP's ``G z <= w + E θ`` held as equalities), linearly
         independent rows (LICQ).
-    A : (k, n_θ) and b : (k,)
+    A : (k, n_θ)
         Irredundant H-representation ``A θ <= b``, rows of unit Euclidean norm; every row is a facet.
+    b : (k,)
+        Right-hand side of ``A θ <= b``.
     row_kind : (k,) str
         What each row stands for (:data:`ROW_KINDS`): ``"multiplier"`` (``λ_i >= 0``), ``"constraint"``
         (``s_i >= 0``, the margin of inactive row ``i``) or ``"domain"``.
     row_index : (k,) int
         The QP row ``i`` of a multiplier or constraint row, the domain row of a domain row.
-    centre : (n_θ,) and radius : float
-        Chebyshev centre and radius (the largest ball inside the region).
+    centre : (n_θ,)
+        Chebyshev centre: the centre of the largest ball inside the region.
+    radius : float
+        Chebyshev radius: the radius of that ball, above :data:`~mpc2nn.regions.MIN_RADIUS` times
+        the domain's scale (the region is full-dimensional).
     vertices : (p, n_θ)
         The vertices (``p = 0`` where ``n_θ`` exceeds :data:`~mpc2nn.regions.VERTEX_MAX_DIM` and
         the region was described by LPs only).
-    z_gain : (n_z, n_θ) and z_offset : (n_z,)
+    z_gain : (n_z, n_θ)
         ``z(θ) = z_gain θ + z_offset``, the whole decision vector.
-    U_gain : (N·n_u, n_θ) and U_offset : (N·n_u,)
-        ``U(θ) = T z(θ)``, the input sequence.
-    u0_gain : (n_u, n_θ) and u0_offset : (n_u,)
-        The first input, the control law applied.
-    lambda_gain : (k_A, n_θ) and lambda_offset : (k_A,)
-        Multipliers of the k_A = len(active) active rows (in the order of :attr:`active`; every other
-        multiplier is 0).
+    z_offset : (n_z,)
+        Constant part of ``z(θ)``.
+    U_gain : (N·n_u, n_θ)
+        ``U(θ) = U_gain θ + U_offset = T z(θ)``, the input sequence.
+    U_offset : (N·n_u,)
+        Constant part of ``U(θ)``.
+    u0_gain : (n_u, n_θ)
+        ``u0(θ) = u0_gain θ + u0_offset``, the first input: the control law applied.
+    u0_offset : (n_u,)
+        Constant part of ``u0(θ)``.
+    lambda_gain : (k_A, n_θ)
+        ``λ_A(θ) = lambda_gain θ + lambda_offset``, the multipliers of the k_A = len(active) active
+        rows (in the order of :attr:`active`; every other multiplier is 0).
+    lambda_offset : (k_A,)
+        Constant part of ``λ_A(θ)``.
     facet_kind : (k,) str
         Verdict on each facet (:data:`FACET_KINDS`).
     neighbours : tuple of tuple of int
@@ -184,24 +197,85 @@ class Region:
         return self.A.shape[0]
 
     def contains(self, theta, tol: float = 0.0) -> np.ndarray:
-        """``(B,)`` mask of the parameters ``theta`` (B, n_θ) with ``A θ <= b + tol``."""
+        """``(B,)`` mask of the parameters ``theta`` (B, n_θ) with ``A θ <= b + tol``.
+
+        Parameters
+        ----------
+        theta : array_like, shape (B, n_θ) or (n_θ,)
+            Parameters; a single vector is promoted to ``B = 1`` (NaN entries give ``False``).
+        tol : float
+            Absolute slack on every row (rows have unit norm, so it is a distance in ``θ``);
+            default 0, the closed polytope.
+
+        Returns
+        -------
+        ndarray of bool, shape (B,)
+        """
         theta = np.atleast_2d(np.asarray(theta, float))
         return np.all(theta @ self.A.T <= self.b + tol, axis=1)
 
     def u0(self, theta) -> np.ndarray:
-        """``(B, n_u)`` first input of the region's law at ``theta`` (B, n_θ), inside the region or not."""
+        """``(B, n_u)`` first input of the region's law at ``theta`` (B, n_θ), inside the region or not.
+
+        Parameters
+        ----------
+        theta : array_like, shape (B, n_θ) or (n_θ,)
+            Parameters; a single vector is promoted to ``B = 1``.
+
+        Returns
+        -------
+        ndarray, shape (B, n_u)
+            ``u0_gain θ + u0_offset``: the optimal first input where ``θ`` lies in the region,
+            the affine law's extension elsewhere.
+        """
         return np.atleast_2d(theta) @ self.u0_gain.T + self.u0_offset
 
     def U(self, theta) -> np.ndarray:
-        """``(B, N·n_u)`` input sequence of the region's law at ``theta`` (B, n_θ)."""
+        """``(B, N·n_u)`` input sequence of the region's law at ``theta`` (B, n_θ).
+
+        Parameters
+        ----------
+        theta : array_like, shape (B, n_θ) or (n_θ,)
+            Parameters; a single vector is promoted to ``B = 1``.
+
+        Returns
+        -------
+        ndarray, shape (B, N·n_u)
+            ``U_gain θ + U_offset``, inside the region or not (optimal inside).
+        """
         return np.atleast_2d(theta) @ self.U_gain.T + self.U_offset
 
     def z(self, theta) -> np.ndarray:
-        """``(B, n_z)`` decision vector of the region's law at ``theta`` (B, n_θ)."""
+        """``(B, n_z)`` decision vector of the region's law at ``theta`` (B, n_θ).
+
+        Parameters
+        ----------
+        theta : array_like, shape (B, n_θ) or (n_θ,)
+            Parameters; a single vector is promoted to ``B = 1``.
+
+        Returns
+        -------
+        ndarray, shape (B, n_z)
+            ``z_gain θ + z_offset``, inside the region or not (optimal inside).
+        """
         return np.atleast_2d(theta) @ self.z_gain.T + self.z_offset
 
     def multipliers(self, theta, m: int) -> np.ndarray:
-        """``(B, m)`` multipliers of all ``m`` QP rows (zero off the active set) at ``theta`` (B, n_θ)."""
+        """``(B, m)`` multipliers of all ``m`` QP rows (zero off the active set) at ``theta`` (B, n_θ).
+
+        Parameters
+        ----------
+        theta : array_like, shape (B, n_θ) or (n_θ,)
+            Parameters; a single vector is promoted to ``B = 1``.
+        m : int
+            Number of rows of the QP's ``G`` (``qp.m``): the width of the result.
+
+        Returns
+        -------
+        ndarray, shape (B, m)
+            ``λ_A(θ)`` in the columns of :attr:`active`, 0 elsewhere; inside the region or not
+            (optimal, and nonnegative, inside).
+        """
         theta = np.atleast_2d(theta)
         lam = np.zeros((theta.shape[0], m))
         if self.active:
