@@ -22,8 +22,10 @@ from .evaluation import (
     validate,
 )
 from .exceptions import (
+    ComplexValueError,
     FileFormatError,
     HorizonError,
+    IllConditionedWarning,
     InconsistentBoundsError,
     InfeasibleStateError,
     MissingDependencyError,
@@ -73,9 +75,11 @@ __all__ = [
     # persistence
     "save", "load", "problem_hash", "FileFormatError",
     # errors
-    "Mpc2nnError", "ProblemDefinitionError", "ShapeError", "NonFiniteError", "NotSymmetricError",
+    "Mpc2nnError", "ProblemDefinitionError", "ShapeError", "NonFiniteError", "ComplexValueError",
+    "NotSymmetricError",
     "NotPositiveSemidefiniteError", "NotPositiveDefiniteError", "HorizonError", "InconsistentBoundsError",
     "RiccatiError", "UnstableSystemError", "InfeasibleStateError", "MissingDependencyError", "SolverError",
+    "IllConditionedWarning",
     # submodules
     "systems", "converse", "sets", "explicit", "export", "oracle", "plotting",
 ]

@@ -11,6 +11,7 @@ __all__ = [
     "ProblemDefinitionError",
     "ShapeError",
     "NonFiniteError",
+    "ComplexValueError",
     "NotSymmetricError",
     "NotPositiveSemidefiniteError",
     "NotPositiveDefiniteError",
@@ -23,6 +24,7 @@ __all__ = [
     "SolverError",
     "FileFormatError",
     "ProblemFileError",
+    "IllConditionedWarning",
 ]
 
 
@@ -40,6 +42,10 @@ class ShapeError(ProblemDefinitionError):
 
 class NonFiniteError(ProblemDefinitionError):
     """An array holds NaN (or an infinity where none is allowed)."""
+
+
+class ComplexValueError(ProblemDefinitionError):
+    """An array holds complex numbers where mpc2nn needs real ones (it never drops imaginary parts)."""
 
 
 class NotSymmetricError(ProblemDefinitionError):
@@ -88,3 +94,7 @@ class FileFormatError(Mpc2nnError, ValueError):
 
 class ProblemFileError(Mpc2nnError, ValueError):
     """A problem file (TOML) has unknown or missing keys or values of the wrong kind."""
+
+
+class IllConditionedWarning(UserWarning):
+    """A matrix is positive definite but so ill-conditioned that float64 solves with it lose many digits."""

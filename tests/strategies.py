@@ -24,3 +24,14 @@ def random_problems(draw, max_nx=3, max_nu=2, max_N=5, state_bounds=True):
         kw.update(x_min=-rng.uniform(1, 5, n_x), x_max=rng.uniform(1, 5, n_x))
     prob = mpc2nn.MPCProblem(A, B, Q, R, N, P=np.eye(n_x), **kw, sample_box=(-np.ones(n_x), np.ones(n_x)))
     return prob, seed
+
+
+@st.composite
+def unit_changes(draw, max_n=12):
+    """Positive unit factors ``(t, s)`` for up to ``max_n`` states and inputs (``x' = t x``, ``u' = s u``),
+    each ``10**k`` for ``k`` in [-6, 6].
+    """
+    def factors():
+        return np.array(draw(st.lists(st.floats(-6, 6), min_size=max_n, max_size=max_n)))
+
+    return 10.0 ** factors(), 10.0 ** factors()

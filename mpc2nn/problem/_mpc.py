@@ -32,7 +32,7 @@ from typing import Any, Literal, Union
 import numpy as np
 import scipy.linalg
 
-from .._checks import Array, as_matrix, check_pd, check_psd, frozen, require
+from .._checks import Array, as_matrix, check_pd, check_psd, frozen, numerical_rank, require
 from ..exceptions import (
     HorizonError,
     InconsistentBoundsError,
@@ -462,19 +462,34 @@ def _terminal_weight(P, A, B, Q, R) -> tuple[np.ndarray, str]:
     return check_psd("P", as_matrix("P", P, ("n_x", "n_x"), (n_x, n_x))), "given"
 
 
+#: ``log2`` of the largest and smallest input weight ``R_ii`` handed to the Riccati solver as given
+#: (2^±20 ≈ 1e±6; scipy is accurate to ~1e-12 there); inputs with weights beyond are rescaled first.
+DARE_INPUT_RANGE = 20
+
+
 def _dare(A, B, Q, R) -> np.ndarray:
-    """Stabilising DARE solution, or a RiccatiError saying why none exists."""
+    """Stabilising DARE solution, or a RiccatiError saying why none exists.
+
+    The PBH test ``rank [A - λI, B] < n`` decides the rank after equilibrating the rows and
+    columns (:func:`~mpc2nn._checks.numerical_rank`), so states and inputs may be in any units;
+    the Riccati equation is solved with the inputs rescaled by powers of 2 (exact) where ``diag(R)``
+    is far from 1 (:data:`DARE_INPUT_RANGE`): ``P`` does not depend on input units, but scipy's
+    solver's accuracy does (double integrator: 1.5e-5 relative error with ``B×1e9``, ``R×1e18``;
+    no solution at all with ``B×1e12``, ``R×1e24``; 6e-16 rescaled).
+    """
     n = A.shape[0]
     eig = np.linalg.eigvals(A)
     for lam in eig[np.abs(eig) >= 1.0 - 1e-12]:
         pbh = np.hstack([A - lam * np.eye(n), B])
-        if np.linalg.matrix_rank(pbh, tol=1e-9 * max(1.0, np.abs(pbh).max())) < n:
+        if numerical_rank(pbh) < n:
             raise RiccatiError(
                 "P: the Riccati equation has no stabilising solution because (A, B) is not stabilisable: "
                 f"the mode with eigenvalue {complex(lam):.6g} (|λ| = {abs(lam):.6g} >= 1) cannot be "
                 "influenced by the inputs; give P explicitly")
+    log_r = np.log2(np.diag(R))
+    d = np.where(np.abs(log_r) > DARE_INPUT_RANGE, 2.0 ** -np.round(log_r / 2), 1.0)
     try:
-        P = scipy.linalg.solve_discrete_are(A, B, Q, R)
+        P = scipy.linalg.solve_discrete_are(A, B * d[None, :], Q, d[:, None] * R * d[None, :])
     except (np.linalg.LinAlgError, ValueError) as exc:
         raise RiccatiError(
             "P: the Riccati equation has no stabilising solution although (A, B) is stabilisable; "
