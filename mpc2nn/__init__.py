@@ -39,6 +39,7 @@ from .exceptions import (
     ShapeError,
     SolverError,
     UnstableSystemError,
+    UnsupportedObjectError,
 )
 from .implicit import CERTIFICATE_TOL, ImplicitNetwork, ImplicitSolution, WellPosednessReport, compile
 from .io import load, problem_hash, save
@@ -79,7 +80,7 @@ __all__ = [
     "NotSymmetricError",
     "NotPositiveSemidefiniteError", "NotPositiveDefiniteError", "HorizonError", "InconsistentBoundsError",
     "RiccatiError", "UnstableSystemError", "InfeasibleStateError", "MissingDependencyError", "SolverError",
-    "IllConditionedWarning",
+    "IllConditionedWarning", "UnsupportedObjectError",
     # submodules
     "systems", "converse", "sets", "explicit", "export", "oracle", "plotting",
 ]

@@ -269,6 +269,13 @@ def as_count(name: str, value, minimum: int = 0) -> int:
     return int(value)
 
 
+def as_seed(name: str, value):
+    """A seed for :func:`numpy.random.default_rng`: an integer >= 0, a SeedSequence or a Generator."""
+    if isinstance(value, (np.random.SeedSequence, np.random.Generator)):
+        return value
+    return as_count(name, value, 0)
+
+
 def require(module: str, extra: str):
     """Import an optional dependency or raise MissingDependencyError naming the extra."""
     import importlib

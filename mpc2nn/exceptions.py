@@ -24,6 +24,7 @@ __all__ = [
     "SolverError",
     "FileFormatError",
     "ProblemFileError",
+    "UnsupportedObjectError",
     "IllConditionedWarning",
 ]
 
@@ -94,6 +95,10 @@ class FileFormatError(Mpc2nnError, ValueError):
 
 class ProblemFileError(Mpc2nnError, ValueError):
     """A problem file (TOML) has unknown or missing keys or values of the wrong kind."""
+
+
+class UnsupportedObjectError(Mpc2nnError, TypeError):
+    """An object of a kind the function does not take (e.g. :func:`mpc2nn.save` of a dict)."""
 
 
 class IllConditionedWarning(UserWarning):

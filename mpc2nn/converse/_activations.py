@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._checks import real_array
 from ..exceptions import ProblemDefinitionError
 from ..implicit import ImplicitWeights, as_weights
 
@@ -81,13 +82,13 @@ class ReluApproximation:
 
     def __call__(self, z) -> np.ndarray:
         """φ̃ elementwise (any shape)."""
-        z = np.asarray(z, float)
+        z = real_array("z", z, "numbers")
         t = np.maximum(self.signs * (z[..., None] - self.breakpoints), 0.0)
         return self.constant + t @ self.weights
 
     def target(self, z) -> np.ndarray:
         """The activation φ itself, elementwise."""
-        return _activation_fn(self.activation, self.negative_slope)(np.asarray(z, float))
+        return _activation_fn(self.activation, self.negative_slope)(real_array("z", z, "numbers"))
 
 
 def _activation_fn(name: str, slope: float):
@@ -250,13 +251,13 @@ class WidenedNetwork:
 
     def y_from_z(self, z) -> np.ndarray:
         """``(B, m)`` pre-activations of the φ̃-network from widened ones ``z`` (B, mK) (first block)."""
-        z = np.atleast_2d(np.asarray(z, float))
+        z = np.atleast_2d(real_array("z", z, "numbers"))
         ap = self.approximation
         return ap.signs[0] * z[:, :self.original.m] + ap.breakpoints[0]
 
     def z_from_y(self, y) -> np.ndarray:
         """``(B, mK)`` widened pre-activations from ``y`` (B, m)."""
-        y = np.atleast_2d(np.asarray(y, float))
+        y = np.atleast_2d(real_array("y", y, "numbers"))
         ap = self.approximation
         return np.concatenate([a * (y - t) for a, t in zip(ap.signs, ap.breakpoints, strict=True)], axis=1)
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import as_matrix, as_states, require
+from .._checks import as_count, as_matrix, as_seed, as_states, require
 from ..exceptions import ProblemDefinitionError, ShapeError
 from ..implicit import ImplicitNetwork, ImplicitWeights, as_weights, compile
 from ..problem import MPCProblem, StageConstraint
@@ -164,7 +164,8 @@ def to_mpc(net, A, B, horizon: int, *, X=None, n_samples: int = 100, seed: int =
         if not isinstance(net, ImplicitNetwork) or net.qp.sample_box is None:
             raise ProblemDefinitionError("X: the network has no sample box; pass the states to check, shape (B, n_x)")
         lo, hi = net.qp.sample_box
-        X = np.random.default_rng(seed).uniform(lo, hi, (n_samples, n_x))
+        n_samples = as_count("n_samples", n_samples, 1)
+        X = np.random.default_rng(as_seed("seed", seed)).uniform(lo, hi, (n_samples, n_x))
     X = as_states(X, n_x)
 
     conv = to_qp(wts, tol=CONVERSE_TOL, solver=solver)

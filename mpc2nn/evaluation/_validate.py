@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import loaded_torch, torch_dtype
+from .._checks import loaded_torch, real_array, torch_dtype
 from ..exceptions import ProblemDefinitionError, ShapeError
 from ..implicit import ImplicitNetwork, compile
 from ..interfaces import ExplicitLaw
@@ -94,7 +94,7 @@ def controller_output(controller, X: np.ndarray):
             U = controller(torch.as_tensor(X, dtype=dtype)).double().numpy()
         return U, np.ones(X.shape[0], bool), None
     if callable(controller):
-        U = np.asarray(controller(X), dtype=float)
+        U = real_array("controller output", controller(X), "an array (B, N·n_u) or (B, n_u)")
         return U, np.ones(X.shape[0], bool), None
     raise ProblemDefinitionError(
         f"controller: expected an ImplicitNetwork, an explicit network, a torch module or a callable "

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .._version import __version__
-from ..exceptions import FileFormatError
+from ..exceptions import FileFormatError, UnsupportedObjectError
 from ..qp import as_qp
 from ._kinds import KINDS, is_explicit
 
@@ -65,7 +65,7 @@ def _kind_of(obj) -> str:
     for kind, (matches, *_) in KINDS.items():
         if matches(obj):
             return kind
-    raise TypeError(f"save: expected an MPCProblem, CondensedQP, ImplicitNetwork or explicit network, "
+    raise UnsupportedObjectError(f"save: expected an MPCProblem, CondensedQP, ImplicitNetwork or explicit network, "
                     f"got {type(obj).__name__}")
 
 

@@ -223,6 +223,10 @@ class MPCProblem:
         x_min, x_max = _bounds("x", self.x_min, self.x_max, n_x, "n_x")
 
         cons = []
+        if isinstance(self.constraints, (StageConstraint, str, bytes)) or not hasattr(self.constraints, "__iter__"):
+            raise ProblemDefinitionError(
+                f"constraints: expected a sequence of StageConstraint or (C_x, C_u, d) tuples, got "
+                f"{type(self.constraints).__name__} {self.constraints!r}; wrap a single one in a list")
         for i, c in enumerate(self.constraints):
             if not isinstance(c, StageConstraint):
                 if not (isinstance(c, (tuple, list)) and len(c) == 3):
@@ -366,14 +370,19 @@ class MPCProblem:
                 raise ProblemDefinitionError(
                     "dt: sys is continuous-time (sys.dt == 0); pass the sampling time dt > 0 "
                     "to discretise it by zero-order hold")
-            if not dt > 0:
-                raise ProblemDefinitionError(f"dt: expected a sampling time > 0, got {dt!r}")
-            A, B = zoh(np.asarray(sys.A, float), np.asarray(sys.B, float), float(dt))
+            if isinstance(dt, (bool, np.bool_)) or not isinstance(dt, (int, float, np.integer, np.floating)) \
+                    or not (np.isfinite(dt) and dt > 0):
+                raise ProblemDefinitionError(f"dt: expected a sampling time, a finite number > 0, got {dt!r} "
+                                             f"({type(dt).__name__})")
+            A, B = zoh(as_matrix("sys.A", sys.A, ("n_x", "n_x"), (None, None)),
+                       as_matrix("sys.B", sys.B, ("n_x", "n_u"), (None, None)), float(dt))
         else:
+            if dt is not None and (isinstance(dt, (bool, np.bool_, str)) or not np.isscalar(dt)):
+                raise ProblemDefinitionError(f"dt: expected a sampling time, a number > 0, got {dt!r}")
             if dt is not None and sys.dt not in (None, True) and not np.isclose(dt, sys.dt):
                 raise ProblemDefinitionError(
-                    f"dt: sys is discrete-time with dt = {sys.dt}, got dt = {dt}; leave dt out to use sys.dt")
-            A, B = np.asarray(sys.A, float), np.asarray(sys.B, float)
+                    f"dt: sys is discrete-time with dt = {sys.dt}, got dt = {dt!r}; leave dt out to use sys.dt")
+            A, B = sys.A, sys.B
         return cls(A, B, Q, R, horizon, **kwargs)
 
 

@@ -7,7 +7,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .._checks import as_box, as_states
+from .._checks import as_box, as_states, real_array
 from ..exceptions import ProblemDefinitionError, ShapeError
 
 __all__ = ["ParameterLayout", "PARTS"]
@@ -130,7 +130,7 @@ class ParameterLayout:
             if v is None:
                 raise ProblemDefinitionError(f"{k}: missing; QP '{self.name}' needs it because {PARTS[k][0]}. "
                                              f"Its parameters are θ = ({self.describe()})")
-            a = np.asarray(v, dtype=float)
+            a = real_array(k, v, f"an array ({sizes[k]},) or (B, {sizes[k]})")
             if a.ndim == 1:
                 a = a[None, :]
             if a.ndim != 2 or a.shape[1] != sizes[k]:

@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._checks import require
+from ..exceptions import ProblemDefinitionError
 from ..problem import MPCProblem
 from ..qp import CondensedQP, as_qp
 from ..status import SOLUTION_PRESENT, Status
@@ -64,13 +65,13 @@ class OSQPSession:
         self._osqp = require("osqp", "osqp")
         qp = self.qp = as_qp(problem)
         if form not in ("auto", "sparse", "condensed"):
-            raise ValueError(f"form: expected 'auto', 'sparse' or 'condensed', got {form!r}")
+            raise ProblemDefinitionError(f"form: expected 'auto', 'sparse' or 'condensed', got {form!r}")
         use_sparse = form == "sparse" or (form == "auto" and qp.problem is not None and qp.source == "condense")
         opts = dict(OSQP_SETTINGS)
         if settings:
             unknown = set(settings) - set(OSQP_SETTINGS) - {"rho", "sigma", "alpha", "scaling", "adaptive_rho"}
             if unknown:
-                raise ValueError(f"settings: unknown OSQP settings {sorted(unknown)}")
+                raise ProblemDefinitionError(f"settings: unknown OSQP settings {sorted(unknown)}")
             opts.update(settings)
         if use_sparse:
             spf = qp.sparse_form()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import as_box, as_count
+from .._checks import as_box, as_count, as_seed
 from ..exceptions import ProblemDefinitionError
 from ..implicit import ImplicitNetwork, compile
 from ..qp import as_qp
@@ -54,7 +54,7 @@ def sample_states(problem, n: int, *, box=None, seed: int = 0, feasible: bool | 
         if box is None:
             raise ProblemDefinitionError(f"box: problem '{qp.name}' has no sample_box; pass box=(lo, hi)")
     lo, hi = as_box("box", box, qp.n_x)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(as_seed("seed", seed))
     if feasible is None:
         return lo + (hi - lo) * rng.random((n, qp.n_x))
 
@@ -164,7 +164,7 @@ def sample_parameters(problem, n: int, *, box=None, seed: int = 0, feasible: boo
     qp = as_qp(problem)
     n = as_count("n", n)
     lo, hi = parameter_box(qp) if box is None else as_box("box", box, qp.n_theta, "n_θ")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(as_seed("seed", seed))
     if feasible is None:
         return lo + (hi - lo) * rng.random((n, qp.n_theta))
 
@@ -195,7 +195,8 @@ def sample_feasible(net: ImplicitNetwork, box, n: int, seed: int) -> tuple[np.nd
     """
     qp = net.qp
     lo, hi = as_box("box", box, qp.n_theta, "n_θ" if not qp.layout.state_only else "n_x")
-    rng = np.random.default_rng(seed)
+    n = as_count("n", n, 1)
+    rng = np.random.default_rng(as_seed("seed", seed))
     Xs, Us = [], []
     got, tries = 0, 0
     while got < n:
