@@ -6,6 +6,8 @@ and what it was given, e.g. ``B: expected shape (n_x, n_u) = (2, 1), got (1, 2)`
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -274,6 +276,24 @@ def as_seed(name: str, value):
     if isinstance(value, (np.random.SeedSequence, np.random.Generator)):
         return value
     return as_count(name, value, 0)
+
+
+#: Held while a block changes the process's warning filters (:func:`ignoring_warnings`): before Python 3.14
+#: ``warnings.catch_warnings`` saves and restores one global list, so two threads interleaving it left a
+#: filter installed for good.
+WARNINGS_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def ignoring_warnings(category: type[Warning], message: str = ""):
+    """Ignore warnings of ``category`` (whose text starts with ``message``) inside the block, thread-safely.
+
+    The filters are changed under :data:`WARNINGS_LOCK`, so concurrent blocks take turns and the
+    filters are restored to what they were.
+    """
+    with WARNINGS_LOCK, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=message, category=category)
+        yield
 
 
 def require(module: str, extra: str):
