@@ -288,7 +288,7 @@ def to_mpc(net, A, B, horizon: int, *, X=None, n_samples: int = 100, seed: int =
     if not valid.all():
         msg += f"; {int((~valid).sum())} check states with NaN or infinite entries were left out"
     unchecked = ref_sol is not None and n_compared == 0 and not (agree < 1.0)
-    if unchecked:
+    if unchecked and ref_sol is not None:
         n_infeasible = int((valid & ~ref_sol.feasible).sum())
         msg += (f"; NOT checked: no check state is feasible for both ({n_infeasible} infeasible, "
                 f"{int((~valid).sum())} invalid), so the law was compared nowhere; pass feasible states X")
