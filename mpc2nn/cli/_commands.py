@@ -67,6 +67,8 @@ def cmd_simulate(args: argparse.Namespace) -> Result:
     obj = load_problem(args.problem)
     problem = problem_of(obj)
     only_states(problem, "simulates without references (the previous input starts at zero)")
+    if args.plot is not None:
+        plotting.check_image_path(args.plot, "--plot")
     controller = network_of(obj) if args.controller == "implicit" else MPCController(problem)
     label = {"implicit": "implicit network", "mpc": "MPC (OSQP)"}[args.controller]
     traj = simulate(plant_of(problem), controller, args.x0, args.steps,

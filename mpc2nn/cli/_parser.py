@@ -25,6 +25,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
 def _float_at_least(low: float, strict: bool) -> Callable[[str], float]:
     def parse(text: str) -> float:
         try:
@@ -54,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print one JSON object to stdout and nothing else")
     common.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    common.add_argument("--debug", action="store_true",
+                        help="let an internal error end with its Python traceback (for bug reports)")
     parser = argparse.ArgumentParser(
         prog="mpc2nn", description="Linear MPC as exact implicit ReLU networks: compile, validate, simulate, "
         "benchmark, unravel and export.",
@@ -81,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
             "example: mpc2nn validate examples/problems/quadcopter.toml --samples 500")
     p.add_argument("problem", metavar="PROBLEM", help=_PROBLEM_HELP)
     p.add_argument("--samples", type=_positive_int, default=1000, help="number of states (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sampling (default 0)")
+    p.add_argument("--seed", type=_nonnegative_int, default=0, help="seed of the sampling (default 0)")
     p.add_argument("--reference", choices=("osqp", "daqp", "exact"), default="osqp",
                    help="reference solver (default osqp, tolerances 1e-10 with polishing)")
     p.add_argument("--tol", type=_float_at_least(0.0, strict=False), default=1e-6,
@@ -101,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
             "states.", "example: mpc2nn bench builtin:quadcopter --samples 2000")
     p.add_argument("problem", metavar="PROBLEM", help=_PROBLEM_HELP)
     p.add_argument("--samples", type=_positive_int, default=1000, help="number of states (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sampling (default 0)")
+    p.add_argument("--seed", type=_nonnegative_int, default=0, help="seed of the sampling (default 0)")
     p.add_argument("--repeats", type=_positive_int, default=3, help="runs per solver, median taken (default 3)")
 
     p = add("unravel", cmd_unravel, "Unravel the implicit network into an explicit feed-forward ReLU network "
@@ -114,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="pick the depth for this max error on sampled states")
     p.add_argument("--samples", type=_positive_int, default=1000,
                    help="states for choosing the depth and (others) for testing (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sampling (default 0)")
+    p.add_argument("--seed", type=_nonnegative_int, default=0, help="seed of the sampling (default 0)")
     p.add_argument("-o", "--output", type=Path, help="save the explicit network to this .mpc2nn file")
 
     p = add("export", cmd_export, "Export a saved network to ONNX or TorchScript.",

@@ -17,5 +17,6 @@ def to_torchscript(explicit, path, *, output: str = "control", dtype: str = "flo
     model, tdtype = export_module(explicit, output, dtype)
     with ignoring_warnings(DeprecationWarning):
         traced = torch.jit.trace(model, torch.zeros(2, explicit.n_theta, dtype=tdtype))
-        torch.jit.save(traced, str(path))
+        with open(path, "wb") as fh:  # an unwritable path is the OSError of open(), not torch's RuntimeError
+            torch.jit.save(traced, fh)
     return Path(path)

@@ -17,7 +17,8 @@ from ..qp import as_qp
 from ._simulate import Trajectory
 from ._validate import controller_output
 
-__all__ = ["plot_states", "plot_inputs", "save_trajectories", "plot_residuals", "plot_error_vs_depth", "plot_error_map"]
+__all__ = ["plot_states", "plot_inputs", "save_trajectories", "check_image_path",
+           "plot_residuals", "plot_error_vs_depth", "plot_error_map"]
 
 _STYLES: list[dict] = [dict(lw=3, alpha=0.35), dict(ls="--", marker=".", ms=4), dict(ls=":", marker="x", ms=4),
            dict(ls="-.", lw=1)]
@@ -76,6 +77,24 @@ def _plot_signals(trajectories, which: str, indices, ax, bounds):
     ax.set(xlabel="time step k", ylabel="state" if states else "input")
     ax.legend(fontsize=7, ncol=max(1, len(trajectories)))
     return ax
+
+
+def check_image_path(path, what: str = "path") -> None:
+    """Raise ProblemDefinitionError unless matplotlib can write an image to ``path`` (by its suffix).
+
+    Lets a caller refuse ``--plot x.xyz`` before a long run instead of after it.
+    """
+    require("matplotlib", "plot")
+    from pathlib import Path
+
+    from matplotlib.figure import Figure
+
+    formats = Figure().canvas.get_supported_filetypes()
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in formats:
+        raise ProblemDefinitionError(
+            f"{what}: cannot write an image to {str(path)!r}: the suffix {'.' + suffix if suffix else '(none)'!r} "
+            f"is not an image format matplotlib writes; use one of {', '.join('.' + f for f in sorted(formats))}")
 
 
 def save_trajectories(path, trajectories: Mapping[str, Trajectory], bounds=None, title: str = ""):
