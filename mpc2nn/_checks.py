@@ -120,8 +120,10 @@ def _lowest_ratio(M: np.ndarray) -> float:
 
 def check_symmetric(name: str, M: np.ndarray) -> np.ndarray:
     """Raise NotSymmetricError unless the normalised ``S = DMD`` (:func:`unit_diagonal`) has
-    ``max|S - Sᵀ| <= WEIGHT_TOL·max|S|``; return ½(M+Mᵀ).
+    ``max|S - Sᵀ| <= WEIGHT_TOL·max|S|``; return ½(M+Mᵀ). A matrix that is not square is a ShapeError.
     """
+    if M.ndim != 2 or M.shape[0] != M.shape[1]:
+        raise ShapeError(f"{name}: expected a square matrix (n, n), got shape {M.shape}")
     d = unit_diagonal(M)
     S = d[:, None] * M * d[None, :]
     scale = float(np.abs(S).max(initial=0.0))
@@ -261,14 +263,35 @@ def as_box(name: str, box, n: int, sym: str = "n_x", *, finite: bool = True) -> 
     return lo, hi
 
 
-def as_count(name: str, value, minimum: int = 0) -> int:
-    """``value`` as an int ``>= minimum``; booleans, floats and strings are refused with a named error."""
+#: Largest count :func:`as_count` accepts by default: a count of samples, steps or draws beyond it could not
+#: be held in memory (2^40 float64 numbers are 8 TiB), so it is a mistake, refused before numpy fails.
+MAX_COUNT = 2**40
+
+
+def as_count(name: str, value, minimum: int = 0, maximum: int = MAX_COUNT) -> int:
+    """``value`` as an int in ``[minimum, maximum]``; booleans, floats and strings are refused with a named error."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise ProblemDefinitionError(f"{name}: expected an integer >= {minimum}, got {value!r} "
                                      f"({type(value).__name__})")
     if value < minimum:
         raise ProblemDefinitionError(f"{name}: expected an integer >= {minimum}, got {value}")
+    if value > maximum:
+        raise ProblemDefinitionError(f"{name}: {value} is more than this can hold (at most {maximum}); "
+                                     "ask for fewer")
     return int(value)
+
+
+def as_path(name: str, value):
+    """``value`` as a :class:`pathlib.Path`; anything but a string or path-like is an UnsupportedObjectError."""
+    import os
+    from pathlib import Path
+
+    if not isinstance(value, (str, os.PathLike)):
+        from .exceptions import UnsupportedObjectError
+
+        raise UnsupportedObjectError(f"{name}: expected a file path (str or os.PathLike), got "
+                                     f"{type(value).__name__} {value!r:.60}")
+    return Path(value)
 
 
 def as_seed(name: str, value):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import as_matrix, real_array
+from .._checks import as_count, as_matrix, real_array
 from ..exceptions import ProblemDefinitionError, ShapeError
 from ..problem import MPCProblem, zoh
 from ..status import Status
@@ -134,8 +134,7 @@ def simulate(plant, controller, x0, steps: int, *, disturbance=None, reference=N
     >>> traj.states.shape, traj.inputs.shape, round(float(traj.inputs[0, 0]), 6)
     ((26, 2), (25, 1), 10.0)
     """
-    if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ProblemDefinitionError(f"steps: expected an integer >= 0, got {steps!r}")
+    as_count("steps", steps, 0)
     step, n_x, plant_n_u, plant_problem = _plant_step(plant, dt)
     ctrl = as_controller(controller)
     ctrl_n_x, ctrl_n_u = _controller_sizes(ctrl)

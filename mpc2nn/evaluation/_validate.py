@@ -131,6 +131,8 @@ def validate(controller, problem, X, *, reference: str = "osqp") -> ValidationRe
     if U.ndim != 2 or U.shape[0] != X.shape[0] or U.shape[1] not in (qp.n_U, qp.n_u):
         raise ShapeError(f"controller output: expected shape (B, N·n_u) = ({X.shape[0]}, {qp.n_U}) or "
                          f"(B, n_u) = ({X.shape[0]}, {qp.n_u}), got {U.shape}")
+    if not isinstance(reference, str):
+        raise ProblemDefinitionError(f"reference: expected 'osqp', 'daqp' or 'exact', got {reference!r}")
     if reference == "osqp":
         ref: ReferenceSolution = solve_osqp(qp, X)
         U_ref, feas_ref = ref.U, ref.feasible

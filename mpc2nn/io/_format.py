@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._checks import as_path
 from .._version import __version__
 from ..exceptions import FileFormatError, MissingDependencyError, Mpc2nnError, UnsupportedObjectError
 from ..qp import as_qp
@@ -92,7 +93,7 @@ def save(obj, path) -> Path:
     meta = dict(format="mpc2nn", format_version=FORMAT_VERSION, mpc2nn_version=__version__, kind=kind,
                 created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 content_hash=_hash(arrays, fields), problem_hash=problem_hash(obj), fields=fields)
-    path = Path(path)
+    path = as_path("path", path)
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("metadata.json", json.dumps(meta, indent=1))
         for name, a in arrays.items():
@@ -144,7 +145,7 @@ def load(path, *, expect_problem=None):
     FileNotFoundError, PermissionError
         The file cannot be opened.
     """
-    path = Path(path)
+    path = as_path("path", path)
     with open(path, "rb") as fh:  # a missing or unreadable file is an OSError, as for any other file
         data = fh.read()
     meta, arrays = _read_archive(path, data)

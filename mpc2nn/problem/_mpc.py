@@ -32,7 +32,7 @@ from typing import Any, Literal, Union
 import numpy as np
 import scipy.linalg
 
-from .._checks import Array, as_matrix, check_pd, check_psd, frozen, numerical_rank, require
+from .._checks import Array, as_matrix, check_pd, check_psd, frozen, numerical_rank, real_array, require
 from ..exceptions import (
     HorizonError,
     InconsistentBoundsError,
@@ -62,7 +62,8 @@ class StageConstraint:
 
     def __post_init__(self):
         C_x = np.atleast_2d(as_matrix("StageConstraint.C_x", self.C_x, ("p", "n_x"), (None, None)))
-        C_u = as_matrix("StageConstraint.C_u", np.atleast_2d(self.C_u), ("p", "n_u"), (C_x.shape[0], None))
+        C_u = np.atleast_2d(real_array("StageConstraint.C_u", self.C_u, "a matrix (p, n_u)"))
+        C_u = as_matrix("StageConstraint.C_u", C_u, ("p", "n_u"), (C_x.shape[0], None))
         d = as_matrix("StageConstraint.d", self.d, ("p",), (C_x.shape[0],))
         object.__setattr__(self, "C_x", frozen(C_x))
         object.__setattr__(self, "C_u", frozen(C_u))
@@ -263,6 +264,8 @@ class MPCProblem:
 
         box = self.sample_box
         if box is not None:
+            if isinstance(box, (str, bytes, dict)) or not hasattr(box, "__len__"):
+                raise ShapeError(f"sample_box: expected a pair (lo, hi) of arrays (n_x,), got {type(box).__name__}")
             if len(box) != 2:
                 raise ShapeError(f"sample_box: expected a pair (lo, hi), got {len(box)} items")
             lo = as_matrix("sample_box lo", box[0], ("n_x",), (n_x,))
@@ -285,7 +288,7 @@ class MPCProblem:
         object.__setattr__(self, "sample_box", box)
         object.__setattr__(self, "terminal_weight_source", source)
         if self.terminal_set is not None:
-            if self.terminal_set != "lqr":
+            if not (isinstance(self.terminal_set, str) and self.terminal_set == "lqr"):
                 raise ProblemDefinitionError(f"terminal_set: expected 'lqr' or None, got {self.terminal_set!r}; "
                                              "give a polytope as terminal_constraint")
             if term is not None:
@@ -416,7 +419,10 @@ def _soft_penalty(value) -> tuple[float, float] | None:
     """``(ρ_q, ρ_l)`` from a number or a pair; ``None`` stays ``None``."""
     if value is None:
         return None
-    pair = (value, 0.0) if np.ndim(value) == 0 else tuple(value)
+    try:
+        pair = (value, 0.0) if np.ndim(value) == 0 else tuple(value)
+    except (TypeError, ValueError):
+        pair = ()
     if len(pair) != 2:
         raise ProblemDefinitionError(
             f"soft_state_penalty: expected a number ρ_q > 0 or a pair (ρ_q, ρ_l), got {value!r}")

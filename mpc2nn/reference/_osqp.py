@@ -66,10 +66,12 @@ class OSQPSession:
     def __init__(self, problem: MPCProblem | CondensedQP, *, form: str = "auto", settings: dict | None = None):
         self._osqp = require("osqp", "osqp")
         qp = self.qp = as_qp(problem)
-        if form not in ("auto", "sparse", "condensed"):
+        if not (isinstance(form, str) and form in ("auto", "sparse", "condensed")):
             raise ProblemDefinitionError(f"form: expected 'auto', 'sparse' or 'condensed', got {form!r}")
         use_sparse = form == "sparse" or (form == "auto" and qp.problem is not None and qp.source == "condense")
         opts = dict(OSQP_SETTINGS)
+        if settings is not None and not isinstance(settings, dict):
+            raise ProblemDefinitionError(f"settings: expected a dict of OSQP settings, got {type(settings).__name__}")
         if settings:
             unknown = set(settings) - set(OSQP_SETTINGS) - {"rho", "sigma", "alpha", "scaling", "adaptive_rho"}
             if unknown:

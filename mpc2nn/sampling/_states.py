@@ -49,6 +49,8 @@ def sample_states(problem, n: int, *, box=None, seed: int = 0, feasible: bool | 
     """
     qp = as_qp(problem)
     n = as_count("n", n)
+    if not (feasible is None or isinstance(feasible, (bool, np.bool_))):
+        raise ProblemDefinitionError(f"feasible: expected True, False or None, got {feasible!r}")
     if box is None:
         box = qp.sample_box
         if box is None:
@@ -70,7 +72,7 @@ def _filtered(qp, n: int, draw, feasible, max_draws, what: str) -> np.ndarray:
 
     ``draw(batch) -> (values, theta)`` makes candidates; the kept ``values`` are returned.
     """
-    if feasible not in (True, False):
+    if not isinstance(feasible, (bool, np.bool_)):
         raise ProblemDefinitionError(f"feasible: expected True, False or None, got {feasible!r}")
     net = compile(qp)
     max_draws = max(10_000, 200 * n) if max_draws is None else as_count("max_draws", max_draws, 1)
@@ -163,6 +165,8 @@ def sample_parameters(problem, n: int, *, box=None, seed: int = 0, feasible: boo
     """
     qp = as_qp(problem)
     n = as_count("n", n)
+    if not (feasible is None or isinstance(feasible, (bool, np.bool_))):
+        raise ProblemDefinitionError(f"feasible: expected True, False or None, got {feasible!r}")
     lo, hi = parameter_box(qp) if box is None else as_box("box", box, qp.n_theta, "n_θ")
     rng = np.random.default_rng(as_seed("seed", seed))
     if feasible is None:
