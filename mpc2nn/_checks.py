@@ -268,14 +268,16 @@ def as_box(name: str, box, n: int, sym: str = "n_x", *, finite: bool = True) -> 
 MAX_COUNT = 2**40
 
 
-def as_count(name: str, value, minimum: int = 0, maximum: int = MAX_COUNT) -> int:
-    """``value`` as an int in ``[minimum, maximum]``; booleans, floats and strings are refused with a named error."""
+def as_count(name: str, value, minimum: int = 0, maximum: int | None = MAX_COUNT) -> int:
+    """``value`` as an int in ``[minimum, maximum]`` (no upper limit for ``maximum=None``); booleans, floats and
+    strings are refused with a named error.
+    """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise ProblemDefinitionError(f"{name}: expected an integer >= {minimum}, got {value!r} "
                                      f"({type(value).__name__})")
     if value < minimum:
         raise ProblemDefinitionError(f"{name}: expected an integer >= {minimum}, got {value}")
-    if value > maximum:
+    if maximum is not None and value > maximum:
         raise ProblemDefinitionError(f"{name}: {value} is more than this can hold (at most {maximum}); "
                                      "ask for fewer")
     return int(value)
@@ -298,7 +300,7 @@ def as_seed(name: str, value):
     """A seed for :func:`numpy.random.default_rng`: an integer >= 0, a SeedSequence or a Generator."""
     if isinstance(value, (np.random.SeedSequence, np.random.Generator)):
         return value
-    return as_count(name, value, 0)
+    return as_count(name, value, 0, maximum=None)
 
 
 #: Held while a block changes the process's warning filters (:func:`ignoring_warnings`): before Python 3.14

@@ -79,7 +79,7 @@ def test_ctrl_c_during_validate_exits_130_without_a_verdict(tmp_path):
         import numpy as np
         path = mpc2nn.save(slow, {str(tmp_path / "slow.mpc2nn")!r})
         from mpc2nn.cli import main
-        sys.exit(main(["validate", str(path), "--samples", "40", "--reference", "osqp"]))
+        sys.exit(main(["validate", str(path), "--samples", "1000", "--reference", "osqp"]))
     """)
     code, out, err, seconds = _interrupt_once_osqp_runs(proc)
     assert code == 130, err
