@@ -199,6 +199,10 @@ RANK_TOL = 1e-9
 #: row and column norms; 30 bring them to within a factor ~1 + 1e-9 of 1 for any float64 matrix).
 EQUILIBRATE_SWEEPS = 30
 
+#: The sweeps stop early once every nonzero row and column maximum is within ``exp(±EQUILIBRATED)`` of 1:
+#: closer than that changes no singular value ratio that :data:`RANK_TOL` could see.
+EQUILIBRATED = 1e-12
+
 
 def equilibrate(M: np.ndarray) -> np.ndarray:
     """``R M C`` with positive diagonal ``R``, ``C`` making every nonzero row and column of largest
@@ -212,8 +216,8 @@ def equilibrate(M: np.ndarray) -> np.ndarray:
         r = np.where(rows > 0, 1.0 / np.sqrt(np.where(rows > 0, rows, 1.0)), 1.0)
         c = np.where(cols > 0, 1.0 / np.sqrt(np.where(cols > 0, cols, 1.0)), 1.0)
         S = r[:, None] * S * c[None, :]
-        if np.all(np.abs(np.log(np.where(rows > 0, rows, 1.0))) < 1e-12) and \
-                np.all(np.abs(np.log(np.where(cols > 0, cols, 1.0))) < 1e-12):
+        if np.all(np.abs(np.log(np.where(rows > 0, rows, 1.0))) < EQUILIBRATED) and \
+                np.all(np.abs(np.log(np.where(cols > 0, cols, 1.0))) < EQUILIBRATED):
             break
     return S
 

@@ -27,6 +27,10 @@ CONSISTENCY_TOL = 1e-12
 #: Smallest relative tolerance used (for well-conditioned QPs).
 CONSISTENCY_FLOOR = 1e-9
 
+#: Units in the last place a saved float32 (or other low-precision) buffer may differ from its rebuilt value:
+#: both round the same float64 computation once, so 1 ulp apart at most; 2 for safety.
+BUFFER_ULPS = 2.0
+
 
 def check_consistent(obj) -> None:
     """Raise FileFormatError (without the path) naming the first part of ``obj`` that disagrees with the others."""
@@ -89,7 +93,7 @@ def check_buffers(rebuilt: dict, saved: dict, qp: CondensedQP) -> None:
             raise FileFormatError(f"the explicit network's buffer {name} is {got.dtype} {got.shape}, its "
                                   f"construction makes {want.dtype} {want.shape}")
         # float32 buffers are float64 computations rounded once: one unit in the last place apart at most
-        t = max(tol, 2.0 * float(np.finfo(want.dtype).eps)) if want.dtype.kind == "f" else 0.0
+        t = max(tol, BUFFER_ULPS * float(np.finfo(want.dtype).eps)) if want.dtype.kind == "f" else 0.0
         if _differs(got.astype(float), want.astype(float), t):
             raise FileFormatError(f"the explicit network's buffer {name} is not what its construction and "
                                   f"configuration give (rebuilt: they differ beyond {t:.1e} relative)")
