@@ -46,7 +46,9 @@ def check_error_bounds(case, method, depth, dtype_name):
     assume(theta.shape[0] >= 2)
     net = mpc2nn.compile(prob)
     dtype = getattr(torch, dtype_name)
-    ex = mpc2nn.unravel(net, depth=depth, method=method, dtype=dtype, tuning_states=theta[:8])
+    tuning, _ = feasible_parameters(prob, 8, seed % 10_000 + 1)   # tuned apart from the checked states
+    ex = mpc2nn.unravel(net, depth=depth, method=method, dtype=dtype,
+                        tuning_states=tuning if tuning.shape[0] else theta)
     err = np.abs(ex.evaluate(theta) - U_ref).max(axis=1)
     bound = ex.error_bound(theta)
     # DAQP's own error (tolerance 1e-10) is the only allowance
