@@ -25,8 +25,10 @@ from .evaluation import (
     validate,
 )
 from .exceptions import (
+    ComplexValueError,
     FileFormatError,
     HorizonError,
+    IllConditionedWarning,
     InconsistentBoundsError,
     InfeasibleStateError,
     MissingDependencyError,
@@ -41,6 +43,7 @@ from .exceptions import (
     ShapeError,
     SolverError,
     UnstableSystemError,
+    UnsupportedObjectError,
 )
 from .implicit import CERTIFICATE_TOL, ImplicitNetwork, ImplicitSolution, WellPosednessReport, compile
 from .io import load, problem_hash, save
@@ -97,10 +100,11 @@ __all__ = [
     # persistence
     "save", "load", "problem_hash", "FileFormatError",
     # errors
-    "Mpc2nnError", "ProblemDefinitionError", "ShapeError", "NonFiniteError", "NotSymmetricError",
+    "Mpc2nnError", "ProblemDefinitionError", "ShapeError", "NonFiniteError", "ComplexValueError",
+    "NotSymmetricError",
     "NotPositiveSemidefiniteError", "NotPositiveDefiniteError", "HorizonError", "InconsistentBoundsError",
     "RiccatiError", "UnstableSystemError", "InfeasibleStateError", "MissingDependencyError", "SolverError",
-    "ProblemTooLargeError",
+    "ProblemTooLargeError", "IllConditionedWarning", "UnsupportedObjectError",
     # submodules
     "systems", "converse", "sets", "explicit", "differentiable", "regions", "export", "oracle", "plotting",
 ]

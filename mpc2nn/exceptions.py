@@ -11,6 +11,7 @@ __all__ = [
     "ProblemDefinitionError",
     "ShapeError",
     "NonFiniteError",
+    "ComplexValueError",
     "NotSymmetricError",
     "NotPositiveSemidefiniteError",
     "NotPositiveDefiniteError",
@@ -24,6 +25,8 @@ __all__ = [
     "FileFormatError",
     "ProblemFileError",
     "ProblemTooLargeError",
+    "UnsupportedObjectError",
+    "IllConditionedWarning",
 ]
 
 
@@ -41,6 +44,10 @@ class ShapeError(ProblemDefinitionError):
 
 class NonFiniteError(ProblemDefinitionError):
     """An array holds NaN (or an infinity where none is allowed)."""
+
+
+class ComplexValueError(ProblemDefinitionError):
+    """An array holds complex numbers where mpc2nn needs real ones (it never drops imaginary parts)."""
 
 
 class NotSymmetricError(ProblemDefinitionError):
@@ -93,3 +100,11 @@ class ProblemFileError(Mpc2nnError, ValueError):
 
 class ProblemTooLargeError(Mpc2nnError, MemoryError):
     """The memory a construction would need (estimated before allocating) exceeds what it may take."""
+
+
+class UnsupportedObjectError(Mpc2nnError, TypeError):
+    """An object of a kind the function does not take (e.g. :func:`mpc2nn.save` of a dict)."""
+
+
+class IllConditionedWarning(UserWarning):
+    """A matrix is positive definite but so ill-conditioned that float64 solves with it lose many digits."""

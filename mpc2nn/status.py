@@ -93,6 +93,8 @@ class Conversion(StrEnum):
     NEAREST = "nearest"
     #: The recovered object does not reproduce the input within the tolerance.
     APPROXIMATE = "approximate"
+    #: Nothing could be compared (every check state invalid, or infeasible for both): not checked.
+    UNCHECKED = "unchecked"
 
 
 class Proof(StrEnum):

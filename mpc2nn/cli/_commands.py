@@ -146,6 +146,8 @@ def cmd_simulate(args: argparse.Namespace) -> Result:
     obj = load_problem(args.problem)
     problem = problem_of(obj)
     only_states(problem, "simulates without references (the previous input starts at zero)")
+    if args.plot is not None:
+        plotting.check_image_path(args.plot, "--plot")
     names = ["implicit", "mpc"] if args.controller == "both" else [args.controller]
     runs = {name: _closed_loop(obj, problem, name, args) for name in names}
     first = runs[names[0]][1]

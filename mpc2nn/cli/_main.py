@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 
+from .._version import __version__
 from ..exceptions import Mpc2nnError
 from ._output import jsonable
 from ._parser import build_parser
@@ -22,6 +24,11 @@ def _error_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line ``warning: ...`` on stderr (no file name, no source line)."""
+    print(f"warning: {' '.join(str(message).split())}", file=sys.stderr if file is None else file)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``mpc2nn`` command.
 
@@ -33,8 +40,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        Exit code: 0 success, 1 a check failed, 2 a user error (reported as one
-        line on stderr, no traceback), 130 interrupted.
+        Exit code: 0 success, 1 a check failed (or an internal error: a bug, reported
+        as one line that says so; ``--debug`` shows its traceback), 2 a user error
+        (reported as one line on stderr, no traceback), 130 interrupted. Warnings are
+        one line each (``warning: ...``).
 
     Examples
     --------
@@ -47,14 +56,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # --help, --version and argparse's own usage errors
         return 0 if stop.code is None else int(stop.code)
+    debug = bool(getattr(args, "debug", False))
     try:
-        result = args.run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_line
+            result = args.run(args)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
     except (Mpc2nnError, OSError) as exc:
+        if debug:
+            raise
         print(f"error: {_error_line(exc)}", file=sys.stderr)
         return 2
+    except Exception as exc:  # not the user's fault: a bug; one line, and how to see more
+        if debug:
+            raise
+        print(f"error: internal error ({type(exc).__name__}: {_error_line(exc)}); this is a bug in mpc2nn "
+              f"{__version__}: please report it with the command line, and rerun it with --debug for the "
+              "traceback", file=sys.stderr)
+        return 1
     try:
         if args.json:
             print(json.dumps(jsonable(result.data), allow_nan=False))

@@ -36,6 +36,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
 def _float_at_least(low: float, strict: bool) -> Callable[[str], float]:
     def parse(text: str) -> float:
         try:
@@ -68,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print one JSON object to stdout and nothing else")
     common.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    common.add_argument("--debug", action="store_true",
+                        help="let an internal error end with its Python traceback (for bug reports)")
     parser = argparse.ArgumentParser(
         prog="mpc2nn", description="Linear MPC as exact implicit ReLU networks: compile, validate, simulate, "
         "benchmark, unravel, export and map back (converse).",
@@ -98,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
             "example: mpc2nn validate examples/problems/quadcopter.toml --samples 500")
     p.add_argument("problem", metavar="PROBLEM", help=_PROBLEM_HELP)
     p.add_argument("--samples", type=_positive_int, default=1000, help="number of states (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sampling (default 0)")
+    p.add_argument("--seed", type=_nonnegative_int, default=0, help="seed of the sampling (default 0)")
     p.add_argument("--reference", choices=_INDEPENDENT, default="osqp",
                    help="reference solver: " + "; ".join(f"{k}: {REFERENCE_SOLVERS[k].description}" for k in
                                                          _INDEPENDENT)
@@ -125,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
             "states.", "example: mpc2nn bench builtin:quadcopter --samples 2000")
     p.add_argument("problem", metavar="PROBLEM", help=_PROBLEM_HELP)
     p.add_argument("--samples", type=_positive_int, default=1000, help="number of states (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sampling (default 0)")
+    p.add_argument("--seed", type=_nonnegative_int, default=0, help="seed of the sampling (default 0)")
     p.add_argument("--repeats", type=_positive_int, default=3, help="runs per solver, median taken (default 3)")
 
     p = add("unravel", cmd_unravel, "Unravel the implicit network into an explicit feed-forward ReLU network "
@@ -138,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="pick the depth for this max error on sampled states")
     p.add_argument("--samples", type=_positive_int, default=1000,
                    help="states for choosing the depth and (others) for testing (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sampling (default 0)")
+    p.add_argument("--seed", type=_nonnegative_int, default=0, help="seed of the sampling (default 0)")
     p.add_argument("-o", "--output", type=Path, help="save the explicit network to this .mpc2nn file")
 
     p = add("export", cmd_export, "Export a saved explicit network to ONNX, TorchScript or C.",

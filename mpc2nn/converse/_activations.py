@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._checks import real_array
 from ..exceptions import ProblemDefinitionError
 from ..implicit import ImplicitWeights, as_weights
 
@@ -103,7 +104,7 @@ class ReluApproximation:
         ndarray
             ``φ̃(z)``, the shape of ``z``.
         """
-        z = np.asarray(z, float)
+        z = real_array("z", z, "numbers")
         t = np.maximum(self.signs * (z[..., None] - self.breakpoints), 0.0)
         return self.constant + t @ self.weights
 
@@ -120,7 +121,7 @@ class ReluApproximation:
         ndarray
             ``φ(z)``, the shape of ``z``.
         """
-        return _activation_fn(self.activation, self.negative_slope)(np.asarray(z, float))
+        return _activation_fn(self.activation, self.negative_slope)(real_array("z", z, "numbers"))
 
 
 def _activation_fn(name: str, slope: float):
@@ -304,7 +305,7 @@ class WidenedNetwork:
         -------
         ndarray, shape (B, m)
         """
-        z = np.atleast_2d(np.asarray(z, float))
+        z = np.atleast_2d(real_array("z", z, "numbers"))
         ap = self.approximation
         return ap.signs[0] * z[:, :self.original.m] + ap.breakpoints[0]
 
@@ -320,7 +321,7 @@ class WidenedNetwork:
         -------
         ndarray, shape (B, mK)
         """
-        y = np.atleast_2d(np.asarray(y, float))
+        y = np.atleast_2d(real_array("y", y, "numbers"))
         ap = self.approximation
         return np.concatenate([a * (y - t) for a, t in zip(ap.signs, ap.breakpoints, strict=True)], axis=1)
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import warnings
-
-from .._checks import require
+from .._checks import ignoring_warnings, require
 from ..exceptions import SolverError
 
 __all__ = ["solve_sdp"]
@@ -18,9 +16,8 @@ def solve_sdp(problem, solver: str | None):
     last = None
     for name in names:
         try:
-            with warnings.catch_warnings():
-                # "optimal_inaccurate" is accepted: every caller polishes or reports its residuals
-                warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
+            # "optimal_inaccurate" is accepted: every caller polishes or reports its residuals
+            with ignoring_warnings(UserWarning, "Solution may be inaccurate"):
                 problem.solve(solver=name)
         except cp.error.SolverError as exc:
             last = exc

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import as_matrix, as_states, require
+from .._checks import as_count, as_matrix, as_seed, as_states, require
 from ..exceptions import ProblemDefinitionError, ShapeError
 from ..implicit import ImplicitNetwork, ImplicitWeights, as_weights, compile
 from ..problem import MPCProblem, StageConstraint
@@ -59,7 +59,9 @@ class MPCRecovery:
     ----------
     status : str
         ``"exact"``: the recovered MPC reproduces the network on every sampled
-        state (within ``tol``); ``"approximate"``: it does not (see the errors).
+        state (within ``tol``; at least one state feasible for both); ``"approximate"``:
+        it does not (see the errors); ``"unchecked"``: no check state could be compared
+        (all invalid, or infeasible for both), so nothing was checked.
     problem : MPCProblem or None
         The recovered MPC problem, when every constraint row is a bound, stage
         constraint or terminal constraint applied uniformly over the horizon;
@@ -80,9 +82,10 @@ class MPCRecovery:
         The network's and the recovered MPC's input sequences.
     max_error : float
         ``max |U_recovered - U_network|`` over states where both are feasible,
-        relative to ``max(1, max |U_network|)``.
+        relative to ``max(1, max |U_network|)`` (NaN where there is none).
     feasibility_agreement : float
-        Fraction of states on which both agree about feasibility.
+        Fraction of the check states with finite entries on which both agree about
+        feasibility (NaN where there is none).
     reference : str
         What ``U_network`` was computed with.
     message : str
@@ -204,7 +207,8 @@ def to_mpc(net, A, B, horizon: int, *, X=None, n_samples: int = 100, seed: int =
         if not isinstance(net, ImplicitNetwork) or net.qp.sample_box is None:
             raise ProblemDefinitionError("X: the network has no sample box; pass the states to check, shape (B, n_x)")
         lo, hi = net.qp.sample_box
-        X = np.random.default_rng(seed).uniform(lo, hi, (n_samples, n_x))
+        n_samples = as_count("n_samples", n_samples, 1)
+        X = np.random.default_rng(as_seed("seed", seed)).uniform(lo, hi, (n_samples, n_x))
     X = as_states(X, n_x)
 
     conv = to_qp(wts, tol=CONVERSE_TOL, solver=solver)
@@ -302,26 +306,36 @@ def to_mpc(net, A, B, horizon: int, *, X=None, n_samples: int = 100, seed: int =
     else:
         ref_sol, reference = None, "none: the weights are not MPC-like, so there is no exact reference"
     new_sol = compile(qp_rec).solve(X)
+    valid = np.all(np.isfinite(X), axis=1)
+    n_compared = 0
     if ref_sol is None:
         U_ref = np.full_like(new_sol.U, np.nan)
         err, agree = float("nan"), float("nan")
     else:
         U_ref = ref_sol.U
-        both = ref_sol.feasible & new_sol.feasible
-        agree = float(np.mean(ref_sol.feasible == new_sol.feasible))
+        both = ref_sol.feasible & new_sol.feasible & valid
+        n_compared = int(both.sum())
+        agree = float(np.mean(ref_sol.feasible[valid] == new_sol.feasible[valid])) if valid.any() else float("nan")
         scale = max(1.0, float(np.abs(U_ref[both]).max(initial=0.0)))
-        err = float(np.abs(new_sol.U[both] - U_ref[both]).max(initial=0.0) / scale)
-    ok = ref_sol is not None and err <= tol and agree == 1.0
+        err = float(np.abs(new_sol.U[both] - U_ref[both]).max() / scale) if n_compared else float("nan")
+    ok = ref_sol is not None and n_compared > 0 and err <= tol and agree == 1.0
     msg = (f"recovered Q ⪰ 0, R ⪰ I, P ⪰ 0 on the given (A, B, N = {N}) "
            + ("(SDP, equalities polished)" if polished else "(SDP, not polished: the correction was too large)")
            + "; "
            + ("constraint rows read as an MPCProblem" + (", weights refined on them" if refined else "")
               if problem is not None else f"rows kept general: {why}")
            + f"; checked against {reference}")
-    if not ok and ref_sol is not None:
+    if not valid.all():
+        msg += f"; {int((~valid).sum())} check states with NaN or infinite entries were left out"
+    unchecked = ref_sol is not None and n_compared == 0 and not (agree < 1.0)
+    if unchecked and ref_sol is not None:
+        n_infeasible = int((valid & ~ref_sol.feasible).sum())
+        msg += (f"; NOT checked: no check state is feasible for both ({n_infeasible} infeasible, "
+                f"{int((~valid).sum())} invalid), so the law was compared nowhere; pass feasible states X")
+    elif not ok and ref_sol is not None:
         msg += (f"; the recovered MPC does NOT reproduce the network (max relative error {err:.2e}, "
                 f"feasibility agreement {agree:.3f})")
-    status = str(Conversion.EXACT if ok else Conversion.APPROXIMATE)
+    status = str(Conversion.EXACT if ok else Conversion.UNCHECKED if unchecked else Conversion.APPROXIMATE)
     return MPCRecovery(status, problem, qp_rec, Q, R, P, gain_res, hess_res, described,
                        X, U_ref, new_sol.U, err, agree, reference, msg)
 

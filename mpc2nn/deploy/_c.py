@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .._checks import require
 from .._version import __version__
+from ..exceptions import SolverError
 from ._onnx import to_onnx
 
 __all__ = ["to_c"]
@@ -75,7 +76,7 @@ def to_c(explicit, directory, *, output: str = "control", name: str = "mpc2nn_co
     allowed = {"MatMul", "Add", "Sub", "Mul", "Relu"}
     unknown = {n.op_type for n in nodes} - allowed
     if unknown:
-        raise ValueError(f"to_c: the network's graph has operations {sorted(unknown)} the C writer does not know")
+        raise SolverError(f"to_c: the network's graph has operations {sorted(unknown)} the C writer does not know")
     last_use = {}
     for i, n in enumerate(nodes):
         for name_in in n.input:

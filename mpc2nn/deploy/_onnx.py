@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
-from .._checks import require
+from .._checks import ignoring_warnings, require
 from ._wrapper import check_exportable, export_module
 
 __all__ = ["to_onnx"]
@@ -46,8 +45,7 @@ def to_onnx(explicit, path, *, output: str = "control", dtype: str = "float64", 
     model, tdtype = export_module(explicit, output, dtype)
     x = torch.zeros(2, explicit.n_theta, dtype=tdtype)
     path = Path(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript-based exporter is the one we want
+    with ignoring_warnings(DeprecationWarning):  # the TorchScript-based exporter is the one we want
         torch.onnx.export(model, (x,), str(path), input_names=["x"], output_names=["u"],
                           dynamic_axes={"x": {0: "batch"}, "u": {0: "batch"}}, opset_version=opset, dynamo=False)
     return path

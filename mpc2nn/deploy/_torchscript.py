@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
-from .._checks import require
+from .._checks import ignoring_warnings, require
 from ._wrapper import check_exportable, export_module
 
 __all__ = ["to_torchscript"]
@@ -34,8 +33,8 @@ def to_torchscript(explicit, path, *, output: str = "control", dtype: str = "flo
     torch = require("torch", "torch")
     check_exportable(explicit, "to_torchscript")
     model, tdtype = export_module(explicit, output, dtype)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
+    with ignoring_warnings(DeprecationWarning):
         traced = torch.jit.trace(model, torch.zeros(2, explicit.n_theta, dtype=tdtype))
-        torch.jit.save(traced, str(path))
+        with open(path, "wb") as fh:  # an unwritable path is the OSError of open(), not torch's RuntimeError
+            torch.jit.save(traced, fh)
     return Path(path)

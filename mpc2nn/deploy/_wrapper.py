@@ -7,18 +7,19 @@ import copy
 import numpy as np
 
 from .._checks import require
+from ..exceptions import ProblemDefinitionError, UnsupportedObjectError
 from ..interfaces import ExplicitLaw
 
 __all__ = ["export_module", "check_exportable"]
 
 
 def check_exportable(law, what: str) -> None:
-    """Raise TypeError unless ``law`` is a pure Linear+ReLU explicit network."""
+    """Raise UnsupportedObjectError (a TypeError) unless ``law`` is a pure Linear+ReLU explicit network."""
     if not (isinstance(law, ExplicitLaw) and law.exportable):
         kind = type(law).__name__
         extra = " (the hybrid mode solves a linear system per state, which no graph of layers holds)" \
             if isinstance(law, ExplicitLaw) else ""
-        raise TypeError(f"{what}: expected an explicit network from mpc2nn.unravel, got {kind}{extra}")
+        raise UnsupportedObjectError(f"{what}: expected an explicit network from mpc2nn.unravel, got {kind}{extra}")
 
 
 def export_module(ex, output: str, dtype: str):
@@ -28,9 +29,9 @@ def export_module(ex, output: str, dtype: str):
     """
     torch = require("torch", "torch")
     if output not in ("control", "sequence"):
-        raise ValueError(f"output: expected 'control' or 'sequence', got {output!r}")
+        raise ProblemDefinitionError(f"output: expected 'control' or 'sequence', got {output!r}")
     if dtype not in ("float64", "float32"):
-        raise ValueError(f"dtype: expected 'float64' or 'float32', got {dtype!r}")
+        raise ProblemDefinitionError(f"dtype: expected 'float64' or 'float32', got {dtype!r}")
     tdtype = getattr(torch, dtype)
     model = copy.deepcopy(ex).to(tdtype)
     model.set_dtype(tdtype)

@@ -23,7 +23,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .._checks import loaded_torch, torch_function
+from .._checks import loaded_torch, real_array, torch_function
 from ..exceptions import ProblemDefinitionError
 from ..implicit import ImplicitNetwork
 from ..interfaces import ExplicitLaw
@@ -73,7 +73,7 @@ def _deviation(x, x_ref, u_ref, who: str, fix: str = "") -> np.ndarray:
     if u_ref is not None and np.any(np.asarray(u_ref) != 0):
         raise ProblemDefinitionError(f"input reference: {who} sees only the state (minus the state reference); "
                                      f"it cannot take an input reference{fix}")
-    x = np.asarray(x, float)
+    x = real_array("x", x, "a state (n_x,)")
     return x if x_ref is None else x - x_ref
 
 
@@ -251,7 +251,8 @@ class FunctionController:
 
     def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None, y_ref=None):
         _no_output_reference(y_ref, "a FunctionController")
-        u = np.atleast_1d(np.asarray(self.fn(_deviation(x, x_ref, u_ref, "a FunctionController")), dtype=float))
+        u = np.atleast_1d(real_array("controller output", self.fn(_deviation(x, x_ref, u_ref, "a FunctionController")),
+                                     "an input (n_u,)"))
         return ControlAction(u, str(Status.EVALUATED if np.all(np.isfinite(u)) else Status.INVALID_OUTPUT))
 
     def reset(self):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import as_matrix
+from .._checks import as_count, as_matrix, real_array
 from ..exceptions import ProblemDefinitionError, ShapeError
 from ..problem import MPCProblem, zoh
 from ..status import Status
@@ -108,27 +108,49 @@ class Trajectory:
 
 
 def _plant_step(plant, dt):
-    """``(step(x, u) -> x⁺, n_x or None, problem or None)`` for the accepted plant kinds."""
+    """``(step(x, u) -> x⁺, n_x or None, n_u or None, problem or None)`` for the accepted plant kinds."""
     if isinstance(plant, MPCProblem):
-        return (lambda x, u: plant.A @ x + plant.B @ u), plant.n_x, plant
+        return (lambda x, u: plant.A @ x + plant.B @ u), plant.n_x, plant.n_u, plant
     if isinstance(plant, tuple) and len(plant) == 2:
         A = as_matrix("plant A", plant[0], ("n_x", "n_x"), (None, None))
+        if A.shape[0] != A.shape[1]:
+            raise ShapeError(f"plant A: expected shape (n_x, n_x), a square matrix, got {A.shape}")
         B = as_matrix("plant B", plant[1], ("n_x", "n_u"), (A.shape[0], None))
-        return (lambda x, u: A @ x + B @ u), A.shape[0], None
+        return (lambda x, u: A @ x + B @ u), A.shape[0], B.shape[1], None
     control = sys.modules.get("control")
     if control is not None and isinstance(plant, control.StateSpace):
-        A, B = np.asarray(plant.A, float), np.asarray(plant.B, float)
+        A = as_matrix("plant A", plant.A, ("n_x", "n_x"), (None, None))
+        B = as_matrix("plant B", plant.B, ("n_x", "n_u"), (A.shape[0], None))
         if control.isctime(plant, strict=True):
             if dt is None:
                 raise ProblemDefinitionError("dt: the plant is continuous-time; pass the sampling time dt > 0 "
                                              "(it is simulated exactly between samples, input held constant)")
-            A, B = zoh(A, B, float(dt))
-        return (lambda x, u: A @ x + B @ u), A.shape[0], None
+            A, B = zoh(A, B, _sampling_time(dt))
+        return (lambda x, u: A @ x + B @ u), A.shape[0], B.shape[1], None
     if callable(plant):
-        return plant, None, None
+        return plant, None, None, None
     raise ProblemDefinitionError(
         f"plant: expected an MPCProblem, an (A, B) pair, a control.StateSpace or a callable (x, u) -> x⁺, "
         f"got {type(plant).__name__}")
+
+
+def _sampling_time(dt) -> float:
+    if isinstance(dt, (bool, np.bool_)) or not isinstance(dt, (int, float, np.integer, np.floating)) \
+            or not (np.isfinite(dt) and dt > 0):
+        raise ProblemDefinitionError(f"dt: expected a sampling time, a finite number > 0, got {dt!r}")
+    return float(dt)
+
+
+def _controller_sizes(ctrl) -> tuple[int | None, int | None]:
+    """``(n_x, n_u)`` a controller expects and returns, where it says (a QP-based one does)."""
+    qp = getattr(ctrl, "qp", None)
+    if qp is not None and hasattr(qp, "n_x"):
+        return int(qp.n_x), int(qp.n_u)
+    prob = getattr(ctrl, "problem", None)
+    if prob is not None and hasattr(prob, "n_x"):
+        return int(prob.n_x), int(prob.n_u)
+    n_u = getattr(ctrl, "n_u", None)
+    return None, None if n_u is None else int(n_u)
 
 
 def simulate(plant, controller, x0, steps: int, *, disturbance=None, reference=None, input_reference=None,
@@ -182,31 +204,35 @@ def simulate(plant, controller, x0, steps: int, *, disturbance=None, reference=N
     >>> traj.states.shape, traj.inputs.shape, round(float(traj.inputs[0, 0]), 6)
     ((26, 2), (25, 1), 10.0)
     """
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ProblemDefinitionError(f"steps: expected an integer >= 0, got {steps!r}")
-    step, n_x, plant_problem = _plant_step(plant, dt)
+    as_count("steps", steps, 0)
+    step, n_x, plant_n_u, plant_problem = _plant_step(plant, dt)
     ctrl = as_controller(controller)
-    x0 = np.asarray(x0, dtype=float)
-    if x0.ndim != 1 or (n_x is not None and x0.shape[0] != n_x):
-        raise ShapeError(f"x0: expected shape (n_x,) = ({n_x if n_x is not None else '?'},), got {x0.shape}")
+    ctrl_n_x, ctrl_n_u = _controller_sizes(ctrl)
+    for what, plant_n, ctrl_n in (("states n_x", n_x, ctrl_n_x), ("inputs n_u", plant_n_u, ctrl_n_u)):
+        if plant_n is not None and ctrl_n is not None and plant_n != ctrl_n:
+            raise ShapeError(f"controller: the plant has {what} = {plant_n}, the controller's problem "
+                             f"{ctrl_n}; simulate a controller built for this plant")
+    n_x = n_x if n_x is not None else ctrl_n_x
+    x0 = as_matrix("x0", x0, ("n_x",), (n_x,))
     n_x = x0.shape[0]
     T = int(steps)
     refs = _per_step("reference", reference, T + 1, n_x, "n_x")
-    n_u = getattr(ctrl, "n_u", None) or (plant_problem.n_u if plant_problem is not None else None)
+    n_u = ctrl_n_u or plant_n_u or (plant_problem.n_u if plant_problem is not None else None)
     if n_u is None and (input_reference is not None or u_prev is not None):
-        n_u = np.asarray(u_prev if u_prev is not None else input_reference, float).shape[-1]
+        n_u = np.shape(u_prev if u_prev is not None else input_reference)[-1]
     urefs = None if n_u is None else _per_step("input_reference", input_reference, T, n_u, "n_u")
     u_last = None
     if n_u is not None:
         u_last = np.zeros(n_u) if u_prev is None else as_matrix("u_prev", u_prev, ("n_u",), (n_u,))
     if disturbance is None:
-        dist = lambda k: 0.0  # noqa: E731
+        dist = lambda k: np.zeros(n_x)  # noqa: E731
     elif callable(disturbance):
-        dist = disturbance
+        def dist(k):
+            w = real_array(f"disturbance({k})", disturbance(k), "a disturbance (n_x,)")
+            return np.full(n_x, float(w)) if w.ndim == 0 else as_matrix(f"disturbance({k})", w, ("n_x",), (n_x,),
+                                                                         allow_inf=True)
     else:
-        d = np.asarray(disturbance, dtype=float)
-        if d.shape != (T, n_x):
-            raise ShapeError(f"disturbance: expected shape (T, n_x) = ({T}, {n_x}), got {d.shape}")
+        d = as_matrix("disturbance", disturbance, ("T", "n_x"), (T, n_x), allow_inf=True)
         dist = lambda k: d[k]  # noqa: E731
     problem = problem or plant_problem or getattr(ctrl, "problem", None)
     if problem is not None and not isinstance(problem, MPCProblem):
@@ -227,7 +253,10 @@ def simulate(plant, controller, x0, steps: int, *, disturbance=None, reference=N
         act = ctrl(states[k], u_prev=u_last, x_ref=None if refs is None else refs[k],
                    u_ref=None if urefs is None else urefs[k], **more)
         times[k] = time.perf_counter() - t0
-        u = np.atleast_1d(np.asarray(act.u, dtype=float))
+        u = np.atleast_1d(real_array("controller output", act.u, "an input (n_u,)"))
+        want_u = plant_n_u if plant_n_u is not None else (inputs.shape[1] if inputs is not None else u.shape[0])
+        if u.shape != (want_u,):
+            raise ShapeError(f"controller output at step {k}: expected shape (n_u,) = ({want_u},), got {u.shape}")
         if inputs is None:
             inputs = np.full((T, u.shape[0]), np.nan)
         status[k] = act.status
@@ -236,9 +265,13 @@ def simulate(plant, controller, x0, steps: int, *, disturbance=None, reference=N
             break
         inputs[k] = u
         u_last = u
-        states[k + 1] = np.asarray(step(states[k], u), dtype=float).reshape(n_x) + dist(k)
+        nxt = real_array("plant(x, u)", step(states[k], u), "the next state (n_x,)")
+        if nxt.size != n_x:
+            raise ShapeError(f"plant(x, u) at step {k}: expected the next state, shape (n_x,) = ({n_x},), "
+                             f"got {nxt.shape}")
+        states[k + 1] = nxt.reshape(n_x) + dist(k)
     if inputs is None:
-        inputs = np.zeros((0, 0)) if T == 0 else np.full((T, 1), np.nan)
+        inputs = np.full((T, n_u if n_u is not None else 1), np.nan)
     u_before = np.zeros(inputs.shape[1]) if u_prev is None else np.asarray(u_prev, float)
     outputs = y_viol = None
     if problem is not None and problem.C is not None and inputs.shape[1] == problem.n_u:
@@ -261,7 +294,7 @@ def _per_step(name: str, value, steps: int, n: int, sym: str) -> np.ndarray | No
     """A reference as ``(steps, n)`` from ``(n,)`` or ``(steps, n)``; ``None`` stays ``None``."""
     if value is None:
         return None
-    r = np.asarray(value, dtype=float)
+    r = real_array(name, value, f"a reference ({sym},) or ({steps}, {sym})")
     if r.shape == (n,):
         return np.broadcast_to(r, (steps, n)).copy()
     if r.shape == (steps, n):
@@ -276,6 +309,8 @@ def _cost_and_violations(problem, states, inputs, refs, urefs, u_before
     ran = np.isfinite(inputs).all(axis=1)
     dx = states[:-1][ran] - (0.0 if refs is None else refs[:-1][ran])
     du = inputs[ran] - (0.0 if urefs is None else urefs[ran])
+    if inputs.shape[1] != problem.n_u:
+        return None, None, None  # the inputs are not this problem's (nothing ran, or another plant)
     cost = float(np.einsum("ki,ij,kj->", dx, problem.Q, dx) + np.einsum("ki,ij,kj->", du, problem.R, du))
     rate = np.diff(np.vstack([u_before[None, :], inputs]), axis=0) if inputs.size else inputs
     if problem.du_weight is not None and ran.any():
@@ -286,9 +321,11 @@ def _cost_and_violations(problem, states, inputs, refs, urefs, u_before
         for con in problem.constraints:
             if con.C_u.any():
                 continue  # mixed constraints need the input; reported only for pure-state rows
-            xv = np.maximum(xv, (states @ con.C_x.T - con.d).max(axis=1))
+            xv = np.maximum(xv, (states @ con.C_x.T - con.d).max(axis=1, initial=-np.inf))
         uv = np.maximum.reduce([np.zeros(inputs.shape[0]),
-                                (inputs - problem.u_max).max(axis=1), (problem.u_min - inputs).max(axis=1),
-                                (rate - problem.du_max).max(axis=1), (problem.du_min - rate).max(axis=1)])
+                                (inputs - problem.u_max).max(axis=1, initial=-np.inf),
+                                (problem.u_min - inputs).max(axis=1, initial=-np.inf),
+                                (rate - problem.du_max).max(axis=1, initial=-np.inf),
+                                (problem.du_min - rate).max(axis=1, initial=-np.inf)])
     # no step ran (the controller gave no input at x_0, e.g. an infeasible start): no cost, not 0
     return (None if ran.size and not ran.any() else cost), xv, uv

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import loaded_torch, torch_dtype
+from .._checks import loaded_torch, real_array, torch_dtype
 from ..exceptions import ProblemDefinitionError, ShapeError
 from ..implicit import ImplicitNetwork
 from ..interfaces import ExplicitLaw
@@ -129,7 +129,7 @@ def controller_output(controller, X: np.ndarray):
             U = controller(torch.as_tensor(X, dtype=dtype)).double().numpy()
         return U, np.ones(X.shape[0], bool), None
     if callable(controller):
-        U = np.asarray(controller(X), dtype=float)
+        U = real_array("controller output", controller(X), "an array (B, N·n_u) or (B, n_u)")
         return U, np.ones(X.shape[0], bool), None
     raise ProblemDefinitionError(
         f"controller: expected an ImplicitNetwork, an explicit network, a torch module or a callable "
@@ -174,7 +174,7 @@ def validate(controller, problem, X, *, reference: str = "osqp") -> ValidationRe
     if U.ndim != 2 or U.shape[0] != X.shape[0] or U.shape[1] not in (qp.n_U, qp.n_u):
         raise ShapeError(f"controller output: expected shape (B, N·n_u) = ({X.shape[0]}, {qp.n_U}) or "
                          f"(B, n_u) = ({X.shape[0]}, {qp.n_u}), got {U.shape}")
-    if reference not in REFERENCE_SOLVERS:
+    if not isinstance(reference, str) or reference not in REFERENCE_SOLVERS:
         raise ProblemDefinitionError(f"reference: expected one of {', '.join(map(repr, REFERENCE_SOLVERS))}, "
                                      f"got {reference!r}")
     ref = REFERENCE_SOLVERS[reference].solve(qp, X)

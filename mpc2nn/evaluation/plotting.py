@@ -20,8 +20,8 @@ from ..qp import as_qp
 from ._simulate import Trajectory
 from ._validate import controller_output
 
-__all__ = ["plot_states", "plot_inputs", "plot_outputs", "plot_trajectories", "save_trajectories", "plot_residuals",
-           "plot_error_vs_depth", "plot_error_map", "plot_partition"]
+__all__ = ["plot_states", "plot_inputs", "plot_outputs", "plot_trajectories", "save_trajectories", "check_image_path",
+           "plot_residuals", "plot_error_vs_depth", "plot_error_map", "plot_partition"]
 
 #: Errors are drawn no lower than this on log axes: exact agreement (error 0) has no logarithm, and 1e-17
 #: lies below every nonzero difference of numbers of order one (float64 spacing 2.2e-16), so it stands out.
@@ -306,6 +306,31 @@ def plot_trajectories(trajectories: Mapping[str, Trajectory], problem=None, *, t
     if title:
         fig.suptitle(title, fontsize=10, x=0.01, ha="left")
     return fig
+
+
+def check_image_path(path, what: str = "path") -> None:
+    """Raise ProblemDefinitionError unless matplotlib can write an image to ``path`` (by its suffix).
+
+    Lets a caller refuse ``--plot x.xyz`` before a long run instead of after it.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to be written.
+    what : str
+        How the caller names the path in the message (e.g. ``"--plot"``).
+    """
+    require("matplotlib", "plot")
+    from pathlib import Path
+
+    from matplotlib.figure import Figure
+
+    formats = Figure().canvas.get_supported_filetypes()
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in formats:
+        raise ProblemDefinitionError(
+            f"{what}: cannot write an image to {str(path)!r}: the suffix {'.' + suffix if suffix else '(none)'!r} "
+            f"is not an image format matplotlib writes; use one of {', '.join('.' + f for f in sorted(formats))}")
 
 
 def save_trajectories(path, trajectories: Mapping[str, Trajectory], bounds=None, title: str = ""):

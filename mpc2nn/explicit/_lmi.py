@@ -62,7 +62,11 @@ def design_feedback(net: ImplicitNetwork, *, tol: float = LMI_TOL, max_rows: int
     """
     qp = net.qp
     m = qp.m
-    rank = int(np.linalg.matrix_rank(qp.G)) if m else 0
+    if m == 0:
+        return ContractionCertificate(False, None, None, None,
+                                      "the QP has no constraint rows: the network is U = Y_f θ, exact without any "
+                                      "layer, so there is nothing to contract; bounds are a-posteriori")
+    rank = int(np.linalg.matrix_rank(qp.G))
     if rank < m:
         return ContractionCertificate(False, None, None, None,
                                       f"G has {m} rows but rank {rank}: W = I - ΓM has eigenvalue 1 on the null "

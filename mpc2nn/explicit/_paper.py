@@ -143,20 +143,54 @@ class PaperNetwork(ExplicitNetwork):
         return self._cert
 
     def _a_priori(self, X):
+        """``‖U_J - U*‖∞`` from the certified rate ρ in the P-norm, with the network's rounding in its dtype.
+
+        Exact arithmetic: ``‖w_J - w*‖_P <= ρ^J ‖w*‖_P <= ρ^J r₀/(1 - ρ)``, ``r₀ = ‖T(0) - 0‖_P``. The
+        network computes each layer in its dtype (unit roundoff ``u``) with rounded weights, so the
+        iterates are ``v_{j+1} = T(v_j) + e_j`` with ``|e_j| <= γ(|K||v| + |I-K|(2|D||v| + 2s))`` componentwise
+        (``γ = k·u/(1 - k·u)``, ``k = 2m + n_θ + 4`` products summed, ``s = |Y||x| + |b|`` bounds ``|ζ|``), i.e.
+        ``‖e_j‖_P <= κ c₁ ‖v_j‖_P + √λmax c₀`` (``κ² = λmax/λmin`` of ``P``). With ``R = sup ‖v_j‖_P`` this
+        gives ``R <= (2W + √λmax c₀/(1-ρ)) / (1 - q)``, ``W = r₀/(1-ρ)``, ``q = κ c₁/(1-ρ)`` (``inf`` unless
+        ``q < 1``), and ``‖v_J - w*‖_P <= ρ^J W + (κ c₁ R + √λmax c₀)/(1-ρ)``; the output adds its own
+        rounding ``γ(‖W_f‖ R/√λmin + |Y_f||x|)``. Without this floor the bound fell to 1e-64 at depth 3000
+        while the float32 error stayed at 1.6e-5 (issue 13).
+        """
         cert = self._cert
         if cert is None or not cert.exists or cert.P is None or cert.rate is None:
             return None
-        # ‖w_J - w*‖_P <= ρ^J ‖w_0 - w*‖_P <= ρ^J ‖T(w_0) - w_0‖_P / (1 - ρ), w_0 = 0
         with torch.no_grad():
             x = self._states(X)
             ctx = self.context(x)
             w0 = self.init_state(x)
             r0 = (self.layer(w0, ctx)[0] - w0[0]).double().numpy()
-        P = cert.P
-        r0P = np.sqrt(np.einsum("bi,ij,bj->b", r0, P, r0))
-        lam_min = float(np.linalg.eigvalsh(P)[0])
-        c_f = float(np.linalg.norm(self.W_f.double().numpy(), axis=1).max())
-        return c_f / math.sqrt(lam_min) * cert.rate ** self.depth * r0P / (1.0 - cert.rate)
+        P, rho = cert.P, cert.rate
+        eig = np.linalg.eigvalsh(P)
+        lam_min, lam_max = float(eig[0]), float(eig[-1])
+        kappa = math.sqrt(lam_max / lam_min)
+        W_f = self.W_f.double().numpy()
+        c_f = float(np.linalg.norm(W_f, axis=1).max())
+        # rounding: unit roundoff of the dtype, products of up to k terms per entry
+        m, Xd = self.qp.m, np.asarray(X, float)
+        k = 2 * m + self.n_theta + 4
+        u = float(torch.finfo(self._dtype).eps) / 2.0
+        g = k * u / (1.0 - k * u)
+        D = np.eye(m) - self.alpha[:, None] * self.qp.dual_hessian
+        K = self.k * np.eye(m) if self.scalar_K else self.Kt.double().numpy().T
+        nD, nK, nIK = (float(np.linalg.norm(np.abs(A_), 2)) for A_ in (D, K, np.eye(m) - K))
+        Yabs = np.abs(self.alpha[:, None] * self.qp.dual_linear)
+        s = np.linalg.norm(Xd @ Yabs.T + np.abs(self.alpha * self.qp.w), axis=1)
+        c1 = g * (nK + 2.0 * nIK * nD)
+        c0 = 2.0 * g * nIK * s
+        r0P = np.sqrt(np.einsum("bi,ij,bj->b", r0, P, r0)) + math.sqrt(lam_max) * g * s
+        Wb = r0P / (1.0 - rho)
+        q = kappa * c1 / (1.0 - rho)
+        if q >= 1.0:
+            return np.full(Xd.shape[0], np.inf)
+        R = (2.0 * Wb + math.sqrt(lam_max) * c0 / (1.0 - rho)) / (1.0 - q)
+        dist_P = rho ** self.depth * Wb + (kappa * c1 * R + math.sqrt(lam_max) * c0) / (1.0 - rho)
+        out_round = g * (c_f * R / math.sqrt(lam_min)
+                         + (np.abs(Xd) @ np.abs(self.Y_f.double().numpy()).T).max(axis=1, initial=0.0))
+        return c_f / math.sqrt(lam_min) * dist_P + out_round
 
     def get_config(self) -> tuple[dict, dict]:
         """``K`` (a number in the fields; a matrix is kept in the buffers), the steps, the certificate."""

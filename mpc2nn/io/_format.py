@@ -29,9 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .._checks import as_path
 from .._version import __version__
-from ..exceptions import FileFormatError
+from ..exceptions import FileFormatError, MissingDependencyError, Mpc2nnError, UnsupportedObjectError
 from ..qp import as_qp
+from ._consistency import check_consistent
 from ._kinds import KINDS, is_explicit
 
 __all__ = ["save", "load", "problem_hash", "FORMAT_VERSION"]
@@ -75,8 +77,8 @@ def _kind_of(obj) -> str:
     for kind, (matches, *_) in KINDS.items():
         if matches(obj):
             return kind
-    raise TypeError(f"save: expected an MPCProblem, CondensedQP, ImplicitNetwork, explicit network or Partition, "
-                    f"got {type(obj).__name__}")
+    raise UnsupportedObjectError(f"save: expected an MPCProblem, CondensedQP, ImplicitNetwork, explicit network or "
+                                 f"Partition, got {type(obj).__name__}")
 
 
 def _parts(kind: str):
@@ -118,7 +120,7 @@ def save(obj, path) -> Path:
     meta = dict(format="mpc2nn", format_version=FORMAT_VERSION, mpc2nn_version=__version__, kind=kind,
                 created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 content_hash=_hash(arrays, fields), problem_hash=problem_hash(obj), fields=fields)
-    path = Path(path)
+    path = as_path("path", path)
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("metadata.json", json.dumps(meta, indent=1))
         for name, a in arrays.items():
@@ -126,6 +128,28 @@ def save(obj, path) -> Path:
             np.save(buf, a, allow_pickle=False)
             zf.writestr(f"arrays/{name}.npy", buf.getvalue())
     return path
+
+
+def _read_archive(path: Path, data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
+    """``(metadata, arrays)`` of a file's bytes; anything unreadable is a FileFormatError.
+
+    Every failure of the zip and npy readers on these bytes means a corrupted or foreign file (seen
+    on byte flips: ``zlib.error``, ``NotImplementedError`` for a flipped compression method,
+    ``EOFError``, ``UnicodeDecodeError``), so all of them are caught here — reading bytes already
+    in memory touches no file system and cannot fail otherwise.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            meta = json.loads(zf.read("metadata.json"))
+            arrays = {}
+            for name in zf.namelist():
+                if name.startswith("arrays/") and name.endswith(".npy"):
+                    arrays[name[len("arrays/"):-4]] = np.load(io.BytesIO(zf.read(name)), allow_pickle=False)
+    except Exception as exc:  # every failure: see the docstring
+        raise FileFormatError(f"{path}: not a readable mpc2nn file ({type(exc).__name__}: {exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != "mpc2nn":
+        raise FileFormatError(f"{path}: metadata.json does not declare format 'mpc2nn'")
+    return meta, arrays
 
 
 def load(path, *, expect_problem=None):
@@ -146,34 +170,49 @@ def load(path, *, expect_problem=None):
     Raises
     ------
     FileFormatError
-        Not an mpc2nn file, a newer format version, a hash mismatch (corrupted or
-        edited file), or a different problem than ``expect_problem``.
+        Not an mpc2nn file (or not readable: every corruption ends here), an invalid
+        or newer format version, a hash mismatch (corrupted or edited file), parts that
+        do not agree with each other (a QP that is not its embedded problem's, a
+        network whose weights are not its QP's: see :mod:`mpc2nn.io._consistency`), or
+        a different problem than ``expect_problem``.
+    FileNotFoundError, PermissionError
+        The file cannot be opened.
     """
-    path = Path(path)
-    try:
-        with zipfile.ZipFile(path) as zf:
-            meta = json.loads(zf.read("metadata.json"))
-            arrays = {}
-            for name in zf.namelist():
-                if name.startswith("arrays/") and name.endswith(".npy"):
-                    arrays[name[len("arrays/"):-4]] = np.load(io.BytesIO(zf.read(name)), allow_pickle=False)
-    except FileNotFoundError:
-        raise
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise FileFormatError(f"{path}: not a readable mpc2nn file ({exc})") from None
-    if meta.get("format") != "mpc2nn":
-        raise FileFormatError(f"{path}: metadata.json does not declare format 'mpc2nn'")
+    path = as_path("path", path)
+    with open(path, "rb") as fh:  # a missing or unreadable file is an OSError, as for any other file
+        data = fh.read()
+    meta, arrays = _read_archive(path, data)
     version = meta.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise FileFormatError(f"{path}: invalid format version {version!r} (expected an integer from 1 to "
+                              f"{FORMAT_VERSION}); the file is corrupted or not written by mpc2nn")
+    if version > FORMAT_VERSION:
         raise FileFormatError(f"{path}: format version {version!r} is newer than this mpc2nn reads "
                               f"({FORMAT_VERSION}); upgrade mpc2nn (file written by {meta.get('mpc2nn_version')})")
     kind = meta.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise FileFormatError(f"{path}: unknown kind {kind!r}; expected one of {sorted(KINDS)}")
-    if _hash(arrays, meta["fields"]) != meta.get("content_hash"):
+    fields = meta.get("fields")
+    if not isinstance(fields, dict):
+        raise FileFormatError(f"{path}: metadata.json has no 'fields' table (got {type(fields).__name__})")
+    if _hash(arrays, fields) != meta.get("content_hash"):
         raise FileFormatError(f"{path}: content hash mismatch: the arrays or fields were changed or corrupted "
                               "after saving; refusing to load")
-    obj = _parts(kind)[1](arrays, meta["fields"])
+    try:
+        obj = _parts(kind)[1](arrays, fields)
+        if not KINDS[kind][0](obj):
+            raise FileFormatError(f"the parts make a {type(obj).__name__}, not a {kind}")
+        check_consistent(obj)
+    except MissingDependencyError:
+        raise
+    except FileFormatError as exc:
+        raise FileFormatError(f"{path}: {exc}") from None
+    except Mpc2nnError as exc:
+        raise FileFormatError(f"{path}: the file's parts do not make a valid {kind}: {exc}") from None
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+        # hashes matched, so the file was written (or edited and re-hashed) with parts that do not fit
+        raise FileFormatError(f"{path}: the file's parts do not make a {kind} ({type(exc).__name__}: {exc}); "
+                              "it was edited or written by something else than mpc2nn.save") from None
     if problem_hash(obj) != meta.get("problem_hash"):
         raise FileFormatError(f"{path}: problem hash mismatch: the file's problem does not match its metadata")
     if expect_problem is not None and problem_hash(expect_problem) != meta["problem_hash"]:

@@ -11,6 +11,7 @@ from ..interfaces import ExplicitLaw
 from ..problem import MPCProblem, Polytope, StageConstraint, problem_fields
 from ..qp import CondensedQP
 from ..regions import FACET_KINDS, ROW_KINDS, OpenFacet, Partition, Region
+from ._consistency import check_buffers
 
 __all__ = ["KINDS", "is_explicit"]
 
@@ -183,9 +184,9 @@ def _explicit_from(arrays, fields):
     qp = net.qp.with_rows(arrays["kept_rows"]) if pruned else net.qp
     ex = cls.from_config(net, qp, arrays["kept_rows"], fields["depth"], getattr(torch, fields["dtype"]), params,
                          arrays, pruned=pruned)
-    state = {k[len("buffer."):]: torch.from_numpy(np.array(v)) for k, v in arrays.items()
-             if k.startswith("buffer.")}
-    ex.load_state_dict(state)
+    saved = {k[len("buffer."):]: np.array(v) for k, v in arrays.items() if k.startswith("buffer.")}
+    check_buffers({k: v.detach().cpu().numpy() for k, v in ex.state_dict().items()}, saved, net.qp)
+    ex.load_state_dict({k: torch.from_numpy(v) for k, v in saved.items()})
     if fields.get("selection"):
         ex.selection = explicit.DepthSelection(**fields["selection"])
     return ex

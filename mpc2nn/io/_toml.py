@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import difflib
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
+
+import numpy as np
 
 from .._checks import as_matrix
 from ..exceptions import ProblemFileError, ShapeError
 from ..problem import MPCProblem, problem_fields, zoh
 
-__all__ = ["problem_from_toml", "TOML_KEYS", "MODEL_KEYS", "toml_table"]
+__all__ = ["problem_from_toml", "problem_to_toml", "TOML_KEYS", "MODEL_KEYS", "toml_table"]
 
 
 #: Keys of problem files that are not MPCProblem fields: a continuous-time model ``dx/dt = Ac x + Bc u``,
@@ -198,6 +201,77 @@ def _read(name: str, kind: str, value: Any) -> Any:
                                 for k in _STAGE_KEYS))
         return stages
     return value  # "integer": MPCProblem checks it
+
+
+def _toml_value(value: Any) -> str:
+    """A number, string, boolean or (nested) array as TOML (floats exact: shortest repr; ``inf``, ``-inf``)."""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)  # a TOML basic string: JSON's escapes are TOML's
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        return "inf" if v == math.inf else "-inf" if v == -math.inf else repr(v)
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+
+
+def problem_to_toml(problem: MPCProblem) -> str:
+    """The problem file (TOML text) of ``problem``: :func:`problem_from_toml` of it gives the same problem.
+
+    Numbers are written exactly (the shortest representation that reads back to the same float);
+    a computed terminal weight is written as its source (``P = "dare"``), an LQR terminal set as
+    ``terminal_set = "lqr"`` (both are computed again on reading); options left at their defaults
+    are left out.
+
+    Parameters
+    ----------
+    problem : MPCProblem
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import sys, mpc2nn
+    >>> tomllib = __import__("tomllib" if sys.version_info >= (3, 11) else "tomli")
+    >>> from mpc2nn.io import problem_from_toml, problem_to_toml
+    >>> di = mpc2nn.systems.double_integrator()
+    >>> back = problem_from_toml(tomllib.loads(problem_to_toml(di)))
+    >>> mpc2nn.problem_hash(back) == mpc2nn.problem_hash(di)
+    True
+    """
+    if not isinstance(problem, MPCProblem):
+        raise ProblemFileError(f"problem: expected an MPCProblem, got {type(problem).__name__}")
+    top: list[str] = []
+    tables: list[str] = []
+    for name, sp in _FIELDS.items():
+        value = getattr(problem, name)
+        if name == "P":
+            src = problem.terminal_weight_source
+            top.append(f"P = {_toml_value(src if src in ('dare', 'lyapunov') else value)}")
+        elif name == "terminal_constraint":
+            if value is not None and problem.terminal_set is None:
+                tables.append(f"[terminal_constraint]\nC = {_toml_value(value.C)}\nd = {_toml_value(value.d)}")
+        elif name == "sample_box":
+            if value is not None:
+                tables.append(f"[sample_box]\nlo = {_toml_value(value[0])}\nhi = {_toml_value(value[1])}")
+        elif name == "constraints":
+            for c in value:
+                tables.append(f"[[constraints]]\nC_x = {_toml_value(c.C_x)}\nC_u = {_toml_value(c.C_u)}\n"
+                              f"d = {_toml_value(c.d)}")
+        elif value is None or (sp.used_when is not None and not getattr(problem, sp.used_when)):
+            continue
+        elif isinstance(value, np.ndarray) and value.ndim == 1 and name.endswith(("_min", "_max")) \
+                and not np.isfinite(value).any():
+            continue  # no bound: the default
+        else:
+            top.append(f"{name} = {_toml_value(value)}")
+    return "\n".join(top) + "\n" + "".join("\n" + t + "\n" for t in tables)
 
 
 def toml_table() -> str:

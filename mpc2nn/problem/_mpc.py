@@ -39,7 +39,7 @@ from typing import Any, Literal, Union
 import numpy as np
 import scipy.linalg
 
-from .._checks import Array, as_matrix, check_pd, check_psd, frozen
+from .._checks import Array, as_matrix, check_pd, check_psd, frozen, numerical_rank, real_array
 from ..exceptions import (
     HorizonError,
     InconsistentBoundsError,
@@ -94,7 +94,8 @@ class StageConstraint:
 
     def __post_init__(self):
         C_x = np.atleast_2d(as_matrix("StageConstraint.C_x", self.C_x, ("p", "n_x"), (None, None)))
-        C_u = as_matrix("StageConstraint.C_u", np.atleast_2d(self.C_u), ("p", "n_u"), (C_x.shape[0], None))
+        C_u = np.atleast_2d(real_array("StageConstraint.C_u", self.C_u, "a matrix (p, n_u)"))
+        C_u = as_matrix("StageConstraint.C_u", C_u, ("p", "n_u"), (C_x.shape[0], None))
         d = as_matrix("StageConstraint.d", self.d, ("p",), (C_x.shape[0],))
         object.__setattr__(self, "C_x", frozen(C_x))
         object.__setattr__(self, "C_u", frozen(C_u))
@@ -308,6 +309,10 @@ class MPCProblem:
         x_min, x_max = _bounds("x", self.x_min, self.x_max, n_x, "n_x")
 
         cons = []
+        if isinstance(self.constraints, (StageConstraint, str, bytes)) or not hasattr(self.constraints, "__iter__"):
+            raise ProblemDefinitionError(
+                f"constraints: expected a sequence of StageConstraint or (C_x, C_u, d) tuples, got "
+                f"{type(self.constraints).__name__} {self.constraints!r}; wrap a single one in a list")
         for i, c in enumerate(self.constraints):
             if not isinstance(c, StageConstraint):
                 if not (isinstance(c, (tuple, list)) and len(c) == 3):
@@ -360,6 +365,8 @@ class MPCProblem:
 
         box = self.sample_box
         if box is not None:
+            if isinstance(box, (str, bytes, dict)) or not hasattr(box, "__len__"):
+                raise ShapeError(f"sample_box: expected a pair (lo, hi) of arrays (n_x,), got {type(box).__name__}")
             if len(box) != 2:
                 raise ShapeError(f"sample_box: expected a pair (lo, hi), got {len(box)} items")
             lo = as_matrix("sample_box lo", box[0], ("n_x",), (n_x,))
@@ -391,7 +398,7 @@ class MPCProblem:
         object.__setattr__(self, "sample_box", box)
         object.__setattr__(self, "terminal_weight_source", source)
         if self.terminal_set is not None:
-            if self.terminal_set != "lqr":
+            if not (isinstance(self.terminal_set, str) and self.terminal_set == "lqr"):
                 raise ProblemDefinitionError(f"terminal_set: expected 'lqr' or None, got {self.terminal_set!r}; "
                                              "give a polytope as terminal_constraint")
             if term is not None:
@@ -574,7 +581,10 @@ def _soft_penalty(value, field: str = "soft_state_penalty") -> tuple[float, floa
     """``(ρ_q, ρ_l)`` from a number or a pair; ``None`` stays ``None``."""
     if value is None:
         return None
-    pair = (value, 0.0) if np.ndim(value) == 0 else tuple(value)
+    try:
+        pair = (value, 0.0) if np.ndim(value) == 0 else tuple(value)
+    except (TypeError, ValueError):
+        pair = ()
     if len(pair) != 2:
         raise ProblemDefinitionError(
             f"{field}: expected a number ρ_q > 0 or a pair (ρ_q, ρ_l), got {value!r}")
@@ -630,19 +640,36 @@ def _terminal_weight(P, A, B, Q, R, S=None) -> tuple[np.ndarray, str]:
     return check_psd("P", as_matrix("P", P, ("n_x", "n_x"), (n_x, n_x))), "given"
 
 
+#: ``log2`` of the largest and smallest input weight ``R_ii`` handed to the Riccati solver as given
+#: (2^±20 ≈ 1e±6; scipy is accurate to ~1e-12 there); inputs with weights beyond are rescaled first.
+DARE_INPUT_RANGE = 20
+
+
 def _dare(A, B, Q, R, S=None) -> np.ndarray:
-    """Stabilising DARE solution, or a RiccatiError saying why none exists."""
+    """Stabilising DARE solution, or a RiccatiError saying why none exists.
+
+    The PBH test ``rank [A - λI, B] < n`` decides the rank after equilibrating the rows and
+    columns (:func:`~mpc2nn._checks.numerical_rank`), so states and inputs may be in any units;
+    the Riccati equation is solved with the inputs rescaled by powers of 2 (exact) where ``diag(R)``
+    is far from 1 (:data:`DARE_INPUT_RANGE`): ``P`` does not depend on input units, but scipy's
+    solver's accuracy does (double integrator: 1.5e-5 relative error with ``B×1e9``, ``R×1e18``;
+    no solution at all with ``B×1e12``, ``R×1e24``; 6e-16 rescaled). ``S`` is the cross weight of
+    ``xᵀQx + 2xᵀSu + uᵀRu`` (rescaled with the inputs).
+    """
     n = A.shape[0]
     eig = np.linalg.eigvals(A)
     for lam in eig[np.abs(eig) >= 1.0 - UNIT_CIRCLE_TOL]:
         pbh = np.hstack([A - lam * np.eye(n), B])
-        if np.linalg.matrix_rank(pbh, tol=PBH_RANK_TOL * max(1.0, np.abs(pbh).max())) < n:
+        if numerical_rank(pbh) < n:
             raise RiccatiError(
                 "P: the Riccati equation has no stabilising solution because (A, B) is not stabilisable: "
                 f"the mode with eigenvalue {complex(lam):.6g} (|λ| = {abs(lam):.6g} >= 1) cannot be "
                 "influenced by the inputs; give P explicitly")
+    log_r = np.log2(np.diag(R))
+    d = np.where(np.abs(log_r) > DARE_INPUT_RANGE, 2.0 ** -np.round(log_r / 2), 1.0)
     try:
-        P = scipy.linalg.solve_discrete_are(A, B, Q, R, s=S)
+        P = scipy.linalg.solve_discrete_are(A, B * d[None, :], Q, d[:, None] * R * d[None, :],
+                                            s=None if S is None else S * d[None, :])
     except (np.linalg.LinAlgError, ValueError) as exc:
         raise RiccatiError(
             "P: the Riccati equation has no stabilising solution although (A, B) is stabilisable; "

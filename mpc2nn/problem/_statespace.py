@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-from .._checks import require
+from .._checks import as_matrix, require
 from ..exceptions import ProblemDefinitionError
 from ._discretize import zoh
 
@@ -25,13 +25,18 @@ def problem_from_statespace(cls, sys, Q, R, horizon: int, dt, kwargs: dict):
             raise ProblemDefinitionError(
                 "dt: sys is continuous-time (sys.dt == 0); pass the sampling time dt > 0 "
                 "to discretise it by zero-order hold")
-        if not dt > 0:
-            raise ProblemDefinitionError(f"dt: expected a sampling time > 0, got {dt!r}")
-        A, B = zoh(np.asarray(sys.A, float), np.asarray(sys.B, float), float(dt))
+        if isinstance(dt, (bool, np.bool_)) or not isinstance(dt, (int, float, np.integer, np.floating)) \
+                or not (np.isfinite(dt) and dt > 0):
+            raise ProblemDefinitionError(f"dt: expected a sampling time, a finite number > 0, got {dt!r} "
+                                         f"({type(dt).__name__})")
+        A, B = zoh(as_matrix("sys.A", sys.A, ("n_x", "n_x"), (None, None)),
+                   as_matrix("sys.B", sys.B, ("n_x", "n_u"), (None, None)), float(dt))
     else:
+        if dt is not None and (isinstance(dt, (bool, np.bool_, str)) or not np.isscalar(dt)):
+            raise ProblemDefinitionError(f"dt: expected a sampling time, a number > 0, got {dt!r}")
         if dt is not None and sys.dt not in (None, True) and not np.isclose(dt, sys.dt):
             raise ProblemDefinitionError(
-                f"dt: sys is discrete-time with dt = {sys.dt}, got dt = {dt}; leave dt out to use sys.dt")
+                f"dt: sys is discrete-time with dt = {sys.dt}, got dt = {dt!r}; leave dt out to use sys.dt")
         A, B = np.asarray(sys.A, float), np.asarray(sys.B, float)
         if dt is None and sys.dt not in (None, True):
             dt = float(sys.dt)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import as_matrix, frozen
+from .._checks import as_matrix, frozen, real_array
 from ..exceptions import ProblemDefinitionError
 from ._mpc import MPCProblem
 
@@ -90,7 +90,7 @@ def steady_state_target(problem: MPCProblem, y_ref, C=None, D=None) -> SteadySta
     Cm = np.atleast_2d(as_matrix("C", C, ("n_y", "n_x"), (None, n_x)))
     Dm = np.zeros((Cm.shape[0], n_u)) if D is None else np.atleast_2d(
         as_matrix("D", D, ("n_y", "n_u"), (Cm.shape[0], n_u)))
-    y = as_matrix("y_ref", np.atleast_1d(np.asarray(y_ref, dtype=float)), ("n_y",), (Cm.shape[0],))
+    y = as_matrix("y_ref", np.atleast_1d(real_array("y_ref", y_ref, "numbers")), ("n_y",), (Cm.shape[0],))
     K = np.block([[problem.A - np.eye(n_x), problem.B], [Cm, Dm]])
     rhs = np.concatenate([np.zeros(n_x), y])
     sol, _, rank, _ = np.linalg.lstsq(K, rhs, rcond=None)

@@ -8,10 +8,10 @@ from functools import cached_property
 
 import numpy as np
 
-from .._checks import as_matrix, as_states, check_pd, frozen
+from .._checks import as_matrix, as_states, check_pd, frozen, real_array
 from ..exceptions import ProblemDefinitionError, ShapeError
 from ..problem import MPCProblem
-from ._parameters import ParameterLayout
+from ._parameters import ParameterLayout, parameter_parts
 from ._sparse import SparseQP, sparse_form
 
 __all__ = ["CondensedQP", "KKTResiduals"]
@@ -173,7 +173,7 @@ class CondensedQP:
             raise ShapeError(f"n_u: expected a positive divisor of N·n_u = {n_U}, got {self.n_u!r}")
         if not isinstance(self.n_slack, (int, np.integer)) or not 0 <= self.n_slack < n_z:
             raise ShapeError(f"n_slack: expected an integer in [0, n_z) = [0, {n_z}), got {self.n_slack!r}")
-        sizes = tuple((str(k), int(v)) for k, v in self.parameter_sizes) or (("x", n_theta),)
+        sizes = parameter_parts(self.parameter_sizes) or (("x", n_theta),)
         if sum(v for _, v in sizes) != n_theta:
             raise ShapeError(f"parameter_sizes: the sizes {sizes} add up to {sum(v for _, v in sizes)}, "
                              f"expected n_θ = {n_theta} (columns of F)")
@@ -558,7 +558,10 @@ class CondensedQP:
         CondensedQP
             Multipliers of the new QP are those of this one divided by ``scale``.
         """
-        scale = np.broadcast_to(np.asarray(scale, float), (self.m,))
+        arr = real_array("scale", scale, "positive numbers (m,)")
+        if arr.shape not in ((), (self.m,)):
+            raise ShapeError(f"scale: expected a number or shape (m,) = ({self.m},), got {arr.shape}")
+        scale = np.broadcast_to(arr, (self.m,))
         if np.any(~(scale > 0)) or not np.all(np.isfinite(scale)):
             raise ProblemDefinitionError("scale: row scales must be finite and > 0 (a sign flip changes the QP)")
         return self.replace(G=scale[:, None] * self.G, w=scale * self.w, E=scale[:, None] * self.E,
@@ -577,7 +580,15 @@ class CondensedQP:
         CondensedQP
             Without ``problem`` and ``state_only`` (it is no longer that problem's QP).
         """
-        rows = np.asarray(rows, dtype=np.int64)
+        try:
+            raw = np.asarray(rows) if not isinstance(rows, (str, bytes, dict)) else np.asarray(None)
+        except ValueError:  # ragged
+            raw = np.asarray(None)
+        ok = raw.ndim == 1 and (raw.size == 0 or (raw.dtype.kind in "iu" and raw.min() >= 0 and raw.max() < self.m))
+        if not ok:
+            raise ShapeError(f"rows: expected indices of constraint rows, integers in [0, m) = [0, {self.m}), "
+                             f"shape (k,), got {rows!r:.80}")
+        rows = raw.astype(np.int64)
         return self.replace(G=self.G[rows], w=self.w[rows], E=self.E[rows], problem=None,
                             row_labels=tuple(self.row_labels[i] for i in rows), state_only=None,
                             name=self.name + " (pruned)", source=self.source + " (rows pruned by LP)")

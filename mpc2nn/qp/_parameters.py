@@ -7,10 +7,19 @@ from functools import cached_property
 
 import numpy as np
 
-from .._checks import as_box, as_states
+from .._checks import as_box, as_states, real_array
 from ..exceptions import ProblemDefinitionError, ShapeError
 
-__all__ = ["ParameterLayout", "PARTS"]
+__all__ = ["ParameterLayout", "PARTS", "parameter_parts"]
+
+
+def parameter_parts(value) -> tuple:
+    """``((name, size), ...)`` from any sequence of pairs; anything else is a ShapeError naming it."""
+    try:
+        return tuple((str(k), int(v)) for k, v in value)
+    except (TypeError, ValueError):
+        raise ShapeError(f"parameter_sizes: expected pairs (name, size), e.g. (('x', 2), ('u_prev', 1)), "
+                         f"got {value!r:.80}") from None
 
 #: The parts ``θ`` may hold, in their order, with why a problem takes each and why not.
 PARTS = {
@@ -52,7 +61,7 @@ class ParameterLayout:
     name: str = "qp"
 
     def __post_init__(self):
-        parts = tuple((str(k), int(v)) for k, v in self.parts)
+        parts = parameter_parts(self.parts)
         names = [k for k, _ in parts]
         if not parts or names[0] != "x" or any(k not in PARTS for k in names) or names != sorted(
                 names, key=list(PARTS).index) or len(set(names)) != len(names):
@@ -184,7 +193,7 @@ class ParameterLayout:
             if v is None:
                 raise ProblemDefinitionError(f"{k}: missing; QP '{self.name}' needs it because {PARTS[k][0]}. "
                                              f"Its parameters are θ = ({self.describe()})")
-            a = np.asarray(v, dtype=float)
+            a = real_array(k, v, f"an array ({sizes[k]},) or (B, {sizes[k]})")
             if a.ndim == 1:
                 a = a[None, :]
             if a.ndim != 2 or a.shape[1] != sizes[k]:

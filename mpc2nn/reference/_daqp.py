@@ -34,6 +34,12 @@ def solve_daqp(problem: MPCProblem | CondensedQP, X) -> ReferenceSolution:
     default primal tolerance (1e-6) lets it accept a constraint violated by up to
     1e-6 (seen: 4.4e-7 on the oscillating masses), so it is tightened to 1e-10.
 
+    DAQP's tolerances are absolute, so the QP is handed over normalised: the cost
+    divided by ``max diag(H)`` and each constraint row by its norm. Neither changes
+    the solution, and the answer then does not depend on the units of the cost or
+    of the rows (seen before: the double integrator with ``Q×1e12`` came back
+    "solved" with an input bound violated by 0.33, and a feasible state "infeasible").
+
     Parameters
     ----------
     problem : MPCProblem or CondensedQP
@@ -51,15 +57,18 @@ def solve_daqp(problem: MPCProblem | CondensedQP, X) -> ReferenceSolution:
     X = qp.check_parameters(X)
     B = X.shape[0]
     U, feasible, status, times = blank_results(B, qp.n_U)
-    H = np.array(qp.H)  # writable copies: DAQP refuses read-only buffers
-    G = np.array(qp.G)
+    cost = 1.0 / float(np.abs(np.diag(qp.H)).max())
+    norms = np.linalg.norm(qp.G, axis=1)
+    rows = 1.0 / np.where(norms > 0, norms, 1.0)
+    H = np.array(qp.H * cost)  # writable copies: DAQP refuses read-only buffers
+    G = np.array(qp.G * rows[:, None])
     lower = np.full(qp.m, DAQP_NO_BOUND)
     sense = np.zeros(qp.m, dtype=np.int32)
     for i in range(B):
         if not np.all(np.isfinite(X[i])):
             continue
-        f = qp.F @ X[i]
-        upper = qp.w + qp.E @ X[i]
+        f = (qp.F @ X[i]) * cost
+        upper = (qp.w + qp.E @ X[i]) * rows
         x, _, flag, info = daqp.solve(H, f, G, upper, lower, sense, **DAQP_SETTINGS)
         times[i] = info["solve_time"]
         status[i] = DAQP_STATUS.get(flag, Status.FAILED)

@@ -8,16 +8,16 @@ typically exact to ~1e-10; where polishing fails the status says so.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
-import ctypes
-import io
-import os
 import sys
+import threading
 
 import numpy as np
 import scipy.sparse as sp
 
 from .._checks import require
+from ..exceptions import ProblemDefinitionError
 from ..problem import MPCProblem
 from ..qp import CondensedQP, as_qp
 from ..status import SOLUTION_PRESENT, Status
@@ -53,6 +53,9 @@ OSQP_SETTINGS = dict(eps_abs=1e-10, eps_rel=1e-10, eps_prim_inf=1e-10, eps_dual_
 class OSQPSession:
     """A set-up OSQP solver for one QP, reused (and warm-started) across states.
 
+    Safe to use from several threads (calls of :meth:`solve` on one session take turns; OSQP's
+    C solves take turns process-wide, see ``_SOLVE_LOCK``).
+
     Parameters
     ----------
     problem : MPCProblem or CondensedQP
@@ -68,14 +71,16 @@ class OSQPSession:
     def __init__(self, problem: MPCProblem | CondensedQP, *, form: str = "auto", settings: dict | None = None):
         self._osqp = require("osqp", "osqp")
         qp = self.qp = as_qp(problem)
-        if form not in ("auto", "sparse", "condensed"):
-            raise ValueError(f"form: expected 'auto', 'sparse' or 'condensed', got {form!r}")
+        if not (isinstance(form, str) and form in ("auto", "sparse", "condensed")):
+            raise ProblemDefinitionError(f"form: expected 'auto', 'sparse' or 'condensed', got {form!r}")
         use_sparse = form == "sparse" or (form == "auto" and qp.problem is not None and qp.source == "condense")
         opts = dict(OSQP_SETTINGS)
+        if settings is not None and not isinstance(settings, dict):
+            raise ProblemDefinitionError(f"settings: expected a dict of OSQP settings, got {type(settings).__name__}")
         if settings:
             unknown = set(settings) - set(OSQP_SETTINGS) - {"rho", "sigma", "alpha", "scaling", "adaptive_rho"}
             if unknown:
-                raise ValueError(f"settings: unknown OSQP settings {sorted(unknown)}")
+                raise ProblemDefinitionError(f"settings: unknown OSQP settings {sorted(unknown)}")
             opts.update(settings)
         if use_sparse:
             spf = qp.sparse_form()
@@ -86,6 +91,7 @@ class OSQPSession:
             lower = np.full(qp.m, -np.inf)
             self._vectors = lambda x: (qp.F @ x, lower, qp.w + qp.E @ x)
         self._shape = A_mat.shape
+        self._lock = threading.Lock()  # one solve loop at a time per session (OSQP's solver is not reentrant)
         self._solver = self._osqp.OSQP()
         if use_sparse:
             self._to_inputs = lambda z: z[:spf.n_inputs]
@@ -112,16 +118,20 @@ class OSQPSession:
         B = X.shape[0]
         U, feasible, status, times = blank_results(B, qp.n_U)
         table = {getattr(osqp.SolverStatus, name): st for name, st in OSQP_STATUS.items()}
-        with _quiet_stdout():
+        with self._lock, _quiet_stdout():
             for i in range(B):
                 if not np.all(np.isfinite(X[i])):
                     continue
                 q, lo, up = self._vectors(X[i])
                 self._solver.update(q=q, l=lo, u=up)
-                res = self._solver.solve(raise_error=False)
+                with _SOLVE_LOCK:
+                    res = self._solver.solve(raise_error=False)
                 times[i] = res.info.run_time
                 st = table.get(res.info.status_val, Status.FAILED)
                 if res.info.status_val == osqp.SolverStatus.OSQP_SIGINT:
+                    # OSQP caught the Ctrl-C that Python would have: end the run, and tell the main thread
+                    if threading.current_thread() is not threading.main_thread():
+                        _thread.interrupt_main()
                     raise KeyboardInterrupt("OSQP was interrupted (SIGINT)")
                 # polish status 1: polished, 2: no active constraint (nothing to polish); else not polished
                 if st == Status.SOLVED and res.info.status_polish not in (1, 2):
@@ -164,36 +174,60 @@ def solve_osqp(problem: MPCProblem | CondensedQP, X, *, form: str = "auto", sett
     return OSQPSession(problem, form=form, settings=settings).solve(X)
 
 
+class _SilencedForSomeThreads:
+    """``sys.stdout`` while OSQP runs: writes of threads inside an OSQP call are dropped, the others'
+    go to the stream it replaced (every other attribute is that stream's).
+    """
+
+    def __init__(self, target):
+        self._target = target
+
+    def write(self, text):
+        if threading.get_ident() in _SILENCED:
+            return len(text)
+        return self._target.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self._target, name)
+
+
+#: Threads inside an OSQP call (thread id -> nesting depth) and the stdout replacement installed for them.
+_SILENCED: dict[int, int] = {}
+_INSTALLED: list = []  # [(proxy, replaced stream)] while some thread is silenced
+#: Guards ``_SILENCED`` and ``sys.stdout`` swaps.
+_STDOUT_LOCK = threading.Lock()
+#: One OSQP solve at a time in the process: OSQP's C library keeps the SIGINT handler it replaces during a
+#: solve in a static variable, and the binding releases the GIL while solving, so two concurrent solves
+#: restored each other's handler and Python's was lost for good (Ctrl-C did nothing afterwards).
+_SOLVE_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def _quiet_stdout():
-    """Silence what OSQP prints even when not verbose ("Polishing not needed ...").
+    """Silence what OSQP prints even when not verbose ("Polishing not needed ...") — in this thread only.
 
-    OSQP's Python package routes its messages through ``sys.stdout``; C-level
-    output goes to file descriptor 1. Both are redirected to nothing while OSQP runs.
+    OSQP's C library prints through ``PySys_WriteStdout``, i.e. ``sys.stdout``, from the thread that
+    solves. ``sys.stdout`` is replaced (once, however many threads solve) by a stream that drops the
+    writes of the threads inside this block and passes the others' on; the last thread to leave puts
+    the original back (unless someone replaced ``sys.stdout`` meanwhile: then theirs stays, and the
+    replacement they hold passes everything on). No file descriptor is touched, so other threads'
+    output, Python's or C's, is never lost.
     """
-    for stream in (sys.stdout, sys.__stdout__):
-        if stream is not None:
-            stream.flush()
-    with contextlib.redirect_stdout(io.StringIO()):
-        try:
-            saved = os.dup(1)
-        except OSError:  # no descriptor 1 (e.g. a detached process)
-            yield
-            return
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        try:
-            os.dup2(devnull, 1)
-            yield
-        finally:
-            _flush_c_stdio()  # C stdio buffers when fd 1 is a pipe: flush while it still points to /dev/null
-            os.dup2(saved, 1)
-            os.close(saved)
-            os.close(devnull)
-
-
-def _flush_c_stdio() -> None:
-    """``fflush(NULL)`` in the C library, where it can be found."""
+    me = threading.get_ident()
+    with _STDOUT_LOCK:
+        _SILENCED[me] = _SILENCED.get(me, 0) + 1
+        if not _INSTALLED and sys.stdout is not None:
+            proxy = _SilencedForSomeThreads(sys.stdout)
+            _INSTALLED.append((proxy, sys.stdout))
+            sys.stdout = proxy
     try:
-        ctypes.CDLL(None).fflush(None)
-    except (OSError, AttributeError):
-        pass
+        yield
+    finally:
+        with _STDOUT_LOCK:
+            _SILENCED[me] -= 1
+            if not _SILENCED[me]:
+                del _SILENCED[me]
+            if not _SILENCED and _INSTALLED:
+                proxy, replaced = _INSTALLED.pop()
+                if sys.stdout is proxy:
+                    sys.stdout = replaced

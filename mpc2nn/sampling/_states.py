@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import as_box, as_count
+from .._checks import as_box, as_count, as_seed
 from ..exceptions import ProblemDefinitionError
 from ..implicit import ImplicitNetwork, compile
 from ..qp import as_qp
@@ -65,12 +65,14 @@ def sample_states(problem, n: int, *, box=None, seed: int = 0, feasible: bool | 
     """
     qp = as_qp(problem)
     n = as_count("n", n)
+    if not (feasible is None or isinstance(feasible, (bool, np.bool_))):
+        raise ProblemDefinitionError(f"feasible: expected True, False or None, got {feasible!r}")
     if box is None:
         box = qp.sample_box
         if box is None:
             raise ProblemDefinitionError(f"box: problem '{qp.name}' has no sample_box; pass box=(lo, hi)")
     lo, hi = as_box("box", box, qp.n_x)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(as_seed("seed", seed))
     if feasible is None:
         return lo + (hi - lo) * rng.random((n, qp.n_x))
 
@@ -86,7 +88,7 @@ def _filtered(qp, n: int, draw, feasible, max_draws, what: str) -> np.ndarray:
 
     ``draw(batch) -> (values, theta)`` makes candidates; the kept ``values`` are returned.
     """
-    if feasible not in (True, False):
+    if not isinstance(feasible, (bool, np.bool_)):
         raise ProblemDefinitionError(f"feasible: expected True, False or None, got {feasible!r}")
     net = compile(qp)
     max_draws = (max(MIN_DRAWS, DRAWS_PER_STATE * n) if max_draws is None
@@ -193,8 +195,10 @@ def sample_parameters(problem, n: int, *, box=None, seed: int = 0, feasible: boo
     """
     qp = as_qp(problem)
     n = as_count("n", n)
+    if not (feasible is None or isinstance(feasible, (bool, np.bool_))):
+        raise ProblemDefinitionError(f"feasible: expected True, False or None, got {feasible!r}")
     lo, hi = parameter_box(qp) if box is None else as_box("box", box, qp.n_theta, "n_θ")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(as_seed("seed", seed))
     if feasible is None:
         return lo + (hi - lo) * rng.random((n, qp.n_theta))
 
@@ -234,7 +238,8 @@ def sample_feasible(net: ImplicitNetwork, box, n: int, seed: int) -> tuple[np.nd
     """
     qp = net.qp
     lo, hi = as_box("box", box, qp.n_theta, "n_θ" if not qp.layout.state_only else "n_x")
-    rng = np.random.default_rng(seed)
+    n = as_count("n", n, 1)
+    rng = np.random.default_rng(as_seed("seed", seed))
     Xs, Us = [], []
     got, tries = 0, 0
     while got < n:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..exceptions import ProblemDefinitionError
 from ..problem import MPCProblem
 from ..qp import CondensedQP, prediction_matrices
 
@@ -46,7 +47,7 @@ def drummond2024(variant: str = "corrected") -> MPCProblem | CondensedQP:
                           P="lyapunov", u_min=[-10.0], u_max=[10.0], name="drummond2024_corrected",
                           sample_box=box)
     if variant != "published":
-        raise ValueError(f"variant: expected 'corrected' or 'published', got {variant!r}")
+        raise ProblemDefinitionError(f"variant: expected 'corrected' or 'published', got {variant!r}")
     A, B, N = np.array(_DRUMMOND_A), np.array(_DRUMMOND_B), 10
     Q = np.array([[1.0, -2 / 3], [-2 / 3, 3 / 22]])
     P = np.array([[7.1667, -4.2222], [-4.2222, 4.6852]])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..exceptions import ProblemDefinitionError
 from ..problem import MPCProblem, zoh
 
 __all__ = ["oscillating_masses"]
@@ -26,7 +27,7 @@ def oscillating_masses(n_masses: int = 6) -> MPCProblem:
     MPCProblem
     """
     if not isinstance(n_masses, (int, np.integer)) or n_masses < 2 or n_masses % 2:
-        raise ValueError(f"n_masses: expected an even integer >= 2, got {n_masses!r}")
+        raise ProblemDefinitionError(f"n_masses: expected an even integer >= 2, got {n_masses!r}")
     n = int(n_masses)
     K = -2 * np.eye(n) + np.eye(n, k=1) + np.eye(n, k=-1)
     Ac = np.block([[np.zeros((n, n)), np.eye(n)], [K, np.zeros((n, n))]])
