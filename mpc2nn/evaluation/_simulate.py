@@ -205,6 +205,8 @@ def simulate(plant, controller, x0, steps: int, *, disturbance=None, reference=N
     ((26, 2), (25, 1), 10.0)
     """
     as_count("steps", steps, 0)
+    if dt is not None:
+        dt = _sampling_time(dt)
     step, n_x, plant_n_u, plant_problem = _plant_step(plant, dt)
     ctrl = as_controller(controller)
     ctrl_n_x, ctrl_n_u = _controller_sizes(ctrl)
