@@ -26,7 +26,8 @@ import mpc2nn
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description="Critical regions of the double integrator and the paper's example.")
-    parser.add_argument("--output", type=Path, default=Path("out"))
+    parser.add_argument("--output", type=Path, default=Path("out"),
+                        help="folder for the plot critical_regions.png (default: out, created if missing)")
     parser.add_argument("--small", action="store_true", help="fewer held-out states (used by the tests)")
     args = parser.parse_args(argv)
     n = 200 if args.small else 5000

@@ -42,7 +42,8 @@ from mpc2nn.converse import to_qp
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description="Train an implicit network and map it back to a QP.")
-    parser.add_argument("--output", type=Path, default=Path("out"))
+    parser.add_argument("--output", type=Path, default=Path("out"),
+                        help="folder for the plot deq_to_qp.png (default: out, created if missing)")
     parser.add_argument("--small", action="store_true", help="fewer states and steps (used by the tests)")
     args = parser.parse_args(argv)
     import torch

@@ -33,7 +33,8 @@ import mpc2nn
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description="Fit MPC weights to an expert's state/input pairs.")
-    parser.add_argument("--output", type=Path, default=Path("out"))
+    parser.add_argument("--output", type=Path, default=Path("out"),
+                        help="folder for the plot learn_mpc_weights.png (default: out, created if missing)")
     parser.add_argument("--small", action="store_true", help="fewer states and iterations (used by the tests)")
     args = parser.parse_args(argv)
     import torch

@@ -37,7 +37,8 @@ import mpc2nn
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description="Tune MPC weights by differentiating a simulated closed loop.")
-    parser.add_argument("--output", type=Path, default=Path("out"))
+    parser.add_argument("--output", type=Path, default=Path("out"),
+                        help="folder for the plot tune_closed_loop.png (default: out, created if missing)")
     parser.add_argument("--small", action="store_true", help="fewer states, steps and iterations (tests)")
     args = parser.parse_args(argv)
     import torch

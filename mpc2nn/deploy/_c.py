@@ -50,6 +50,9 @@ def to_c(explicit, directory, *, output: str = "control", name: str = "mpc2nn_co
         What ``u`` receives: the first input (``n_u`` entries) or the whole sequence (``N·n_u``).
     name : str
         Name of the C function, the files and the header's macros (a C identifier).
+    dtype : {"float64", "float32"}
+        Arithmetic of the C function: ``"float64"`` (default) writes ``double`` throughout,
+        ``"float32"`` writes ``float`` with the weights rounded to float32 (see above).
 
     Returns
     -------

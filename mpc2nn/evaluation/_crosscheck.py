@@ -42,19 +42,45 @@ CROSS_CHECKS = ("daqp", "osqp-tight", "osqp")
 class CrossCheck:
     """The verdict on every state where a controller and its reference disagree.
 
+    Made by :func:`cross_check`; ``k`` is the number of disagreeing states (possibly 0). Where
+    ``k == 0`` nothing is solved again: ``cross_checks`` and ``unavailable`` are empty and the
+    per-state arrays have length 0.
+
     Attributes
     ----------
-    indices : (k,) int, the rows of the report's ``X`` where they disagree
-    verdict : (k,) str, a :class:`~mpc2nn.status.Verdict`
-    reason : (k,) str, one line per state saying why
-    reference : the report's reference solver; cross_checks : names of the solvers that cross-checked
-    unavailable : names of cross-check solvers that are not installed
-    tol : the agreement tolerance on ``‖U_a - U_b‖∞``
-    states : number of states in the report
-    exact_status : (k,) status of the exact solve; kkt : (k,) its relative KKT residual (NaN without a solution)
-    controller_error, reference_error : (k,) ``‖U - U_exact‖∞`` of each (NaN where either has no solution)
-    cross_errors : {name: (k,) ``‖U_name - U_exact‖∞``}; cross_status : {name: (k,) status}
-    reference_status : (k,) the reference's status in the report
+    indices : ndarray of int, shape (k,)
+        The rows of the report's ``X`` where controller and reference disagree: different
+        feasibility claims, or the report's error ``‖U - U_ref‖∞`` above ``tol``.
+    verdict : ndarray of str, shape (k,)
+        A :class:`~mpc2nn.status.Verdict` value per disagreeing state.
+    reason : ndarray of str, shape (k,)
+        One line per state saying why it got its verdict (residuals, distances, statuses).
+    reference : str
+        Name of the report's reference solver (a key of :data:`mpc2nn.reference.REFERENCE_SOLVERS`).
+    cross_checks : tuple of str
+        Names of the independent solvers that cross-checked, in the order tried (at most two).
+    unavailable : tuple of str
+        Names of cross-check solvers that were tried but are not installed.
+    tol : float
+        The agreement tolerance on ``‖U_a - U_b‖∞`` given to :func:`cross_check` (default
+        :data:`AGREE_TOL`).
+    states : int
+        Number of states in the report (rows of its ``X``), disagreeing or not.
+    exact_status : ndarray of str, shape (k,)
+        Status of mpc2nn's exact solve (:meth:`mpc2nn.ImplicitNetwork.solve`) at each state.
+    kkt : ndarray, shape (k,)
+        The exact solution's worst relative KKT residual (NaN where the exact solve has no solution).
+    controller_error, reference_error : ndarray, shape (k,)
+        ``‖U - U_exact‖∞`` of the controller and of the reference, on the columns the report
+        compares (NaN where either has no solution).
+    cross_errors : dict of str to ndarray, shape (k,)
+        Per cross-check solver in ``cross_checks``: ``‖U_name - U_exact‖∞`` (NaN where either has
+        no solution).
+    cross_status : dict of str to ndarray of str, shape (k,)
+        Per cross-check solver in ``cross_checks``: its status at each state.
+    reference_status : ndarray of str, shape (k,)
+        The reference's status in the report (``"solved"``/``"infeasible"`` from its feasibility
+        where the report records no status).
     """
 
     indices: np.ndarray
@@ -79,11 +105,33 @@ class CrossCheck:
         return bool(np.all(self.verdict == Verdict.REFERENCE_WRONG))
 
     def count(self, verdict: str) -> int:
-        """Number of disagreeing states with this verdict."""
+        """Number of disagreeing states with this verdict.
+
+        Parameters
+        ----------
+        verdict : str or Verdict
+            A :class:`~mpc2nn.status.Verdict` (or its string value, e.g. ``"reference wrong"``).
+
+        Returns
+        -------
+        int
+            How many of the ``k`` disagreeing states have it (0 for an unknown string).
+        """
         return int(np.sum(self.verdict == verdict))
 
     def where(self, verdict: str) -> np.ndarray:
-        """The state indices with this verdict."""
+        """The state indices with this verdict.
+
+        Parameters
+        ----------
+        verdict : str or Verdict
+            A :class:`~mpc2nn.status.Verdict` (or its string value, e.g. ``"controller wrong"``).
+
+        Returns
+        -------
+        ndarray of int, shape (j,)
+            The rows of the report's ``X`` (entries of :attr:`indices`) with that verdict, in order.
+        """
         return self.indices[self.verdict == verdict]
 
     def details(self) -> list[dict]:
@@ -100,7 +148,18 @@ class CrossCheck:
         return out
 
     def summary(self, max_states: int = 10) -> str:
-        """A verdict count and one line per disagreeing state (the first ``max_states``)."""
+        """A verdict count and one line per disagreeing state (the first ``max_states``).
+
+        Parameters
+        ----------
+        max_states : int
+            Most states listed one per line (default 10); the rest are counted in a last line.
+
+        Returns
+        -------
+        str
+            Several lines; one line saying they agree where no state disagrees.
+        """
         if not self.indices.size:
             return f"controller and {_label(self.reference)} agree within {self.tol:g} on all {self.states} states"
         counts = ", ".join(f"{self.count(v)} {v}" for v in Verdict if self.count(v))

@@ -118,6 +118,27 @@ def plot_outputs(trajectories: Mapping[str, Trajectory], *, indices: Sequence[in
     """Outputs ``y = C x + D u`` (held over each step), like :func:`plot_inputs`; output bounds labelled.
 
     The trajectories must have outputs (:func:`mpc2nn.simulate` records them for problems with ``C``).
+
+    Parameters
+    ----------
+    trajectories : mapping of str to Trajectory
+        The runs by label (the legend); each with ``outputs`` of shape (T, n_y).
+    indices : sequence of int, optional
+        Which outputs (default all ``n_y``).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw (default: a new figure).
+    bounds : MPCProblem, optional
+        Its finite output bounds ``y_min``, ``y_max`` are drawn dotted and labelled; its output
+        names, units and sampling time label the axes.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Raises
+    ------
+    ProblemDefinitionError
+        A trajectory has no outputs (``outputs is None``).
     """
     return _plot_signals(trajectories, "output", indices, ax, bounds)
 
@@ -217,12 +238,19 @@ def plot_trajectories(trajectories: Mapping[str, Trajectory], problem=None, *, t
 
     Parameters
     ----------
-    trajectories : {label: Trajectory}
+    trajectories : mapping of str to Trajectory
+        The closed loops by label (the legend); at least one. Outputs get panels where the
+        reference trajectory has them.
     problem : MPCProblem, optional
-        Names, units, bounds and ``dt``.
-    title : figure title
-    reference : label of the trajectory to compare with (default the first)
-    columns : panels per row (default: up to 4, fewer for small problems)
+        Names, units, bounds and ``dt`` (default none: signals named ``x1``, ``u1``, ...,
+        no bounds, time in steps unless the trajectory carries its ``dt``).
+    title : str
+        Figure title (default ``""``: none).
+    reference : str, optional
+        Label of the trajectory the others are compared with; it is drawn solid and wide under
+        them (default the first of ``trajectories``).
+    columns : int, optional
+        Panels per row (default: 1 for up to 2 panels, 2 up to 6, 3 up to 9, else 4).
     setpoints : {"state" | "input" | "output": (n,) array}, optional
         References drawn as grey dash-dot lines ("setpoint"), e.g. ``{"state": x_ref}``.
     fig : matplotlib.figure.Figure, optional
@@ -232,6 +260,11 @@ def plot_trajectories(trajectories: Mapping[str, Trajectory], problem=None, *, t
     Returns
     -------
     matplotlib.figure.Figure
+
+    Raises
+    ------
+    ProblemDefinitionError
+        ``trajectories`` is empty, or ``reference`` is not one of its labels.
     """
     if not trajectories:
         raise ProblemDefinitionError("trajectories: expected at least one {label: Trajectory}")

@@ -50,6 +50,21 @@ def stage_weights(problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     Without an output weight this is ``(Q, R, 0)``.
 
+    Parameters
+    ----------
+    problem : MPCProblem
+        The problem; its ``Q`` (n_x, n_x), ``R`` (n_u, n_u) and, where it has outputs with an
+        ``output_weight`` ``Q_y`` (n_y, n_y), ``C`` (n_y, n_x) and ``D`` (n_y, n_u).
+
+    Returns
+    -------
+    Q_e : ndarray, shape (n_x, n_x)
+        ``Q + Cᵀ Q_y C`` (the problem's ``Q`` itself without an output weight).
+    R_e : ndarray, shape (n_u, n_u)
+        ``R + Dᵀ Q_y D`` (the problem's ``R`` itself without an output weight).
+    S_e : ndarray, shape (n_x, n_u)
+        ``Cᵀ Q_y D``, the cross term (zeros without an output weight).
+
     Examples
     --------
     >>> import numpy as np, mpc2nn

@@ -65,8 +65,22 @@ def signal_labels(problem, kind: str, *, units: bool = True) -> tuple[str, ...]:
     Parameters
     ----------
     problem : MPCProblem
-    kind : ``"state"``, ``"input"`` or ``"output"``
-    units : append ``" [unit]"`` where a unit is given
+        The problem whose ``state_names``/``state_units`` (and the same for inputs and outputs)
+        are read; without names the signals are called ``x1``, ``x2``, ... (``u``, ``y`` likewise).
+    kind : {"state", "input", "output"}
+        Which signals: ``n_x`` states, ``n_u`` inputs or ``n_y`` outputs.
+    units : bool
+        Append ``" [unit]"`` where a unit is given (default ``True``; an empty unit adds nothing).
+
+    Returns
+    -------
+    tuple of str
+        One label per signal of that kind, in order.
+
+    Raises
+    ------
+    ProblemDefinitionError
+        ``kind`` is none of the three.
 
     Examples
     --------

@@ -176,6 +176,8 @@ class ParameterLayout:
             State references (layouts with ``x_ref``).
         u_ref : array_like, shape (B, n_u) or (n_u,), optional
             Input references (layouts with ``u_ref``).
+        y_ref : array_like, shape (B, n_y) or (n_y,), optional
+            Output references (layouts with ``y_ref``: tracking problems with an output weight).
 
         Returns
         -------

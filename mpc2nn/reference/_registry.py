@@ -25,7 +25,21 @@ OSQP_TIGHT_SETTINGS = dict(eps_abs=1e-13, eps_rel=1e-13, eps_prim_inf=1e-13, eps
 
 
 def solve_osqp_tight(problem, X) -> ReferenceSolution:
-    """OSQP on the condensed QP with :data:`OSQP_TIGHT_SETTINGS` (a cross-check of the default run)."""
+    """OSQP on the condensed QP with :data:`OSQP_TIGHT_SETTINGS` (a cross-check of the default run).
+
+    Parameters
+    ----------
+    problem : MPCProblem, CondensedQP or ImplicitNetwork
+        The problem (condensed first), its QP, or a network holding the QP.
+    X : array_like, shape (B, n_θ) or (n_θ,)
+        Parameters: states for a plain problem, else built by :meth:`CondensedQP.parameters`.
+
+    Returns
+    -------
+    ReferenceSolution
+        Named ``"osqp-tight"``; statuses, feasibility and solve times as :func:`solve_osqp`
+        reports them.
+    """
     ref = solve_osqp(problem, X, form="condensed", settings=OSQP_TIGHT_SETTINGS)
     return ReferenceSolution(ref.U, ref.feasible, ref.status, ref.solve_time, "osqp-tight", ref.n_u)
 
@@ -35,6 +49,20 @@ def solve_exact(problem, X) -> ReferenceSolution:
 
     Not independent of mpc2nn: use it to check explicit networks and other controllers, not the
     exact network itself. ``feasible`` holds only where the solution is certified.
+
+    Parameters
+    ----------
+    problem : MPCProblem, CondensedQP or ImplicitNetwork
+        The problem (condensed first), its QP, or a network holding the QP (the network is
+        compiled again from that QP).
+    X : array_like, shape (B, n_θ) or (n_θ,)
+        Parameters: states for a plain problem, else built by :meth:`CondensedQP.parameters`.
+
+    Returns
+    -------
+    ReferenceSolution
+        Named ``"exact"``; ``U`` (B, N·n_u) and ``status`` from the exact solve, ``feasible``
+        where ``status == "solved"``, ``solve_time`` zeros (not measured).
     """
     qp = as_qp(problem)
     sol = compile_network(qp).solve(X)
@@ -48,12 +76,21 @@ class ReferenceSolver:
 
     Attributes
     ----------
-    name : the name ``validate(reference=...)`` and ``mpc2nn validate --reference`` take
-    description : one line: what it solves and at which tolerances
-    solve : ``(problem, X) -> ReferenceSolution``
-    independent : it does not use mpc2nn's exact solver (so it can check it)
-    extra : the optional dependency extra it needs (``pip install 'mpc2nn[extra]'``), or ``None``
-    label : how reports name it (``"OSQP"``)
+    name : str
+        The name ``validate(reference=...)`` and ``mpc2nn validate --reference`` take (its key in
+        :data:`REFERENCE_SOLVERS`).
+    description : str
+        One line: what it solves and at which tolerances.
+    solve : callable
+        ``solve(problem, X) -> ReferenceSolution`` with ``problem`` an MPCProblem or
+        CondensedQP and ``X`` (B, n_θ) or (n_θ,).
+    independent : bool
+        It does not use mpc2nn's exact solver (so it can check that solver).
+    extra : str or None
+        The optional dependency extra it needs (``pip install 'mpc2nn[extra]'``); default
+        ``None``: nothing beyond the base install.
+    label : str
+        How reports name it, e.g. ``"OSQP"`` (default ``""``: reports use ``name``).
     """
 
     name: str

@@ -26,7 +26,8 @@ class ReferenceSolution:
     solve_time : ndarray, shape (B,)
         Seconds the solver reported per sample (0 where not run).
     solver : str
-        ``"osqp"`` or ``"daqp"``.
+        Which solver: ``"osqp"``, ``"daqp"``, ``"osqp-tight"`` or ``"exact"`` (a name of
+        :data:`mpc2nn.reference.REFERENCE_SOLVERS`).
     n_u : int
         Inputs per stage.
     """
