@@ -103,3 +103,33 @@ def test_osqp_is_quiet_even_when_python_stdout_is_replaced(capfd, monkeypatch):
     assert sys.stdout.getvalue() == ""
     out, _ = capfd.readouterr()
     assert "Polishing" not in out
+
+
+def test_violation_is_the_distance_to_the_violated_half_space():
+    # double integrator, |u_k| <= 1: moving u_0 to 1 + 0.3 is 0.3 from the half-space u_0 <= 1,
+    # whatever scale the condensed row G_i has (the row of u_0 <= 1 is e_0 times any factor)
+    prob = mpc2nn.systems.double_integrator()
+    X = np.array([[0.0, 0.0]])
+    U_star = mpc2nn.solve_daqp(prob, X).U
+
+    def controller(X):
+        U = U_star.copy()
+        U[:, 0] = 1.3
+        return U
+
+    report = mpc2nn.validate(controller, prob, X, reference="daqp")
+    assert report.violation[0] == pytest.approx(0.3, abs=1e-12)
+    assert report.error[0] >= report.violation[0]  # a feasible reference is at least as far away
+
+
+def test_report_data_fails_on_a_violation_beyond_the_tolerance():
+    from mpc2nn.cli._progress import report_data
+
+    prob = mpc2nn.systems.double_integrator()
+    X = mpc2nn.sample_states(prob, 4, seed=3)
+    report = mpc2nn.validate(mpc2nn.compile(prob), prob, X, reference="daqp")
+    assert report_data(report, 1e-6)["passed"]
+    # the same agreement but a controller that violates a row by 1e-3 (a report of a wrong reference)
+    violating = mpc2nn.evaluation.ValidationReport(**{**report.__dict__, "violation": np.full(4, 1e-3)})
+    data = report_data(violating, 1e-6)
+    assert data["max_violation"] == pytest.approx(1e-3) and not data["passed"]

@@ -105,14 +105,17 @@ def validate_in_chunks(controller: Any, qp: CondensedQP, X: np.ndarray, referenc
 
 
 def report_data(report: ValidationReport, tol: float) -> dict:
+    """The JSON fields of a validation; ``passed`` needs error, feasibility agreement and violation within ``tol``."""
     both = report.feasible & report.feasible_ref
     err = report.error[both]
+    violation = report.violation[both]
+    max_violation = float(np.nanmax(violation)) if np.isfinite(violation).any() else None
     return dict(
         reference=report.reference, compared=report.compared, states=int(report.X.shape[0]),
         feasible_reference=int(report.feasible_ref.sum()),
         feasibility_agreement=int(report.feasibility_agrees.sum()),
         max_error=report.max_error, median_error=float(np.median(err)) if err.size else None,
-        max_violation=float(np.nanmax(report.violation[both])) if np.isfinite(report.violation[both]).any()
-        else None,
+        max_violation=max_violation,
         max_kkt_residual=float(report.kkt.worst[both].max()) if report.kkt is not None and both.any() else None,
-        tol=tol, passed=bool(report.max_error <= tol and report.feasibility_agrees.all()))
+        tol=tol, passed=bool(report.max_error <= tol and report.feasibility_agrees.all()
+                             and (max_violation is None or max_violation <= tol)))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .._checks import require
 from .._version import __version__
-from ..exceptions import SolverError
+from ..exceptions import ProblemDefinitionError, SolverError
 from ._onnx import to_onnx
 
 __all__ = ["to_c"]
@@ -59,10 +59,10 @@ def to_c(explicit, directory, *, output: str = "control", name: str = "mpc2nn_co
     pathlib.Path
         The ``.c`` file written.
     """
+    if dtype not in C_DIGITS:
+        raise ProblemDefinitionError(f"dtype: expected 'float64' or 'float32', got {dtype!r}")
     onnx = require("onnx", "dev")
     numpy_helper = require("onnx.numpy_helper", "dev")
-    if dtype not in C_DIGITS:
-        raise ValueError(f"dtype: expected 'float64' or 'float32', got {dtype!r}")
     T, digits, suffix = C_DIGITS[dtype]
     zero = _literal(0.0, digits, suffix)
 

@@ -1,4 +1,4 @@
-"""Stage — differentiable MPC (torch): exact forward solves, implicit backward passes.
+"""Differentiable MPC (torch): exact forward solves, implicit backward passes.
 
 :class:`MPCLayer` turns an MPC problem into a ``torch.nn.Module`` whose forward pass is
 the certified exact solve of :mod:`mpc2nn.implicit` and whose backward pass

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..exceptions import MissingDependencyError
+from ..exceptions import MissingDependencyError, ProblemDefinitionError
 from ..implicit import compile
 from ..qp import as_qp
 from ..reference import REFERENCE_SOLVERS
@@ -235,13 +235,13 @@ def cross_check(report: ValidationReport, problem, *, tol: float = AGREE_TOL, so
     qp = as_qp(problem)
     cols = report.U.shape[1]
     with np.errstate(invalid="ignore"):
-        bad = (report.feasible != report.feasible_ref) | (report.error > tol)
+        bad = (report.feasible != report.feasible_ref) | (report.error > tol) | (report.violation > tol)
     idx = np.flatnonzero(bad)
     X = report.X[idx]
     names = [n for n in (CROSS_CHECKS if solvers is None else solvers) if n != report.reference]
     unknown = [n for n in names if n not in REFERENCE_SOLVERS]
     if unknown:
-        raise ValueError(f"solvers: unknown reference solvers {unknown}; known: {list(REFERENCE_SOLVERS)}")
+        raise ProblemDefinitionError(f"solvers: unknown reference solvers {unknown}; known: {list(REFERENCE_SOLVERS)}")
     exact = compile(qp).solve(X) if idx.size else None
     k = idx.size
     empty = np.zeros(0)

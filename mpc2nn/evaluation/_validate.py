@@ -31,9 +31,11 @@ class ValidationReport:
     error : ndarray, shape (B,)
         ``‖U - U_ref‖∞`` where both are feasible, NaN elsewhere.
     violation : ndarray, shape (B,)
-        Largest constraint violation ``max(0, G U - w - E x)`` of the controller's ``U``; only
-        for full sequences of QPs whose decision vector is the input sequence (not with soft
-        constraints or move blocking), else NaN.
+        Constraint violation of the controller's ``U``, each row judged at its own scale: the
+        ∞-norm distance ``max_i max(0, (G U - w - E x)_i) / ‖G_i‖₁`` from ``U`` to the farthest
+        violated half-space, in the units of ``error`` (so ``error ≤ tol`` of a feasible reference
+        implies ``violation ≤ tol``); only for full sequences of QPs whose decision vector is the
+        input sequence (not with soft constraints or move blocking), else NaN.
     kkt : KKTResiduals or None
         Residuals of ``(z(λ), λ)`` where the controller reports multipliers ``λ``.
     feasible : ndarray of bool, shape (B,)
@@ -88,7 +90,8 @@ class ValidationReport:
             (f"median ‖U - U_{self.reference}‖∞", f"{np.median(e):.3e}" if e.size else "n/a"),
         ]
         if np.isfinite(self.violation).any():
-            rows.append(("max constraint violation", f"{np.nanmax(self.violation[both]):.3e}" if e.size else "n/a"))
+            worst = f"{np.nanmax(self.violation[both]):.3e}" if e.size else "n/a"
+            rows.append(("max constraint violation (distance)", worst))
         if self.kkt is not None and both.any():
             rows.append(("max relative KKT residual", f"{self.kkt.worst[both].max():.3e}"))
         width = max(len(r[0]) for r in rows)
@@ -188,7 +191,9 @@ def validate(controller, problem, X, *, reference: str = "osqp") -> ValidationRe
     violation = np.full(X.shape[0], np.nan)
     kkt = None
     if full and qp.output_map is None:
-        violation[both] = np.maximum(0.0, (-qp.margin(U[both], X[both])).max(axis=1, initial=0.0))
+        row_norm = np.abs(qp.G).sum(axis=1)
+        row_norm[row_norm == 0.0] = 1.0  # a zero row is violated only by a negative w + E x: judged absolutely
+        violation[both] = np.maximum(0.0, (-qp.margin(U[both], X[both]) / row_norm).max(axis=1, initial=0.0))
     if full and lam is not None:
         kkt = qp.kkt_residuals(np.nan_to_num(qp.primal(lam, X)), lam, X)
     return ValidationReport(X, U, U_ref, error, violation, kkt, feas, feas_ref, reference,

@@ -1,4 +1,4 @@
-"""Stage 3 — the implicit ReLU network of a condensed QP and its exact, certified solve."""
+"""The implicit ReLU network of a condensed QP and its exact, certified solve."""
 
 from ._active_set import ActiveSetSolver, LCPSolution
 from ._memory import available_memory, compile_memory

@@ -1,4 +1,4 @@
-"""Stage 1 — the MPC problem: definition, outputs, signal names and units, targets, terminal sets,
+"""The MPC problem: definition, outputs, signal names and units, targets, terminal sets,
 discretisation (numpy/scipy only).
 """
 

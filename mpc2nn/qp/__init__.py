@@ -1,4 +1,4 @@
-"""Stage 2 — condensation: the parametric QP of an MPC problem, its parameters and sparse form."""
+"""Condensation: the parametric QP of an MPC problem, its parameters and sparse form."""
 
 from ._condense import as_qp, condense
 from ._condensed import CondensedQP, KKTResiduals

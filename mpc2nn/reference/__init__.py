@@ -1,4 +1,4 @@
-"""Stage 5 — reference solvers (OSQP, DAQP) on the same QP; every solver specific lives here.
+"""Reference solvers (OSQP, DAQP) on the same QP; every solver specific lives here.
 
 :data:`REFERENCE_SOLVERS` names them for :func:`mpc2nn.validate` and the command line.
 """

@@ -1,4 +1,4 @@
-"""Stage 6 — critical regions: the explicit MPC law as a proven partition of the parameter space.
+"""Critical regions: the explicit MPC law as a proven partition of the parameter space.
 
 :func:`critical_regions` enumerates the regions of ``θ`` on which one active set is optimal (with the
 affine laws of ``z``, ``U``, the multipliers and the first input on each) and certifies that they cover

@@ -1,4 +1,4 @@
-"""Stage 4 — sampling states from a box, kept or dropped by the exact solver's feasibility verdict."""
+"""Sampling states from a box, kept or dropped by the exact solver's feasibility verdict."""
 
 from ._states import parameter_box, sample_feasible, sample_parameters, sample_states
 
