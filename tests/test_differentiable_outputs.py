@@ -272,3 +272,25 @@ def test_rows_dropped_as_duplicates_must_stay_duplicates():
     C = torch.tensor([[1.0, 0.1], [0.0, 1.0]], dtype=F64)
     with pytest.raises(mpc2nn.ProblemDefinitionError, match=r"row 'y_max\[0\] at k=1' equals row 'x_max\[0\] at k=1'"):
         cond(C=C)
+
+
+@pytest.mark.parametrize("name", ["soft outputs and states, 6 states",
+                                  "y_ref tracking, rates, blocking, lyapunov, 4 states"])
+def test_gradcheck_theta_and_every_datum(name):
+    """torch.autograd.gradcheck in θ and in each datum (the output penalties ρ_q, ρ_l of the soft output rows
+    included), at states away from active-set switches; the forward pass it differences is DAQP's (above)."""
+    prob = case(name)
+    layer = MPCLayer(prob)
+    X = interior_states(layer, thetas(layer.reference, 200, 5), 2)
+    assert len(X) == 2
+    check = dict(eps=1e-6, atol=tol("gradcheck_atol"), rtol=tol("gradcheck_rtol"))
+    th = torch.tensor(X, dtype=F64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: layer(t), (th,), **check)
+    assert {"C", "D", "output_weight", "y_min", "y_max"} <= set(layer.names)
+    for datum in layer.names:
+        v = torch.tensor(layer.condensation.defaults[datum], dtype=F64, requires_grad=True)
+        if datum == "D":  # keep the zero rows of D zero: they are structure
+            mask = torch.tensor(layer.condensation.defaults["D"] != 0, dtype=F64)
+            assert torch.autograd.gradcheck(lambda d, m=mask: layer(th.detach(), D=d * m), (v,), **check)
+            continue
+        assert torch.autograd.gradcheck(lambda d, k=datum: layer(th.detach(), **{k: d}), (v,), **check), datum
