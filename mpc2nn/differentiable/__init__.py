@@ -11,7 +11,7 @@ docs/theory.rst ("Differentiating through the exact solve") has the mathematics.
 """
 
 from ._active_set import ACTIVE_TOL, DEGENERACY_TOL
-from ._condense import TorchCondensation, TorchQP
+from ._condense import STRUCTURE_ROW_TOL, TorchCondensation
 from ._implicit_layer import ImplicitLayer
 from ._mpc_layer import MPCLayer
 from ._results import LayerResult
@@ -24,7 +24,8 @@ from ._structure import (
     check_structure,
     project_structure,
 )
+from ._torch_qp import TorchQP
 
 __all__ = ["MPCLayer", "ImplicitLayer", "LayerResult", "TorchCondensation", "TorchQP", "StructureCheck",
            "LCPStructureError", "check_structure", "project_structure", "dare", "lyapunov", "ACTIVE_TOL",
-           "DEGENERACY_TOL", "STRUCTURE_TOL", "RANK_TOL"]
+           "DEGENERACY_TOL", "STRUCTURE_TOL", "RANK_TOL", "STRUCTURE_ROW_TOL"]

@@ -10,8 +10,9 @@ from ..implicit import ImplicitNetwork, compile
 from ..qp import CondensedQP
 from ..status import SOLUTION_PRESENT, is_in
 from ._active_set import classify_qp, qp_factors, qp_plan, qp_solution
-from ._condense import TorchCondensation, TorchQP
+from ._condense import TorchCondensation
 from ._results import LayerResult
+from ._torch_qp import TorchQP
 
 __all__ = ["MPCLayer"]
 
@@ -36,7 +37,9 @@ class MPCLayer(torch.nn.Module):
         Data to hold as trainable ``nn.Parameter`` s (``layer.learned[name]``), initialised
         from the problem, e.g. ``("Q", "R")``; see :attr:`names` for what there is. Any
         data may instead be given per call, ``layer(theta, Q=L @ L.T)``, which is how
-        factors, diagonals or other parametrisations are used.
+        factors, diagonals or other parametrisations are used. Data whose change would
+        change the QP's structure are refused here by name
+        (:meth:`~mpc2nn.differentiable.TorchCondensation.check_learnable`).
     fill : float
         Output value of samples without a solution (infeasible, failed, invalid θ);
         NaN by default. Those rows get zero gradients and never touch the gradients
@@ -52,6 +55,13 @@ class MPCLayer(torch.nn.Module):
     condensation : TorchCondensation
         The problem's condensation in torch: the map from the data to the QP that autograd
         differentiates (its :attr:`~TorchCondensation.defaults` are the problem's data).
+
+    Raises
+    ------
+    ProblemDefinitionError
+        ``learn`` names data the problem does not have, or data that cannot be learned
+        without changing the QP's structure (an output weight on a tracking problem whose
+        ``θ`` has no ``y_ref``, ``D`` with a zero row on a bounded output).
 
     Notes
     -----
@@ -85,6 +95,7 @@ class MPCLayer(torch.nn.Module):
         if unknown:
             raise ProblemDefinitionError(f"learn: unknown name(s) {unknown}; this problem's data are "
                                          f"{list(self.condensation.names)}")
+        self.condensation.check_learnable(learn)
         self.dtype = dtype
         self.fill = float(fill)
         self.learned = torch.nn.ParameterDict(
@@ -165,7 +176,7 @@ class MPCLayer(torch.nn.Module):
         Parameters
         ----------
         theta : torch.Tensor or array_like, shape (B, n_θ) or (n_θ,)
-            The parameters ``θ = (x, u_prev, x_ref, u_ref)``, the parts the problem has
+            The parameters ``θ = (x, u_prev, x_ref, u_ref, y_ref)``, the parts the problem has
             (``layer.reference.layout``); a single vector is promoted to ``B = 1``. Rows with NaN
             or infinite entries get the ``fill`` value and zero gradients.
         **data : tensor or array_like
@@ -181,6 +192,9 @@ class MPCLayer(torch.nn.Module):
         ------
         ShapeError
             ``theta`` is not of shape (B, n_θ) or (n_θ,).
+        ProblemDefinitionError
+            Data given that would change the QP's structure (see
+            :meth:`~mpc2nn.differentiable.TorchCondensation.data`).
         """
         theta = torch.as_tensor(theta)
         out_dtype = theta.dtype if theta.is_floating_point() else self.dtype

@@ -1,14 +1,19 @@
 """Terminal weights that follow the data: the DARE and the Lyapunov equation as torch functions.
 
-``P = dare(A, B, Q, R)`` solves ``P = AᵀPA - AᵀPB(R + BᵀPB)⁻¹BᵀPA + Q``; with
-``K = (R + BᵀPB)⁻¹BᵀPA`` and ``A_c = A - BK`` its differential is the Lyapunov equation
+``P = dare(A, B, Q, R, S)`` solves
+``P = AᵀPA - (AᵀPB + S)(R + BᵀPB)⁻¹(BᵀPA + Sᵀ) + Q``, the Riccati equation of the stage
+cost ``xᵀQx + 2xᵀSu + uᵀRu`` (``S = 0`` unless given; output weights with a feedthrough give
+one, :func:`mpc2nn.problem.stage_weights`). ``P`` is the value of
+``min_K (A - BK)ᵀP(A - BK) + Q - SK - KᵀSᵀ + KᵀRK`` at ``K = (R + BᵀPB)⁻¹(BᵀPA + Sᵀ)``, so
+(the derivative in ``K`` vanishing there) with ``A_c = A - BK`` its differential is the
+Lyapunov equation
 
-    dP = A_cᵀ dP A_c + dQ + Kᵀ dR K + A_cᵀ P (dA - dB K) + (dA - dB K)ᵀ P A_c,
+    dP = A_cᵀ dP A_c + dQ + Kᵀ dR K - dS K - Kᵀ dSᵀ + A_cᵀ P (dA - dB K) + (dA - dB K)ᵀ P A_c,
 
-so a loss gradient ``Ḡ = ∂L/∂P`` is pulled back through one adjoint Lyapunov solve
+and a loss gradient ``Ḡ = ∂L/∂P`` is pulled back through one adjoint Lyapunov solve
 ``X = A_c X A_cᵀ + Ḡ``: ``∂L/∂Q = X``, ``∂L/∂R = K X Kᵀ``, ``∂L/∂A = 2 P A_c X``,
-``∂L/∂B = -2 P A_c X Kᵀ`` (``Ḡ`` symmetrised). The Lyapunov weight ``P = AᵀPA + Q``
-is the case ``B = 0``. The forward passes use scipy exactly as
+``∂L/∂B = -2 P A_c X Kᵀ``, ``∂L/∂S = -2 X Kᵀ`` (``Ḡ`` symmetrised). The Lyapunov weight
+``P = AᵀPA + Q`` is the case ``B = 0``. The forward passes use scipy exactly as
 :class:`~mpc2nn.MPCProblem` does, so the values are the problem's own.
 """
 
@@ -33,15 +38,15 @@ def _back(a: np.ndarray, like: torch.Tensor) -> torch.Tensor:
 
 class _Dare(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, A, B, Q, R):
-        A_, B_, Q_, R_ = (_np(t) for t in (A, B, Q, R))
+    def forward(ctx, A, B, Q, R, S):
+        A_, B_, Q_, R_, S_ = (_np(t) for t in (A, B, Q, R, S))
         try:
-            P = scipy.linalg.solve_discrete_are(A_, B_, Q_, R_)
+            P = scipy.linalg.solve_discrete_are(A_, B_, Q_, R_, s=S_)
         except (np.linalg.LinAlgError, ValueError) as exc:
-            raise RiccatiError(f"P: the Riccati equation of the current (A, B, Q, R) has no stabilising "
+            raise RiccatiError(f"P: the Riccati equation of the current (A, B, Q, R, S) has no stabilising "
                                f"solution (solver said: {exc}); give P as data or keep Q ⪰ 0, R ≻ 0") from None
         P = 0.5 * (P + P.T)
-        K = np.linalg.solve(R_ + B_.T @ P @ B_, B_.T @ P @ A_)
+        K = np.linalg.solve(R_ + B_.T @ P @ B_, B_.T @ P @ A_ + S_.T)
         Ac = A_ - B_ @ K
         if not np.all(np.isfinite(P)) or np.abs(np.linalg.eigvals(Ac)).max() >= 1.0:
             raise RiccatiError("P: the Riccati solution of the current (A, B, Q, R) is not stabilising; "
@@ -57,7 +62,7 @@ class _Dare(torch.autograd.Function):
         X = _back(scipy.linalg.solve_discrete_lyapunov(_np(Ac), _np(gs)), gP)
         X = 0.5 * (X + X.T)
         PAX = P @ Ac @ X
-        return 2.0 * PAX, -2.0 * PAX @ K.T, X, K @ X @ K.T
+        return 2.0 * PAX, -2.0 * PAX @ K.T, X, K @ X @ K.T, -2.0 * X @ K.T
 
 
 class _Lyapunov(torch.autograd.Function):
@@ -83,8 +88,9 @@ class _Lyapunov(torch.autograd.Function):
         return 2.0 * P @ A @ X, X
 
 
-def dare(A: torch.Tensor, B: torch.Tensor, Q: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
-    """``(n_x, n_x)`` stabilising solution of the DARE, differentiable in ``A, B, Q, R`` (module docstring).
+def dare(A: torch.Tensor, B: torch.Tensor, Q: torch.Tensor, R: torch.Tensor,
+         S: torch.Tensor | None = None) -> torch.Tensor:
+    """``(n_x, n_x)`` stabilising solution of the DARE, differentiable in ``A, B, Q, R, S`` (module docstring).
 
     ``Q`` and ``R`` are used through their symmetric parts. The value is computed by scipy in float64
     on the CPU (``scipy.linalg.solve_discrete_are``, as :class:`~mpc2nn.MPCProblem` does); the
@@ -100,6 +106,9 @@ def dare(A: torch.Tensor, B: torch.Tensor, Q: torch.Tensor, R: torch.Tensor) -> 
         State weight, ``Q ⪰ 0`` (its symmetric part ``½(Q + Qᵀ)`` is used).
     R : torch.Tensor, shape (n_u, n_u)
         Input weight, ``R ≻ 0`` (its symmetric part is used).
+    S : torch.Tensor, shape (n_x, n_u), optional
+        Cross weight of the stage cost ``xᵀQx + 2xᵀSu + uᵀRu`` (default zero), e.g. ``Cᵀ Q_y D`` of
+        an output weight ``Q_y`` with feedthrough ``D``.
 
     Returns
     -------
@@ -122,7 +131,9 @@ def dare(A: torch.Tensor, B: torch.Tensor, Q: torch.Tensor, R: torch.Tensor) -> 
     >>> P.trace().backward(); Q.grad.shape
     torch.Size([2, 2])
     """
-    return _Dare.apply(A, B, 0.5 * (Q + Q.T), 0.5 * (R + R.T))
+    if S is None:
+        S = torch.zeros_like(B)
+    return _Dare.apply(A, B, 0.5 * (Q + Q.T), 0.5 * (R + R.T), S)
 
 
 def lyapunov(A: torch.Tensor, Q: torch.Tensor) -> torch.Tensor:
