@@ -230,10 +230,12 @@ def problem_to_toml(problem: MPCProblem) -> str:
     Parameters
     ----------
     problem : MPCProblem
+        The problem to write (every field, including names, units and the sampling time).
 
     Returns
     -------
     str
+        TOML text, the format :func:`problem_from_toml` and ``mpc2nn ... problem.toml`` read.
 
     Examples
     --------
