@@ -7,6 +7,7 @@ and what it was given, e.g. ``B: expected shape (n_x, n_u) = (2, 1), got (1, 2)`
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import warnings
 from collections.abc import Sequence
@@ -285,6 +286,21 @@ def as_count(name: str, value, minimum: int = 0, maximum: int | None = MAX_COUNT
         raise ProblemDefinitionError(f"{name}: {value} is more than this can hold (at most {maximum}); "
                                      "ask for fewer")
     return int(value)
+
+
+def as_positive(name: str, value, what: str = "a finite number > 0") -> float:
+    """``value`` as a finite float > 0; booleans, strings, non-numbers and numbers too large for a float are
+    refused with a named error (``what`` says what was expected, e.g. the unit).
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ProblemDefinitionError(f"{name}: expected {what}, got {value!r} ({type(value).__name__})")
+    try:
+        v = float(value)
+    except OverflowError:
+        v = math.inf
+    if not (math.isfinite(v) and v > 0):
+        raise ProblemDefinitionError(f"{name}: expected {what}, got {value!r}")
+    return v
 
 
 def as_path(name: str, value):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import as_count, as_matrix, real_array
+from .._checks import as_count, as_matrix, as_positive, real_array
 from ..exceptions import ProblemDefinitionError, ShapeError
 from ..problem import MPCProblem, zoh
 from ..status import Status
@@ -135,10 +135,7 @@ def _plant_step(plant, dt):
 
 
 def _sampling_time(dt) -> float:
-    if isinstance(dt, (bool, np.bool_)) or not isinstance(dt, (int, float, np.integer, np.floating)) \
-            or not (np.isfinite(dt) and dt > 0):
-        raise ProblemDefinitionError(f"dt: expected a sampling time, a finite number > 0, got {dt!r}")
-    return float(dt)
+    return as_positive("dt", dt, "a sampling time, a finite number > 0")
 
 
 def _controller_sizes(ctrl) -> tuple[int | None, int | None]:

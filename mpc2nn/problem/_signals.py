@@ -8,10 +8,7 @@ used by reports and plots (time axes in seconds, axes labelled with names and un
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
-
+from .._checks import as_positive
 from ..exceptions import ProblemDefinitionError
 
 __all__ = ["check_names", "check_dt", "signal_labels", "SYMBOLS"]
@@ -51,12 +48,7 @@ def check_dt(value) -> float | None:
     """The sampling time as a float > 0 (seconds); ``None`` stays ``None``."""
     if value is None:
         return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ProblemDefinitionError(f"dt: expected the sampling time in seconds, a number > 0, got {value!r}")
-    dt = float(value)
-    if not (math.isfinite(dt) and dt > 0):
-        raise ProblemDefinitionError(f"dt: expected the sampling time in seconds, a number > 0, got {value!r}")
-    return dt
+    return as_positive("dt", value, "the sampling time in seconds, a number > 0")
 
 
 def signal_labels(problem, kind: str, *, units: bool = True) -> tuple[str, ...]:

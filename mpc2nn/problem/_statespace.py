@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-from .._checks import as_matrix, require
+from .._checks import as_matrix, as_positive, require
 from ..exceptions import ProblemDefinitionError
 from ._discretize import zoh
 
@@ -25,12 +25,9 @@ def problem_from_statespace(cls, sys, Q, R, horizon: int, dt, kwargs: dict):
             raise ProblemDefinitionError(
                 "dt: sys is continuous-time (sys.dt == 0); pass the sampling time dt > 0 "
                 "to discretise it by zero-order hold")
-        if isinstance(dt, (bool, np.bool_)) or not isinstance(dt, (int, float, np.integer, np.floating)) \
-                or not (np.isfinite(dt) and dt > 0):
-            raise ProblemDefinitionError(f"dt: expected a sampling time, a finite number > 0, got {dt!r} "
-                                         f"({type(dt).__name__})")
         A, B = zoh(as_matrix("sys.A", sys.A, ("n_x", "n_x"), (None, None)),
-                   as_matrix("sys.B", sys.B, ("n_x", "n_u"), (None, None)), float(dt))
+                   as_matrix("sys.B", sys.B, ("n_x", "n_u"), (None, None)),
+                   as_positive("dt", dt, "a sampling time, a finite number > 0"))
     else:
         if dt is not None and (isinstance(dt, (bool, np.bool_, str)) or not np.isscalar(dt)):
             raise ProblemDefinitionError(f"dt: expected a sampling time, a number > 0, got {dt!r}")
