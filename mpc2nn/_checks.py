@@ -235,13 +235,13 @@ def numerical_rank(M: np.ndarray, tol: float = RANK_TOL) -> int:
     return int(np.sum(sv > tol * sv[0])) if sv[0] > 0 else 0
 
 
-def as_states(X, n_x: int, name: str = "X", sym: str = "n_x") -> np.ndarray:
+def as_states(X, n_x: int, name: str = "X", sym: str = "n_x", what: str = "numeric states") -> np.ndarray:
     """States as ``(B, n_x)`` float64; a single state ``(n_x,)`` becomes ``B = 1``.
 
     NaN or infinite states are *not* rejected here: batched callers report them
     per sample. Wrong shapes raise ShapeError.
     """
-    arr = real_array(name, X, "numeric states")
+    arr = real_array(name, X, what)
     if arr.ndim == 1 and arr.shape[0] == n_x:
         arr = arr[None, :]
     if arr.ndim != 2 or arr.shape[1] != n_x:

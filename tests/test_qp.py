@@ -164,3 +164,19 @@ def test_condensed_qp_validates_its_data():
         mpc2nn.CondensedQP(H=H, F=F, G=G, w=w, E=E, n_u=1, row_labels=("a",))
     with pytest.raises(mpc2nn.ProblemDefinitionError, match="was given directly and has no prediction model"):
         qp.predict(np.zeros(3), np.zeros((1, 2)))
+
+
+def test_condensed_qp_methods_refuse_complex_and_mismatched_batches():
+    qp = mpc2nn.CondensedQP(H=np.eye(2), F=np.zeros((2, 3)), G=np.eye(2), w=np.ones(2), E=np.zeros((2, 3)), n_u=1)
+    theta, Z, lam = np.zeros((3, 3)), np.zeros((3, 2)), np.zeros((3, 2))
+    assert np.array_equal(qp.kkt_residuals(Z, lam, theta).worst, np.zeros(3))  # the origin is optimal here
+    with pytest.raises(mpc2nn.ComplexValueError, match="Z: expected real numbers"):
+        qp.inputs(Z + 1j)
+    with pytest.raises(mpc2nn.ComplexValueError, match="lam: expected real numbers"):
+        qp.kkt_residuals(Z, lam + 1j, theta)
+    with pytest.raises(mpc2nn.ShapeError, match=r"Z: expected one row per parameter θ \(B = 3\), got 2 rows"):
+        qp.objective(Z[:2], theta)
+    with pytest.raises(mpc2nn.ShapeError, match=r"lam: expected shape \(B, m\) = \(B, 2\)"):
+        qp.kkt_residuals(Z, np.zeros((3, 5)), theta)
+    with pytest.raises(mpc2nn.ShapeError, match="multipliers"):
+        qp.kkt_residuals(Z, "x", theta)

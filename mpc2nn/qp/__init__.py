@@ -1,7 +1,8 @@
 """Condensation: the parametric QP of an MPC problem, its parameters and sparse form."""
 
 from ._condense import as_qp, condense
-from ._condensed import CondensedQP, KKTResiduals
+from ._condensed import CondensedQP
+from ._kkt import KKTResiduals
 from ._parameters import ParameterLayout
 from ._prediction import prediction_matrices
 from ._redundancy import inactive_rows
