@@ -146,15 +146,15 @@ JUNK = st.one_of(st.none(), st.text(max_size=3), st.integers(-3, 3), st.floats(a
 _NET = mpc2nn.compile(DI)
 _QP = _NET.qp
 #: (function of keyword arguments, good keyword arguments): one argument at a time is replaced by junk.
-#: Left out, found by this fuzzer but in implicit/: compile(alpha=...) and well_posedness(box=...) still raise
-#: raw TypeError/ValueError/IndexError.
 CALLS = {
     "MPCProblem": (lambda **k: mpc2nn.MPCProblem(**k),
                    dict(A=A, B=B, Q=np.eye(2), R=[[0.1]], horizon=3, u_min=[-1.0], u_max=[1.0], P=None, x_min=None,
                         x_max=None, constraints=(), terminal_constraint=None, terminal_set=None,
                         soft_state_penalty=None, du_min=None, du_max=None, du_weight=None, tracking=False,
                         move_blocking=None, name="p", sample_box=None)),
-    "solve": (_NET.solve, dict(X=np.zeros(2))),
+    "solve": (_NET.solve, dict(X=np.zeros(2), y0=None)),
+    "compile": (lambda **k: mpc2nn.compile(DI, **k), dict(alpha=None)),
+    "well_posedness": (lambda **k: _NET.well_posedness(**k), dict(box=None)),
     "sample_states": (lambda **k: mpc2nn.sample_states(DI, **k), dict(n=3, box=None, seed=0, feasible=True,
                                                                       max_draws=None)),
     "sample_parameters": (lambda **k: mpc2nn.sampling.sample_parameters(DI, **k), dict(n=3, box=None, seed=0,

@@ -23,7 +23,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .._checks import as_matrix, frozen
+from .._checks import as_matrix, frozen, real_array
 from ..exceptions import ProblemDefinitionError, ShapeError
 from ..problem import MPCProblem
 from ..qp import CondensedQP, KKTResiduals, condense
@@ -116,7 +116,7 @@ def compile(problem: MPCProblem | CondensedQP, *, alpha=None, memory_limit: floa
             del Gbar
         alpha_vec = np.full(m, 1.0 / lam_max if lam_max > 0 else 1.0)
     else:
-        a = np.asarray(alpha, dtype=float)
+        a = real_array("alpha", alpha, "a step size > 0, or one per row, shape (m,)")
         if a.ndim == 0:
             alpha_vec = np.full(m, float(a))
         else:
@@ -259,7 +259,7 @@ class ImplicitNetwork(ImplicitWeights):
         Bn, m = X.shape[0], self.m
         active0 = None
         if y0 is not None:
-            y0 = np.asarray(y0, dtype=float)
+            y0 = real_array("y0", y0, "a starting point y, shape (B, m) or (m,)")
             if y0.shape == (m,):
                 y0 = y0[None, :] if Bn == 1 else np.broadcast_to(y0, (Bn, m))
             if y0.shape != (Bn, m):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._checks import as_box
 from ..problem import redundant_rows
 from ._condensed import CondensedQP
 
@@ -29,6 +30,8 @@ def inactive_rows(qp: CondensedQP, box) -> tuple:
         Indices of the rows implied by the others (tolerance :data:`~mpc2nn.problem.REDUNDANCY_TOL`).
     """
     n_z, n_x = qp.n_z, qp.n_x
+    if box is not None:
+        box = as_box("box", box, n_x, finite=False)
     bounds = [(None, None)] * n_z + ([(None, None)] * n_x if box is None
                                      else [(float(lo), float(hi)) for lo, hi in zip(box[0], box[1], strict=True)])
     bounds += [(None, None)] * (qp.n_theta - n_x)
