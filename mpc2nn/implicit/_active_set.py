@@ -57,6 +57,14 @@ CACHE_BYTES = 64 * 2**20
 #: Relative tolerance of a Farkas certificate: ``‖Ḡᵀμ‖∞ <= FARKAS_TOL · (|Ḡ|ᵀμ)max`` and
 #: ``-μᵀh >= FARKAS_TOL · |μ|ᵀ|h|`` (rounding-level, like the KKT certificate).
 FARKAS_TOL = 1e-9
+#: A Farkas certificate ``μ`` with a rounding residual ``r = Ḡᵀμ ≠ 0`` excludes feasible points only inside the
+#: ball ``‖z̄‖ < R = -μᵀh / ‖r‖₂`` (a feasible ``z̄`` has ``rᵀz̄ <= μᵀh < 0``). It is accepted only where ``R`` is at
+#: least FARKAS_RADIUS times the scale of the sample's solutions, ``‖z̄₀‖ + max_{μ_i > 0} |h_i| / ‖Ḡ_i‖`` (the
+#: unconstrained minimiser and the distances from the origin of the planes of the rows the certificate
+#: uses). A rounding-level certificate at moderate scales has R ~ 1e12 or more times that scale; states near
+#: 1e100 whose cancellations leave R below it (soft problems, feasible for every state, were "proven"
+#: infeasible there) are left undecided.
+FARKAS_RADIUS = 1e6
 
 
 class LCPCode(enum.IntEnum):
@@ -210,7 +218,7 @@ class ActiveSetSolver:
         rest = np.flatnonzero(code == LCPCode.FAILED)
         if rest.size:
             method[rest] = Method.NNLS
-            lam[rest], code[rest], margin[rest] = self._least_distance(q[rest], h[rest])
+            lam[rest], code[rest], margin[rest] = self._least_distance(q[rest], h[rest], z0n[rest])
         return LCPSolution(lam, code, iters, method, margin)
 
     def inverse_of(self, active: np.ndarray):
@@ -495,7 +503,7 @@ class ActiveSetSolver:
                 stuck = ~bad & ~np.isfinite(t1) & ~np.isfinite(t2)
                 if stuck.any():
                     code[idx[stuck]], margin[idx[stuck]] = self._check_farkas(
-                        p[idx[stuck]], work[idx[stuck], :kmax], r[stuck], h[idx[stuck]])
+                        p[idx[stuck]], work[idx[stuck], :kmax], r[stuck], h[idx[stuck]], z0n[idx[stuck]])
                 go = ~stuck & ~bad
                 t = np.where(go, np.minimum(t1, t2), 0.0)
                 z[idx] -= np.where(move & go, t, 0.0)[:, None] * d
@@ -530,12 +538,14 @@ class ActiveSetSolver:
         np.put_along_axis(lam, work, np.maximum(lam_w, 0.0), axis=1)
         return lam[:, :m]
 
-    def _farkas_code(self, mu: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _farkas_code(self, mu: np.ndarray, h: np.ndarray, z0n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Codes (1 proven infeasible, else 2) and margins ``-μᵀh/‖μ‖₁`` of candidates ``μ`` (b, m) >= 0.
 
         ``μ`` proves infeasibility when ``Gᵀμ = 0`` (checked in z-coordinates,
         ``Ḡᵀμ = L⁻¹Gᵀμ``, against the size ``|Ḡ|ᵀμ`` of its terms) and ``μᵀh < 0``
-        beyond rounding (against ``μᵀ|h|``).
+        beyond rounding (against ``μᵀ|h|``), and the ball ``‖z̄‖ < -μᵀh/‖Ḡᵀμ‖₂`` that it clears of
+        feasible points is :data:`FARKAS_RADIUS` times wider than the scale ``‖z̄₀‖ + max_{μ_i > 0} |h_i|/‖Ḡ_i‖``
+        (``z0n`` (b,) is ``‖z̄₀‖``).
         """
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             mu = np.where(np.isfinite(mu), np.maximum(mu, 0.0), 0.0)
@@ -544,25 +554,32 @@ class ActiveSetSolver:
             size = (mu @ np.abs(self.Gbar)).max(axis=1)
             value = -(mu * h).sum(axis=1)
             proven = (norm1 > 0) & (resid <= FARKAS_TOL * size) & (value > FARKAS_TOL * (mu * np.abs(h)).sum(axis=1))
+            # the ball the certificate clears, against the scale of the solutions (FARKAS_RADIUS)
+            radius = value / np.linalg.norm(mu @ self.Gbar, axis=1)
+            reach = z0n + np.where((mu > 0) & (self.row_norm > 0), np.abs(h) / self._norm_safe, 0.0).max(
+                axis=1, initial=0.0)
+            proven &= radius >= FARKAS_RADIUS * reach
             margin = np.where(proven, value / np.where(norm1 > 0, norm1, 1.0), np.nan)
         return np.where(proven, LCPCode.INFEASIBLE, LCPCode.FAILED).astype(np.int8), margin
 
-    def _check_farkas(self, p, work, r, h) -> tuple[np.ndarray, np.ndarray]:
+    def _check_farkas(self, p, work, r, h, z0n) -> tuple[np.ndarray, np.ndarray]:
         """Codes and margins of ``μ = e_p + Σ_W max(-r, 0) e_W`` (see :meth:`_farkas_code`)."""
         m = self.m
         mu = np.zeros((p.size, m + 1))
         mu[np.arange(p.size), p] = 1.0
         np.add.at(mu, (np.repeat(np.arange(p.size), work.shape[1]), work.ravel()), np.maximum(-r, 0.0).ravel())
-        return self._farkas_code(mu[:, :m], h)
+        return self._farkas_code(mu[:, :m], h, z0n)
 
     # --- least-distance programming by NNLS (per sample, last resort) ---------
-    def _least_distance(self, q: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _least_distance(self, q: np.ndarray, h: np.ndarray, z0n: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``min ½‖v‖² s.t. Ḡ v <= q`` (``v = z - z₀``) for each sample by Lawson–Hanson's LDP.
 
         With ``E = [Ḡᵀ; qᵀ]`` (n+1, m) and ``f = (0, …, 0, -1)``, the NNLS solution
         ``u >= 0`` of ``min ‖E u - f‖`` has residual ``r``: ``r = 0`` makes ``u`` a
         Farkas certificate (``Ḡᵀu = 0``, ``qᵀu = -1``, so no ``v`` exists), else
-        ``λ = u / r_{n+1}``. Rows are scaled to unit norm first (same solution).
+        ``λ = u / r_{n+1}``. Rows are scaled to unit norm, ``q`` by the largest violation and the columns of
+        ``E`` to unit norm first (same solution).
         Returns ``(λ (b, m), code (b,), farkas_margin (b,))``.
         """
         b, m = q.shape
@@ -575,18 +592,25 @@ class ActiveSetSolver:
             qi = q[i, use] / self.row_norm[use]
             if not np.all(np.isfinite(qi)):
                 continue
-            scale = max(float(np.abs(qi).max(initial=0.0)), 1e-300)
+            # the unit of v: the largest violation at z₀ (not the largest |q_i|: a bound of 1e13 written for "no
+            # bound" would drown every other row's q_i below the rounding of the NNLS)
+            scale = float(np.max(-qi, initial=0.0))
+            if scale == 0.0:  # z₀ is feasible: λ = 0
+                lam[i], code[i] = 0.0, LCPCode.SOLVED
+                continue
             E = np.vstack([Gn.T, qi[None, :] / scale])
+            cn = np.sqrt(1.0 + (qi / scale) ** 2)  # columns to unit norm (u_i → u_i cn_i, the same NNLS)
             f = np.zeros(E.shape[0])
             f[-1] = -1.0
             try:
-                u, _ = scipy.optimize.nnls(E, f, maxiter=50 * E.shape[1])
+                u, _ = scipy.optimize.nnls(E / cn, f, maxiter=50 * E.shape[1])
             except (RuntimeError, ValueError):  # pragma: no cover - nnls gives up
                 continue
+            u /= cn
             r = E @ u - f
             mu = np.zeros(m)
             mu[use] = u / self.row_norm[use]
-            c, mg = self._farkas_code(mu[None, :], h[i:i + 1])
+            c, mg = self._farkas_code(mu[None, :], h[i:i + 1], z0n[i:i + 1])
             if c[0] == LCPCode.INFEASIBLE:
                 code[i], margin[i] = c[0], mg[0]
             elif r[-1] > 0:  # v = -Ḡᵀλ with λ = u / r_{n+1}, undoing the row and q scalings

@@ -29,6 +29,7 @@ from ..problem import MPCProblem
 from ..qp import CondensedQP, KKTResiduals, condense
 from ..status import Status
 from ._active_set import METHOD_NAMES, ActiveSetSolver, LCPCode
+from ._certificate import CERTIFICATE_TOL, certified_point
 from ._memory import check_compile_memory, solve_chunk_size
 from ._solution import ImplicitSolution
 from ._weights import ImplicitWeights
@@ -36,17 +37,6 @@ from ._well_posedness import WellPosednessReport, well_posedness
 
 __all__ = ["ImplicitNetwork", "compile", "CERTIFICATE_TOL"]
 
-
-#: Largest relative residual (fixed point and KKT, each row at its own scale) with which a solution
-#: counts as certified.
-CERTIFICATE_TOL = 1e-9
-
-#: Floor of a row's scale in the fixed-point residual, relative to the sample's largest row scale. The
-#: fixed-point residual ``y - W relu(y) - c = Γ(M λ + q - s)`` is a consistency check of the network
-#: equation (zero in exact arithmetic for any λ); the proof of optimality is the KKT test, whose every row
-#: is judged at its own scale without a floor. 1e-6 keeps a 1e13 bound from loosening other rows' check
-#: to more than 1e-9·1e-6·1e13 = 1e-2 of α (against a solution of size 1 ... 10).
-FIXED_POINT_FLOOR = 1e-6
 
 #: Rows up to which the default step's ``λmax(M)`` comes from the (m, m) matrix itself (as before); above,
 #: from the (n_z, n_z) Gram matrix ``ḠᵀḠ`` (same value, O(m n_z²) instead of O(m³): 236 s → seconds at m = 12 000).
@@ -58,8 +48,6 @@ _STATUS_NAMES = np.array([str(Status.SOLVED), str(Status.INFEASIBLE), str(Status
                           str(Status.FAILED), str(Status.INVALID)])
 _METHOD_NAMES = np.array([""] + [METHOD_NAMES[k] for k in sorted(METHOD_NAMES)])
 _KKT_FIELDS = [f.name for f in dataclasses.fields(KKTResiduals)]
-#: Floor of the residuals' scales (a row whose terms are all zero has a zero residual).
-_TINY = np.finfo(float).tiny
 
 
 def compile(problem: MPCProblem | CondensedQP, *, alpha=None, memory_limit: float | None = None) -> ImplicitNetwork:
@@ -369,84 +357,19 @@ class ImplicitNetwork(ImplicitWeights):
         """Outputs and residuals of the solved samples ``ok`` (chunk rows); sets their codes.
 
         Samples not certified at first are certified again after ``refine``: one step of iterative
-        refinement of ``λ`` on its active set and of ``z`` (ill-conditioned ``M_AA`` or ``H``).
+        refinement of ``z`` and a primal correction on the active rows (see :func:`certified_point`).
         """
-        qp, solver, alpha = self.qp, self.solver, self.alpha
-        lam_in = lam
-        with np.errstate(over="ignore", invalid="ignore"):
-            g = X @ qp.F.T + lam @ qp.G
-            Z = -(g @ qp.H_inv)
-            s = h - Z @ qp.G.T
-            # one step of iterative refinement of λ on its active rows, M_AA δ = -s_A with the margins
-            # recomputed through z (ill-conditioned M_AA: all rows active, large multipliers)
-            act = lam > 0
-            if refine and act.any():
-                delta, inv_ok = solver._reduced(np.where(act, s, 0.0), act)
-                lam2 = np.maximum(lam + delta, 0.0)
-                g2 = X @ qp.F.T + lam2 @ qp.G
-                Z2 = -(g2 @ qp.H_inv)
-                s2 = h - Z2 @ qp.G.T
-                # kept only where it shrinks the largest margin on the active rows (it can diverge
-                # where M_AA is numerically singular)
-                better = inv_ok & (np.abs(np.where(act, s2, 0.0)).max(axis=1)
-                                   < np.abs(np.where(act, s, 0.0)).max(axis=1))
-                lam = np.where(better[:, None], lam2, lam)
-                Z = np.where(better[:, None], Z2, Z)
-                g = np.where(better[:, None], g2, g)
-                s = np.where(better[:, None], s2, s)
-            # y = λ - Γs, then y again from relu(y) and its margins, so that what is returned (U = T z(relu y))
-            # and what is certified (z(relu y), relu y) are the same point
-            for it in range(2):
-                y = lam - alpha * s
-                if it:  # the size of the terms of s = h - G z that y = λ - Γs was formed from (z with the
-                    # size |H⁻¹||g| of the terms it was computed from)
-                    y_terms = alpha * (np.abs(h) + (np.abs(Z) + np.abs(g) @ self._abs_Hinv) @ self._abs_G.T)
-                lam = np.maximum(y, 0.0)
-                g = X @ qp.F.T + lam @ qp.G
-                Z = -(g @ qp.H_inv)
-                if refine:
-                    Z -= (Z @ qp.H + g) @ qp.H_inv  # one step of iterative refinement (ill-conditioned H)
-                s = h - Z @ qp.G.T
-            U = self.output(y, X)
-            # fixed-point residual y - W relu(y) - c with W relu(y) = λ - Γ Ḡ (Ḡᵀλ), each row against the
-            # size of its terms |λ| + Γ|Ḡ|(|Ḡ|ᵀ|λ|) + |c| + |y| + Γ(|h| + |G||z|)
-            c = X @ self.Y.T
-            c += self.b
-            r = y - lam
-            r += alpha * ((lam @ solver.Gbar) @ solver.GbarT)
-            r -= c
-            np.abs(r, out=r)
-            aG = self._abs_gbar
-            sigma = alpha * ((lam @ aG) @ aG.T)
-            sigma += lam
-            sigma += np.abs(c, out=c)
-            sigma += np.abs(y)
-            sigma += y_terms
-            # rows whose terms all nearly cancel carry rounding from the rest of the sample: their scale is
-            # floored at FIXED_POINT_FLOOR of the sample's largest (the proof is the KKT test, row by row)
-            np.maximum(sigma, np.maximum(FIXED_POINT_FLOOR * sigma.max(axis=1, initial=0.0), _TINY)[:, None],
-                       out=sigma)
-            ratio = r / sigma
-            if self.m:
-                worst_row = np.argmax(np.where(np.isnan(ratio), np.inf, ratio), axis=1)
-                ar = np.arange(ok.size)
-                fp_rel = ratio.max(axis=1)
-                fp, fp_scale = r[ar, worst_row], sigma[ar, worst_row]
-            else:
-                fp_rel, fp, fp_scale = np.zeros(ok.size), np.zeros(ok.size), np.ones(ok.size)
-            fp = np.where(np.isnan(fp_rel), np.nan, fp)
-        kkt = qp.kkt_residuals(Z, lam, X, margin=s)
-        finite = np.isfinite(U).all(axis=1) & np.isfinite(Z).all(axis=1)
-        cert = finite & (fp_rel <= CERTIFICATE_TOL) & (kkt.worst <= CERTIFICATE_TOL)
+        pt = certified_point(self, X, lam, h, refine)
+        cert, finite, kkt = pt.certified, pt.finite, pt.kkt
         rows = off + ok
-        out.U[rows], out.y[rows], out.slack[rows] = U, y, qp.soft_slacks(Z)
-        out.fp[rows], out.fp_scale[rows] = fp, fp_scale
+        out.U[rows], out.y[rows], out.slack[rows] = pt.U, pt.y, self.qp.soft_slacks(pt.Z)
+        out.fp[rows], out.fp_scale[rows] = pt.fp, pt.fp_scale
         for name in _KKT_FIELDS:
             out.kkt[name][rows] = getattr(kkt, name)
         code[ok] = np.where(cert, _SOLVED, np.where(finite, _UNCERTIFIED, _INVALID))
         redo = ~cert & finite
         if not refine and redo.any():
-            self._certify(X[redo], lam_in[redo], h[redo], code, ok[redo], out, off, refine=True)
+            self._certify(X[redo], lam[redo], h[redo], code, ok[redo], out, off, refine=True)
             cert[redo] = code[ok[redo]] == _SOLVED
             if cert.all():
                 return
@@ -457,7 +380,7 @@ class ImplicitNetwork(ImplicitWeights):
                 out.U[rows[k]] = np.nan
             else:
                 out.reason[rows[k]] = (f"residuals above {CERTIFICATE_TOL:g} at their rows' own scales: relative "
-                                       f"fixed-point {fp_rel[k]:.2e}, relative KKT {worst[k]:.2e}")
+                                       f"fixed-point {pt.fp_rel[k]:.2e}, relative KKT {worst[k]:.2e}")
 
     def well_posedness(self, *, box=None) -> WellPosednessReport:
         """Diagnose well-posedness of ``y = W relu(y) + c``.

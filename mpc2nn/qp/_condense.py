@@ -99,6 +99,9 @@ def condense(problem: MPCProblem) -> CondensedQP:
         Sbar = np.kron(np.eye(N), problem.du_weight)
         H = H + D.T @ Sbar @ D
         F = F - D.T @ Sbar @ e @ S_up
+    # symmetric by construction; the products leave rounding of the size ε|Γ|ᵀ|Q̄||Γ|, which for an unstable A
+    # in badly scaled coordinates (|P| ~ 1e8, |H| ~ 1e3) exceeds the symmetry check's 1e-10·max|H|
+    H = 0.5 * (H + H.T)
 
     rows_G, rows_w, rows_E, labels, soft_rows = [], [], [], [], []
     state_E, state_w = [], []
