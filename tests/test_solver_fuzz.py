@@ -172,16 +172,36 @@ def _with_found(test):
     return test
 
 
+#: The solve's paths: compiled end to end (numba, batches below COMPILED_BATCH), batched numpy sweeps with the
+#: compiled fallback, and pure numpy (numba absent).
+PATHS = ["compiled", "batched", "numpy"]
+
+
+@pytest.fixture(params=PATHS)
+def solve_path(request, monkeypatch):
+    from mpc2nn.implicit import _compiled, _network
+
+    if request.param != "numpy" and not _compiled.available():
+        pytest.skip("numba is not installed (the fast extra)")
+    if request.param == "batched":
+        monkeypatch.setattr(_network, "COMPILED_BATCH", 0)
+    if request.param == "numpy":
+        monkeypatch.setattr(_compiled, "numba", None)
+    return request.param
+
+
 # derandomize: CI runs the same 25 examples every time (the slow variant below stays random)
 @_with_found
-@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-@given(fuzz_params())
-def test_fuzz_exact_solve(params):
+@settings(max_examples=25, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(params=fuzz_params())
+def test_fuzz_exact_solve(solve_path, params):
     check_case(*make_case(**params))
 
 
 @pytest.mark.slow
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(fuzz_params(max_nx=12))
-def test_fuzz_exact_solve_deep(params):
+@settings(max_examples=400, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(params=fuzz_params(max_nx=12))
+def test_fuzz_exact_solve_deep(solve_path, params):
     check_case(*make_case(**params))

@@ -110,7 +110,9 @@ def test_input_bounds_only_at_huge_states():
 
 
 def test_uncertified_samples_are_not_feasible(monkeypatch):
-    from mpc2nn.implicit import _certificate
+    from mpc2nn.implicit import _certificate, _compiled
+
+    monkeypatch.setattr(_compiled, "numba", None)  # the compiled path has the tolerance built in
 
     prob = mpc2nn.systems.double_integrator()
     X = mpc2nn.sample_states(prob, 20, seed=1)
@@ -124,7 +126,9 @@ def test_uncertified_samples_are_not_feasible(monkeypatch):
 
 
 def test_sampling_infeasible_states_keeps_proven_ones_only(monkeypatch):
-    from mpc2nn.implicit import _certificate
+    from mpc2nn.implicit import _certificate, _compiled
+
+    monkeypatch.setattr(_compiled, "numba", None)  # the compiled path has the tolerance built in
 
     prob = mpc2nn.systems.double_integrator()
     monkeypatch.setattr(_certificate, "CERTIFICATE_TOL", 0.0)

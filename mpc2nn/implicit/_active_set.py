@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import enum
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,6 +152,9 @@ class ActiveSetSolver:
         self._cache_bytes = 0
         #: The set of the last single state solved (the lean path of one state tries it first).
         self.last_set: np.ndarray | None = None
+        #: A compiled replacement of the dual active-set fallback, ``(z₀, h, q) -> (λ, code, iterations,
+        #: farkas_margin)`` (set by the network where numba is installed; the samples take the same method).
+        self.compiled_dual: Callable | None = None
 
     def _start(self, z0: np.ndarray, h: np.ndarray):
         """``(z_R, u_R, ok)``: minimiser on the start rows as equalities, their multipliers, and where
@@ -213,7 +217,10 @@ class ActiveSetSolver:
             method[left] = Method.DUAL
             st = None if start is None else tuple(a[left] for a in start)
             with np.errstate(over="ignore", invalid="ignore"):
-                lam[left], code[left], k, margin[left] = self._dual_active_set(z0[left], h[left], q[left], st)
+                if self.compiled_dual is not None:
+                    lam[left], code[left], k, margin[left] = self.compiled_dual(z0[left], h[left], q[left])
+                else:
+                    lam[left], code[left], k, margin[left] = self._dual_active_set(z0[left], h[left], q[left], st)
             iters[left] += k
         rest = np.flatnonzero(code == LCPCode.FAILED)
         if rest.size:

@@ -30,6 +30,8 @@ from ..qp import CondensedQP, KKTResiduals, condense
 from ..status import Status
 from ._active_set import METHOD_NAMES, ActiveSetSolver, LCPCode
 from ._certificate import CERTIFICATE_TOL, certified_point
+from ._compiled import COMPILED_BATCH, COMPILED_MAX_WORK, CompiledSolver
+from ._compiled import available as compiled_available
 from ._memory import check_compile_memory, solve_chunk_size
 from ._solution import ImplicitSolution
 from ._weights import ImplicitWeights
@@ -257,7 +259,8 @@ class ImplicitNetwork(ImplicitWeights):
         if progress is not None and not callable(progress):
             raise ProblemDefinitionError(f"progress: expected a callable progress(done, total), got {progress!r}")
         if Bn == 1:
-            one = self._solve_one(X[0], None if active0 is None else active0[0])
+            lean = self._solve_one if self._compiled is None else self._solve_one_compiled
+            one = lean(X[0], None if active0 is None else active0[0])
             if one is not None:
                 if progress is not None:
                     progress(1, 1)
@@ -272,6 +275,35 @@ class ImplicitNetwork(ImplicitWeights):
         if Bn == 1 and sol.feasible[0]:
             self.solver.last_set = sol.y[0] > 0
         return sol
+
+    def _solve_one_compiled(self, theta: np.ndarray, active0) -> ImplicitSolution | None:
+        """The lean path of one state in compiled code (warm-started from ``active0``, else the last set solved):
+        the result of a state the compiled certificate certifies or proves infeasible, built without the
+        batch's bookkeeping; ``None`` (the general path takes over and says why) for anything else.
+        """
+        cs, qp, sv = self._compiled, self.qp, self.solver
+        assert cs is not None  # only called where the compiled path exists
+        X = theta[None, :]
+        if qp.state_only is not None and qp.state_only[0].shape[0]:
+            with np.errstate(over="ignore", invalid="ignore"):
+                if not qp.state_only_violation(X)[0] <= 0:  # violated or NaN: the general path says which
+                    return None
+        warm = active0 if active0 is not None else sv.last_set
+        U, y, Z, cc, fp, fps, _, kkt, it, mg, verified = cs.solve(X, None if warm is None else warm[None, :])
+        c = int(cc[0])
+        if c == _SOLVED:
+            reason = ""
+            sv.last_set = y[0] > 0
+        elif c == _INFEASIBLE:
+            reason = ("no input sequence satisfies G U <= w + E x: Farkas certificate μ >= 0 with "
+                      f"Gᵀμ = 0 and μᵀ(w + E x) = -{mg[0]:.3g}·‖μ‖₁")
+        else:
+            return None
+        return ImplicitSolution(U=U, y=y, feasible=cc == _SOLVED, status=_STATUS_NAMES[cc], reason=np.array([reason]),
+                                fixed_point_residual=fp, fixed_point_scale=fps,
+                                kkt=KKTResiduals(**{name: kkt[:, j] for j, name in enumerate(_KKT_FIELDS)}),
+                                iterations=it, method=_METHOD_NAMES[np.where(verified, 1, 2)], n_u=qp.n_u,
+                                slack=qp.soft_slacks(Z))
 
     def _solve_one(self, theta: np.ndarray, active0) -> ImplicitSolution | None:
         """The lean path of one state: verify the warm-start set, else the last set solved, by one reduced
@@ -334,6 +366,8 @@ class ImplicitNetwork(ImplicitWeights):
         for i in np.flatnonzero(bad_state):
             reason[off + i] = f"a constraint on the current state alone is violated by {state_viol[i]:.3g}"
         run = np.flatnonzero(valid & finite & ~bad_state)
+        if run.size and self._compiled is not None and run.size < COMPILED_BATCH:
+            run = self._solve_compiled(Xv, run, None if active0 is None else active0[run], code, out, off)
         if run.size:
             all_run = run.size == b
             sol = solver.solve(q if all_run else q[run], z0 if all_run else z0[run], h if all_run else h[run],
@@ -352,6 +386,44 @@ class ImplicitNetwork(ImplicitWeights):
             if ok.size:
                 self._certify(Xv[ok], sol.lam[good], h[ok], code, ok, out, off)
         out.code[sl] = code
+
+    @cached_property
+    def _compiled(self) -> CompiledSolver | None:
+        """The compiled per-sample path (numba), where it is installed and the problem is small enough."""
+        if not compiled_available() or self.m == 0 or self.m * self.qp.n_z > COMPILED_MAX_WORK:
+            return None
+        cs = CompiledSolver(self)
+        self.solver.compiled_dual = cs.dual
+        return cs
+
+    def _solve_compiled(self, X: np.ndarray, run: np.ndarray, active0, code: np.ndarray, out: _Results, off: int
+                        ) -> np.ndarray:
+        """Solve and certify the chunk rows ``run`` in compiled code; return the rows it left undecided (for
+        the batched methods).
+        """
+        cs = self._compiled
+        assert cs is not None  # only called where the compiled path exists
+        U, y, Z, cc, fp, fps, fp_rel, kkt, it, mg, verified = cs.solve(X[run], active0)
+        # final here: what the compiled certificate certified, and Farkas-proven infeasibility; anything else
+        # (uncertified, overflow, no decision) goes back to the batched path, which decides and says why
+        done = (cc == _SOLVED) | (cc == _INFEASIBLE)
+        rows = off + run
+        d = rows[done]
+        out.iterations[d] = it[done]
+        out.method[d] = np.where(verified[done], 1, 2)  # a verified warm start (one step), else the dual method
+        out.U[d], out.y[d], out.slack[d] = U[done], y[done], self.qp.soft_slacks(Z[done])
+        out.fp[d], out.fp_scale[d] = fp[done], fps[done]
+        for j, name in enumerate(_KKT_FIELDS):
+            out.kkt[name][d] = kkt[done, j]
+        code[run[done]] = cc[done]
+        inf = np.flatnonzero(cc == _INFEASIBLE)
+        for k in inf:
+            out.reason[rows[k]] = ("no input sequence satisfies G U <= w + E x: Farkas certificate μ >= 0 with "
+                                   f"Gᵀμ = 0 and μᵀ(w + E x) = -{mg[k]:.3g}·‖μ‖₁")
+        if inf.size:  # no outputs for infeasible states (the batched path's convention)
+            out.U[rows[inf]] = np.nan
+            out.y[rows[inf]] = np.nan
+        return run[~done]
 
     def _certify(self, X, lam, h, code, ok, out: _Results, off: int, refine: bool = False) -> None:
         """Outputs and residuals of the solved samples ``ok`` (chunk rows); sets their codes.
