@@ -37,7 +37,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.optimize
+
+from ._batched_linalg import border, eliminate, inverse_batch, inverse_spd_batch, parallel_groups, solve_spd_batch
+from ._least_distance import least_distance
 
 __all__ = ["ActiveSetSolver", "LCPSolution", "LCPCode", "Method"]
 
@@ -144,7 +146,7 @@ class ActiveSetSolver:
         self.m = G.shape[0]
         self.row_norm = np.linalg.norm(self.Gbar, axis=1)
         self._norm_safe = np.where(self.row_norm > 0, self.row_norm, 1.0)
-        self.parallel_groups = _parallel_groups(self.Gbar / self._norm_safe[:, None])
+        self.parallel_groups = parallel_groups(self.Gbar / self._norm_safe[:, None])
         self.start_rows = np.zeros(0, np.int64) if start_rows is None else np.asarray(start_rows, np.int64)
         if self.start_rows.size:
             self._start_inv = np.linalg.inv(self.M[np.ix_(self.start_rows, self.start_rows)])
@@ -225,7 +227,7 @@ class ActiveSetSolver:
         rest = np.flatnonzero(code == LCPCode.FAILED)
         if rest.size:
             method[rest] = Method.NNLS
-            lam[rest], code[rest], margin[rest] = self._least_distance(q[rest], h[rest], z0n[rest])
+            lam[rest], code[rest], margin[rest] = least_distance(self, q[rest], h[rest], z0n[rest])
         return LCPSolution(lam, code, iters, method, margin)
 
     def inverse_of(self, active: np.ndarray):
@@ -249,7 +251,7 @@ class ActiveSetSolver:
         rows = np.flatnonzero(active)
         entry = None
         if rows.size <= self.Gbar.shape[1]:
-            Minv = _inverse_batch(self.M[np.ix_(rows, rows)][None])[0]
+            Minv = inverse_batch(self.M[np.ix_(rows, rows)][None])[0]
             entry = None if Minv is None else (rows, Minv)
         self._remember(key, entry, rows.size)
         return entry
@@ -335,7 +337,7 @@ class ActiveSetSolver:
                 entries[u] = hit
         for k, us in missing.items():
             rows = np.nonzero(active[first[us]])[1].reshape(len(us), k)
-            Minv = _inverse_batch(self.M[rows[:, :, None], rows[:, None, :]])
+            Minv = inverse_batch(self.M[rows[:, :, None], rows[:, None, :]])
             for j, u in enumerate(us):
                 entry = None if Minv[j] is None else (rows[j], Minv[j])
                 entries[u] = entry
@@ -492,7 +494,7 @@ class ActiveSetSolver:
                 pad = work[idx, :kmax] == m
                 if sweep % REFRESH_SWEEPS == REFRESH_SWEEPS - 1:
                     K = N @ N.transpose(0, 2, 1) + pad[:, :, None] * np.eye(kmax)
-                    Kinv[idx, :kmax, :kmax] = _inverse_spd_batch(K)
+                    Kinv[idx, :kmax, :kmax] = inverse_spd_batch(K)
                 r = (Kinv[idx, :kmax, :kmax] @ (N @ a[:, :, None]))[..., 0]
                 d = a - (N.transpose(0, 2, 1) @ r[..., None])[..., 0]
                 dd, aa = (d * d).sum(axis=1), (a * a).sum(axis=1)
@@ -518,11 +520,11 @@ class ActiveSetSolver:
                 up[idx] += t
                 add = go & (t2 <= t1)
                 ia, ka = idx[add], size[idx[add]]
-                _border(Kinv, ia, ka, r[add], dd[add], min(n, kmax + 1))
+                border(Kinv, ia, ka, r[add], dd[add], min(n, kmax + 1))
                 work[ia, ka], u[ia, ka], size[ia], p[ia] = p[ia], up[ia], ka + 1, -1
                 drop = go & ~add
                 idr, jd, last = idx[drop], j[drop], size[idx[drop]] - 1
-                _eliminate(Kinv, idr, jd, last, kmax)
+                eliminate(Kinv, idr, jd, last, kmax)
                 work[idr, jd], u[idr, jd] = work[idr, last], u[idr, last]
                 work[idr, last], u[idr, last], size[idr] = m, 0.0, last
         code[code == _RUNNING] = LCPCode.FAILED
@@ -540,12 +542,12 @@ class ActiveSetSolver:
         pad = work == m
         K = N @ N.transpose(0, 2, 1) + pad[:, :, None] * np.eye(n)
         qx = np.concatenate([q, np.zeros((q.shape[0], 1))], axis=1)
-        lam_w = _solve_spd_batch(K, -np.take_along_axis(qx, work, axis=1))
+        lam_w = solve_spd_batch(K, -np.take_along_axis(qx, work, axis=1))
         lam = np.zeros((q.shape[0], m + 1))
         np.put_along_axis(lam, work, np.maximum(lam_w, 0.0), axis=1)
         return lam[:, :m]
 
-    def _farkas_code(self, mu: np.ndarray, h: np.ndarray, z0n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def farkas_code(self, mu: np.ndarray, h: np.ndarray, z0n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Codes (1 proven infeasible, else 2) and margins ``-μᵀh/‖μ‖₁`` of candidates ``μ`` (b, m) >= 0.
 
         ``μ`` proves infeasibility when ``Gᵀμ = 0`` (checked in z-coordinates,
@@ -570,136 +572,9 @@ class ActiveSetSolver:
         return np.where(proven, LCPCode.INFEASIBLE, LCPCode.FAILED).astype(np.int8), margin
 
     def _check_farkas(self, p, work, r, h, z0n) -> tuple[np.ndarray, np.ndarray]:
-        """Codes and margins of ``μ = e_p + Σ_W max(-r, 0) e_W`` (see :meth:`_farkas_code`)."""
+        """Codes and margins of ``μ = e_p + Σ_W max(-r, 0) e_W`` (see :meth:`farkas_code`)."""
         m = self.m
         mu = np.zeros((p.size, m + 1))
         mu[np.arange(p.size), p] = 1.0
         np.add.at(mu, (np.repeat(np.arange(p.size), work.shape[1]), work.ravel()), np.maximum(-r, 0.0).ravel())
-        return self._farkas_code(mu[:, :m], h, z0n)
-
-    # --- least-distance programming by NNLS (per sample, last resort) ---------
-    def _least_distance(self, q: np.ndarray, h: np.ndarray, z0n: np.ndarray
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``min ½‖v‖² s.t. Ḡ v <= q`` (``v = z - z₀``) for each sample by Lawson–Hanson's LDP.
-
-        With ``E = [Ḡᵀ; qᵀ]`` (n+1, m) and ``f = (0, …, 0, -1)``, the NNLS solution
-        ``u >= 0`` of ``min ‖E u - f‖`` has residual ``r``: ``r = 0`` makes ``u`` a
-        Farkas certificate (``Ḡᵀu = 0``, ``qᵀu = -1``, so no ``v`` exists), else
-        ``λ = u / r_{n+1}``. Rows are scaled to unit norm, ``q`` by the largest violation and the columns of
-        ``E`` to unit norm first (same solution).
-        Returns ``(λ (b, m), code (b,), farkas_margin (b,))``.
-        """
-        b, m = q.shape
-        lam = np.full((b, m), np.nan)
-        code = np.full(b, LCPCode.FAILED, dtype=np.int8)
-        margin = np.full(b, np.nan)
-        use = self.row_norm > 0
-        Gn = self.Gbar[use] / self.row_norm[use, None]
-        for i in range(b):
-            qi = q[i, use] / self.row_norm[use]
-            if not np.all(np.isfinite(qi)):
-                continue
-            # the unit of v: the largest violation at z₀ (not the largest |q_i|: a bound of 1e13 written for "no
-            # bound" would drown every other row's q_i below the rounding of the NNLS)
-            scale = float(np.max(-qi, initial=0.0))
-            if scale == 0.0:  # z₀ is feasible: λ = 0
-                lam[i], code[i] = 0.0, LCPCode.SOLVED
-                continue
-            E = np.vstack([Gn.T, qi[None, :] / scale])
-            cn = np.sqrt(1.0 + (qi / scale) ** 2)  # columns to unit norm (u_i → u_i cn_i, the same NNLS)
-            f = np.zeros(E.shape[0])
-            f[-1] = -1.0
-            try:
-                u, _ = scipy.optimize.nnls(E / cn, f, maxiter=50 * E.shape[1])
-            except (RuntimeError, ValueError):  # pragma: no cover - nnls gives up
-                continue
-            u /= cn
-            r = E @ u - f
-            mu = np.zeros(m)
-            mu[use] = u / self.row_norm[use]
-            c, mg = self._farkas_code(mu[None, :], h[i:i + 1], z0n[i:i + 1])
-            if c[0] == LCPCode.INFEASIBLE:
-                code[i], margin[i] = c[0], mg[0]
-            elif r[-1] > 0:  # v = -Ḡᵀλ with λ = u / r_{n+1}, undoing the row and q scalings
-                full = np.zeros(m)
-                full[use] = scale * u / r[-1] / self.row_norm[use]
-                lam[i], code[i] = full, LCPCode.SOLVED
-        return lam, code, margin
-
-
-def _inverse_batch(K: np.ndarray) -> list:
-    """``K⁻¹`` for a batch (b, k, k) as a list, ``None`` for the singular ones."""
-    try:
-        inv = np.linalg.inv(K)
-        bad = np.asarray(~np.isfinite(inv).all(axis=(1, 2)))
-        return [None if bad[i] else inv[i] for i in range(K.shape[0])]
-    except np.linalg.LinAlgError:
-        out: list = []
-        for Ki in K:
-            try:
-                Kinv = np.linalg.inv(Ki)
-                out.append(Kinv if np.isfinite(Kinv).all() else None)
-            except np.linalg.LinAlgError:
-                out.append(None)
-        return out
-
-
-def _border(Kinv: np.ndarray, rows: np.ndarray, slot: np.ndarray, r: np.ndarray, gamma: np.ndarray,
-            L: int) -> None:
-    """Add a row in the padding ``slot`` of each sample ``rows``: with ``r = K⁻¹ N a`` (zero on padding)
-    and ``γ = ‖a - Nᵀ r‖²``, the new inverse is ``K⁻¹ - e eᵀ + r̃ r̃ᵀ / γ``, ``r̃ = r - e`` (in place).
-    """
-    if rows.size == 0:
-        return
-    rt = np.zeros((rows.size, L))
-    rt[:, :r.shape[1]] = r
-    ar = np.arange(rows.size)
-    rt[ar, slot] = -1.0
-    block = Kinv[rows, :L, :L]
-    block[ar, slot, slot] = 0.0
-    Kinv[rows, :L, :L] = block + rt[:, :, None] * rt[:, None, :] / gamma[:, None, None]
-
-
-def _eliminate(Kinv: np.ndarray, rows: np.ndarray, slot: np.ndarray, last: np.ndarray, L: int) -> None:
-    """Remove the working-set row in ``slot`` (the row in ``last`` moves there, ``last`` becomes padding):
-    swap the two in ``K⁻¹``, then the Schur complement ``K⁻¹ - c cᵀ / c_last``, ``c = K⁻¹ e_last`` (in place).
-    """
-    if rows.size == 0:
-        return
-    ar = np.arange(rows.size)
-    perm = np.tile(np.arange(L), (rows.size, 1))
-    perm[ar, slot], perm[ar, last] = last, slot
-    block = np.take_along_axis(Kinv[rows, :L, :L], perm[:, :, None], axis=1)
-    block = np.take_along_axis(block, perm[:, None, :], axis=2)
-    c = block[ar, :, last]
-    block = block - c[:, :, None] * c[:, None, :] / c[ar, last][:, None, None]
-    block[ar, last, :] = 0.0
-    block[ar, :, last] = 0.0
-    block[ar, last, last] = 1.0
-    Kinv[rows, :L, :L] = block
-
-
-def _inverse_spd_batch(K: np.ndarray) -> np.ndarray:
-    """``K⁻¹`` for a batch (b, k, k); the pseudo-inverse where ``K`` is singular."""
-    try:
-        return np.linalg.inv(K)
-    except np.linalg.LinAlgError:
-        return np.linalg.pinv(K, hermitian=True)
-
-
-def _solve_spd_batch(K: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """``K⁻¹ rhs`` for a batch (b, n, n), (b, n); the pseudo-inverse where ``K`` is singular."""
-    try:
-        return np.linalg.solve(K, rhs[..., None])[..., 0]
-    except np.linalg.LinAlgError:
-        return (np.linalg.pinv(K, hermitian=True) @ rhs[..., None])[..., 0]
-
-
-def _parallel_groups(directions: np.ndarray) -> list[np.ndarray]:
-    """Index arrays of rows with the same unit direction (to 1e-12), groups of two or more."""
-    groups: dict[bytes, list[int]] = {}
-    rounded = np.round(directions, 12) + 0.0  # + 0.0 turns -0.0 into 0.0
-    for i, row in enumerate(rounded):
-        if np.any(row):
-            groups.setdefault(row.tobytes(), []).append(i)
-    return [np.array(g) for g in groups.values() if len(g) > 1]
+        return self.farkas_code(mu[:, :m], h, z0n)

@@ -12,7 +12,8 @@ Python or numpy call overhead:
    Farkas certificate ``μ = e_p + Σ_W max(-r, 0) e_W``, checked as the batched one is;
 2. the **certificate** of :func:`~mpc2nn.implicit._certificate.certified_point` and the KKT
    residuals of :meth:`~mpc2nn.qp.CondensedQP.kkt_residuals`, row for row the same formulas
-   (the test suite checks the two against each other and against DAQP).
+   (in :mod:`._compiled_certificate`; tests/test_compiled_solve.py checks them against
+   ``kkt_residuals``, the numpy path and DAQP).
 
 Samples the method leaves undecided go back to the batched path (its NNLS last resort).
 Without numba (or with ``MPC2NN_NO_NUMBA=1`` in the environment) nothing here runs and
@@ -27,7 +28,6 @@ from typing import Any
 import numpy as np
 
 from ._active_set import DECISION_TOL, FARKAS_RADIUS, FARKAS_TOL
-from ._certificate import CERTIFICATE_TOL, FIXED_POINT_FLOOR, POLISH_STEPS
 
 __all__ = ["available", "CompiledSolver", "COMPILED_MAX_WORK", "COMPILED_BATCH"]
 
@@ -54,8 +54,6 @@ COMPILED_BATCH = 48
 _MOVE_TOL = 1e-16
 #: A dual direction entry counts as positive above this (relative to max(1, max |r|); the batched value).
 _POS_TOL = 1e-14
-#: Floor of the residuals' scales (as in the batched certificate).
-_TINY = float(np.finfo(float).tiny)
 #: Codes of the compiled path (the network's codes: solved, infeasible, uncertified, failed, invalid).
 SOLVED, INFEASIBLE, UNCERTIFIED, FAILED, INVALID = 0, 1, 2, 3, 4
 #: Number of KKT fields written per sample (stationarity, primal, dual, complementarity, scale, and the four
@@ -141,18 +139,9 @@ class CompiledSolver:
 
 
 if numba is not None:  # pragma: no branch
-    _jit = numba.njit(cache=True, nogil=True)
+    from ._compiled_certificate import certify_one
 
-    @_jit
-    def _rowmax(a):
-        """max(0, max a) with NaN anywhere giving NaN (numpy's max semantics, initial 0)."""
-        best = 0.0
-        for v in a:
-            if v != v:
-                return np.nan
-            if v > best:
-                best = v
-        return best
+    _jit = numba.njit(cache=True, nogil=True)
 
     @_jit
     def _givens(a, b):
@@ -165,7 +154,7 @@ if numba is not None:  # pragma: no branch
     @_jit
     def _farkas(mu, h, Gbar, rn, z0n):
         """Margin ``-μᵀh/‖μ‖₁`` of a proven Farkas certificate, NaN where ``μ`` proves nothing (the tests of
-        ActiveSetSolver._farkas_code).
+        ActiveSetSolver.farkas_code).
         """
         m, n = Gbar.shape
         norm1 = 0.0
@@ -355,162 +344,6 @@ if numba is not None:  # pragma: no branch
         return SOLVED, it, np.nan
 
     @_jit
-    def _correct(lam, Z, s, h, G, GT, Gbar, Hinv, absG, act_rows):
-        """The primal correction of the batched certificate on the active rows (in place)."""
-        k = act_rows.size
-        Mk = np.empty((k, k))
-        for a in range(k):
-            for b in range(k):
-                Mk[a, b] = np.dot(Gbar[act_rows[a]], Gbar[act_rows[b]])
-        row_scale = np.abs(h) + absG @ np.abs(Z)
-        worst = 0.0
-        for a in range(k):
-            i = act_rows[a]
-            worst = max(worst, abs(s[i]) / max(row_scale[i], _TINY))
-        if not (worst > 0.0):
-            return
-        try:
-            L = np.linalg.cholesky(Mk)
-        except Exception:
-            return
-        sa = np.empty(k)
-        mu = np.empty(k)
-        for _ in range(POLISH_STEPS):
-            for a in range(k):
-                sa[a] = s[act_rows[a]]
-            for a in range(k):  # L Lᵀ μ = s_A
-                acc = sa[a]
-                for b in range(a):
-                    acc -= L[a, b] * mu[b]
-                mu[a] = acc / L[a, a]
-            for a in range(k - 1, -1, -1):
-                acc = mu[a]
-                for b in range(a + 1, k):
-                    acc -= L[b, a] * mu[b]
-                mu[a] = acc / L[a, a]
-            gd = np.zeros(Z.size)
-            for a in range(k):
-                gd += mu[a] * G[act_rows[a]]
-            Z2 = Z + Hinv @ gd
-            s2 = h - G @ Z2
-            after = 0.0
-            for a in range(k):
-                i = act_rows[a]
-                after = max(after, abs(s2[i]) / max(row_scale[i], _TINY))
-            if not (after < worst):
-                return
-            for a in range(k):
-                lam[act_rows[a]] -= mu[a]
-            Z[:] = Z2
-            s[:] = s2
-            worst = after
-            if worst == 0.0:
-                return
-
-    @_jit
-    def _certify(th, Ft, h, lam_in, refine, data, U, y, Zout, fpo, kkt):
-        """The certificate of one sample (certified_point and kkt_residuals, row for row); returns the code."""
-        (F, G, GT, w, E, H, Hinv, Linv, Gbar, rn, aH, aF, aG, aGT, aw, aE, aHinv, aGbar, Grow, alpha, Y, bb, T,
-         start, J0, R0, M0inv) = data
-        m, n = G.shape
-        lam = lam_in.copy()
-        g = Ft + GT @ lam
-        Z = -(Hinv @ g)
-        if refine:
-            Z -= Hinv @ (H @ Z + g)
-        s = h - G @ Z
-        if refine:
-            nact = 0
-            for i in range(m):
-                if lam[i] > 0.0:
-                    nact += 1
-            if nact:
-                rows = np.empty(nact, np.int64)
-                j = 0
-                for i in range(m):
-                    if lam[i] > 0.0:
-                        rows[j] = i
-                        j += 1
-                _correct(lam, Z, s, h, G, GT, Gbar, Hinv, aG, rows)
-        yv = np.empty(m)
-        y_terms = np.empty(m)
-        for it in range(2):
-            for i in range(m):
-                yv[i] = lam[i] - alpha[i] * s[i]
-            if it:
-                tz = np.abs(Z) + aHinv @ np.abs(g)
-                y_terms[:] = alpha * (np.abs(h) + aG @ tz)
-            dl = np.maximum(yv, 0.0) - lam
-            if (dl != 0.0).any():  # λ already a fixed point of relu(λ - Γs): nothing moves
-                lam += dl
-                dg = GT @ dl
-                g += dg
-                Z -= Hinv @ dg
-                s = h - G @ Z
-        Uv = T @ Z
-        # fixed-point residual and its scale, row by row
-        c = Y @ th + bb
-        r = np.abs(yv - lam + alpha * (Gbar @ (Gbar.T @ lam)) - c)
-        sigma = alpha * (aGbar @ (aGbar.T @ lam)) + lam + np.abs(c) + np.abs(yv) + y_terms
-        smax = 0.0
-        nan = False
-        for i in range(m):
-            if sigma[i] != sigma[i]:
-                nan = True
-            elif sigma[i] > smax:
-                smax = sigma[i]
-        floor = max(FIXED_POINT_FLOOR * smax, _TINY)
-        fp_rel, fp, fps, worst_i = 0.0, 0.0, 1.0, -1
-        for i in range(m):
-            sg = max(sigma[i], floor) if sigma[i] == sigma[i] else sigma[i]
-            ratio = r[i] / sg
-            if ratio != ratio:
-                nan = True
-            elif worst_i < 0 or ratio > fp_rel:
-                fp_rel, fp, fps, worst_i = ratio, r[i], sg, i
-        if nan:
-            fp_rel = fp = np.nan
-        # KKT residuals (CondensedQP.kkt_residuals)
-        Hz = H @ Z
-        aZ, aT = np.abs(Z), np.abs(th)
-        stat = np.abs(Hz + Ft + GT @ lam)
-        sig = aH @ aZ + aF @ aT + aGT @ np.abs(lam)
-        rho = aG @ aZ + aw + aE @ aT
-        for i in range(m):
-            rho[i] = max(rho[i], _TINY)
-        force = max(_rowmax(sig), _TINY)
-        rel_stat = _rowmax(stat / np.maximum(sig, _TINY))
-        neg = np.maximum(-s, 0.0)
-        rel_primal = _rowmax(neg / rho)
-        dneg = np.maximum(-lam, 0.0)
-        rel_dual = _rowmax(dneg * Grow / force)
-        comp = np.empty(m)
-        for i in range(m):
-            comp[i] = min(abs(lam[i]) * Grow[i] / force, abs(s[i]) / rho[i])
-            if lam[i] != lam[i] or s[i] != s[i]:
-                comp[i] = np.nan
-        rel_comp = _rowmax(comp)
-        rhs = w + E @ th
-        kkt[0] = _rowmax(stat)
-        kkt[1] = _rowmax(neg)
-        kkt[2] = _rowmax(dneg)
-        kkt[3] = _rowmax(np.abs(lam) * np.abs(s))
-        kkt[4] = max(1.0, _rowmax(np.abs(Hz)), _rowmax(np.abs(Ft)), _rowmax(np.abs(rhs)))
-        kkt[5], kkt[6], kkt[7], kkt[8] = rel_stat, rel_primal, rel_dual, rel_comp
-        worst = max(rel_stat, rel_primal, rel_dual, rel_comp)
-        for v in (rel_stat, rel_primal, rel_dual, rel_comp):
-            if v != v:
-                worst = np.nan
-        finite = np.isfinite(Uv).all() and np.isfinite(Z).all()
-        U[:] = Uv
-        y[:] = yv
-        Zout[:] = Z
-        fpo[0], fpo[1], fpo[2] = fp, fps, fp_rel
-        if finite and fp_rel <= CERTIFICATE_TOL and worst <= CERTIFICATE_TOL:
-            return SOLVED
-        return UNCERTIFIED if finite else INVALID
-
-    @_jit
     def _verify(active, z0n, h, q, Gbar, rn, lam):
         """Whether the set ``active`` solves the sample's LCP (ActiveSetSolver.verify); writes ``lam``."""
         m, n = Gbar.shape
@@ -591,9 +424,9 @@ if numba is not None:  # pragma: no branch
             if c != SOLVED:
                 code[b] = c
                 continue
-            cc = _certify(th, Ft, h, lam, False, data, U[b], y[b], Z[b], fp[b], kkt[b])
+            cc = certify_one(th, Ft, h, lam, False, data, U[b], y[b], Z[b], fp[b], kkt[b])
             if cc == UNCERTIFIED:
-                cc = _certify(th, Ft, h, lam, True, data, U[b], y[b], Z[b], fp[b], kkt[b])
+                cc = certify_one(th, Ft, h, lam, True, data, U[b], y[b], Z[b], fp[b], kkt[b])
             code[b] = cc
 
     @_jit
