@@ -19,9 +19,24 @@ _TINY = float(np.finfo(float).tiny)
 #: Codes of the compiled path (the network's codes: solved, infeasible, uncertified, failed, invalid).
 SOLVED, INFEASIBLE, UNCERTIFIED, FAILED, INVALID = 0, 1, 2, 3, 4
 
-__all__ = ["certify_one", "row_max", "primal_correction"]
+__all__ = ["certify_one", "row_max", "rows_dot", "primal_correction"]
 
 _jit = numba.njit(cache=True, nogil=True)
+
+
+@_jit
+def rows_dot(A, v):
+    """``Aᵀ v`` (n,) for ``A`` (m, n) summed over the rows where ``v_i != 0`` only (NaN included: it
+    propagates as in the dense product); multipliers are mostly zero, so this is O(k n) for k active rows.
+    """
+    m, n = A.shape
+    out = np.zeros(n)
+    for i in range(m):
+        vi = v[i]
+        if vi != 0.0:
+            for j in range(n):
+                out[j] += vi * A[i, j]
+    return out
 
 
 @_jit
@@ -97,7 +112,7 @@ def certify_one(th, Ft, h, lam_in, refine, data, U, y, Zout, fpo, kkt):
      start, J0, R0, M0inv) = data
     m, n = G.shape
     lam = lam_in.copy()
-    g = Ft + GT @ lam
+    g = Ft + rows_dot(G, lam)
     Z = -(Hinv @ g)
     if refine:
         Z -= Hinv @ (H @ Z + g)
@@ -126,15 +141,15 @@ def certify_one(th, Ft, h, lam_in, refine, data, U, y, Zout, fpo, kkt):
         dl = np.maximum(yv, 0.0) - lam
         if (dl != 0.0).any():  # λ already a fixed point of relu(λ - Γs): nothing moves
             lam += dl
-            dg = GT @ dl
+            dg = rows_dot(G, dl)
             g += dg
             Z -= Hinv @ dg
             s = h - G @ Z
     Uv = T @ Z
     # fixed-point residual and its scale, row by row
     c = Y @ th + bb
-    r = np.abs(yv - lam + alpha * (Gbar @ (Gbar.T @ lam)) - c)
-    sigma = alpha * (aGbar @ (aGbar.T @ lam)) + lam + np.abs(c) + np.abs(yv) + y_terms
+    r = np.abs(yv - lam + alpha * (Gbar @ rows_dot(Gbar, lam)) - c)
+    sigma = alpha * (aGbar @ rows_dot(aGbar, lam)) + lam + np.abs(c) + np.abs(yv) + y_terms
     smax = 0.0
     nan = False
     for i in range(m):
@@ -156,8 +171,8 @@ def certify_one(th, Ft, h, lam_in, refine, data, U, y, Zout, fpo, kkt):
     # KKT residuals (CondensedQP.kkt_residuals)
     Hz = H @ Z
     aZ, aT = np.abs(Z), np.abs(th)
-    stat = np.abs(Hz + Ft + GT @ lam)
-    sig = aH @ aZ + aF @ aT + aGT @ np.abs(lam)
+    stat = np.abs(Hz + Ft + rows_dot(G, lam))
+    sig = aH @ aZ + aF @ aT + rows_dot(aG, np.abs(lam))
     rho = aG @ aZ + aw + aE @ aT
     for i in range(m):
         rho[i] = max(rho[i], _TINY)
@@ -173,7 +188,7 @@ def certify_one(th, Ft, h, lam_in, refine, data, U, y, Zout, fpo, kkt):
         if lam[i] != lam[i] or s[i] != s[i]:
             comp[i] = np.nan
     rel_comp = row_max(comp)
-    rhs = w + E @ th
+    rhs = h  # w + E θ
     kkt[0] = row_max(stat)
     kkt[1] = row_max(neg)
     kkt[2] = row_max(dneg)
