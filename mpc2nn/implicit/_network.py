@@ -214,6 +214,10 @@ class ImplicitNetwork(ImplicitWeights):
 
         Large batches are solved in chunks of :meth:`chunk_size` samples, so the
         working memory stays bounded whatever ``B`` (only the result arrays grow).
+        Where numba is installed (the ``fast`` extra), single states and chunks of fewer
+        than 48 samples are solved and certified sample by sample in compiled code (the
+        same method and certificate); what that path does not certify or prove
+        infeasible is solved again by the numpy path, which decides it.
 
         Parameters
         ----------
