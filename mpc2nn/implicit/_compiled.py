@@ -128,16 +128,12 @@ class CompiledSolver:
             kkt (b, 9), iterations (b,), farkas_margin (b,), verified (b,) bool)``.
         """
         b = theta.shape[0]
-        warm = np.zeros((b, self.m), np.bool_) if active0 is None else np.ascontiguousarray(active0, np.bool_)
-        verified = np.zeros(b, np.bool_)
-        U = np.full((b, self.n_U), np.nan)
-        y = np.full((b, self.m), np.nan)
-        Z = np.full((b, self.n_z), np.nan)
-        code = np.full(b, FAILED, np.int8)
-        fp = np.full((b, 3), np.nan)
-        kkt = np.full((b, N_KKT), np.nan)
-        iters = np.zeros(b, np.int64)
-        margin = np.full(b, np.nan)
+        # warm is not read without has_warm; every output row is initialised by the kernel (NaN, FAILED, 0, False):
+        # this runs per single state, where numpy's fills cost as much as a small solve
+        warm = np.zeros((b, 0), np.bool_) if active0 is None else np.ascontiguousarray(active0, np.bool_)
+        e = np.empty
+        U, y, Z, fp, kkt = e((b, self.n_U)), e((b, self.m)), e((b, self.n_z)), e((b, 3)), e((b, N_KKT))
+        code, iters, margin, verified = e(b, np.int8), e(b, np.int64), e(b), e(b, np.bool_)
         _solve_batch(np.ascontiguousarray(theta, dtype=float), self.data, warm, active0 is not None, U, y, Z, code,
                      fp, kkt, iters, margin, verified)
         return U, y, Z, code, fp[:, 0], fp[:, 1], fp[:, 2], kkt, iters, margin, verified
@@ -410,6 +406,12 @@ if numba is not None:  # pragma: no branch
         m = G.shape[0]
         lam = np.zeros(m)
         for b in range(theta.shape[0]):
+            U[b, :] = np.nan
+            y[b, :] = np.nan
+            Z[b, :] = np.nan
+            fp[b, :] = np.nan
+            kkt[b, :] = np.nan
+            code[b], iters[b], margin[b], verified[b] = FAILED, 0, np.nan, False
             th = theta[b]
             Ft = F @ th
             h = w + E @ th
