@@ -236,7 +236,8 @@ def test_well_posedness_finds_duplicated_and_redundant_rows():
 def test_gram_inverse_updates_match_direct_inverses():
     # the dual active-set fallback keeps K⁻¹ of each working set up to date by bordering and
     # elimination; after random adds and drops it must equal the inverse computed directly
-    from mpc2nn.implicit._active_set import _border, _eliminate
+    from mpc2nn.implicit._batched_linalg import border as _border
+    from mpc2nn.implicit._batched_linalg import eliminate as _eliminate
 
     rng = np.random.default_rng(0)
     n, b = 6, 5

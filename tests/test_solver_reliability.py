@@ -110,11 +110,13 @@ def test_input_bounds_only_at_huge_states():
 
 
 def test_uncertified_samples_are_not_feasible(monkeypatch):
-    from mpc2nn.implicit import _network
+    from mpc2nn.implicit import _certificate, _compiled
+
+    monkeypatch.setattr(_compiled, "numba", None)  # the compiled path has the tolerance built in
 
     prob = mpc2nn.systems.double_integrator()
     X = mpc2nn.sample_states(prob, 20, seed=1)
-    monkeypatch.setattr(_network, "CERTIFICATE_TOL", 0.0)  # nothing can be certified
+    monkeypatch.setattr(_certificate, "CERTIFICATE_TOL", 0.0)  # nothing can be certified
     sol = mpc2nn.compile(prob).solve(X)
     unc = sol.status == Status.UNCERTIFIED
     assert unc.sum() >= 10
@@ -124,10 +126,12 @@ def test_uncertified_samples_are_not_feasible(monkeypatch):
 
 
 def test_sampling_infeasible_states_keeps_proven_ones_only(monkeypatch):
-    from mpc2nn.implicit import _network
+    from mpc2nn.implicit import _certificate, _compiled
+
+    monkeypatch.setattr(_compiled, "numba", None)  # the compiled path has the tolerance built in
 
     prob = mpc2nn.systems.double_integrator()
-    monkeypatch.setattr(_network, "CERTIFICATE_TOL", 0.0)
+    monkeypatch.setattr(_certificate, "CERTIFICATE_TOL", 0.0)
     X = mpc2nn.sample_states(prob, 20, seed=1, feasible=False)
     qp = mpc2nn.condense(prob)
     assert not any(lp_feasible(qp, x) for x in X)

@@ -33,10 +33,13 @@ from __future__ import annotations
 
 import enum
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.optimize
+
+from ._batched_linalg import border, eliminate, inverse_batch, inverse_spd_batch, parallel_groups, solve_spd_batch
+from ._least_distance import least_distance
 
 __all__ = ["ActiveSetSolver", "LCPSolution", "LCPCode", "Method"]
 
@@ -57,6 +60,14 @@ CACHE_BYTES = 64 * 2**20
 #: Relative tolerance of a Farkas certificate: ``‖Ḡᵀμ‖∞ <= FARKAS_TOL · (|Ḡ|ᵀμ)max`` and
 #: ``-μᵀh >= FARKAS_TOL · |μ|ᵀ|h|`` (rounding-level, like the KKT certificate).
 FARKAS_TOL = 1e-9
+#: A Farkas certificate ``μ`` with a rounding residual ``r = Ḡᵀμ ≠ 0`` excludes feasible points only inside the
+#: ball ``‖z̄‖ < R = -μᵀh / ‖r‖₂`` (a feasible ``z̄`` has ``rᵀz̄ <= μᵀh < 0``). It is accepted only where ``R`` is at
+#: least FARKAS_RADIUS times the scale of the sample's solutions, ``‖z̄₀‖ + max_{μ_i > 0} |h_i| / ‖Ḡ_i‖`` (the
+#: unconstrained minimiser and the distances from the origin of the planes of the rows the certificate
+#: uses). A rounding-level certificate at moderate scales has R ~ 1e12 or more times that scale; states near
+#: 1e100 whose cancellations leave R below it (soft problems, feasible for every state, were "proven"
+#: infeasible there) are left undecided.
+FARKAS_RADIUS = 1e6
 
 
 class LCPCode(enum.IntEnum):
@@ -135,7 +146,7 @@ class ActiveSetSolver:
         self.m = G.shape[0]
         self.row_norm = np.linalg.norm(self.Gbar, axis=1)
         self._norm_safe = np.where(self.row_norm > 0, self.row_norm, 1.0)
-        self.parallel_groups = _parallel_groups(self.Gbar / self._norm_safe[:, None])
+        self.parallel_groups = parallel_groups(self.Gbar / self._norm_safe[:, None])
         self.start_rows = np.zeros(0, np.int64) if start_rows is None else np.asarray(start_rows, np.int64)
         if self.start_rows.size:
             self._start_inv = np.linalg.inv(self.M[np.ix_(self.start_rows, self.start_rows)])
@@ -143,6 +154,9 @@ class ActiveSetSolver:
         self._cache_bytes = 0
         #: The set of the last single state solved (the lean path of one state tries it first).
         self.last_set: np.ndarray | None = None
+        #: A compiled replacement of the dual active-set fallback, ``(z₀, h, q) -> (λ, code, iterations,
+        #: farkas_margin)`` (set by the network where numba is installed; the samples take the same method).
+        self.compiled_dual: Callable | None = None
 
     def _start(self, z0: np.ndarray, h: np.ndarray):
         """``(z_R, u_R, ok)``: minimiser on the start rows as equalities, their multipliers, and where
@@ -205,12 +219,15 @@ class ActiveSetSolver:
             method[left] = Method.DUAL
             st = None if start is None else tuple(a[left] for a in start)
             with np.errstate(over="ignore", invalid="ignore"):
-                lam[left], code[left], k, margin[left] = self._dual_active_set(z0[left], h[left], q[left], st)
+                if self.compiled_dual is not None:
+                    lam[left], code[left], k, margin[left] = self.compiled_dual(z0[left], h[left], q[left])
+                else:
+                    lam[left], code[left], k, margin[left] = self._dual_active_set(z0[left], h[left], q[left], st)
             iters[left] += k
         rest = np.flatnonzero(code == LCPCode.FAILED)
         if rest.size:
             method[rest] = Method.NNLS
-            lam[rest], code[rest], margin[rest] = self._least_distance(q[rest], h[rest])
+            lam[rest], code[rest], margin[rest] = least_distance(self, q[rest], h[rest], z0n[rest])
         return LCPSolution(lam, code, iters, method, margin)
 
     def inverse_of(self, active: np.ndarray):
@@ -234,7 +251,7 @@ class ActiveSetSolver:
         rows = np.flatnonzero(active)
         entry = None
         if rows.size <= self.Gbar.shape[1]:
-            Minv = _inverse_batch(self.M[np.ix_(rows, rows)][None])[0]
+            Minv = inverse_batch(self.M[np.ix_(rows, rows)][None])[0]
             entry = None if Minv is None else (rows, Minv)
         self._remember(key, entry, rows.size)
         return entry
@@ -320,7 +337,7 @@ class ActiveSetSolver:
                 entries[u] = hit
         for k, us in missing.items():
             rows = np.nonzero(active[first[us]])[1].reshape(len(us), k)
-            Minv = _inverse_batch(self.M[rows[:, :, None], rows[:, None, :]])
+            Minv = inverse_batch(self.M[rows[:, :, None], rows[:, None, :]])
             for j, u in enumerate(us):
                 entry = None if Minv[j] is None else (rows[j], Minv[j])
                 entries[u] = entry
@@ -477,7 +494,7 @@ class ActiveSetSolver:
                 pad = work[idx, :kmax] == m
                 if sweep % REFRESH_SWEEPS == REFRESH_SWEEPS - 1:
                     K = N @ N.transpose(0, 2, 1) + pad[:, :, None] * np.eye(kmax)
-                    Kinv[idx, :kmax, :kmax] = _inverse_spd_batch(K)
+                    Kinv[idx, :kmax, :kmax] = inverse_spd_batch(K)
                 r = (Kinv[idx, :kmax, :kmax] @ (N @ a[:, :, None]))[..., 0]
                 d = a - (N.transpose(0, 2, 1) @ r[..., None])[..., 0]
                 dd, aa = (d * d).sum(axis=1), (a * a).sum(axis=1)
@@ -495,7 +512,7 @@ class ActiveSetSolver:
                 stuck = ~bad & ~np.isfinite(t1) & ~np.isfinite(t2)
                 if stuck.any():
                     code[idx[stuck]], margin[idx[stuck]] = self._check_farkas(
-                        p[idx[stuck]], work[idx[stuck], :kmax], r[stuck], h[idx[stuck]])
+                        p[idx[stuck]], work[idx[stuck], :kmax], r[stuck], h[idx[stuck]], z0n[idx[stuck]])
                 go = ~stuck & ~bad
                 t = np.where(go, np.minimum(t1, t2), 0.0)
                 z[idx] -= np.where(move & go, t, 0.0)[:, None] * d
@@ -503,11 +520,11 @@ class ActiveSetSolver:
                 up[idx] += t
                 add = go & (t2 <= t1)
                 ia, ka = idx[add], size[idx[add]]
-                _border(Kinv, ia, ka, r[add], dd[add], min(n, kmax + 1))
+                border(Kinv, ia, ka, r[add], dd[add], min(n, kmax + 1))
                 work[ia, ka], u[ia, ka], size[ia], p[ia] = p[ia], up[ia], ka + 1, -1
                 drop = go & ~add
                 idr, jd, last = idx[drop], j[drop], size[idx[drop]] - 1
-                _eliminate(Kinv, idr, jd, last, kmax)
+                eliminate(Kinv, idr, jd, last, kmax)
                 work[idr, jd], u[idr, jd] = work[idr, last], u[idr, last]
                 work[idr, last], u[idr, last], size[idr] = m, 0.0, last
         code[code == _RUNNING] = LCPCode.FAILED
@@ -525,17 +542,19 @@ class ActiveSetSolver:
         pad = work == m
         K = N @ N.transpose(0, 2, 1) + pad[:, :, None] * np.eye(n)
         qx = np.concatenate([q, np.zeros((q.shape[0], 1))], axis=1)
-        lam_w = _solve_spd_batch(K, -np.take_along_axis(qx, work, axis=1))
+        lam_w = solve_spd_batch(K, -np.take_along_axis(qx, work, axis=1))
         lam = np.zeros((q.shape[0], m + 1))
         np.put_along_axis(lam, work, np.maximum(lam_w, 0.0), axis=1)
         return lam[:, :m]
 
-    def _farkas_code(self, mu: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def farkas_code(self, mu: np.ndarray, h: np.ndarray, z0n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Codes (1 proven infeasible, else 2) and margins ``-μᵀh/‖μ‖₁`` of candidates ``μ`` (b, m) >= 0.
 
         ``μ`` proves infeasibility when ``Gᵀμ = 0`` (checked in z-coordinates,
         ``Ḡᵀμ = L⁻¹Gᵀμ``, against the size ``|Ḡ|ᵀμ`` of its terms) and ``μᵀh < 0``
-        beyond rounding (against ``μᵀ|h|``).
+        beyond rounding (against ``μᵀ|h|``), and the ball ``‖z̄‖ < -μᵀh/‖Ḡᵀμ‖₂`` that it clears of
+        feasible points is :data:`FARKAS_RADIUS` times wider than the scale ``‖z̄₀‖ + max_{μ_i > 0} |h_i|/‖Ḡ_i‖``
+        (``z0n`` (b,) is ``‖z̄₀‖``).
         """
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             mu = np.where(np.isfinite(mu), np.maximum(mu, 0.0), 0.0)
@@ -544,131 +563,18 @@ class ActiveSetSolver:
             size = (mu @ np.abs(self.Gbar)).max(axis=1)
             value = -(mu * h).sum(axis=1)
             proven = (norm1 > 0) & (resid <= FARKAS_TOL * size) & (value > FARKAS_TOL * (mu * np.abs(h)).sum(axis=1))
+            # the ball the certificate clears, against the scale of the solutions (FARKAS_RADIUS)
+            radius = value / np.linalg.norm(mu @ self.Gbar, axis=1)
+            reach = z0n + np.where((mu > 0) & (self.row_norm > 0), np.abs(h) / self._norm_safe, 0.0).max(
+                axis=1, initial=0.0)
+            proven &= radius >= FARKAS_RADIUS * reach
             margin = np.where(proven, value / np.where(norm1 > 0, norm1, 1.0), np.nan)
         return np.where(proven, LCPCode.INFEASIBLE, LCPCode.FAILED).astype(np.int8), margin
 
-    def _check_farkas(self, p, work, r, h) -> tuple[np.ndarray, np.ndarray]:
-        """Codes and margins of ``μ = e_p + Σ_W max(-r, 0) e_W`` (see :meth:`_farkas_code`)."""
+    def _check_farkas(self, p, work, r, h, z0n) -> tuple[np.ndarray, np.ndarray]:
+        """Codes and margins of ``μ = e_p + Σ_W max(-r, 0) e_W`` (see :meth:`farkas_code`)."""
         m = self.m
         mu = np.zeros((p.size, m + 1))
         mu[np.arange(p.size), p] = 1.0
         np.add.at(mu, (np.repeat(np.arange(p.size), work.shape[1]), work.ravel()), np.maximum(-r, 0.0).ravel())
-        return self._farkas_code(mu[:, :m], h)
-
-    # --- least-distance programming by NNLS (per sample, last resort) ---------
-    def _least_distance(self, q: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``min ½‖v‖² s.t. Ḡ v <= q`` (``v = z - z₀``) for each sample by Lawson–Hanson's LDP.
-
-        With ``E = [Ḡᵀ; qᵀ]`` (n+1, m) and ``f = (0, …, 0, -1)``, the NNLS solution
-        ``u >= 0`` of ``min ‖E u - f‖`` has residual ``r``: ``r = 0`` makes ``u`` a
-        Farkas certificate (``Ḡᵀu = 0``, ``qᵀu = -1``, so no ``v`` exists), else
-        ``λ = u / r_{n+1}``. Rows are scaled to unit norm first (same solution).
-        Returns ``(λ (b, m), code (b,), farkas_margin (b,))``.
-        """
-        b, m = q.shape
-        lam = np.full((b, m), np.nan)
-        code = np.full(b, LCPCode.FAILED, dtype=np.int8)
-        margin = np.full(b, np.nan)
-        use = self.row_norm > 0
-        Gn = self.Gbar[use] / self.row_norm[use, None]
-        for i in range(b):
-            qi = q[i, use] / self.row_norm[use]
-            if not np.all(np.isfinite(qi)):
-                continue
-            scale = max(float(np.abs(qi).max(initial=0.0)), 1e-300)
-            E = np.vstack([Gn.T, qi[None, :] / scale])
-            f = np.zeros(E.shape[0])
-            f[-1] = -1.0
-            try:
-                u, _ = scipy.optimize.nnls(E, f, maxiter=50 * E.shape[1])
-            except (RuntimeError, ValueError):  # pragma: no cover - nnls gives up
-                continue
-            r = E @ u - f
-            mu = np.zeros(m)
-            mu[use] = u / self.row_norm[use]
-            c, mg = self._farkas_code(mu[None, :], h[i:i + 1])
-            if c[0] == LCPCode.INFEASIBLE:
-                code[i], margin[i] = c[0], mg[0]
-            elif r[-1] > 0:  # v = -Ḡᵀλ with λ = u / r_{n+1}, undoing the row and q scalings
-                full = np.zeros(m)
-                full[use] = scale * u / r[-1] / self.row_norm[use]
-                lam[i], code[i] = full, LCPCode.SOLVED
-        return lam, code, margin
-
-
-def _inverse_batch(K: np.ndarray) -> list:
-    """``K⁻¹`` for a batch (b, k, k) as a list, ``None`` for the singular ones."""
-    try:
-        inv = np.linalg.inv(K)
-        bad = np.asarray(~np.isfinite(inv).all(axis=(1, 2)))
-        return [None if bad[i] else inv[i] for i in range(K.shape[0])]
-    except np.linalg.LinAlgError:
-        out: list = []
-        for Ki in K:
-            try:
-                Kinv = np.linalg.inv(Ki)
-                out.append(Kinv if np.isfinite(Kinv).all() else None)
-            except np.linalg.LinAlgError:
-                out.append(None)
-        return out
-
-
-def _border(Kinv: np.ndarray, rows: np.ndarray, slot: np.ndarray, r: np.ndarray, gamma: np.ndarray,
-            L: int) -> None:
-    """Add a row in the padding ``slot`` of each sample ``rows``: with ``r = K⁻¹ N a`` (zero on padding)
-    and ``γ = ‖a - Nᵀ r‖²``, the new inverse is ``K⁻¹ - e eᵀ + r̃ r̃ᵀ / γ``, ``r̃ = r - e`` (in place).
-    """
-    if rows.size == 0:
-        return
-    rt = np.zeros((rows.size, L))
-    rt[:, :r.shape[1]] = r
-    ar = np.arange(rows.size)
-    rt[ar, slot] = -1.0
-    block = Kinv[rows, :L, :L]
-    block[ar, slot, slot] = 0.0
-    Kinv[rows, :L, :L] = block + rt[:, :, None] * rt[:, None, :] / gamma[:, None, None]
-
-
-def _eliminate(Kinv: np.ndarray, rows: np.ndarray, slot: np.ndarray, last: np.ndarray, L: int) -> None:
-    """Remove the working-set row in ``slot`` (the row in ``last`` moves there, ``last`` becomes padding):
-    swap the two in ``K⁻¹``, then the Schur complement ``K⁻¹ - c cᵀ / c_last``, ``c = K⁻¹ e_last`` (in place).
-    """
-    if rows.size == 0:
-        return
-    ar = np.arange(rows.size)
-    perm = np.tile(np.arange(L), (rows.size, 1))
-    perm[ar, slot], perm[ar, last] = last, slot
-    block = np.take_along_axis(Kinv[rows, :L, :L], perm[:, :, None], axis=1)
-    block = np.take_along_axis(block, perm[:, None, :], axis=2)
-    c = block[ar, :, last]
-    block = block - c[:, :, None] * c[:, None, :] / c[ar, last][:, None, None]
-    block[ar, last, :] = 0.0
-    block[ar, :, last] = 0.0
-    block[ar, last, last] = 1.0
-    Kinv[rows, :L, :L] = block
-
-
-def _inverse_spd_batch(K: np.ndarray) -> np.ndarray:
-    """``K⁻¹`` for a batch (b, k, k); the pseudo-inverse where ``K`` is singular."""
-    try:
-        return np.linalg.inv(K)
-    except np.linalg.LinAlgError:
-        return np.linalg.pinv(K, hermitian=True)
-
-
-def _solve_spd_batch(K: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """``K⁻¹ rhs`` for a batch (b, n, n), (b, n); the pseudo-inverse where ``K`` is singular."""
-    try:
-        return np.linalg.solve(K, rhs[..., None])[..., 0]
-    except np.linalg.LinAlgError:
-        return (np.linalg.pinv(K, hermitian=True) @ rhs[..., None])[..., 0]
-
-
-def _parallel_groups(directions: np.ndarray) -> list[np.ndarray]:
-    """Index arrays of rows with the same unit direction (to 1e-12), groups of two or more."""
-    groups: dict[bytes, list[int]] = {}
-    rounded = np.round(directions, 12) + 0.0  # + 0.0 turns -0.0 into 0.0
-    for i, row in enumerate(rounded):
-        if np.any(row):
-            groups.setdefault(row.tobytes(), []).append(i)
-    return [np.array(g) for g in groups.values() if len(g) > 1]
+        return self.farkas_code(mu[:, :m], h, z0n)

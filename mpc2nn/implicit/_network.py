@@ -29,6 +29,9 @@ from ..problem import MPCProblem
 from ..qp import CondensedQP, KKTResiduals, condense
 from ..status import Status
 from ._active_set import METHOD_NAMES, ActiveSetSolver, LCPCode
+from ._certificate import CERTIFICATE_TOL, certified_point
+from ._compiled import COMPILED_BATCH, COMPILED_MAX_WORK, CompiledSolver
+from ._compiled import available as compiled_available
 from ._memory import check_compile_memory, solve_chunk_size
 from ._solution import ImplicitSolution
 from ._weights import ImplicitWeights
@@ -36,17 +39,6 @@ from ._well_posedness import WellPosednessReport, well_posedness
 
 __all__ = ["ImplicitNetwork", "compile", "CERTIFICATE_TOL"]
 
-
-#: Largest relative residual (fixed point and KKT, each row at its own scale) with which a solution
-#: counts as certified.
-CERTIFICATE_TOL = 1e-9
-
-#: Floor of a row's scale in the fixed-point residual, relative to the sample's largest row scale. The
-#: fixed-point residual ``y - W relu(y) - c = Γ(M λ + q - s)`` is a consistency check of the network
-#: equation (zero in exact arithmetic for any λ); the proof of optimality is the KKT test, whose every row
-#: is judged at its own scale without a floor. 1e-6 keeps a 1e13 bound from loosening other rows' check
-#: to more than 1e-9·1e-6·1e13 = 1e-2 of α (against a solution of size 1 ... 10).
-FIXED_POINT_FLOOR = 1e-6
 
 #: Rows up to which the default step's ``λmax(M)`` comes from the (m, m) matrix itself (as before); above,
 #: from the (n_z, n_z) Gram matrix ``ḠᵀḠ`` (same value, O(m n_z²) instead of O(m³): 236 s → seconds at m = 12 000).
@@ -58,8 +50,6 @@ _STATUS_NAMES = np.array([str(Status.SOLVED), str(Status.INFEASIBLE), str(Status
                           str(Status.FAILED), str(Status.INVALID)])
 _METHOD_NAMES = np.array([""] + [METHOD_NAMES[k] for k in sorted(METHOD_NAMES)])
 _KKT_FIELDS = [f.name for f in dataclasses.fields(KKTResiduals)]
-#: Floor of the residuals' scales (a row whose terms are all zero has a zero residual).
-_TINY = np.finfo(float).tiny
 
 
 def compile(problem: MPCProblem | CondensedQP, *, alpha=None, memory_limit: float | None = None) -> ImplicitNetwork:
@@ -229,6 +219,10 @@ class ImplicitNetwork(ImplicitWeights):
 
         Large batches are solved in chunks of :meth:`chunk_size` samples, so the
         working memory stays bounded whatever ``B`` (only the result arrays grow).
+        Where numba is installed (the ``fast`` extra), single states and chunks of fewer
+        than 48 samples are solved and certified sample by sample in compiled code (the
+        same method and certificate); what that path does not certify or prove
+        infeasible is solved again by the numpy path, which decides it.
 
         Parameters
         ----------
@@ -274,7 +268,8 @@ class ImplicitNetwork(ImplicitWeights):
         if progress is not None and not callable(progress):
             raise ProblemDefinitionError(f"progress: expected a callable progress(done, total), got {progress!r}")
         if Bn == 1:
-            one = self._solve_one(X[0], None if active0 is None else active0[0])
+            lean = self._solve_one if self._compiled is None else self._solve_one_compiled
+            one = lean(X[0], None if active0 is None else active0[0])
             if one is not None:
                 if progress is not None:
                     progress(1, 1)
@@ -289,6 +284,35 @@ class ImplicitNetwork(ImplicitWeights):
         if Bn == 1 and sol.feasible[0]:
             self.solver.last_set = sol.y[0] > 0
         return sol
+
+    def _solve_one_compiled(self, theta: np.ndarray, active0) -> ImplicitSolution | None:
+        """The lean path of one state in compiled code (warm-started from ``active0``, else the last set solved):
+        the result of a state the compiled certificate certifies or proves infeasible, built without the
+        batch's bookkeeping; ``None`` (the general path takes over and says why) for anything else.
+        """
+        cs, qp, sv = self._compiled, self.qp, self.solver
+        assert cs is not None  # only called where the compiled path exists
+        X = theta[None, :]
+        if qp.state_only is not None and qp.state_only[0].shape[0]:
+            with np.errstate(over="ignore", invalid="ignore"):
+                if not qp.state_only_violation(X)[0] <= 0:  # violated or NaN: the general path says which
+                    return None
+        warm = active0 if active0 is not None else sv.last_set
+        U, y, Z, cc, fp, fps, _, kkt, it, mg, verified = cs.solve(X, None if warm is None else warm[None, :])
+        c = int(cc[0])
+        if c == _SOLVED:
+            reason = ""
+            sv.last_set = y[0] > 0
+        elif c == _INFEASIBLE:
+            reason = ("no input sequence satisfies G U <= w + E x: Farkas certificate μ >= 0 with "
+                      f"Gᵀμ = 0 and μᵀ(w + E x) = -{mg[0]:.3g}·‖μ‖₁")
+        else:
+            return None
+        return ImplicitSolution(U=U, y=y, feasible=cc == _SOLVED, status=_STATUS_NAMES[cc], reason=np.array([reason]),
+                                fixed_point_residual=fp, fixed_point_scale=fps,
+                                kkt=KKTResiduals(**{name: kkt[:, j] for j, name in enumerate(_KKT_FIELDS)}),
+                                iterations=it, method=_METHOD_NAMES[np.where(verified, 1, 2)], n_u=qp.n_u,
+                                slack=qp.soft_slacks(Z))
 
     def _solve_one(self, theta: np.ndarray, active0) -> ImplicitSolution | None:
         """The lean path of one state: verify the warm-start set, else the last set solved, by one reduced
@@ -351,6 +375,8 @@ class ImplicitNetwork(ImplicitWeights):
         for i in np.flatnonzero(bad_state):
             reason[off + i] = f"a constraint on the current state alone is violated by {state_viol[i]:.3g}"
         run = np.flatnonzero(valid & finite & ~bad_state)
+        if run.size and self._compiled is not None and run.size < COMPILED_BATCH:
+            run = self._solve_compiled(Xv, run, None if active0 is None else active0[run], code, out, off)
         if run.size:
             all_run = run.size == b
             sol = solver.solve(q if all_run else q[run], z0 if all_run else z0[run], h if all_run else h[run],
@@ -370,88 +396,61 @@ class ImplicitNetwork(ImplicitWeights):
                 self._certify(Xv[ok], sol.lam[good], h[ok], code, ok, out, off)
         out.code[sl] = code
 
+    @cached_property
+    def _compiled(self) -> CompiledSolver | None:
+        """The compiled per-sample path (numba), where it is installed and the problem is small enough."""
+        if not compiled_available() or self.m == 0 or self.m * self.qp.n_z > COMPILED_MAX_WORK:
+            return None
+        cs = CompiledSolver(self)
+        self.solver.compiled_dual = cs.dual
+        return cs
+
+    def _solve_compiled(self, X: np.ndarray, run: np.ndarray, active0, code: np.ndarray, out: _Results, off: int
+                        ) -> np.ndarray:
+        """Solve and certify the chunk rows ``run`` in compiled code; return the rows it left undecided (for
+        the batched methods).
+        """
+        cs = self._compiled
+        assert cs is not None  # only called where the compiled path exists
+        U, y, Z, cc, fp, fps, fp_rel, kkt, it, mg, verified = cs.solve(X[run], active0)
+        # final here: what the compiled certificate certified, and Farkas-proven infeasibility; anything else
+        # (uncertified, overflow, no decision) goes back to the batched path, which decides and says why
+        done = (cc == _SOLVED) | (cc == _INFEASIBLE)
+        rows = off + run
+        d = rows[done]
+        out.iterations[d] = it[done]
+        out.method[d] = np.where(verified[done], 1, 2)  # a verified warm start (one step), else the dual method
+        out.U[d], out.y[d], out.slack[d] = U[done], y[done], self.qp.soft_slacks(Z[done])
+        out.fp[d], out.fp_scale[d] = fp[done], fps[done]
+        for j, name in enumerate(_KKT_FIELDS):
+            out.kkt[name][d] = kkt[done, j]
+        code[run[done]] = cc[done]
+        inf = np.flatnonzero(cc == _INFEASIBLE)
+        for k in inf:
+            out.reason[rows[k]] = ("no input sequence satisfies G U <= w + E x: Farkas certificate μ >= 0 with "
+                                   f"Gᵀμ = 0 and μᵀ(w + E x) = -{mg[k]:.3g}·‖μ‖₁")
+        if inf.size:  # no outputs for infeasible states (the batched path's convention)
+            out.U[rows[inf]] = np.nan
+            out.y[rows[inf]] = np.nan
+        return run[~done]
+
     def _certify(self, X, lam, h, code, ok, out: _Results, off: int, refine: bool = False) -> None:
         """Outputs and residuals of the solved samples ``ok`` (chunk rows); sets their codes.
 
         Samples not certified at first are certified again after ``refine``: one step of iterative
-        refinement of ``λ`` on its active set and of ``z`` (ill-conditioned ``M_AA`` or ``H``).
+        refinement of ``z`` and a primal correction on the active rows (see :func:`certified_point`).
         """
-        qp, solver, alpha = self.qp, self.solver, self.alpha
-        lam_in = lam
-        with np.errstate(over="ignore", invalid="ignore"):
-            g = X @ qp.F.T + lam @ qp.G
-            Z = -(g @ qp.H_inv)
-            s = h - Z @ qp.G.T
-            # one step of iterative refinement of λ on its active rows, M_AA δ = -s_A with the margins
-            # recomputed through z (ill-conditioned M_AA: all rows active, large multipliers)
-            act = lam > 0
-            if refine and act.any():
-                delta, inv_ok = solver._reduced(np.where(act, s, 0.0), act)
-                lam2 = np.maximum(lam + delta, 0.0)
-                g2 = X @ qp.F.T + lam2 @ qp.G
-                Z2 = -(g2 @ qp.H_inv)
-                s2 = h - Z2 @ qp.G.T
-                # kept only where it shrinks the largest margin on the active rows (it can diverge
-                # where M_AA is numerically singular)
-                better = inv_ok & (np.abs(np.where(act, s2, 0.0)).max(axis=1)
-                                   < np.abs(np.where(act, s, 0.0)).max(axis=1))
-                lam = np.where(better[:, None], lam2, lam)
-                Z = np.where(better[:, None], Z2, Z)
-                g = np.where(better[:, None], g2, g)
-                s = np.where(better[:, None], s2, s)
-            # y = λ - Γs, then y again from relu(y) and its margins, so that what is returned (U = T z(relu y))
-            # and what is certified (z(relu y), relu y) are the same point
-            for it in range(2):
-                y = lam - alpha * s
-                if it:  # the size of the terms of s = h - G z that y = λ - Γs was formed from (z with the
-                    # size |H⁻¹||g| of the terms it was computed from)
-                    y_terms = alpha * (np.abs(h) + (np.abs(Z) + np.abs(g) @ self._abs_Hinv) @ self._abs_G.T)
-                lam = np.maximum(y, 0.0)
-                g = X @ qp.F.T + lam @ qp.G
-                Z = -(g @ qp.H_inv)
-                if refine:
-                    Z -= (Z @ qp.H + g) @ qp.H_inv  # one step of iterative refinement (ill-conditioned H)
-                s = h - Z @ qp.G.T
-            U = self.output(y, X)
-            # fixed-point residual y - W relu(y) - c with W relu(y) = λ - Γ Ḡ (Ḡᵀλ), each row against the
-            # size of its terms |λ| + Γ|Ḡ|(|Ḡ|ᵀ|λ|) + |c| + |y| + Γ(|h| + |G||z|)
-            c = X @ self.Y.T
-            c += self.b
-            r = y - lam
-            r += alpha * ((lam @ solver.Gbar) @ solver.GbarT)
-            r -= c
-            np.abs(r, out=r)
-            aG = self._abs_gbar
-            sigma = alpha * ((lam @ aG) @ aG.T)
-            sigma += lam
-            sigma += np.abs(c, out=c)
-            sigma += np.abs(y)
-            sigma += y_terms
-            # rows whose terms all nearly cancel carry rounding from the rest of the sample: their scale is
-            # floored at FIXED_POINT_FLOOR of the sample's largest (the proof is the KKT test, row by row)
-            np.maximum(sigma, np.maximum(FIXED_POINT_FLOOR * sigma.max(axis=1, initial=0.0), _TINY)[:, None],
-                       out=sigma)
-            ratio = r / sigma
-            if self.m:
-                worst_row = np.argmax(np.where(np.isnan(ratio), np.inf, ratio), axis=1)
-                ar = np.arange(ok.size)
-                fp_rel = ratio.max(axis=1)
-                fp, fp_scale = r[ar, worst_row], sigma[ar, worst_row]
-            else:
-                fp_rel, fp, fp_scale = np.zeros(ok.size), np.zeros(ok.size), np.ones(ok.size)
-            fp = np.where(np.isnan(fp_rel), np.nan, fp)
-        kkt = qp.kkt_residuals(Z, lam, X, margin=s)
-        finite = np.isfinite(U).all(axis=1) & np.isfinite(Z).all(axis=1)
-        cert = finite & (fp_rel <= CERTIFICATE_TOL) & (kkt.worst <= CERTIFICATE_TOL)
+        pt = certified_point(self, X, lam, h, refine)
+        cert, finite, kkt = pt.certified, pt.finite, pt.kkt
         rows = off + ok
-        out.U[rows], out.y[rows], out.slack[rows] = U, y, qp.soft_slacks(Z)
-        out.fp[rows], out.fp_scale[rows] = fp, fp_scale
+        out.U[rows], out.y[rows], out.slack[rows] = pt.U, pt.y, self.qp.soft_slacks(pt.Z)
+        out.fp[rows], out.fp_scale[rows] = pt.fp, pt.fp_scale
         for name in _KKT_FIELDS:
             out.kkt[name][rows] = getattr(kkt, name)
         code[ok] = np.where(cert, _SOLVED, np.where(finite, _UNCERTIFIED, _INVALID))
         redo = ~cert & finite
         if not refine and redo.any():
-            self._certify(X[redo], lam_in[redo], h[redo], code, ok[redo], out, off, refine=True)
+            self._certify(X[redo], lam[redo], h[redo], code, ok[redo], out, off, refine=True)
             cert[redo] = code[ok[redo]] == _SOLVED
             if cert.all():
                 return
@@ -462,7 +461,7 @@ class ImplicitNetwork(ImplicitWeights):
                 out.U[rows[k]] = np.nan
             else:
                 out.reason[rows[k]] = (f"residuals above {CERTIFICATE_TOL:g} at their rows' own scales: relative "
-                                       f"fixed-point {fp_rel[k]:.2e}, relative KKT {worst[k]:.2e}")
+                                       f"fixed-point {pt.fp_rel[k]:.2e}, relative KKT {worst[k]:.2e}")
 
     def well_posedness(self, *, box=None) -> WellPosednessReport:
         """Diagnose well-posedness of ``y = W relu(y) + c``.

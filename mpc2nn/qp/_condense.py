@@ -116,6 +116,9 @@ def condense(problem: MPCProblem) -> CondensedQP:
         Wbar = np.kron(np.eye(N), problem.output_weight)
         H = H + Dy.T @ Wbar @ Dy
         F = F + Dy.T @ Wbar @ (Cy @ S_x - np.kron(np.ones((N, 1)), np.eye(n_y)) @ S_yr)
+    # symmetric by construction; the products leave rounding of the size ε|Γ|ᵀ|Q̄||Γ|, which for an unstable A
+    # in badly scaled coordinates (|P| ~ 1e8, |H| ~ 1e3) exceeds the symmetry check's 1e-10·max|H|
+    H = 0.5 * (H + H.T)
 
     rows_G, rows_w, rows_E, labels, soft_rows = [], [], [], [], []
     state_E, state_w = [], []
