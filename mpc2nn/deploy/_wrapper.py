@@ -7,6 +7,7 @@ import copy
 import numpy as np
 
 from .._checks import require
+from ..exceptions import ProblemDefinitionError
 from ..interfaces import ExplicitLaw
 
 __all__ = ["export_module", "check_exportable"]
@@ -35,8 +36,8 @@ def export_module(ex, output: str, dtype: str):
     # a network may output fewer columns than the sequence (an exact first-input network: n_out = n_u)
     n_out = getattr(ex, "n_out", ex.n_U)
     if output == "sequence" and n_out != ex.n_U:
-        raise ValueError(f"output: the network gives {n_out} outputs (the first input), not the sequence of "
-                         f"{ex.n_U}; export it with output='control'")
+        raise ProblemDefinitionError(f"output: the network gives {n_out} outputs (the first input), not the "
+                                     f"sequence of {ex.n_U}; export it with output='control'")
     model = copy.deepcopy(ex).to(tdtype)
     model.set_dtype(tdtype)
     select = np.eye(n_out)[:, :ex.n_u] if output == "control" else np.eye(n_out)

@@ -24,7 +24,9 @@ Every LP bound is *verified*, not read off HiGHS: for a polytope ``{Aθ <= b}`` 
 ``[lo, hi]`` and affine ``f_k = g_k θ + c_k``, any ``μ >= 0`` with ``Σ μ = 1`` and ``y >= 0`` give
 ``min_k f_k(θ) <= Σ μ_k f_k(θ) <= μᵀc + yᵀb + max_{θ ∈ box} rᵀθ`` with ``r = Σ μ_k g_k - Aᵀy``.
 HiGHS's duals supply ``(μ, y)``; the bound is evaluated in numpy, with an allowance for the
-rounding of its own evaluation and of the differences ``t_k - L``. A region's verdict is ``"proven"``
+rounding of its own evaluation and of the differences ``t_k - L``. Each output's LPs are solved on the
+differences divided by the output's scale, so HiGHS's absolute tolerances act at that output's own
+scale (a late input of size 1e-8 is judged as finely as the first). A region's verdict is ``"proven"``
 when both bounds are at most ``τ = CERTIFY_TOL`` times the output's scale, ``"refuted"`` when an
 upper-bound LP's maximiser is a point where the program, evaluated there, exceeds the law by more
 than ``τ``, and ``"failed"`` otherwise (an LP not solved, a lower bound not reached).
@@ -196,13 +198,20 @@ def tree_covers(paths: list[list[tuple[bytes, bytes]]]) -> bool:
 
 
 # --- verified LP bounds ---------------------------------------------------------------------------
-def maxmin_bounds(blocks, lo: np.ndarray, hi: np.ndarray, counter: list):
+def maxmin_bounds(blocks, lo: np.ndarray, hi: np.ndarray, counter: list, unit: float = 1.0):
     """Verified upper bounds on ``max_{Aθ <= b, lo <= θ <= hi} min_k (g_k θ + c_k)``, batched LPs.
 
     ``blocks``: list of ``(A, b, G, c, mag)``, ``mag (k,)`` the magnitude each ``g_k θ + c_k`` was computed
-    from (for the rounding allowance). Returns ``(bound (K,), maximiser (K, n))``; ``bound`` is ``inf``
-    where the LP was not solved or its duals give no bound.
+    from (for the rounding allowance). ``unit``: the scale of the functions (their output's scale); the
+    LPs are solved and their bounds verified on ``(g_k θ + c_k) / unit``, so that HiGHS's absolute
+    tolerances act relative to the output and a small output is judged at its own scale. Returns
+    ``(bound (K,), maximiser (K, n))`` in the functions' units; ``bound`` is ``inf`` where the LP was not
+    solved or its duals give no bound.
     """
+    if unit != 1.0:
+        scaled = [(A, b, G / unit, c / unit, mag / unit) for A, b, G, c, mag in blocks]
+        bounds, points = maxmin_bounds(scaled, lo, hi, counter)
+        return bounds * unit, points
     K = len(blocks)
     n = lo.size
     bounds = np.full(K, np.inf)
@@ -342,7 +351,7 @@ def certify_program(part: Partition, prog: Program, lat: Lattice) -> LatticeCert
                 blocks.append((A, b, -(sign * W[t] - gl)[None, :], np.array([-(sign * w[t] - cl)]),
                                np.array([t_mag[t] + l_mag])))
                 owner.append(r)
-        bnd, _ = maxmin_bounds(blocks, lo, hi, counter)
+        bnd, _ = maxmin_bounds(blocks, lo, hi, counter, scales[c])
         for r, v in zip(owner, bnd, strict=True):
             lower[r, c] = max(lower[r, c], v)
         # --- upper bounds: no group exceeds the law anywhere on any region ---
@@ -362,7 +371,7 @@ def certify_program(part: Partition, prog: Program, lat: Lattice) -> LatticeCert
                     s_blocks.append((Rg.A, Rg.b, (sign * W[t] - gl)[None, :], np.array([sign * w[t] - cl]),
                                      np.array([t_mag[t] + l_mag])))
                 pairs.append((r, g, single[(r, t)], l_mag))
-        s_bnd, s_pts = maxmin_bounds(s_blocks, lo, hi, counter)
+        s_bnd, s_pts = maxmin_bounds(s_blocks, lo, hi, counter, scales[c])
         m_blocks, m_owner = [], []
         for r, g, idx, l_mag in pairs:
             if s_bnd[idx] <= tol[c]:
@@ -373,7 +382,7 @@ def certify_program(part: Partition, prog: Program, lat: Lattice) -> LatticeCert
             gl, cl = sign * gain[r, c], sign * offset[r, c]
             m_blocks.append((Rg.A, Rg.b, sign * W[lits] - gl, sign * w[lits] - cl, t_mag[lits] + l_mag))
             m_owner.append(r)
-        m_bnd, m_pts = maxmin_bounds(m_blocks, lo, hi, counter)
+        m_bnd, m_pts = maxmin_bounds(m_blocks, lo, hi, counter, scales[c])
         for r, v, p in zip(m_owner, m_bnd, m_pts, strict=True):
             upper[r, c] = max(upper[r, c], v)
             if v > tol[c] and np.all(np.isfinite(p)):
