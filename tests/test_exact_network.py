@@ -235,3 +235,22 @@ def test_closed_loop_and_validate(di):
     assert np.abs(traj.inputs - ref.inputs).max() <= tol("vs_osqp")
     report = mpc2nn.validate(net, prob, mpc2nn.sample_states(prob, 200, seed=109), reference="daqp")
     assert report.error.max() <= tol("vs_daqp")
+
+
+def test_cli_unravel_exact(tmp_path, capfd):
+    import json
+
+    from mpc2nn.cli import main
+
+    saved = tmp_path / "exact.mpc2nn"
+    code = main(["unravel", "builtin:double_integrator", "--exact", "--samples", "100", "-o", str(saved), "--json"])
+    data = json.loads(capfd.readouterr().out)
+    assert code == 0 and data["proven"] and data["passed"] and data["regions"] == 39  # PPOPT's count (test_regions)
+    assert data["max_error"] <= tol("same_math") and saved.exists()  # against the exact implicit solve
+    assert mpc2nn.load(saved).certify().proven
+    code = main(["export", str(saved), "--format", "torchscript", "-o", str(tmp_path / "c.pt"), "--json"])
+    assert code == 0 and json.loads(capfd.readouterr().out)["kind"] == "ExactNetwork"
+    # out of budget: exit code 1, no network, the reason and the advice
+    code = main(["unravel", "builtin:double_integrator", "--exact", "--max-regions", "5", "--json"])
+    data = json.loads(capfd.readouterr().out)
+    assert code == 1 and not data["complete"] and not data["proven"] and "max_regions" in data["reason"]
