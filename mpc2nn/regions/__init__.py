@@ -28,7 +28,7 @@ from ._geometry import ROW_ZERO_TOL, VERTEX_MAX_DIM, VERTEX_TOL
 from ._lattice import MERGE_TOL, ORDER_TOL, OUTPUTS, Lattice, LatticeOutput, covered_set, lattice_of
 from ._lp import LP_OPTIONS
 from ._partition import LOCATE_TOL, PIECE_TOL, OpenFacet, Partition, Pieces
-from ._program import COPY, EVAL_CHUNK, MAX, MIN, OPS, Program, schedule
+from ._program import COPY, EVAL_BYTES, MAX, MIN, OPS, Program, schedule
 from ._region import FACET_KINDS, LICQ_TOL, ROW_KINDS, Region
 
 __all__ = ["critical_regions", "Partition", "Region", "Pieces", "OpenFacet", "FACET_KINDS", "ROW_KINDS",
@@ -37,5 +37,5 @@ __all__ = ["critical_regions", "Partition", "Region", "Pieces", "OpenFacet", "FA
            "VERTEX_TOL", "LP_OPTIONS", "LOCATE_TOL", "PIECE_TOL", "LICQ_TOL",
            # lattice networks and their certificate
            "lattice_of", "Lattice", "LatticeOutput", "covered_set", "schedule", "Program", "certify_program",
-           "LatticeCertificate", "MERGE_TOL", "ORDER_TOL", "OUTPUTS", "COPY", "MIN", "MAX", "OPS", "EVAL_CHUNK",
+           "LatticeCertificate", "MERGE_TOL", "ORDER_TOL", "OUTPUTS", "COPY", "MIN", "MAX", "OPS", "EVAL_BYTES",
            "CERTIFY_TOL", "BOX_MARGIN", "LP_BATCH", "ROUNDING_ULPS"]

@@ -24,14 +24,16 @@ from .._checks import frozen
 from ..exceptions import ShapeError
 from ._lattice import Lattice
 
-__all__ = ["Program", "schedule", "COPY", "MIN", "MAX", "OPS", "EVAL_CHUNK"]
+__all__ = ["Program", "schedule", "COPY", "MIN", "MAX", "OPS", "EVAL_BYTES"]
 
 #: Operation codes of a level.
 COPY, MIN, MAX = 0, 1, 2
 #: Their names.
 OPS = ("copy", "min", "max")
-#: States evaluated per chunk by :meth:`Program.evaluate` (bounds the memory of the widest level).
-EVAL_CHUNK = 4096
+#: Bytes of the widest level per chunk of states in :meth:`Program.evaluate`: chunks of about 512 KiB stay in
+#: the cache between levels; measured at batch 1e4, a 116-term network ran 1.5x faster in chunks of 512 states
+#: than of 4096, a 17-term one 1.5x slower in chunks of 512 (per-level overhead), both best near this size.
+EVAL_BYTES = 2**19
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -131,8 +133,10 @@ class Program:
         out = np.empty((theta.shape[0], self.n_out))
         plan = self._plan
         # values as rows (width, chunk): every gather copies contiguous rows (about 25 % faster than columns)
-        for s in range(0, theta.shape[0], EVAL_CHUNK):
-            h = self.gain @ theta[s:s + EVAL_CHUNK].T + self.offset[:, None]
+        widest = max([self.n_terms] + [o.size for o in self.ops])
+        chunk = int(np.clip(EVAL_BYTES // (8 * max(widest, 1)), 256, 8192))
+        for s in range(0, theta.shape[0], chunk):
+            h = self.gain @ theta[s:s + chunk].T + self.offset[:, None]
             for a, pa, pb, sign, pos in plan:
                 g = h[a]
                 if pos.size:
@@ -142,7 +146,7 @@ class Program:
                     d *= sign
                     g[pos] -= d
                 h = g
-            out[s:s + EVAL_CHUNK] = h[self.out].T
+            out[s:s + chunk] = h[self.out].T
         return out
 
     @cached_property
