@@ -254,3 +254,16 @@ def test_cli_unravel_exact(tmp_path, capfd):
     code = main(["unravel", "builtin:double_integrator", "--exact", "--max-regions", "5", "--json"])
     data = json.loads(capfd.readouterr().out)
     assert code == 1 and not data["complete"] and not data["proven"] and "max_regions" in data["reason"]
+
+
+def test_degenerate_qp_network_is_the_closed_form():
+    # z minimises ½‖z - θ‖² under z1 <= 1, z2 <= 1, z1 + z2 <= 2 (weakly active on a whole region, LICQ fails
+    # there) and z1 <= 1 once more (a duplicate): z = min(θ, 1) componentwise (test_regions' degenerate case)
+    qp = mpc2nn.CondensedQP(H=np.eye(2), F=-np.eye(2), G=[[1.0, 0], [0, 1], [1, 1], [1, 0]], w=[1.0, 1, 2, 1],
+                            E=np.zeros((4, 2)), n_u=2, sample_box=(-3 * np.ones(2), 3 * np.ones(2)))
+    net = mpc2nn.exact_network(mpc2nn.critical_regions(qp))
+    assert net.certify().proven
+    X = np.random.default_rng(0).uniform(-3, 3, (500, 2))
+    assert net.contains(X).all()
+    assert np.abs(net.evaluate(X) - np.minimum(X, 1.0)).max() <= tol("same_math")
+    assert net.depth == 1  # one min per output: min(θ_i, 1)
