@@ -345,7 +345,10 @@ def exact_network(partition: Partition, output: str = "u0", *, orientation: str 
     orientation : {"best", "max-min", "min-max"}
         The lattice form of every output; ``"best"`` takes per output the one with fewer operations.
     dtype : torch.dtype
-        ``torch.float64`` (default) or ``torch.float32`` for the weights.
+        ``torch.float64`` (default) or ``torch.float32`` for the weights. The certificate judges the
+        weights as stored: float32 weights are off by about 1e-7 of the output's scale, so a float32
+        network is refuted at :data:`~mpc2nn.regions.CERTIFY_TOL` (measured on the double integrator:
+        bound 8e-8); certify the float64 network and export it in float32 if that is what runs.
 
     Returns
     -------
