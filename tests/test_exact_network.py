@@ -267,3 +267,12 @@ def test_degenerate_qp_network_is_the_closed_form():
     assert net.contains(X).all()
     assert np.abs(net.evaluate(X) - np.minimum(X, 1.0)).max() <= tol("same_math")
     assert net.depth == 1  # one min per output: min(θ_i, 1)
+
+
+def test_float32_weights_are_judged_as_stored(di):
+    prob, part = di
+    net = mpc2nn.exact_network(part, dtype=torch.float32)
+    assert not net.certify().proven  # rounding to float32 moves the terms by ~1e-7 of the scale: no 1e-9 proof
+    X = mpc2nn.sample_states(prob, 200, seed=110)
+    ref = mpc2nn.solve_daqp(prob, X)
+    assert np.abs(net.evaluate(X) - ref.U[:, :1]).max() <= tol("export", "float32")
