@@ -12,10 +12,18 @@ same run:
   Gurobi's size-limited non-production licence; mpc2nn never needs it.
 
 ``--growth`` adds how regions and pieces grow with the horizon (double integrator N = 5..40) and the
-state dimension (random systems). The exact-network columns (depth, width, flops, throughput) are not
-part of this script yet. Usage::
+state dimension (random systems).
 
-    python benchmarks/exact_explicit.py [--small] [--growth] [--no-ppopt] [--json out.json]
+The second table is the exact first-input network (``mpc2nn.exact_network``, needs torch) of every
+complete partition with at most ``--network-max-regions`` regions: whether its certificate is proven,
+depth, width, nonzero parameters, flops per state, build and certificate times, the max error against
+DAQP on ``--network-states`` held-out feasible states (seed 8, apart from the enumeration's seeds), the
+throughput at batch ``--batch`` (float64, numpy evaluation and the torch module) against DAQP one state
+at a time (``mpc2nn.solve_daqp``'s loop over the same held-out states, its Python interface included),
+and the single-state latency (median of 200 calls of ``evaluate`` on one state). The comparison with the
+best unrolled network is not part of this script. Usage::
+
+    python benchmarks/exact_explicit.py [--small] [--growth] [--no-ppopt] [--no-network] [--json out.json]
 """
 
 from __future__ import annotations
@@ -101,6 +109,72 @@ def max_error_vs_daqp(part, problem, n: int, seed: int) -> float:
     return float(np.abs(U[ok] - ref.U[ok]).max(initial=0.0)) if ok.any() else float("nan")
 
 
+def network_row(name: str, part, problem, args) -> dict:
+    """The exact first-input network of a complete partition: size, proof, error vs DAQP, throughput."""
+    import torch
+
+    t0 = time.perf_counter()
+    net = mpc2nn.exact_network(part, "u0")
+    t_build = time.perf_counter() - t0
+    cert = net.certify()
+    X = mpc2nn.sample_states(problem, args.network_states, seed=8)
+    t0 = time.perf_counter()
+    ref = mpc2nn.solve_daqp(problem, X)
+    t_daqp = (time.perf_counter() - t0) / X.shape[0]
+    ok = ref.feasible
+    Y = net.evaluate(X)
+    err = float(np.abs(Y[ok] - ref.U[ok, :part.qp.n_u]).max(initial=0.0))
+    reps = max(1, args.batch // X.shape[0]) if X.shape[0] < args.batch else 1
+    XB = np.tile(X, (reps, 1))[:args.batch]
+    net.evaluate(XB[:10])
+    t_np = min(_timed(lambda: net.evaluate(XB)) for _ in range(3)) / XB.shape[0]
+    xt = torch.as_tensor(XB)
+    with torch.no_grad():
+        t_torch = min(_timed(lambda: net(xt)) for _ in range(3)) / XB.shape[0]
+    x1 = X[:1]
+    single = np.median([_timed(lambda: net.evaluate(x1)) for _ in range(200)])
+    return dict(problem=name, regions=part.n_regions, terms=net.lattice.n_terms, proven=cert.proven,
+                cert_status=cert.status, cert_margin=cert.max_margin, cert_lps=cert.n_lps,
+                cert_seconds=cert.elapsed, build_seconds=t_build, depth=net.depth, width=net.width,
+                params=net.n_params, flops=net.flops, states=int(ok.sum()), err_daqp=err,
+                daqp_us=1e6 * t_daqp, numpy_us=1e6 * t_np, torch_us=1e6 * t_torch, single_us=1e6 * single,
+                speedup_numpy=t_daqp / t_np, speedup_torch=t_daqp / t_torch, batch=int(XB.shape[0]))
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def network_table(parts: dict, args) -> list[dict]:
+    print(f"\n# exact first-input networks (float64; held-out DAQP states: {args.network_states}, seed 8; "
+          f"throughput at batch {args.batch}; DAQP one state at a time)")
+    head = (f"{'problem':<40} {'terms':>5} {'proven':>6} {'depth':>5} {'width':>6} {'params':>8} {'flops':>8} "
+            f"{'build [s]':>9} {'cert [s]':>8} {'max|u0-daqp|':>12} {'net [µs]':>9} {'torch [µs]':>10} "
+            f"{'DAQP [µs]':>9} {'speed-up':>8} {'1 state [µs]':>12}")
+    print(head)
+    print("-" * len(head))
+    rows = []
+    for name, (part, prob) in parts.items():
+        if not part.complete or part.n_regions > args.network_max_regions:
+            why = "incomplete partition" if not part.complete else f"{part.n_regions} regions > budget"
+            print(f"{name:<40} skipped: {why}")
+            continue
+        r = network_row(name, part, prob, args)
+        rows.append(r)
+        print(f"{name:<40} {r['terms']:>5} {str(r['proven']):>6} {r['depth']:>5} {r['width']:>6} {r['params']:>8} "
+              f"{r['flops']:>8} {r['build_seconds']:>9.2f} {r['cert_seconds']:>8.2f} {r['err_daqp']:>12.2e} "
+              f"{r['numpy_us']:>9.3f} {r['torch_us']:>10.3f} {r['daqp_us']:>9.1f} {r['speedup_numpy']:>8.0f} "
+              f"{r['single_us']:>12.1f}", flush=True)
+    if rows:
+        worst = min(rows, key=lambda r: r["speedup_numpy"])
+        print(f"# worst case: max error {max(r['err_daqp'] for r in rows):.2e}; speed-up over DAQP (numpy path) "
+              f"{worst['speedup_numpy']:.0f}x ({worst['problem']}); deepest {max(r['depth'] for r in rows)}; "
+              f"proven on {sum(r['proven'] for r in rows)} of {len(rows)}")
+    return rows
+
+
 def growth_rows(args) -> list[dict]:
     rows = []
     di = mpc2nn.systems.double_integrator()
@@ -129,8 +203,15 @@ def main(argv=None) -> int:
     ap.add_argument("--time-limit", type=float, default=300.0, help="seconds per enumeration")
     ap.add_argument("--states", type=int, default=2000, help="held-out states for the DAQP comparison")
     ap.add_argument("--problems", nargs="*", default=None, help="names (default: all cases)")
+    ap.add_argument("--no-network", action="store_true", help="leave the exact-network table out")
+    ap.add_argument("--network-max-regions", type=int, default=2000, help="largest partition given a network")
+    ap.add_argument("--network-states", type=int, default=None,
+                    help="held-out states for the network's DAQP comparison (default 100000, --small 2000)")
+    ap.add_argument("--batch", type=int, default=10_000, help="batch size of the throughput measurement")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
+    if args.network_states is None:
+        args.network_states = 2000 if args.small else 100_000
     try:
         import ppopt  # noqa: F401
 
@@ -154,11 +235,13 @@ def main(argv=None) -> int:
     print(head)
     print("-" * len(head))
     rows = []
+    parts = {}
     todo = cases(args.small)
     if args.problems:
         todo = {k: v for k, v in todo.items() if k in args.problems}
     for name, prob in todo.items():
         part = mpc2nn.critical_regions(prob, max_regions=args.max_regions, time_limit=args.time_limit)
+        parts[name] = (part, prob)
         err = max_error_vs_daqp(part, prob, args.states, 7) if have_daqp else float("nan")
         peer = {}
         if have_ppopt and part.complete:
@@ -191,6 +274,13 @@ def main(argv=None) -> int:
         if not r["complete"]:
             print(f"# {r['problem']}: {r['reason']}")
     out = dict(rows=rows)
+    if not args.no_network and have_daqp:
+        try:
+            import torch  # noqa: F401
+
+            out["networks"] = network_table(parts, args)
+        except ImportError:
+            print("# exact networks: torch is not installed (pip install 'mpc2nn[torch]')")
     if args.growth:
         print(f"\n{'growth':<40} {'n_x':>3} {'N':>3} {'regions':>8} {'pieces':>7} {'complete':>8} {'time [s]':>8}")
         out["growth"] = growth_rows(args)

@@ -67,14 +67,15 @@ DAQP_SETTINGS = DAQP_SETTINGS
 
 
 def __getattr__(name: str):
-    """``mpc2nn.unravel``, ``mpc2nn.explicit``, ``mpc2nn.MPCLayer``, ``mpc2nn.ImplicitLayer`` and
-    ``mpc2nn.differentiable`` load torch, so they are imported on first use.
+    """``mpc2nn.unravel``, ``mpc2nn.exact_network``, ``mpc2nn.ExactNetwork``, ``mpc2nn.explicit``,
+    ``mpc2nn.MPCLayer``, ``mpc2nn.ImplicitLayer`` and ``mpc2nn.differentiable`` load torch, so they are
+    imported on first use.
     """
     import importlib
 
-    if name in ("unravel", "explicit"):
+    if name in ("unravel", "exact_network", "ExactNetwork", "explicit"):
         module = importlib.import_module(".explicit", __name__)
-        return module if name == "explicit" else module.unravel
+        return module if name == "explicit" else getattr(module, name)
     if name in ("MPCLayer", "ImplicitLayer", "differentiable"):
         module = importlib.import_module(".differentiable", __name__)
         return module if name == "differentiable" else getattr(module, name)
@@ -93,7 +94,7 @@ __all__ = [
     # critical regions (the explicit law as a proven partition)
     "critical_regions", "Partition", "Region",
     # explicit networks and differentiable layers (torch, imported on first use)
-    "unravel", "MPCLayer", "ImplicitLayer",
+    "unravel", "exact_network", "ExactNetwork", "MPCLayer", "ImplicitLayer",
     # closed loop
     "simulate", "Trajectory", "Controller", "ControlAction", "MPCController", "ImplicitController",
     "ExplicitController", "FunctionController", "as_controller",

@@ -100,3 +100,7 @@ def test_exact_explicit_benchmark_small(tmp_path, capsys):
     rows = json.loads(out_json.read_text())["rows"]
     assert [r["problem"] for r in rows] == ["drummond2024_published", "double_integrator"]
     assert all(r["complete"] for r in rows) and rows[1]["regions"] == 39
+    nets = json.loads(out_json.read_text()).get("networks")
+    if nets is not None:  # torch and DAQP installed: the exact first-input networks' table
+        assert "max|u0-daqp|" in table and [r["problem"] for r in nets] == [r["problem"] for r in rows]
+        assert all(r["proven"] and r["err_daqp"] <= tol("vs_daqp") for r in nets)

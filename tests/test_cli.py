@@ -77,7 +77,7 @@ def test_no_subcommand_and_bad_arguments_exit_2(capfd):
     code, _, err = run(capfd, "validate", "builtin:double_integrator", "--samples", "0")
     assert code == 2 and "--samples: expected an integer >= 1" in err
     code, _, err = run(capfd, "unravel", "builtin:double_integrator")
-    assert code == 2 and "one of the arguments --depth --tol is required" in err
+    assert code == 2 and "one of the arguments --depth --tol --exact is required" in err
 
 
 # --- problem files --------------------------------------------------------------------------------------------

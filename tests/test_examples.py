@@ -285,3 +285,14 @@ def test_critical_regions(tmp_path, capsys):
     errs = [float(line.split()[-1]) for line in out.splitlines() if "max ‖U - U_daqp‖∞" in line]
     assert len(errs) == 2 and max(errs) < 1e-8
     assert (tmp_path / "critical_regions.png").stat().st_size > 10_000
+
+
+def test_exact_network(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("torch")
+    pytest.importorskip("daqp")
+    res = run_example("exact_network.py", "--small", "--output", str(tmp_path))
+    assert res["certificate"].proven and res["partition"].n_regions == 99
+    assert res["err_daqp"] <= tol("vs_daqp") and res["gap"] <= tol("vs_osqp") * 200  # states of size up to 200
+    assert "certificate: proven" in capsys.readouterr().out
+    assert (tmp_path / "exact_network.png").stat().st_size > 10_000

@@ -19,6 +19,7 @@ from ..implicit import compile as compile_network
 from ..io import load, problem_hash, save
 from ..problem import MPCProblem
 from ..reference import REFERENCE_SOLVERS, OSQPSession, solve_daqp
+from ..regions import critical_regions
 from ..status import Verdict
 from ._output import CommandLineError, Result, feature, fmt, output_path
 from ._problems import describe, load_problem, network_of, only_states, plant_of, problem_of
@@ -240,6 +241,8 @@ def cmd_bench(args: argparse.Namespace) -> Result:
 
 
 def cmd_unravel(args: argparse.Namespace) -> Result:
+    if getattr(args, "exact", False):
+        return _unravel_exact(args)
     unravel = feature("mpc2nn.explicit", "unravel", "unravelling")
     obj = load_problem(args.problem)
     problem = problem_of(obj)
@@ -272,6 +275,45 @@ def cmd_unravel(args: argparse.Namespace) -> Result:
     if args.tol is not None:
         text += ["", ("PASS" if data["passed"] else "FAIL") + f": max error {data['max_error']:.3e} on "
                  f"{args.samples} test states (tolerance {args.tol:g})"]
+    return Result(0 if data["passed"] else 1, data, text)
+
+
+def _unravel_exact(args: argparse.Namespace) -> Result:
+    """``mpc2nn unravel --exact``: critical regions, the exact first-input network, its certificate, a sampled
+    check against the exact solve on held-out states.
+    """
+    exact_network = feature("mpc2nn.explicit", "exact_network", "the exact network")
+    obj = load_problem(args.problem)
+    problem = problem_of(obj)
+    net = network_of(obj)
+    show = not (args.quiet or args.json)
+    budget = {k: v for k, v in (("max_regions", args.max_regions), ("time_limit", args.time_limit)) if v is not None}
+    part = critical_regions(net, progress=show, **budget)
+    data: dict[str, Any] = dict(problem=problem.name, regions=part.n_regions, complete=part.complete,
+                                partition_status=part.status, pieces=part.pieces.n_pieces, output=None)
+    text = [describe(problem) + f", m = {net.m} constraint rows",
+            f"critical regions: {part.n_regions} ({'complete' if part.complete else 'incomplete'}), "
+            f"{part.pieces.n_pieces} first-input pieces, {part.elapsed:.2f} s"]
+    if not part.complete:
+        data.update(proven=False, passed=False, reason=part.reason)
+        return Result(1, data, text + ["", f"FAIL: no exact network: {part.reason}"])
+    explicit = exact_network(part)
+    cert = explicit.certify()
+    X = sample(problem, args.samples, int(np.random.SeedSequence(args.seed).generate_state(1)[0]), show,
+               label="sampling (test)")
+    report = validate_in_chunks(explicit, systems.as_qp(problem), X, "exact", show)
+    data.update(depth=int(explicit.depth), width=int(explicit.width), params=int(explicit.n_params),
+                flops=int(explicit.flops), proven=bool(cert.proven), certificate_status=cert.status,
+                certificate_margin=cert.max_margin, samples=args.samples, seed=args.seed,
+                **report_data(report, VALIDATE_TOL))
+    data["passed"] = bool(data["passed"] and cert.proven)
+    text += [f"exact network: depth {explicit.depth}, width {explicit.width}, {explicit.n_params} parameters, "
+             f"{explicit.flops} flops per state", cert.summary(), "", report.summary()]
+    if args.output is not None:
+        data["output"] = save(explicit, output_path(args.output))
+        text.append(f"saved to {args.output}")
+    text += ["", ("PASS" if data["passed"] else "FAIL") + f": certificate {cert.status}; max error "
+             f"{data['max_error']:.3e} on {args.samples} sampled test states (tolerance {VALIDATE_TOL:g})"]
     return Result(0 if data["passed"] else 1, data, text)
 
 

@@ -142,12 +142,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("unravel", cmd_unravel, "Unravel the implicit network into an explicit feed-forward ReLU network "
             "(needs torch).", "with --tol: exit code 1 if the test states' max error exceeds it\n"
-            "example: mpc2nn unravel builtin:drummond2024_corrected --tol 1e-6 -o explicit.mpc2nn")
+            "example: mpc2nn unravel builtin:drummond2024_corrected --tol 1e-6 -o explicit.mpc2nn\n"
+            "         mpc2nn unravel builtin:double_integrator --exact -o exact.mpc2nn")
     p.add_argument("problem", metavar="PROBLEM", help=_PROBLEM_HELP)
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument("--depth", type=_positive_int, help="number of layers J")
     how.add_argument("--tol", type=_float_at_least(0.0, strict=True),
                      help="pick the depth for this max error on sampled states")
+    how.add_argument("--exact", action="store_true",
+                     help="the exact first-input network of the critical regions over the problem's sample box, "
+                          "proven by LP (exit code 1 if the partition is incomplete or the proof fails)")
+    p.add_argument("--max-regions", type=_positive_int, default=None,
+                   help="with --exact: budget of critical regions (default mpc2nn.regions.DEFAULT_MAX_REGIONS)")
+    p.add_argument("--time-limit", type=_float_at_least(0.0, strict=True), default=None,
+                   help="with --exact: seconds for the enumeration (default mpc2nn.regions.DEFAULT_TIME_LIMIT)")
     p.add_argument("--samples", type=_positive_int, default=1000,
                    help="states for choosing the depth and (others) for testing (default 1000)")
     p.add_argument("--seed", type=_nonnegative_int, default=0, help="seed of the sampling (default 0)")

@@ -33,9 +33,14 @@ def export_module(ex, output: str, dtype: str):
     if dtype not in ("float64", "float32"):
         raise ProblemDefinitionError(f"dtype: expected 'float64' or 'float32', got {dtype!r}")
     tdtype = getattr(torch, dtype)
+    # a network may output fewer columns than the sequence (an exact first-input network: n_out = n_u)
+    n_out = getattr(ex, "n_out", ex.n_U)
+    if output == "sequence" and n_out != ex.n_U:
+        raise ProblemDefinitionError(f"output: the network gives {n_out} outputs (the first input), not the "
+                                     f"sequence of {ex.n_U}; export it with output='control'")
     model = copy.deepcopy(ex).to(tdtype)
     model.set_dtype(tdtype)
-    select = np.eye(ex.n_U)[:, :ex.n_u] if output == "control" else np.eye(ex.n_U)
+    select = np.eye(n_out)[:, :ex.n_u] if output == "control" else np.eye(n_out)
 
     class Exported(torch.nn.Module):  # type: ignore[name-defined]  # torch is imported at run time
         def __init__(self):

@@ -39,11 +39,17 @@ Error bounds (:meth:`ExplicitNetwork.error_bound`) are per sample and
 rigorous up to floating-point rounding; see :func:`dual_gap_bound` for the
 a-posteriori bound used by every construction and :class:`ContractionCertificate`
 for the a-priori one.
+
+Exact networks are built differently: :func:`exact_network` takes a complete partition from
+:func:`mpc2nn.critical_regions` and writes its law as a lattice (max–min) of its distinct affine
+pieces, an :class:`ExactNetwork` of Linear+ReLU levels whose :meth:`~ExactNetwork.certify` proves by
+LP, region by region, that it *is* the MPC law on the partition's domain.
 """
 
 from ._admm import ADMM_SIGMA, RELAX_LADDER, RHO_LADDER, ADMMNetwork, ADMMOptions
 from ._base import ExplicitNetwork
 from ._bounds import ROUNDING_SLACK, dual_gap_bound
+from ._exact import ExactNetwork, exact_network
 from ._hybrid import HybridNetwork, HybridResult
 from ._lmi import LMIOptions, design_feedback
 from ._momentum import BETA_LADDER, MomentumNetwork, MomentumOptions
@@ -60,4 +66,4 @@ __all__ = ["unravel", "ExplicitNetwork", "PaperNetwork", "MomentumNetwork", "ADM
            "design_feedback", "dual_gap_bound", "throughput", "error_curve", "first_depth", "METHODS",
            "BETA_LADDER", "RHO_LADDER", "RELAX_LADDER", "MAX_DEPTH", "ROUNDING_SLACK", "ADMM_SIGMA",
            "CONSTRUCTIONS", "NETWORK_CLASSES", "Construction", "ConstructionOptions", "ADMMOptions",
-           "MomentumOptions", "PaperOptions", "LMIOptions"]
+           "MomentumOptions", "PaperOptions", "LMIOptions", "exact_network", "ExactNetwork"]

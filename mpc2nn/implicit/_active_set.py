@@ -555,6 +555,22 @@ class ActiveSetSolver:
         beyond rounding (against ``μᵀ|h|``), and the ball ``‖z̄‖ < -μᵀh/‖Ḡᵀμ‖₂`` that it clears of
         feasible points is :data:`FARKAS_RADIUS` times wider than the scale ``‖z̄₀‖ + max_{μ_i > 0} |h_i|/‖Ḡ_i‖``
         (``z0n`` (b,) is ``‖z̄₀‖``).
+
+        Parameters
+        ----------
+        mu : ndarray, shape (b, m)
+            Candidate multipliers (negative and non-finite entries count as 0).
+        h : ndarray, shape (b, m)
+            Right-hand sides ``w + Eθ - G z₀`` of the rows at the unconstrained minimiser ``z₀``.
+        z0n : ndarray, shape (b,)
+            ``‖z̄₀‖``, the size of the unconstrained minimiser in Cholesky coordinates.
+
+        Returns
+        -------
+        codes : ndarray of int8, shape (b,)
+            1 where ``μ`` proves infeasibility, else 2.
+        margins : ndarray, shape (b,)
+            ``-μᵀh/‖μ‖₁``.
         """
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             mu = np.where(np.isfinite(mu), np.maximum(mu, 0.0), 0.0)

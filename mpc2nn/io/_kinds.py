@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import require
+from .._checks import loaded_torch, require
 from ..exceptions import FileFormatError
 from ..implicit import ImplicitNetwork
 from ..interfaces import ExplicitLaw
 from ..problem import MPCProblem, Polytope, StageConstraint, problem_fields
 from ..qp import CondensedQP
-from ..regions import FACET_KINDS, ROW_KINDS, OpenFacet, Partition, Region
+from ..regions import FACET_KINDS, ROW_KINDS, Lattice, LatticeOutput, OpenFacet, Partition, Region
 from ._consistency import check_buffers
 
 __all__ = ["KINDS", "is_explicit"]
@@ -259,6 +259,51 @@ def _partition_from(arrays, fields) -> Partition:
                      open_facets=open_facets, elapsed=fields["elapsed"], scale=fields["scale"], **counts)
 
 
+def _is_exact(obj) -> bool:
+    """``obj`` is an exact network (:class:`~mpc2nn.explicit.ExactNetwork`; torch is loaded if it is one)."""
+    if not isinstance(obj, ExplicitLaw) or loaded_torch() is None:
+        return False
+    from .. import explicit
+
+    return isinstance(obj, explicit.ExactNetwork)
+
+
+def _exact_parts(ex) -> tuple[dict, dict]:
+    """The partition, the lattice (terms, groups and the witness cells) and every buffer of the network."""
+    p_arrays, p_fields = _partition_parts(ex.partition)
+    arrays = {f"partition.{k}": v for k, v in p_arrays.items()}
+    arrays.update({f"buffer.{k}": v.detach().cpu().numpy() for k, v in ex.state_dict().items()})
+    lat = ex.lattice
+    arrays["lattice.gain"], arrays["lattice.offset"] = lat.gain, lat.offset
+    for j, o in enumerate(lat.outputs):
+        arrays[f"lattice.{j}.groups"], arrays[f"lattice.{j}.group_ptr"] = _ragged(
+            [np.asarray(g, np.int64) for g in o.groups], ())
+        for name in ("cell_region", "cell_group", "path_ptr", "path_A", "path_b"):
+            arrays[f"lattice.{j}.{name}"] = getattr(o, name)
+    fields = dict(partition=p_fields, output=ex.output, dtype=str(ex._dtype).replace("torch.", ""),
+                  orientation=[o.orientation for o in lat.outputs], method=ex.method, depth=ex.depth)
+    return arrays, fields
+
+
+def _exact_from(arrays, fields):
+    """Rebuild the partition and the lattice, then the network from its saved buffers (bit for bit)."""
+    torch = require("torch", "torch")
+    from .. import explicit
+
+    part = _partition_from({k[len("partition."):]: v for k, v in arrays.items() if k.startswith("partition.")},
+                           fields["partition"])
+    outs = []
+    for j, orient in enumerate(fields["orientation"]):
+        g, ptr = arrays[f"lattice.{j}.groups"], arrays[f"lattice.{j}.group_ptr"]
+        outs.append(LatticeOutput(orientation=orient, groups=tuple(g[ptr[k]:ptr[k + 1]] for k in range(ptr.size - 1)),
+                                  **{name: arrays[f"lattice.{j}.{name}"] for name in
+                                     ("cell_region", "cell_group", "path_ptr", "path_A", "path_b")}))
+    lat = Lattice(gain=arrays["lattice.gain"], offset=arrays["lattice.offset"], output=fields["output"],
+                  outputs=tuple(outs))
+    buffers = {k[len("buffer."):]: v for k, v in arrays.items() if k.startswith("buffer.")}
+    return explicit.ExactNetwork.from_buffers(part, lat, buffers, getattr(torch, fields["dtype"]))
+
+
 def is_explicit(obj) -> bool:
     """``obj`` is an explicit network that the file format stores (a pure Linear+ReLU one)."""
     return isinstance(obj, ExplicitLaw) and obj.exportable
@@ -269,6 +314,7 @@ KINDS = {
     "MPCProblem": (lambda obj: isinstance(obj, MPCProblem), _problem_parts, _problem_from),
     "CondensedQP": (lambda obj: isinstance(obj, CondensedQP), _qp_parts, _qp_from),
     "ImplicitNetwork": (lambda obj: isinstance(obj, ImplicitNetwork), _network_parts, _network_from),
+    "ExactNetwork": (_is_exact, _exact_parts, _exact_from),  # before ExplicitNetwork: it is an explicit law too
     "ExplicitNetwork": (is_explicit, _explicit_parts, _explicit_from),
     "Partition": (lambda obj: isinstance(obj, Partition), _partition_parts, _partition_from),
 }
