@@ -124,15 +124,14 @@ class VerificationResult:
     status : str
         A :class:`~mpc2nn.status.Proof` value for both: the worse of the two.
     method : str
-        ``"partition"`` (one MILP per critical region, the law affine on it) or ``"kkt"`` (the QP's KKT
-        conditions with binaries for complementarity).
+        ``"partition"`` (a branch and bound of MILPs per critical region, the law affine on it).
     output : str
         ``"u0"`` (first input) or ``"U"`` (sequence).
     regions : tuple of RegionReport
-        Per region (method ``"partition"``) or per cell of the domain (method ``"kkt"``).
+        Per critical region.
     covered : bool
-        The polytopes bounded are proven to cover the region's feasible part (a complete partition, or
-        the KKT encoding); ``False``: the bounds hold on the regions found only.
+        The polytopes bounded are proven to cover the region's feasible part (a complete partition);
+        ``False``: the bounds hold on the regions found only (and the status is at best incomplete).
     certificate : str
         What "certified" rests on: the solvers, gaps and tolerances.
     reason : str

@@ -66,7 +66,7 @@ def run_tasks(graph, tasks: list[Task], best: np.ndarray, *, scheduler=None, wor
     """
     if scheduler is None and workers <= 1:
         return _loop(graph, tasks, best, _InProcess(), 1, time_left, on_result), 1
-    distributed = require("distributed", "dask")
+    distributed = require("distributed", "verify")
     cluster = None
     own_client = False
     if isinstance(scheduler, distributed.Client):

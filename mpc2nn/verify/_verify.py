@@ -14,6 +14,7 @@ from ..regions import Partition, critical_regions
 from ..status import Proof, Status
 from ._bab import DEFAULT_MAX_BINARIES, Objectives, Task, TaskOutcome
 from ._bounds import BOUND_SLACK
+from ._errors import PartitionRequiredError
 from ._graph import ReluGraph
 from ._milp import FEASIBILITY_TOL, MIP_ABS_GAP, MIP_REL_GAP
 from ._reference import Reference, as_graph, as_reference
@@ -35,13 +36,15 @@ DEFAULT_TIME_LIMIT = 600.0
 #: States sampled in the region first: their errors are the first lower bounds (which prune whole regions)
 #: and order the regions, largest sampled error first.
 DEFAULT_SAMPLES = 2000
-#: Methods: ``"auto"`` (the partition when one is given or found within the budget, else KKT),
-#: ``"partition"``, ``"kkt"``.
-METHODS = ("auto", "partition", "kkt")
-#: With ``method="auto"`` and no partition given, the share of the time limit the enumeration of
-#: critical regions may take before the KKT encoding is used instead.
-AUTO_PARTITION_SHARE = 0.25
-#: With ``method="auto"``, the largest partition enumerated (more regions: the KKT encoding).
+#: Methods: ``"auto"`` and ``"partition"`` (the same: one branch and bound per critical region of a
+#: partition, given or enumerated). The KKT encoding of the law (no partition, EVANQP-style binaries for
+#: complementarity) is not built: ``method="kkt"`` raises :class:`PartitionRequiredError`.
+METHODS = ("auto", "partition")
+#: With no partition given, the share of the time limit the enumeration of critical regions may take
+#: (the rest is for the branch and bound).
+AUTO_PARTITION_SHARE = 0.5
+#: With no partition given, the largest partition enumerated (more regions: the bounds hold on those found
+#: only, status incomplete).
 AUTO_MAX_REGIONS = 5000
 #: Witness candidates re-checked by the exact solver at the end (the best of each region, largest first).
 RECHECK_CANDIDATES = 64
@@ -56,9 +59,10 @@ def verify(network, reference, region=None, *, output: str = "u0", tol: float = 
     Bounds ``max ‖u_net(θ) - u_mpc(θ)‖∞`` over the feasible part of ``region`` from above (a proof: MILP
     and LP optimality of HiGHS, see :attr:`VerificationResult.certificate`) and from below (the error at
     a witness state, re-checked by the exact solver), and the same for the amount by which the network
-    leaves the input bounds. With a partition (critical regions) the law is affine on each region and each
-    region is a branch and bound over the network's ReLUs (stable ones need no binary); without one the
-    QP's KKT conditions enter the MILP with binaries for complementarity. See the theory page.
+    leaves the input bounds. The law is affine on each critical region of a partition (given, or enumerated
+    here by :func:`mpc2nn.critical_regions`), so each region is a branch and bound over the network's ReLUs
+    (stable ones need no binary). Verification without a partition (the QP's KKT conditions as binaries)
+    is not built. See the theory page.
 
     Parameters
     ----------
@@ -86,8 +90,8 @@ def verify(network, reference, region=None, *, output: str = "u0", tol: float = 
         A Dask scheduler address (``"tcp://host:8786"``) or client: the regions run on that cluster.
     workers : int
         Workers of a local Dask cluster started for the call (``1`` and no scheduler: in this process).
-    method : {"auto", "partition", "kkt"}
-        See :data:`METHODS`.
+    method : {"auto", "partition"}
+        See :data:`METHODS` (``"kkt"`` raises :class:`PartitionRequiredError`).
     max_binaries : int
         Cells with at most this many undecided ReLUs are solved as a MILP; larger ones are bisected.
     samples : int
@@ -109,21 +113,27 @@ def verify(network, reference, region=None, *, output: str = "u0", tol: float = 
         The network holds an operation that is not affine or a ReLU.
     NonFiniteError
         A weight or the region holds NaN or an infinity.
+    PartitionRequiredError
+        ``method="kkt"``: verification without a partition is not built.
 
     Examples
     --------
     >>> import mpc2nn, torch
-    >>> problem = mpc2nn.systems.drummond2024("corrected")
-    >>> part = mpc2nn.critical_regions(mpc2nn.compile(problem))
-    >>> law = part.regions[0]                      # a network equal to the law of one region, plus a bump
-    >>> net = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.ReLU(), torch.nn.Linear(1, 1)).double()
+    >>> _ = torch.manual_seed(0)
+    >>> part = mpc2nn.critical_regions(mpc2nn.compile(mpc2nn.systems.double_integrator()))
+    >>> net = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1)).double()
     >>> res = mpc2nn.verify(net, part, samples=200)
-    >>> res.status, bool(res.upper_bound >= res.lower_bound)  # doctest: +SKIP
-    ('proven', True)
+    >>> res.status, bool(res.lower_bound <= res.upper_bound), res.method
+    ('proven', True, 'partition')
     """
     start = time.perf_counter()
     if output not in ("u0", "U"):
         raise ProblemDefinitionError(f"output: expected 'u0' (first input) or 'U' (sequence), got {output!r}")
+    if method == "kkt":
+        raise PartitionRequiredError("method: 'kkt' (verification without a partition, the QP's KKT conditions "
+                                     "as binaries) is not built; pass a Partition from "
+                                     "mpc2nn.critical_regions(problem, region) as the reference, or leave "
+                                     "method='auto' and verify enumerates one")
     if method not in METHODS:
         raise ProblemDefinitionError(f"method: expected one of {METHODS}, got {method!r}")
     for name, v in (("tol", tol), ("rtol", rtol)):
@@ -151,45 +161,28 @@ def verify(network, reference, region=None, *, output: str = "u0", tol: float = 
     theta_region = make_region(qp, region)
     partition = ref.partition
     reasons: list[str] = []
-    if partition is None and method in ("auto", "partition"):
-        budget = None if time_limit is None else (float(time_limit) if method == "partition" else
-                                                  AUTO_PARTITION_SHARE * float(time_limit))
-        partition = critical_regions(ref.net, theta_region.given, time_limit=budget,
-                                     max_regions=AUTO_MAX_REGIONS if method == "auto" else 10_000, seed=seed)
-        if method == "auto" and not partition.complete:
-            reasons.append(f"the critical regions were not complete within the budget ({partition.n_regions} "
-                           "regions), so the KKT encoding was used")
-            partition = None
-    if method == "kkt":
-        partition = None
-    if partition is not None:
-        _check_domain(partition, theta_region)
+    if partition is None:
+        budget = None if time_limit is None else AUTO_PARTITION_SHARE * float(time_limit)
+        partition = critical_regions(ref.net, theta_region.given, time_limit=budget, max_regions=AUTO_MAX_REGIONS,
+                                     seed=seed)
+        if not partition.complete:
+            reasons.append(f"the critical regions enumerated within the budget are not complete "
+                           f"({partition.n_regions} regions); verification without a partition (the KKT encoding) "
+                           "is not built, so enumerate a complete one with mpc2nn.critical_regions(..., "
+                           "time_limit=...) and pass it")
+    _check_domain(partition, theta_region)
     u_lo, u_hi = _input_bounds(ref, output, n_cmp)
     rng = np.random.default_rng(seed)
-    if partition is not None:
-        tasks, sampled = _partition_tasks(graph, partition, theta_region, n_cmp, output, u_lo, u_hi, tol, rtol,
-                                          max_binaries, samples, rng)
-        used = "partition"
-        covered = bool(partition.complete)
-        if not covered:
-            reasons.append(f"the partition is not proven complete ({partition.reason}); the bounds hold on its "
-                           f"{partition.n_regions} regions only")
-        law = ("the affine law of each critical region (its KKT residual at most the exact solver's certificate, "
-               "1e-9 relative)")
-        cover = "critical region of the partition inside the region" + ("" if covered else
-                                                                         " (coverage NOT proven)")
-    else:
-        from ._kkt import kkt_tasks
-
-        tasks, sampled, kkt_note = kkt_tasks(graph, ref, theta_region, n_cmp, output, u_lo, u_hi, tol, rtol,
-                                             max_binaries, samples, rng, workers, time_left)
-        used = "kkt"
-        covered = kkt_note is None
-        if kkt_note is not None:
-            reasons.append(kkt_note)
-        law = ("the QP's KKT conditions (stationarity and primal feasibility as equalities and inequalities, "
-               "complementarity by one binary per row with big-M values proven by a MILP)")
-        cover = "cell of the region; infeasible states are excluded by the KKT conditions"
+    tasks, sampled = _partition_tasks(graph, partition, theta_region, n_cmp, output, u_lo, u_hi, tol, rtol,
+                                      max_binaries, samples, rng)
+    used = "partition"
+    covered = bool(partition.complete)
+    if not covered:
+        reasons.append(f"the partition is not proven complete ({partition.reason}); the bounds hold on its "
+                       f"{partition.n_regions} regions only")
+    law = ("the affine law of each critical region (its KKT residual at most the exact solver's certificate, "
+           "1e-9 relative)")
+    cover = "critical region of the partition inside the region" + ("" if covered else " (coverage NOT proven)")
     best = np.array([sampled["error"].max(initial=-np.inf), 0.0])
     done = [0]
 
@@ -314,7 +307,7 @@ def _partition_tasks(graph, partition: Partition, region: ThetaRegion, n_cmp: in
     law = partition.evaluate(X, "u0" if output == "u0" else "U") if X.shape[0] else np.zeros((0, n_cmp))
     y = graph.evaluate(X) if X.shape[0] else np.zeros((0, n_cmp))
     err = np.abs(y - law).max(axis=1, initial=0.0) if X.shape[0] else np.zeros(0)
-    vio = _violation(y, u_lo, u_hi)
+    vio = input_violation(y, u_lo, u_hi)
     per_region = np.full(partition.n_regions, -np.inf)
     np.maximum.at(per_region, where, err)
     tasks = []
@@ -333,7 +326,7 @@ def _partition_tasks(graph, partition: Partition, region: ThetaRegion, n_cmp: in
     return tasks, dict(X=X, error=err, violation=vio)
 
 
-def _violation(y: np.ndarray, u_lo, u_hi) -> np.ndarray:
+def input_violation(y: np.ndarray, u_lo, u_hi) -> np.ndarray:
     if u_lo is None or y.shape[0] == 0:
         return np.zeros(y.shape[0])
     return np.maximum(np.maximum(y - u_hi, u_lo - y).max(axis=1), 0.0)
@@ -362,7 +355,7 @@ def _recheck(graph, ref: Reference, region: ThetaRegion, outcomes, sampled, n_cm
         ok = sol.status == Status.SOLVED
         y = graph.evaluate(P)
         U = sol.U[:, :n_cmp]
-        vals = np.abs(y - U).max(axis=1) if g == 0 else _violation(y, u_lo, u_hi)
+        vals = np.abs(y - U).max(axis=1) if g == 0 else input_violation(y, u_lo, u_hi)
         vals = np.where(ok, vals, -np.inf)
         k = int(np.argmax(vals))
         if not np.isfinite(vals[k]):
