@@ -233,3 +233,30 @@ def test_time_limit_gives_an_incomplete_status_with_a_proven_bound(di):
     if res.status == Proof.INCOMPLETE:
         assert res.reason
     _check_against_daqp(problem, net, res, n_samples=2000)
+
+
+def test_command_line_verify_onnx_and_saved_network(tmp_path, capfd):
+    pytest.importorskip("onnx")
+    import json
+
+    from mpc2nn.cli import main
+
+    problem = mpc2nn.systems.double_integrator()
+    net = mpc2nn.unravel(mpc2nn.compile(problem), depth=2)
+    onnx_path = mpc2nn.deploy.to_onnx(net, tmp_path / "net.onnx")
+    saved = mpc2nn.save(net, tmp_path / "net.mpc2nn")
+    capfd.readouterr()
+    assert main(["verify", str(onnx_path), "builtin:double_integrator", "--quiet", "--samples", "100"]) == 0
+    assert "proven" in capfd.readouterr().out
+    code = main(["verify", str(saved), "builtin:double_integrator", "--json", "--samples", "100",
+                 "--box", "-1", "-1", "1", "1"])
+    data = json.loads(capfd.readouterr().out)
+    assert code == 0 and data["status"] == "proven"
+    w = np.array(data["error"]["witness"])
+    assert np.all(np.abs(w) <= 1.0)
+    ref = mpc2nn.solve_daqp(problem, w[None, :])
+    with torch.no_grad():
+        u = net(torch.as_tensor(w[None, :])).numpy()[0, 0]
+    assert abs(abs(u - ref.U[0, 0]) - data["error"]["lower"]) <= TOL["vs_daqp", "float64"]
+    assert main(["verify", str(saved), "builtin:double_integrator", "--box", "-1", "1"]) == 2
+    assert "--box" in capfd.readouterr().err

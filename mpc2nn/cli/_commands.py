@@ -24,7 +24,7 @@ from ._problems import describe, load_problem, network_of, only_states, plant_of
 from ._progress import Progress, chunks, report_data, sample, validate_in_chunks
 
 __all__ = ["cmd_compile", "cmd_validate", "cmd_simulate", "cmd_bench", "cmd_unravel", "cmd_export", "cmd_demo",
-           "VALIDATE_TOL"]
+           "cmd_verify", "VALIDATE_TOL"]
 
 #: Largest accepted ``‖U - U_ref‖∞`` of ``mpc2nn validate`` (default of ``--tol``) and of ``mpc2nn demo``
 #: (also on the closed-loop state gap, relative to ``max(1, max|x0|)``): 100 times the 1e-8 that the
@@ -213,6 +213,35 @@ def cmd_export(args: argparse.Namespace) -> Result:
     data = dict(input=args.file, kind=type(obj).__name__, format=args.format, output=str(written), bytes=size)
     return Result(0, data, [f"{type(obj).__name__} from {args.file} exported as {args.format} to {written} "
                              f"({size} bytes)"])
+
+
+def cmd_verify(args: argparse.Namespace) -> Result:
+    from ..verify import verify
+
+    obj = load_problem(args.problem)
+    net = network_of(obj)
+    network: Any = args.network
+    if Path(args.network).suffix.lower() != ".onnx":  # a .mpc2nn file of an explicit network
+        network = load(args.network)
+    region = None
+    if args.box is not None:
+        n = net.qp.n_theta
+        if len(args.box) != 2 * n:
+            raise CommandLineError(f"--box: expected 2·n_θ = {2 * n} numbers (the n_θ lower bounds, then the n_θ "
+                                   f"upper bounds), got {len(args.box)}")
+        region = (np.array(args.box[:n]), np.array(args.box[n:]))
+    show = not (args.quiet or args.json)
+    res = verify(network, net, region, tol=args.tol, rtol=args.rtol, time_limit=args.time_limit, progress=show,
+                 scheduler=args.scheduler, workers=args.workers, samples=args.samples, seed=args.seed)
+
+    def bound(b) -> dict:
+        return dict(upper=b.upper, lower=b.lower, gap=b.gap, witness=b.witness, status=b.status)
+
+    data = dict(network=res.network, problem=str(args.problem), status=res.status, method=res.method,
+                covered=res.covered, error=bound(res.error), violation=bound(res.violation), regions=len(res.regions),
+                cells=res.n_cells, milps=res.n_milps, lps=res.n_lps, workers=res.workers, seconds=res.elapsed,
+                reason=res.reason)
+    return Result(0 if res.status == "proven" else 1, data, [res.summary()])
 
 
 def cmd_demo(args: argparse.Namespace) -> Result:
