@@ -122,7 +122,18 @@ class ReluGraph:
 
     # --- evaluation ---------------------------------------------------------------------------------
     def values(self, theta) -> list:
-        """Every node's value at the points ``theta`` (B, n_in): a list of ``(B, size)`` float64 arrays."""
+        """Every node's value at the points ``theta``.
+
+        Parameters
+        ----------
+        theta : array_like, shape (B, n_in)
+            The points (a single point (n_in,) is promoted to B = 1).
+
+        Returns
+        -------
+        list of ndarray
+            One ``(B, size)`` float64 array per node.
+        """
         theta = np.atleast_2d(np.asarray(theta, float))
         if theta.shape[1] != self.n_in:
             raise ShapeError(f"theta: expected shape (B, n_θ) = (B, {self.n_in}), got {theta.shape}")
@@ -140,7 +151,17 @@ class ReluGraph:
         return vals
 
     def evaluate(self, theta) -> np.ndarray:
-        """``(B, n_out)`` output at the points ``theta`` (B, n_in), in float64 (chunks of :data:`EVALUATE_CHUNK`)."""
+        """The output at the points ``theta``, in float64 (chunks of :data:`EVALUATE_CHUNK` points).
+
+        Parameters
+        ----------
+        theta : array_like, shape (B, n_in)
+            The points (a single point (n_in,) is promoted to B = 1).
+
+        Returns
+        -------
+        ndarray, shape (B, n_out)
+        """
         theta = np.atleast_2d(np.asarray(theta, float))
         out = np.empty((theta.shape[0], self.n_out))
         live = self._live
