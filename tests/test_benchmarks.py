@@ -100,3 +100,18 @@ def test_exact_explicit_benchmark_small(tmp_path, capsys):
     rows = json.loads(out_json.read_text())["rows"]
     assert [r["problem"] for r in rows] == ["drummond2024_published", "double_integrator"]
     assert all(r["complete"] for r in rows) and rows[1]["regions"] == 39
+
+
+def test_verify_benchmark_small(tmp_path, capsys):
+    pytest.importorskip("torch")
+    pytest.importorskip("daqp")
+    main = runpy.run_path(str(BENCH / "verify.py"), run_name="bench")["main"]
+    out_json = tmp_path / "verify.json"
+    main(["--small", "--samples", "500", "--json", str(out_json)])
+    table = capsys.readouterr().out
+    assert "double_integrator" in table and "up/low" in table and "sampled" in table
+    rows = json.loads(out_json.read_text())["rows"]
+    assert [r["network"] for r in rows] == ["unrolled J=3", "MLP 2x[16]"]
+    for r in rows:
+        # the proven bound is at least the best sampled error (the peer), and at least the witness's error
+        assert r["lower"] <= r["upper"] and r["sampled"] <= r["upper"] + tol("verify_bound")
