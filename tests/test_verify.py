@@ -260,3 +260,27 @@ def test_command_line_verify_onnx_and_saved_network(tmp_path, capfd):
     assert abs(abs(u - ref.U[0, 0]) - data["error"]["lower"]) <= TOL["vs_daqp", "float64"]
     assert main(["verify", str(saved), "builtin:double_integrator", "--box", "-1", "1"]) == 2
     assert "--box" in capfd.readouterr().err
+
+
+def test_polytope_region_and_the_whole_sequence(di):
+    """A triangle of states (a Polytope) and ``output="U"`` (the network outputs N·n_u values): the bound on
+    the sequence covers DAQP-sampled sequence errors inside the triangle and is at least the first input's."""
+    problem, part = di
+    net = mpc2nn.unravel(mpc2nn.compile(problem), depth=2)
+    tri = mpc2nn.problem.Polytope(np.array([[-1.0, 0.0], [0.0, -1.0], [1.0, 1.0]]), np.array([1.0, 1.0, 1.0]))
+    res_u = mpc2nn.verify(net, part, tri, output="U", samples=100)
+    res_0 = mpc2nn.verify(net, part, tri, samples=100)
+    assert res_u.status == Proof.PROVEN and res_0.status == Proof.PROVEN
+    assert res_u.upper_bound >= res_0.lower_bound
+    X = mpc2nn.sample_states(problem, 3000, seed=14, box=(-np.ones(2), np.ones(2)))
+    X = X[np.all(X @ tri.C.T <= tri.d, axis=1)]
+    ref = mpc2nn.solve_daqp(problem, X)
+    with torch.no_grad():
+        U = net(torch.as_tensor(X.copy())).numpy()
+    err = np.abs(U - ref.U).max(axis=1)[ref.feasible]
+    assert err.max() <= res_u.upper_bound + TOL["verify_bound", "float64"]
+    assert np.all(res_u.witness @ tri.C.T <= tri.d + TOL["feasibility", "float64"])
+    wref = mpc2nn.solve_daqp(problem, res_u.witness[None, :])
+    with torch.no_grad():
+        Uw = net(torch.as_tensor(np.array(res_u.witness[None, :]))).numpy()
+    assert abs(np.abs(Uw - wref.U).max() - res_u.lower_bound) <= TOL["vs_daqp", "float64"]
