@@ -284,3 +284,21 @@ def test_polytope_region_and_the_whole_sequence(di):
     with torch.no_grad():
         Uw = net(torch.as_tensor(np.array(res_u.witness[None, :]))).numpy()
     assert abs(np.abs(Uw - wref.U).max() - res_u.lower_bound) <= TOL["vs_daqp", "float64"]
+
+
+def test_gallery_example_small(tmp_path):
+    pytest.importorskip("matplotlib")
+    import runpy
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "verify_network.py"
+    try:
+        results = runpy.run_path(str(path), run_name="example")["main"](["--small", "--output", str(tmp_path)])
+    finally:
+        import sys
+
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is not None:
+            plt.close("all")
+    assert all(r.status == Proof.PROVEN and r.lower_bound <= r.upper_bound for r in results.values())
+    assert (tmp_path / "verify_network.png").stat().st_size > 10_000
