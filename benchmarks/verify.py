@@ -83,19 +83,21 @@ def main(argv=None) -> dict:
     parser.add_argument("--small", action="store_true", help="the double integrator, J = 3 and a 2x[16] MLP, "
                         "2000 samples: a few seconds")
     parser.add_argument("--problems", nargs="+", help="names from mpc2nn.systems.all_problems()")
-    parser.add_argument("--depths", type=int, nargs="+", help="unrolled depths (default 10 30 100)")
-    parser.add_argument("--mlps", nargs="+", help="MLP shapes LAYERSxWIDTH (default 2x16 3x32)")
+    parser.add_argument("--depths", type=int, nargs="*", help="unrolled depths (default 10 30 100; none: "
+                        "no unrolled network)")
+    parser.add_argument("--mlps", nargs="*", help="MLP shapes LAYERSxWIDTH (default 2x16 3x32; none: no MLP)")
     parser.add_argument("--samples", type=int, help="states sampled by the peer (default 100000)")
     parser.add_argument("--time-limit", type=float, default=120.0, help="seconds per verification (default 120)")
-    parser.add_argument("--workers", type=int, nargs="+", default=[], help="Dask worker counts for the speed-up")
+    parser.add_argument("--workers", type=int, nargs="+", default=[],
+                        help="Dask worker counts for the speed-up (on the first network of each problem)")
     parser.add_argument("--json", help="write the results to this file")
     args = parser.parse_args(argv)
     small = args.small
     problems = args.problems or (["double_integrator"] if small else
                                  ["drummond2024_corrected", "double_integrator", "inverted_pendulum"])
-    depths = args.depths or ([3] if small else [10, 30, 100])
-    mlps = [tuple([int(w)] * int(k)) for k, w in (s.split("x") for s in (args.mlps or (["2x16"] if small else
-                                                                                        ["2x16", "3x32"])))]
+    depths = args.depths if args.depths is not None else ([3] if small else [10, 30, 100])
+    mlps = [tuple([int(w)] * int(k)) for k, w in (s.split("x") for s in (
+        args.mlps if args.mlps is not None else (["2x16"] if small else ["2x16", "3x32"])))]
     n_samples = args.samples or (2000 if small else 100_000)
     train_steps = 200 if small else 1500
     threads = os.environ.get("OMP_NUM_THREADS", "unset")
