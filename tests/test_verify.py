@@ -166,8 +166,11 @@ def test_random_two_state_problem_with_a_perturbed_network():
 
 def test_problem_as_reference_enumerates_the_partition(di, di_mlp, di_mlp_result):
     problem, part = di
-    a = mpc2nn.verify(di_mlp, problem, samples=200)
+    seen = []
+    a = mpc2nn.verify(di_mlp, problem, samples=200, progress=seen.append)
     b = di_mlp_result
+    assert [p["done"] for p in seen] == list(range(1, len(a.regions) + 1))
+    assert all(p["total"] == len(a.regions) and p["error_lower"] <= a.upper_bound for p in seen)
     assert a.covered and a.status == Proof.PROVEN
     assert abs(a.upper_bound - b.upper_bound) <= max(a.tol, a.rtol * a.upper_bound)
 
@@ -196,6 +199,18 @@ def test_dask_local_cluster_gives_the_serial_bound(di, di_mlp, di_mlp_result):
     _check_against_daqp(problem, di_mlp, parallel)
 
 
+@pytest.mark.slow
+def test_dask_scheduler_address_runs_on_that_cluster(di, di_mlp, di_mlp_result):
+    """The same code path given the address of a running scheduler (a local cluster started here)."""
+    distributed = pytest.importorskip("distributed")
+    problem, part = di
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None,
+                                  silence_logs=40) as cluster:
+        res = mpc2nn.verify(di_mlp, part, samples=200, scheduler=cluster.scheduler_address)
+    assert res.workers == 2 and res.status == Proof.PROVEN
+    assert abs(res.upper_bound - di_mlp_result.upper_bound) <= max(res.tol, res.rtol * res.upper_bound)
+
+
 def test_bad_inputs_raise_named_errors(di, di_mlp, tmp_path):
     problem, part = di
     with pytest.raises(PartitionRequiredError, match="critical_regions"):
@@ -221,6 +236,13 @@ def test_bad_inputs_raise_named_errors(di, di_mlp, tmp_path):
         mpc2nn.verify(di_mlp, part, region=(np.full(2, -50.0), np.full(2, 50.0)))
     with pytest.raises(Mpc2nnError):
         mpc2nn.verify(di_mlp, part, region=(np.array([np.nan, 0.0]), np.ones(2)))
+    with pytest.raises(ProblemDefinitionError, match="progress"):
+        mpc2nn.verify(di_mlp, part, progress="yes")
+    with pytest.raises(ProblemDefinitionError, match="output"):
+        mpc2nn.verify(di_mlp, part, output="u1")
+    if __import__("importlib").util.find_spec("distributed") is not None:
+        with pytest.raises(ProblemDefinitionError, match="scheduler"):
+            mpc2nn.verify(di_mlp, part, samples=10, scheduler=8786)
 
 
 def test_time_limit_gives_an_incomplete_status_with_a_proven_bound(di):
