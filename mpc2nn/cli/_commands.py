@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -215,6 +217,20 @@ def cmd_export(args: argparse.Namespace) -> Result:
                              f"({size} bytes)"])
 
 
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """Send what is written to file descriptor 1 (by C code too) to descriptor 2 for the duration."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def cmd_verify(args: argparse.Namespace) -> Result:
     from ..verify import verify
 
@@ -231,8 +247,10 @@ def cmd_verify(args: argparse.Namespace) -> Result:
                                    f"upper bounds), got {len(args.box)}")
         region = (np.array(args.box[:n]), np.array(args.box[n:]))
     show = not (args.quiet or args.json)
-    res = verify(network, net, region, tol=args.tol, rtol=args.rtol, time_limit=args.time_limit, progress=show,
-                 scheduler=args.scheduler, workers=args.workers, samples=args.samples, seed=args.seed)
+    with _stdout_to_stderr():  # HiGHS's MILP code can print a debug line on the C stdout: keep --json clean
+        res = verify(network, net, region, tol=args.tol, rtol=args.rtol, time_limit=args.time_limit,
+                     progress=show, scheduler=args.scheduler, workers=args.workers, samples=args.samples,
+                     seed=args.seed)
 
     def bound(b) -> dict:
         return dict(upper=b.upper, lower=b.lower, gap=b.gap, witness=b.witness, status=b.status)
