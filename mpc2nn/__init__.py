@@ -3,11 +3,12 @@
 The pipeline reads left to right: :class:`MPCProblem` → :func:`condense` →
 :func:`compile` (implicit network, exact :meth:`~ImplicitNetwork.solve`) →
 :func:`critical_regions` (the explicit law as a proven partition) → explicit networks
-(``mpc2nn.unravel``, needs torch). ``import mpc2nn`` needs only numpy, scipy and osqp;
+(``mpc2nn.unravel``, needs torch) → :func:`verify` (the proven worst-case error of a network against the
+MPC law). ``import mpc2nn`` needs only numpy, scipy and osqp;
 torch, matplotlib and cvxpy are imported where used.
 """
 
-from . import converse, export, oracle, plotting, regions, sets, systems
+from . import converse, export, oracle, plotting, regions, sets, systems, verify  # verify: a callable module
 from ._version import __version__  # noqa: F401  (the package version, mpc2nn.__version__)
 from .evaluation import (
     ControlAction,
@@ -93,6 +94,8 @@ __all__ = [
     "sample_states", "validate", "ValidationReport", "cross_check", "CrossCheck",
     # critical regions (the explicit law as a proven partition)
     "critical_regions", "Partition", "Region",
+    # verification of a network against the MPC law (mpc2nn.verify is callable)
+    "verify",
     # explicit networks and differentiable layers (torch, imported on first use)
     "unravel", "exact_network", "ExactNetwork", "MPCLayer", "ImplicitLayer",
     # closed loop

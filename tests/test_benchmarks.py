@@ -104,3 +104,18 @@ def test_exact_explicit_benchmark_small(tmp_path, capsys):
     if nets is not None:  # torch and DAQP installed: the exact first-input networks' table
         assert "max|u0-daqp|" in table and [r["problem"] for r in nets] == [r["problem"] for r in rows]
         assert all(r["proven"] and r["err_daqp"] <= tol("vs_daqp") for r in nets)
+
+
+def test_verify_benchmark_small(tmp_path, capsys):
+    pytest.importorskip("torch")
+    pytest.importorskip("daqp")
+    main = runpy.run_path(str(BENCH / "verify.py"), run_name="bench")["main"]
+    out_json = tmp_path / "verify.json"
+    main(["--small", "--samples", "500", "--json", str(out_json)])
+    table = capsys.readouterr().out
+    assert "double_integrator" in table and "up/low" in table and "sampled" in table
+    rows = json.loads(out_json.read_text())["rows"]
+    assert [r["network"] for r in rows] == ["unrolled J=3", "MLP 2x[16]"]
+    for r in rows:
+        # the proven bound is at least the best sampled error (the peer), and at least the witness's error
+        assert r["lower"] <= r["upper"] and r["sampled"] <= r["upper"] + tol("verify_bound")

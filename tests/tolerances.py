@@ -19,6 +19,10 @@ TOL = {
     ("vs_osqp", "float64"): 1e-8,
     # exact implicit solve vs DAQP (exact active set); seen 4.4e-12
     ("vs_daqp", "float64"): 1e-8,
+    # a network's error sampled against DAQP vs mpc2nn.verify's certified upper bound: DAQP's agreement
+    # (vs_daqp) plus the slack HiGHS's 1e-9 feasibility tolerance leaves in a MILP bound (the certificate
+    # text: about 1e-9 times the big-M values, at most 1e-6 of u for M <= 1e3)
+    ("verify_bound", "float64"): 1e-6,
     # the acceptance bound on |U - U_ref|; seen 1.9e-7 (OSQP on the condensed form,
     # test_qp) and 1.2e-7 (the cvxpy reference's OSQP vs its DAQP)
     ("acceptance", "float64"): 1e-6,

@@ -20,6 +20,7 @@ from ._commands import (
     cmd_simulate,
     cmd_unravel,
     cmd_validate,
+    cmd_verify,
 )
 from ._output import Result
 
@@ -190,6 +191,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of those states (default 0)")
     p.add_argument("-o", "--output", type=Path, help="save the recovered QP (with --mpc: the MPC problem, where "
                    "one was read) to this .mpc2nn file")
+
+    p = add("verify", cmd_verify, "Prove the worst-case error of a ReLU network against the MPC law over a box "
+            "of states, and its input-bound violation (needs torch; MILPs by HiGHS).",
+            "exit code 1 if the bounds are not proven and closed within the time limit\n"
+            "example: mpc2nn verify controller.onnx builtin:double_integrator --box -5 -2 5 2\n"
+            "cluster: --scheduler tcp://HOST:8786 (a running dask scheduler) or --workers K (a local cluster)")
+    p.add_argument("network", metavar="NETWORK", help="an .onnx file (mpc2nn export --format onnx) or a .mpc2nn "
+                   "file of an explicit network (mpc2nn unravel -o)")
+    p.add_argument("problem", metavar="PROBLEM", help=_PROBLEM_HELP)
+    p.add_argument("--box", type=float, nargs="+", metavar="B",
+                   help="the states verified: n_θ lower bounds then n_θ upper bounds (default the sample box)")
+    p.add_argument("--tol", type=_float_at_least(0.0, strict=False), default=1e-9,
+                   help="absolute gap at which the bound counts as closed (default 1e-9)")
+    p.add_argument("--rtol", type=_float_at_least(0.0, strict=False), default=1e-3,
+                   help="relative gap at which the bound counts as closed (default 1e-3)")
+    p.add_argument("--time-limit", type=_float_at_least(0.0, strict=True), default=600.0,
+                   help="seconds for the whole verification (default 600)")
+    p.add_argument("--scheduler", help="address of a Dask scheduler (tcp://HOST:8786): the regions run there")
+    p.add_argument("--workers", type=_positive_int, default=1,
+                   help="workers of a local Dask cluster (default 1: in this process)")
+    p.add_argument("--samples", type=_positive_int, default=2000, help="states sampled first (default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampling (default 0)")
 
     p = add("demo", cmd_demo, "The quick-start demo: the paper's corrected example as an exact network, "
             "validated against OSQP, closed loop plotted.", "example: mpc2nn demo --output out/ --small")

@@ -1,0 +1,205 @@
+"""The result of :func:`~mpc2nn.verify`: :class:`VerificationResult`, :class:`Bound`, :class:`RegionReport`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._checks import frozen
+from ..exceptions import ProblemDefinitionError
+from ..status import Proof
+
+__all__ = ["Bound", "RegionReport", "VerificationResult", "CERTIFICATE_TEXT"]
+
+#: What the word "certified" rests on, as stored in :attr:`VerificationResult.certificate`.
+CERTIFICATE_TEXT = (
+    "The upper bound is the largest of: HiGHS's MILP dual bounds (mip_rel_gap {rel:g}, mip_abs_gap {abs:g}) and "
+    "LP optima over the cells of a branch and bound, each an upper bound on the objective over its cell; the "
+    "cells cover every {cover}. HiGHS works in floating point with primal, dual and integrality (MIP "
+    "feasibility) tolerances {feas:g}: a point that violates a row by less counts as feasible, so the bound is "
+    "that of the network and the law up to that slack (about {feas:g} times the big-M values, at most 1e-6 of u "
+    "for M <= 1e3), and it is not an exact-arithmetic proof. ReLU bounds are widened by {slack:g} relative to "
+    "cover their own rounding. The reference law is {law}. The lower bound is the error at the witness state, "
+    "with the network evaluated in float64 and the MPC law by the exact solver's certified solution there.")
+
+
+def _check_status(status: str) -> str:
+    allowed = (str(Proof.PROVEN), str(Proof.INCOMPLETE), str(Proof.FAILED))
+    if status not in allowed:
+        raise ProblemDefinitionError(f"status: expected one of {allowed}, got {status!r}")
+    return status
+
+
+@dataclass(frozen=True, kw_only=True)
+class Bound:
+    """A verified quantity: a proven upper bound and a re-checked lower bound with its witness.
+
+    Attributes
+    ----------
+    upper : float
+        Proven upper bound (``inf`` where none was proven).
+    lower : float
+        Lower bound: the quantity at :attr:`witness`, re-checked (``-inf``, witness NaN, when no point was
+        found; 0 for a violation, which is never negative).
+    witness : ndarray, shape (n_θ,)
+        The state (parameter vector) where :attr:`lower` is attained.
+    status : str
+        A :class:`~mpc2nn.status.Proof` value: ``"proven"`` (the bound is proven and the gap closed to the
+        tolerance), ``"incomplete"`` (the bound is proven, the gap is not closed or not everything was
+        covered), ``"failed"`` (a solver failed: no bound).
+    """
+
+    upper: float
+    lower: float
+    witness: np.ndarray
+    status: str
+
+    def __post_init__(self):
+        object.__setattr__(self, "witness", frozen(np.asarray(self.witness, float)))
+        object.__setattr__(self, "status", _check_status(self.status))
+        object.__setattr__(self, "upper", float(self.upper))
+        object.__setattr__(self, "lower", float(self.lower))
+
+    @property
+    def gap(self) -> float:
+        """``upper - lower`` (``inf`` without a bound)."""
+        return self.upper - self.lower if np.isfinite(self.upper) and np.isfinite(self.lower) else np.inf
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegionReport:
+    """What one polytope of the verification (a critical region, or a cell of the domain) proved.
+
+    Attributes
+    ----------
+    index : int
+        The region's index in the partition (or the cell's).
+    error_upper : float
+        Proven bound on the error over the polytope's part of the region (a region pruned because its
+        bound fell below the best error found elsewhere reports that bound); ``-inf`` when the polytope
+        holds no point of the region.
+    error_lower : float
+        The largest error found in it (``-inf`` when none was evaluated).
+    violation_upper, violation_lower : float
+        The same for the input-bound violation (``nan`` without input bounds).
+    status : str
+        A :class:`~mpc2nn.status.Proof` value for this polytope.
+    cells, milps, lps : int
+        Cells of its branch and bound, MILPs and LPs solved.
+    max_binaries : int
+        Largest number of undecided ReLUs on one of its cells.
+    elapsed : float
+        Seconds.
+    message : str
+        Limits hit or solver messages.
+    """
+
+    index: int
+    error_upper: float
+    error_lower: float
+    violation_upper: float
+    violation_lower: float
+    status: str
+    cells: int
+    milps: int
+    lps: int
+    max_binaries: int
+    elapsed: float
+    message: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerificationResult:
+    """The worst-case error of a network against the MPC law over a region, and its input-bound violation.
+
+    Attributes
+    ----------
+    error : Bound
+        ``max ‖u_net(θ) - u_mpc(θ)‖∞`` over the region's feasible part (of the first input, or of the whole
+        sequence with ``output="U"``).
+    violation : Bound
+        ``max over θ of max_j max(u_net,j - u_max,j, u_min,j - u_net,j, 0)``, the amount by which the
+        network leaves the input bounds over the same set (``nan`` bounds where the problem has none).
+    status : str
+        A :class:`~mpc2nn.status.Proof` value for both: the worse of the two.
+    method : str
+        ``"partition"`` (a branch and bound of MILPs per critical region, the law affine on it).
+    output : str
+        ``"u0"`` (first input) or ``"U"`` (sequence).
+    regions : tuple of RegionReport
+        Per critical region.
+    covered : bool
+        The polytopes bounded are proven to cover the region's feasible part (a complete partition);
+        ``False``: the bounds hold on the regions found only (and the status is at best incomplete).
+    certificate : str
+        What "certified" rests on: the solvers, gaps and tolerances.
+    reason : str
+        Why the status is what it is, and what to try.
+    tol, rtol : float
+        The gap tolerance: proven when ``upper - lower <= max(tol, rtol·upper)``.
+    elapsed : float
+        Seconds.
+    n_cells, n_milps, n_lps : int
+        Totals over the regions.
+    workers : int
+        Dask workers used (1: in this process).
+    network : str
+        What the network was read from, and its size.
+    """
+
+    error: Bound
+    violation: Bound
+    status: str
+    method: str
+    output: str
+    regions: tuple
+    covered: bool
+    certificate: str
+    reason: str
+    tol: float
+    rtol: float
+    elapsed: float
+    n_cells: int
+    n_milps: int
+    n_lps: int
+    workers: int
+    network: str
+
+    def __post_init__(self):
+        object.__setattr__(self, "status", _check_status(self.status))
+        object.__setattr__(self, "regions", tuple(self.regions))
+
+    @property
+    def upper_bound(self) -> float:
+        """Proven upper bound on the error (:attr:`error`'s ``upper``)."""
+        return self.error.upper
+
+    @property
+    def lower_bound(self) -> float:
+        """The error at :attr:`witness` (re-checked by the exact solver)."""
+        return self.error.lower
+
+    @property
+    def witness(self) -> np.ndarray:
+        """``(n_θ,)`` state where :attr:`lower_bound` is attained."""
+        return self.error.witness
+
+    @property
+    def gap(self) -> float:
+        """``upper_bound - lower_bound``."""
+        return self.error.gap
+
+    def summary(self) -> str:
+        """The bounds, the status and the counts in a few lines."""
+        def line(name: str, b: Bound) -> str:
+            return (f"  {name:<18} upper {b.upper:.6e}  lower {b.lower:.6e}  gap {b.gap:.2e}  [{b.status}]  "
+                    f"witness {np.array2string(b.witness, precision=6)}")
+
+        return "\n".join([
+            f"verification of {self.network} ({self.method}, output {self.output}): {self.status}",
+            line("error", self.error), line("input violation", self.violation),
+            f"  {len(self.regions)} regions, {self.n_cells} cells, {self.n_milps} MILPs, {self.n_lps} LPs, "
+            f"{self.workers} worker(s), {self.elapsed:.2f} s" + ("" if self.covered else
+                                                                    "; coverage NOT proven"),
+            f"  {self.reason}"])
