@@ -235,6 +235,8 @@ def test_closed_loop_and_validate(di):
     assert np.abs(traj.inputs - ref.inputs).max() <= tol("vs_osqp")
     report = mpc2nn.validate(net, prob, mpc2nn.sample_states(prob, 200, seed=109), reference="daqp")
     assert report.error.max() <= tol("vs_daqp")
+    with pytest.raises(mpc2nn.ProblemDefinitionError, match="record_residuals: ExactNetwork has no layer residuals"):
+        mpc2nn.ExplicitController(net, record_residuals=True)
 
 
 def test_cli_unravel_exact(tmp_path, capfd):

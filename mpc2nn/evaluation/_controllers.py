@@ -182,6 +182,10 @@ class ExplicitController:
 
     def __init__(self, explicit, *, warm_start: bool = False, record_residuals: bool = False):
         self.explicit, self.warm_start, self.record_residuals = explicit, warm_start, record_residuals
+        if record_residuals and not callable(getattr(explicit, "history", None)):
+            raise ProblemDefinitionError(
+                f"record_residuals: {type(explicit).__name__} has no layer residuals to record (it is not an "
+                "unrolled iteration); pass record_residuals=False")
         qp = self.qp = explicit.net.qp
         self.problem = qp.problem if qp.problem is not None else qp
         self.n_u = explicit.n_u
