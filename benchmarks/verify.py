@@ -1,8 +1,9 @@
 """Verification (``mpc2nn.verify``) of network controllers against the MPC law, against sampling.
 
 For each problem (the paper's corrected example, the double integrator, the inverted pendulum) and each
-network (ADMM networks unrolled at ``--depths`` layers, ReLU MLPs of ``--mlps`` widths trained by imitation
-of DAQP's first input on sampled states), in the same run:
+network (the exact first-input network of the partition where it is complete, ADMM networks unrolled at
+``--depths`` layers, ReLU MLPs of ``--mlps`` widths trained by imitation of DAQP's first input on sampled
+states), in the same run:
 
 * ``mpc2nn.verify`` over the problem's sample box (critical regions enumerated first, their time
   included): the proven upper bound on ``max ‖u_net - u_mpc‖∞`` (first input), the lower bound at the
@@ -12,7 +13,6 @@ of DAQP's first input on sampled states), in the same run:
 * with ``--workers 1 2 4``: the verification of the first network per problem on local Dask clusters of
   that many single-threaded workers (the same bound, and the speed-up over one worker).
 
-No exact explicit network is built by mpc2nn yet, so the issue's "exact network" row is not here.
 Float64 throughout; thread count and the batch size of the sampling are printed. Usage::
 
     python benchmarks/verify.py [--small] [--json out.json] [--workers 1 2 4] [--time-limit 120]
@@ -69,8 +69,8 @@ def sampled_error(problem, law, net, n, seed):
     return float(err.max(initial=0.0)), int(ok.sum()), time.perf_counter() - t
 
 
-def networks(problem, law, depths, mlps, train_steps):
-    out = []
+def networks(problem, law, part, depths, mlps, train_steps):
+    out = [("exact", mpc2nn.exact_network(part))] if part.complete else []
     for d in depths:
         out.append((f"unrolled J={d}", mpc2nn.unravel(law, depth=d)))
     for hidden in mlps:
@@ -116,7 +116,7 @@ def main(argv=None) -> dict:
         t = time.perf_counter()
         part = mpc2nn.critical_regions(law, time_limit=args.time_limit)
         t_part = time.perf_counter() - t
-        nets = networks(problem, law, depths, mlps, train_steps)
+        nets = networks(problem, law, part, depths, mlps, train_steps)
         for label, net in nets:
             res = mpc2nn.verify(net, part, time_limit=args.time_limit)
             samp, n_ok, t_samp = sampled_error(problem, law, net, n_samples, seed=7)
