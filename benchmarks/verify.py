@@ -104,8 +104,8 @@ def main(argv=None) -> dict:
     print(f"mpc2nn.verify vs sampling; float64; {n_samples} sampled states per network (one batch); "
           f"OMP_NUM_THREADS={threads}; {platform.processor() or platform.machine()}; time limit "
           f"{args.time_limit:g} s per verification")
-    header = (f"{'problem':<24}{'network':<16}{'ReLUs':>7}{'upper':>12}{'lower':>12}{'up/low':>9}{'sampled':>12}"
-              f"{'up/samp':>9}{'status':>12}{'t verify':>10}{'t sample':>10}")
+    header = (f"{'problem':<24}{'network':<16}{'ReLUs':>7}{'upper':>12}{'lower':>12}{'up/low':>10}{'sampled':>12}"
+              f"{'up/samp':>10}{'status':>12}{'t verify':>10}{'t sample':>10}")
     print(header)
     print("-" * len(header))
     rows, speed = [], []
@@ -130,8 +130,8 @@ def main(argv=None) -> dict:
                        violation_upper=res.violation.upper, violation_lower=res.violation.lower)
             rows.append(row)
             relus = res.network.rsplit("(", 1)[-1].split()[0]
-            print(f"{name:<24}{label:<16}{relus:>7}{res.upper_bound:>12.4e}{res.lower_bound:>12.4e}{ratio:>9.4f}"
-                  f"{samp:>12.4e}{vs_samp:>9.3f}{res.status:>12}{res.elapsed:>10.2f}{t_samp:>10.2f}")
+            print(f"{name:<24}{label:<16}{relus:>7}{res.upper_bound:>12.4e}{res.lower_bound:>12.4e}{ratio:>10.4g}"
+                  f"{samp:>12.4e}{vs_samp:>10.4g}{res.status:>12}{res.elapsed:>10.2f}{t_samp:>10.2f}")
         if args.workers and nets:
             label, net = nets[0]
             base = None
