@@ -54,7 +54,7 @@ def main(argv=None) -> dict:
 
     admm = constructions["ADMM (ρ tuned, default)"]
     depths = [10, 40, 150] if not args.small else [10, 40, 100]
-    models = {d: mpc2nn.unravel(net, depth=d, method="admm", rho=admm.rho, relax=admm.relax) for d in depths}
+    models = {d: mpc2nn.unravel(net, depth=d, method=admm.options) for d in depths}
     d_bound = depths[-1]
     bound = models[d_bound].error_bound(X_test)
     true = np.abs(models[d_bound].evaluate(X_test) - U_star).max(axis=1)

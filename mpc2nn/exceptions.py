@@ -23,6 +23,7 @@ __all__ = [
     "SolverError",
     "FileFormatError",
     "ProblemFileError",
+    "ToleranceNotMetError",
 ]
 
 
@@ -88,3 +89,19 @@ class FileFormatError(Mpc2nnError, ValueError):
 
 class ProblemFileError(Mpc2nnError, ValueError):
     """A problem file (TOML) has unknown or missing keys or values of the wrong kind."""
+
+
+class ToleranceNotMetError(Mpc2nnError, RuntimeError):
+    """A requested accuracy cannot be reached (within the depth limit, or above the dtype's rounding level).
+
+    ``network`` holds what was built (its ``selection`` says how far it got), or ``None``.
+    """
+
+    def __init__(self, message: str, network=None):
+        super().__init__(message)
+        self.network = network
+
+    @property
+    def selection(self):
+        """The depth selection of :attr:`network` (``None`` without a network)."""
+        return getattr(self.network, "selection", None)

@@ -23,8 +23,8 @@ import sys
 
 import numpy as np
 
-__all__ = ["Status", "BoundKind", "Conversion", "Proof", "SOLUTION_PRESENT", "USABLE_INPUT", "DECIDED",
-           "is_in"]
+__all__ = ["Status", "BoundKind", "Conversion", "Proof", "DepthStatus", "SOLUTION_PRESENT", "USABLE_INPUT",
+           "DECIDED", "is_in"]
 
 if sys.version_info >= (3, 11):
     StrEnum = enum.StrEnum
@@ -106,6 +106,19 @@ class Proof(StrEnum):
     INCOMPLETE = "incomplete"
     #: A solver failed on a step of the argument, so nothing is claimed.
     FAILED = "failed"
+
+
+class DepthStatus(StrEnum):
+    """Outcome of choosing an explicit network's depth for a tolerance (``unravel(tol=...)``)."""
+
+    #: Met on the selection states and on an independent held-out sample (a sampled check, not a proof).
+    MET = "met"
+    #: Met on the selection states; no region was known to draw held-out states from.
+    MET_ON_SELECTION = "met on selection states"
+    #: Not met: ``max_depth`` layers were not enough, or held-out states still exceeded the tolerance.
+    NOT_MET = "not met"
+    #: Not met: the error stalled at the rounding level of the network's dtype above the tolerance.
+    STALLED = "stalled"
 
 
 def is_in(status, group) -> np.ndarray:

@@ -51,8 +51,11 @@ class Construction:
     name : the ``method=`` name
     options : the options class (a :class:`ConstructionOptions`)
     build : ``(net, qp, kept_rows, depth, dtype, options) -> ExplicitNetwork`` with every option set
-    ladders : ``qp -> {option: candidates}`` for the options that may be tuned, likeliest first
+    ladders : ``qp -> {option: candidates}`` for the options that may be tuned, likeliest first; a value may
+        also be a function of the options chosen so far (in the dict's order) returning the candidates
     summary : one line for listings (``mpc2nn unravel --help``)
+    neighbours : ``(qp, options) -> [options]``, optional: candidates near a tuned one, tried once after
+        the ladder search (a finer step than the ladder's)
     """
 
     name: str
@@ -60,6 +63,7 @@ class Construction:
     build: Callable[..., Any]
     ladders: Callable[[Any], dict]
     summary: str
+    neighbours: Callable[..., list] | None = None
 
 
 #: The constructions by name, in the order they were registered.

@@ -154,9 +154,7 @@ def _explicit_parts(ex) -> tuple[dict, dict]:
     params, more = ex.get_config()
     params = dict(params, method=ex.method, prune=ex.pruned)
     arrays.update(more)
-    selection = None if ex.selection is None else dict(
-        tol=ex.selection.tol, depth=ex.selection.depth, max_error=ex.selection.max_error,
-        n_states=ex.selection.n_states, guarantee=ex.selection.guarantee)
+    selection = None if ex.selection is None else ex.selection.as_fields()
     fields = dict(net=n_fields, cls=type(ex).__name__, method=ex.method, depth=ex.depth,
                   dtype=str(ex._dtype).replace("torch.", ""), params=params, selection=selection)
     return arrays, fields
@@ -181,7 +179,7 @@ def _explicit_from(arrays, fields):
              if k.startswith("buffer.")}
     ex.load_state_dict(state)
     if fields.get("selection"):
-        ex.selection = explicit.DepthSelection(**fields["selection"])
+        ex.selection = explicit.DepthSelection.from_fields(fields["selection"])
     return ex
 
 
