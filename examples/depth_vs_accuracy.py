@@ -9,7 +9,13 @@ tutorial unravels it with three constructions — the paper's plain form
 on one set of states and measured on another:
 
 1. the largest error ``‖U - U*‖∞`` over the test states against depth;
-2. the a-posteriori error bound against the true error, state by state;
+2. the a-posteriori error bound against the true error, state by state. The bound is rigorous for the
+   exact ``U*``; the "true error" is measured against a computed reference, so a comparison can only be
+   trusted to that reference's own accuracy (shown). An earlier version of this example printed
+   "holds on 499/500": the one state (no active constraint, dual iterate 0) had a bound equal to its
+   error to 1e-13, and the exact solver's reference was 3.6e-12 away from DAQP's there — the reference,
+   not the bound, was off. The error is now measured against DAQP where it is installed, and the
+   comparison is stated with the reference's accuracy;
 3. where in the state plane the error sits, at three depths (grey: infeasible).
 
     python examples/depth_vs_accuracy.py --output out/
@@ -38,6 +44,12 @@ def main(argv=None) -> dict:
     X_tune = mpc2nn.sample_states(problem, 200, seed=10)
     X_test = mpc2nn.sample_states(problem, n_test, seed=11)  # never used for tuning
     U_star = net.solve(X_test).U
+    try:  # a second exact reference (DAQP) measures how accurate the reference itself is
+        U_daqp = mpc2nn.solve_daqp(net.qp, X_test).U
+        ref_gap = float(np.abs(U_daqp - U_star).max())
+        U_ref, ref_name = U_daqp, "DAQP"
+    except ImportError:
+        U_ref, ref_name, ref_gap = U_star, "the exact solver", float("nan")
 
     constructions = {
         "paper form, α = 1/λmax": mpc2nn.unravel(net, depth=J, method="paper"),
@@ -57,9 +69,12 @@ def main(argv=None) -> dict:
     models = {d: mpc2nn.unravel(net, depth=d, method=admm.options) for d in depths}
     d_bound = depths[-1]
     bound = models[d_bound].error_bound(X_test)
-    true = np.abs(models[d_bound].evaluate(X_test) - U_star).max(axis=1)
-    print(f"a-posteriori bound at depth {d_bound}: holds on {int((bound.bound >= true).sum())}/{true.size} "
-          f"test states; median bound/error ratio {np.median(bound.bound / np.maximum(true, 1e-16)):.1e}")
+    true = np.abs(models[d_bound].evaluate(X_test) - U_ref).max(axis=1)
+    acc = 0.0 if np.isnan(ref_gap) else ref_gap
+    print(f"a-posteriori bound at depth {d_bound}: bound >= error (measured against {ref_name}; exact solver "
+          f"and DAQP differ by up to {ref_gap:.1e}) on {int((bound.bound + acc >= true).sum())}/{true.size} test "
+          f"states; median bound/error ratio {np.median(bound.bound / np.maximum(true, 1e-16)):.1e}; the bound "
+          f"certifies 1e-6 on {int((bound.bound <= 1e-6).sum())}/{true.size}")
 
     import matplotlib
 
@@ -73,8 +88,8 @@ def main(argv=None) -> dict:
     ax.loglog(np.maximum(true, 1e-17), bound.bound, ".", ms=4)
     lim = [0.3 * float(np.maximum(true, 1e-17).min()), 3.0 * float(bound.bound.max())]
     ax.loglog(lim, lim, "k:", lw=1, label="bound = error")
-    ax.set(xlabel=r"true error $\|U - U^*\|_\infty$", ylabel="a-posteriori bound",
-           title=f"ADMM, depth {d_bound}: the bound is never below the error")
+    ax.set(xlabel=r"error $\|U - U^*\|_\infty$ (vs " + ref_name + ")", ylabel="a-posteriori bound",
+           title=f"ADMM, depth {d_bound}: bound vs error on {n_test} test states")
     ax.legend(fontsize=8)
     fig.tight_layout()
     args.output.mkdir(parents=True, exist_ok=True)
@@ -87,7 +102,7 @@ def main(argv=None) -> dict:
     fig.tight_layout()
     fig.savefig(args.output / "double_integrator_error_map.png", dpi=110)
     print(f"plots written to {args.output}")
-    return dict(curves=curves, bound=bound.bound, true=true)
+    return dict(curves=curves, bound=bound.bound, true=true, reference_accuracy=ref_gap)
 
 
 if __name__ == "__main__":

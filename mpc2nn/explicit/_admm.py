@@ -16,9 +16,10 @@ from ._scaling import SCALINGS, row_scaling
 __all__ = ["ADMMNetwork", "ADMMOptions", "RHO_LADDER", "RELAX_LADDER", "SCALING_LADDER", "ADMM_SIGMA"]
 
 #: ADMM penalties tried when ``rho`` is tuned, as multiples of the scaling's natural unit (``trace(H)/m`` for
-#: ``"norm"``, 1 for ``"jacobi"``/``"ruiz"``, ``1/mean(M_ii)`` for ``"none"``): four decades, two points per decade
-#: (the tuner then tries the neighbours at a sixth of a decade around the best).
-RHO_LADDER = tuple(float(v) for v in np.logspace(-2, 2, 9))
+#: ``"norm"``, 1 for ``"jacobi"``/``"ruiz"``, ``1/mean(M_ii)`` for ``"none"``): three decades, two points per decade
+#: (the best penalties of the 22 problems of ``benchmarks/depth.py`` lie in [0.05, 22]; the tuner then climbs
+#: to the neighbours a sixth of a decade away).
+RHO_LADDER = tuple(float(v) for v in np.logspace(-1.5, 1.5, 7))
 #: Over-relaxations tried when ``relax`` is tuned (OSQP's default is 1.6; 1.9 was better on 16 of the 22 problems
 #: of ``benchmarks/depth.py``, 1.6 on the rest).
 RELAX_LADDER = (1.6, 1.9)
@@ -49,6 +50,10 @@ class ADMMOptions(ConstructionOptions):
     state_rho: float = 1.0
 
     def __post_init__(self):
+        if self.scaling is None and isinstance(self.rho, TunedPenalty):  # ``rho=network.rho`` keeps its scaling
+            object.__setattr__(self, "scaling", self.rho.scaling)
+            if self.state_rho == 1.0:
+                object.__setattr__(self, "state_rho", self.rho.state_rho)
         object.__setattr__(self, "rho", positive("rho", self.rho))
         object.__setattr__(self, "relax", in_interval("relax", self.relax, 0.0, 2.0, closed_lo=False))
         object.__setattr__(self, "sigma", positive("sigma", self.sigma, allow_none=False))
@@ -57,6 +62,24 @@ class ADMMOptions(ConstructionOptions):
             object.__setattr__(self, "scaling", "norm")
         if self.scaling is not None and self.scaling not in SCALINGS:
             raise ProblemDefinitionError(f"scaling: expected one of {SCALINGS}, got {self.scaling!r}")
+
+
+class TunedPenalty(float):
+    """The penalty of an ADMM network (a float) that remembers the row scaling it refers to, so that
+    ``unravel(net, rho=network.rho, relax=network.relax)`` rebuilds the same construction (``method=network.options``
+    is the plain way).
+    """
+
+    scaling: str
+    state_rho: float
+
+    def __new__(cls, value: float, scaling: str, state_rho: float = 1.0):
+        obj = super().__new__(cls, value)
+        obj.scaling, obj.state_rho = scaling, state_rho
+        return obj
+
+    def __getnewargs__(self):  # copies and pickles keep the scaling
+        return float(self), self.scaling, self.state_rho
 
 
 @register_network
@@ -87,6 +110,7 @@ class ADMMNetwork(ExplicitNetwork):
         self.rho, self.relax, self.sigma = float(rho), float(relax), float(sigma)
         self.scaling = str(options.scaling or "norm")
         self.state_rho = float(options.state_rho)
+        self.rho = TunedPenalty(self.rho, self.scaling, self.state_rho)
         r = row_scaling(qp, self.scaling, self.state_rho)  # same U, better conditioned iterations
         G, E, w = r[:, None] * qp.G, r[:, None] * qp.E, r * qp.w
         K = np.linalg.inv(qp.H + sigma * np.eye(qp.n_z) + rho * G.T @ G)
@@ -124,7 +148,7 @@ class ADMMNetwork(ExplicitNetwork):
 
     def get_config(self) -> tuple[dict, dict]:
         """The penalty, relaxation, proximal weight, row scaling and state-row factor."""
-        return dict(rho=self.rho, relax=self.relax, sigma=self.sigma, scaling=self.scaling,
+        return dict(rho=float(self.rho), relax=self.relax, sigma=self.sigma, scaling=self.scaling,
                     state_rho=self.state_rho), {}
 
     @classmethod

@@ -196,6 +196,14 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
         """
         Xn = self.qp.check_parameters(X if not isinstance(X, torch.Tensor) else X.detach().cpu().numpy())
         _, state = self.run(Xn)
+        return self.bound_at(Xn, state)
+
+    def bound_at(self, X, state: tuple, *, a_priori: bool = True) -> ErrorBound:
+        """Per-sample bounds on the error of the output of the layer state ``state`` at states ``X`` (the
+        bounds of :meth:`error_bound`, for a state reached any way: e.g. a warm start; ``a_priori=False``
+        leaves out the a-priori bound, which holds only from the zero initial state after ``depth`` layers).
+        """
+        Xn = self.qp.check_parameters(X if not isinstance(X, torch.Tensor) else X.detach().cpu().numpy())
         with torch.no_grad():
             z = self.decision(state, torch.as_tensor(Xn, dtype=self._dtype)).double().numpy()
             guess_k = self.active_guess(state).numpy()
@@ -211,7 +219,7 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
         if need.any():
             post[need] = np.fmin(post[need], dual_gap_bound(qp, Xn[need], lam[need], z[need]))
         post = np.where(np.isnan(post), np.inf, post)
-        prior = self._a_priori(Xn)
+        prior = self._a_priori(Xn) if a_priori else None
         if prior is None:
             return ErrorBound(post, np.full(post.shape, str(BoundKind.A_POSTERIORI)),
                               "λ >= 0 from the last layer (duality gap with a feasible point, dual_gap_bound) or a "

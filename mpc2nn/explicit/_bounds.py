@@ -15,8 +15,11 @@ from ..qp import CondensedQP
 __all__ = ["dual_gap_bound", "kkt_bound", "ROUNDING_SLACK", "LD_UNIT"]
 
 
-#: Relative allowance for float64 rounding added to the a-posteriori bound.
-ROUNDING_SLACK = 1e-12
+#: Relative allowance for float64 rounding added to the a-posteriori bounds (times ``max(1, ‖U_out‖∞)``): it
+#: covers the float64 steps of the bounds and the rounding of the reference solutions they are checked against
+#: (the certified exact solver and DAQP differ by up to 4e-12 on the double integrator, and the polished bound
+#: is otherwise tight to ~1e-15).
+ROUNDING_SLACK = 1e-10
 
 
 def dual_gap_bound(qp: CondensedQP, X: np.ndarray, lam: np.ndarray, U_out: np.ndarray) -> np.ndarray:

@@ -27,11 +27,11 @@ __all__ = ["Region", "region_of", "draw_feasible", "hard_states", "perturbed", "
 #: Bisection steps towards a switch of the active set (the found states lie within 2⁻¹⁰ of the segment's length
 #: from it; closer ones converge no slower, measured on the cart-pole).
 BISECTION_STEPS = 10
-#: Bisection steps towards the feasible-set boundary (within 2⁻⁶ ≈ 1.6 % of the segment's length). Unrolled
-#: first-order iterations slow down without bound as the feasible set's interior vanishes, so states closer to
-#: the boundary would make every tolerance unreachable however little of the region they occupy; the held-out
-#: check on uniform states still judges the rest.
-BOUNDARY_STEPS = 6
+#: Bisection steps towards the feasible-set boundary (within 2⁻¹² ≈ 2.4e-4 of the segment's length, about the
+#: share of a uniform sample of 10⁴ states that lies that close). Unrolled first-order iterations slow down
+#: without bound as the feasible set's interior vanishes, so a tolerance may become unreachable near the
+#: boundary: ``unravel`` then refuses rather than return a network that fails on such states.
+BOUNDARY_STEPS = 12
 #: Corner states lie within this fraction of the box's width from a vertex (per coordinate, towards the centre).
 CORNER_DEPTH = 0.25
 #: Rounds of ``2n`` uniform draws before the sampling gives up on a region with few feasible states.
@@ -126,18 +126,24 @@ def draw_feasible(net, region: Region, n: int, seed: int) -> tuple[np.ndarray, n
 
 
 def hard_states(net, X: np.ndarray, y: np.ndarray, X_infeasible: np.ndarray, n: int, seed: int,
-                steps: int = BISECTION_STEPS, region: Region | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+                steps: int = BISECTION_STEPS, region: Region | None = None,
+                kinds: tuple = ("switch", "boundary", "corner")) -> tuple[np.ndarray, np.ndarray, dict]:
     """About ``n`` feasible states near switches of the active set, the feasible-set boundary and the corners.
 
     From bisecting segments between drawn feasible states whose active sets (the sign of the fixed point
     ``y``) differ, keeping both ends; from bisecting segments between a feasible and an infeasible draw,
     keeping the feasible end; and (with ``region``) feasible states near the corners of the region's box,
-    where inputs saturate along the whole horizon. Returns ``(X_hard, U_hard, counts)``.
+    where inputs saturate along the whole horizon; ``kinds`` names the ones wanted. Returns
+    ``(X_hard, U_hard, counts)``.
     """
     rng = np.random.default_rng(seed)
     out_X, out_U = [], []
     counts = {"switch": 0, "boundary": 0, "corner": 0}
-    if region is not None and n >= 4:
+    if n <= 0 or not kinds:
+        return np.zeros((0, X.shape[1])), np.zeros((0, 0)), counts
+    if "boundary" not in kinds:
+        X_infeasible = X_infeasible[:0]
+    if region is not None and n >= 4 and "corner" in kinds:
         k = n // 4
         corner = np.where(rng.random((4 * k, region.lo.size)) < 0.5, region.lo, region.hi)
         inward = rng.random((4 * k, region.lo.size)) ** 2 * CORNER_DEPTH
@@ -151,13 +157,12 @@ def hard_states(net, X: np.ndarray, y: np.ndarray, X_infeasible: np.ndarray, n: 
             counts["corner"] = int(min(k, ok.sum()))
         n -= counts["corner"]
     act = y > 0
-    n_sw = max(1, n // 4) if X_infeasible.shape[0] else max(1, n // 2)
+    n_sw = 0 if "switch" not in kinds else max(1, n // 4) if X_infeasible.shape[0] else max(1, n // 2)
     i, j = rng.integers(0, X.shape[0], 4 * n_sw), rng.integers(0, X.shape[0], 4 * n_sw)
     differ = np.any(act[i] != act[j], axis=1)
     i, j = i[differ][:n_sw], j[differ][:n_sw]
     if i.size:
         a, b, A = X[i].copy(), X[j].copy(), act[i].copy()
-        Ua, Ub = None, None
         for _ in range(steps):
             sol = net.solve(0.5 * (a + b))
             am = sol.y > 0
@@ -179,7 +184,7 @@ def hard_states(net, X: np.ndarray, y: np.ndarray, X_infeasible: np.ndarray, n: 
         i = rng.integers(0, X.shape[0], n_b)
         i_inf = rng.integers(0, X_infeasible.shape[0], n_b)
         a, b = X[i].copy(), X_infeasible[i_inf].copy()
-        for _ in range(min(steps, BOUNDARY_STEPS)):
+        for _ in range(BOUNDARY_STEPS):
             mid = 0.5 * (a + b)
             ok = net.solve(mid).feasible
             a = np.where(ok[:, None], mid, a)
