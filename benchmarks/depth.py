@@ -5,10 +5,11 @@ fractions and throughput, on the public problems, a cart-pole and random systems
 Usage::
 
     python benchmarks/depth.py [--small] [--json PATH] [--plot PATH] [--problems NAME ...] [--no-warm]
+    python benchmarks/depth.py --choice-only [--tol 1e-6] [--n-held N] [--problems NAME ...]
 
 Problems: the six public ones; a cart-pole (the classic Barto–Sutton–Anderson / OpenAI-gym cart-pole: cart
 1 kg, pole 0.1 kg, half-length 0.5 m, g = 9.81, linearised upright, ZOH at 0.02 s, |F| <= 10 N, |x| <= 2.4 m,
-|θ| <= 0.21 rad, N = 20, Q = I, R = 0.1); random systems with 2–8 states, stable (spectral radius 0.8) and
+|θ| <= 0.21 rad, N = 20, Q = I, R = 0.1); random systems with 2–12 states, stable (spectral radius 0.8) and
 unstable (1.2), with input and state bounds (``rand<n>s``/``rand<n>u``) and, in the family of ReLU-QP's
 random-MPC benchmark ("stabilising random linear systems with control limits"), with input bounds only
 (``relu<n>``).
@@ -99,7 +100,7 @@ def random_system(n_x: int, seed: int, unstable: bool, state_bounds: bool = True
 def problems() -> dict:
     out = dict(mpc2nn.systems.all_problems())
     out["cartpole"] = cartpole
-    for n in (2, 4, 6, 8):
+    for n in (2, 4, 6, 8, 12):
         for u in (False, True):
             out[f"rand{n}{'u' if u else 's'}"] = (lambda n=n, u=u: random_system(n, 100 + n, u))
     for n in (4, 8):
@@ -255,6 +256,52 @@ def bench_problem(name: str, ctor, cfg: dict) -> dict:
     return out
 
 
+def bench_choice(name: str, ctor, cfg: dict) -> dict:
+    """Only ``unravel(tol)`` with its defaults (its own tuning, selection and held-out check on its own draws,
+    seed 7) and its error on ``n_held`` independent uniform feasible states (seed 12345).
+    """
+    problem = ctor()
+    net = mpc2nn.compile(problem)
+    qp, tol = net.qp, cfg["tol"]
+    t0 = time.perf_counter()
+    refused = False
+    try:
+        ch = unravel(net, tol=tol, seed=7, max_depth=cfg["max_depth"], n_select=cfg["n_select"],
+                     n_check=cfg["n_check"])
+    except ToleranceNotMetError as exc:
+        ch, refused = exc.network, True
+    build = time.perf_counter() - t0
+    sel = ch.selection
+    Xh, Uh = sample_feasible(net, qp.sample_box, cfg["n_held"], seed=12345)
+    err = np.abs(ch.evaluate(Xh) - Uh).max(axis=1)
+    out = dict(name=name, n_x=qp.n_x, m=qp.m, kept=int(ch.qp.m), status=sel.status, refused=refused,
+               depth=int(ch.depth), build_s=build, held_out=int(len(Xh)), held_max=float(err.max()),
+               held_above=int((err > tol).sum()), statement=sel.statement, construction=sel.construction)
+    log(f"  {name}: {sel.status}, depth {ch.depth}{' (refused)' if refused else ''}, {build:.1f}s; "
+        f"{len(Xh)} held-out max {err.max():.2e} ({(err > tol).sum()} above {tol:g})")
+    return out
+
+
+def choice_table(results: list, cfg: dict) -> str:
+    tol = cfg["tol"]
+    lines = [f"unravel(tol={tol:g}) with its defaults (n_select={cfg['n_select']}, n_check={cfg['n_check']}, "
+             f"max_depth={cfg['max_depth']}, seed 7), judged on {cfg['n_held']} independent uniform feasible "
+             "states (seed 12345, never seen by tuning or selection)",
+             f"{'problem':24s}{'n_x':>4s}{'rows':>6s}{'kept':>6s} {'status':22s}{'depth':>7s}{'build s':>9s}"
+             f"{'held-out max':>14s}{'above tol':>11s}  verdict"]
+    for r in results:
+        ok = r["held_max"] <= tol
+        verdict = ("refused (ToleranceNotMetError)" if r["refused"] else
+                   "meets tol on held-out states" if ok else "RETURNED BUT EXCEEDS TOL on held-out states")
+        lines.append(f"{r['name']:24s}{r['n_x']:>4d}{r['m']:>6d}{r['kept']:>6d} {r['status']:22s}{r['depth']:>7d}"
+                     f"{r['build_s']:>9.1f}{r['held_max']:>14.2e}{r['held_above']:>6d}/{r['held_out']:<5d} {verdict}")
+    worst = max((r for r in results if not r["refused"]), key=lambda r: r["held_max"], default=None)
+    if worst is not None:
+        lines.append(f"worst held-out max error of a returned network: {worst['held_max']:.2e} ({worst['name']}); "
+                     f"slowest build {max(r['build_s'] for r in results):.1f}s")
+    return "\n".join(lines)
+
+
 # --- tables -------------------------------------------------------------------------------------------------
 def fmt(d) -> str:
     return "-" if d is None else str(d)
@@ -337,12 +384,16 @@ def plot(results: list, path: str) -> None:
         ax.axhline(1e-6, color="k", lw=0.5, ls="--")
         ax.set_title(r["name"])
         ax.set_xlabel("depth (layers)")
-        ax.set_ylabel("max ‖U - U*‖∞ (test states)")
+        ax.set_ylabel("max over test states of ‖U - U*‖∞\n(the problem's input units)")
     for ax in axes.ravel()[n:]:
         ax.axis("off")
     handles = [plt.Line2D([], [], color=colour[lab], ls=style[lab], lw=2) for lab in labels]
+    handles.append(plt.Line2D([], [], color="k", lw=0.5, ls="--"))
+    labels = [*labels, "tolerance 1e-6"]
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.suptitle("Largest error of the network's input sequence U (all N·n_u inputs) against the exact MPC "
+                 "solution U*, over uniform feasible test states no construction was tuned on", fontsize=10)
+    fig.tight_layout(rect=(0, 0.1, 1, 0.96))
     fig.savefig(path, dpi=120)
 
 
@@ -354,6 +405,10 @@ def main(argv=None) -> None:
     ap.add_argument("--problems", nargs="*", help="subset of problem names")
     ap.add_argument("--no-warm", action="store_true", help="skip the warm-start closed loops")
     ap.add_argument("--replot", metavar="JSON", help="only redraw --plot from a JSON file of an earlier run")
+    ap.add_argument("--choice-only", action="store_true",
+                    help="only unravel(tol) with its defaults and its error on --n-held independent states")
+    ap.add_argument("--tol", type=float, default=1e-6, help="tolerance of --choice-only (default 1e-6)")
+    ap.add_argument("--n-held", type=int, help="independent held-out states (default 10⁴; --small 300)")
     args = ap.parse_args(argv)
     if args.replot:
         if not args.plot:
@@ -366,12 +421,23 @@ def main(argv=None) -> None:
     if args.small:
         cfg.update(n_test=100, n_tune=40, cap=300, hybrid=(10, 50), batch=1000, n_held=300, max_depth=400,
                    n_select=60, n_check=60, warm_starts=1, warm_steps=3)
+    if args.n_held:
+        cfg["n_held"] = args.n_held
+    cfg["tol"] = args.tol
     probs = problems()
     names = args.problems or list(probs)
     unknown = set(names) - set(probs)
     if unknown:
         ap.error(f"unknown problems {sorted(unknown)}; choose from {sorted(probs)}")
     t0 = time.perf_counter()
+    if args.choice_only:
+        results = [bench_choice(nm, probs[nm], cfg) for nm in names]
+        print(choice_table(results, cfg))
+        print(f"float64; {torch.get_num_threads()} torch threads; total {time.perf_counter() - t0:.0f}s")
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump(results, fh, indent=1, default=float)
+        return
     results = [bench_problem(nm, probs[nm], cfg) for nm in names]
     print(table(results, cfg))
     print(f"\n{cfg['n_test']} test states per problem, {cfg['n_tune']} tuning states, {cfg['n_held']} held-out states "
