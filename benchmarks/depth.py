@@ -273,12 +273,14 @@ def bench_choice(name: str, ctor, cfg: dict) -> dict:
     build = time.perf_counter() - t0
     sel = ch.selection
     Xh, Uh = sample_feasible(net, qp.sample_box, cfg["n_held"], seed=12345)
-    err = np.abs(ch.evaluate(Xh) - Uh).max(axis=1)
+    # a refused network is not judged (it stopped at max_depth; evaluating it there costs minutes)
+    err = np.full(len(Xh), np.nan) if refused else np.abs(ch.evaluate(Xh) - Uh).max(axis=1)
     out = dict(name=name, n_x=qp.n_x, m=qp.m, kept=int(ch.qp.m), status=sel.status, refused=refused,
                depth=int(ch.depth), build_s=build, held_out=int(len(Xh)), held_max=float(err.max()),
-               held_above=int((err > tol).sum()), statement=sel.statement, construction=sel.construction)
+               held_above=int((err > tol).sum()) if not refused else -1, statement=sel.statement,
+               construction=sel.construction)
     log(f"  {name}: {sel.status}, depth {ch.depth}{' (refused)' if refused else ''}, {build:.1f}s; "
-        f"{len(Xh)} held-out max {err.max():.2e} ({(err > tol).sum()} above {tol:g})")
+        f"{len(Xh)} held-out max {err.max():.2e} ({(err > tol).sum()} above {tol:g}); {sel.statement}")
     return out
 
 
@@ -293,8 +295,11 @@ def choice_table(results: list, cfg: dict) -> str:
         ok = r["held_max"] <= tol
         verdict = ("refused (ToleranceNotMetError)" if r["refused"] else
                    "meets tol on held-out states" if ok else "RETURNED BUT EXCEEDS TOL on held-out states")
-        lines.append(f"{r['name']:24s}{r['n_x']:>4d}{r['m']:>6d}{r['kept']:>6d} {r['status']:22s}{r['depth']:>7d}"
-                     f"{r['build_s']:>9.1f}{r['held_max']:>14.2e}{r['held_above']:>6d}/{r['held_out']:<5d} {verdict}")
+        held = (f"{'-':>14s}{'-':>6s}/{r['held_out']:<5d}" if r["refused"] else
+                f"{r['held_max']:>14.2e}{r['held_above']:>6d}/{r['held_out']:<5d}")
+        depth = f"{'>' if r['refused'] else ''}{r['depth']}"
+        lines.append(f"{r['name']:24s}{r['n_x']:>4d}{r['m']:>6d}{r['kept']:>6d} {r['status']:22s}{depth:>7s}"
+                     f"{r['build_s']:>9.1f}{held} {verdict}")
     worst = max((r for r in results if not r["refused"]), key=lambda r: r["held_max"], default=None)
     if worst is not None:
         lines.append(f"worst held-out max error of a returned network: {worst['held_max']:.2e} ({worst['name']}); "
