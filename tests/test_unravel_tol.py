@@ -13,6 +13,7 @@ import mpc2nn  # noqa: E402
 from mpc2nn.exceptions import ProblemDefinitionError, ShapeError, ToleranceNotMetError  # noqa: E402
 from mpc2nn.explicit import (  # noqa: E402
     SCALINGS,
+    SELECTION_MARGIN,
     ADMMOptions,
     DepthSelection,
     dual_gap_bound,
@@ -54,6 +55,8 @@ def test_tol_meets_on_held_out_states_and_says_what_it_did(drummond):
     sel = ex.selection
     assert sel.status == DepthStatus.MET and sel.depth == ex.depth and sel.check_failures == 0
     assert sel.n_check == 400 and sel.n_hard > 0 and "admm" in sel.construction and "scaling=" in sel.construction
+    # chosen with a margin on the selection states, checked for tol on the held-out ones
+    assert sel.max_error <= SELECTION_MARGIN * 1e-6 and "0.5 × tol, a margin" in sel.criterion
     # the statement: Clopper-Pearson with the confidence split over the checks, ~3/n for no failure
     assert sel.failure_bound == pytest.approx(1 - (0.05 / 3) ** (1 / 400))
     assert "0 of 400 held-out states" in sel.statement and "not a proof" in sel.statement

@@ -59,7 +59,7 @@ from ._registry import CONSTRUCTIONS, NETWORK_CLASSES, Construction, Constructio
 from ._results import ContractionCertificate, DepthSelection, ErrorBound, LayerHistory
 from ._scaling import SCALINGS, row_scaling
 from ._selection import failure_bound
-from ._unravel import MAX_DEPTH, error_curve, first_depth, throughput, unravel
+from ._unravel import MAX_DEPTH, SELECTION_MARGIN, error_curve, first_depth, throughput, unravel
 from ._warm import WarmStartResult, warm_closed_loop
 
 #: Names accepted by ``unravel(method=...)``: the registered constructions and the hybrid mode.
@@ -71,4 +71,4 @@ __all__ = ["unravel", "ExplicitNetwork", "PaperNetwork", "MomentumNetwork", "ADM
            "BETA_LADDER", "RHO_LADDER", "RELAX_LADDER", "MAX_DEPTH", "ROUNDING_SLACK", "ADMM_SIGMA",
            "CONSTRUCTIONS", "NETWORK_CLASSES", "Construction", "ConstructionOptions", "ADMMOptions",
            "MomentumOptions", "PaperOptions", "LMIOptions", "kkt_bound", "SCALINGS", "SCALING_LADDER", "row_scaling",
-           "failure_bound", "warm_closed_loop", "WarmStartResult", "CurveRun"]
+           "failure_bound", "warm_closed_loop", "WarmStartResult", "CurveRun", "SELECTION_MARGIN"]
