@@ -9,7 +9,11 @@ tutorial unravels it with three constructions — the paper's plain form
 on one set of states and measured on another:
 
 1. the largest error ``‖U - U*‖∞`` over the test states against depth;
-2. the a-posteriori error bound against the true error, state by state;
+2. the a-posteriori error bound against the true error, state by state. The bound is rigorous for the
+   exact ``U*`` at each state it is evaluated at; comparing it with the error on test states is a sampled
+   check, and the "true error" is measured against a computed reference (DAQP where installed), so the
+   comparison is trusted only to that reference's own accuracy, which is printed. The example prints how
+   many of the test states the bound covers and on how many it certifies 1e-6 ("n of N test states");
 3. where in the state plane the error sits, at three depths (grey: infeasible).
 
 Run it with::
@@ -41,6 +45,12 @@ def main(argv=None) -> dict:
     X_tune = mpc2nn.sample_states(problem, 200, seed=10)
     X_test = mpc2nn.sample_states(problem, n_test, seed=11)  # never used for tuning
     U_star = net.solve(X_test).U
+    try:  # a second exact reference (DAQP) measures how accurate the reference itself is
+        U_daqp = mpc2nn.solve_daqp(net.qp, X_test).U
+        ref_gap = float(np.abs(U_daqp - U_star).max())
+        U_ref, ref_name = U_daqp, "DAQP"
+    except ImportError:
+        U_ref, ref_name, ref_gap = U_star, "the exact solver", float("nan")
 
     constructions = {
         "paper form, α = 1/λmax": mpc2nn.unravel(net, depth=J, method="paper"),
@@ -48,21 +58,29 @@ def main(argv=None) -> dict:
         "ADMM (ρ tuned, default)": mpc2nn.unravel(net, depth=J, method="admm", tuning_states=X_tune),
     }
     curves = {}
-    print(f"{'construction':<26} {'error at 50':>12} {'at 200':>10} {'at ' + str(J):>10}  depth for 1e-6")
+    print(f"largest ‖U - U*‖∞ over {n_test} test states (input units) at depth 50, 200 and {J}")
+    print(f"{'construction':<26} {'at 50':>12} {'at 200':>10} {'at ' + str(J):>10}  depth for 1e-6")
     for name, ex in constructions.items():
         err = ex.history(X_test, reference=U_star).error.max(axis=1)  # (J,) worst test state per layer
         curves[name] = err
         reach = int(np.argmax(err <= 1e-6)) + 1 if (err <= 1e-6).any() else None
-        print(f"{name:<26} {err[49]:>12.2e} {err[min(199, J - 1)]:>10.2e} {err[-1]:>10.2e}  {reach}")
+        print(f"{name:<26} {err[49]:>12.2e} {err[min(199, J - 1)]:>10.2e} {err[-1]:>10.2e}  "
+              f"{reach if reach is not None else f'not within {J}'}")
 
     admm = constructions["ADMM (ρ tuned, default)"]
     depths = [10, 40, 150] if not args.small else [10, 40, 100]
-    models = {d: mpc2nn.unravel(net, depth=d, method="admm", rho=admm.rho, relax=admm.relax) for d in depths}
+    models = {d: mpc2nn.unravel(net, depth=d, method=admm.options) for d in depths}
     d_bound = depths[-1]
     bound = models[d_bound].error_bound(X_test)
-    true = np.abs(models[d_bound].evaluate(X_test) - U_star).max(axis=1)
-    print(f"a-posteriori bound at depth {d_bound}: holds on {int((bound.bound >= true).sum())}/{true.size} "
-          f"test states; median bound/error ratio {np.median(bound.bound / np.maximum(true, 1e-16)):.1e}")
+    true = np.abs(models[d_bound].evaluate(X_test) - U_ref).max(axis=1)
+    acc = 0.0 if np.isnan(ref_gap) else ref_gap
+    n_holds = int((bound.bound + acc >= true).sum())
+    n_cert = int((bound.bound <= 1e-6).sum())
+    print(f"a-posteriori bound of the ADMM network at depth {d_bound} (rigorous per state), compared with the error "
+          f"measured against {ref_name} (a sampled check; the exact solver and DAQP differ by up to {ref_gap:.1e}):")
+    print(f"  test states where bound >= error: {n_holds} of {true.size}")
+    print(f"  median bound / error: {np.median(bound.bound / np.maximum(true, 1e-16)):.1e}")
+    print(f"  test states the bound certifies within 1e-6: {n_cert} of {true.size}")
 
     import matplotlib
 
@@ -71,13 +89,15 @@ def main(argv=None) -> dict:
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
     plotting.plot_error_vs_depth(np.arange(1, J + 1), curves, ax=axes[0])
-    axes[0].set_title(f"double integrator: worst of {n_test} test states")
+    axes[0].set_title(f"double integrator: largest error over {n_test} test states")
+    axes[0].set_ylabel(r"max over test states of $\|U - U^*\|_\infty$ (input units)")
     ax = axes[1]
     ax.loglog(np.maximum(true, 1e-17), bound.bound, ".", ms=4)
     lim = [0.3 * float(np.maximum(true, 1e-17).min()), 3.0 * float(bound.bound.max())]
     ax.loglog(lim, lim, "k:", lw=1, label="bound = error")
-    ax.set(xlabel=r"true error $\|U - U^*\|_\infty$", ylabel="a-posteriori bound",
-           title=f"ADMM, depth {d_bound}: the bound is never below the error")
+    ax.set(xlabel=r"error $\|U - U^*\|_\infty$ (input units, vs " + ref_name + ")",
+           ylabel=r"a-posteriori bound on $\|U - U^*\|_\infty$ (input units)",
+           title=f"ADMM, depth {d_bound}: bound vs error on {n_test} test states")
     ax.legend(fontsize=8)
     fig.tight_layout()
     args.output.mkdir(parents=True, exist_ok=True)
@@ -90,7 +110,7 @@ def main(argv=None) -> dict:
     fig.tight_layout()
     fig.savefig(args.output / "double_integrator_error_map.png", dpi=110)
     print(f"plots written to {args.output}")
-    return dict(curves=curves, bound=bound.bound, true=true)
+    return dict(curves=curves, bound=bound.bound, true=true, reference_accuracy=ref_gap)
 
 
 if __name__ == "__main__":

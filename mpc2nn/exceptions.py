@@ -27,6 +27,7 @@ __all__ = [
     "ProblemTooLargeError",
     "UnsupportedObjectError",
     "IllConditionedWarning",
+    "ToleranceNotMetError",
 ]
 
 
@@ -108,3 +109,17 @@ class UnsupportedObjectError(Mpc2nnError, TypeError):
 
 class IllConditionedWarning(UserWarning):
     """A matrix is positive definite but so ill-conditioned that float64 solves with it lose many digits."""
+class ToleranceNotMetError(Mpc2nnError, RuntimeError):
+    """A requested accuracy cannot be reached (within the depth limit, or above the dtype's rounding level).
+
+    ``network`` holds what was built (its ``selection`` says how far it got), or ``None``.
+    """
+
+    def __init__(self, message: str, network=None):
+        super().__init__(message)
+        self.network = network
+
+    @property
+    def selection(self):
+        """The depth selection of :attr:`network` (``None`` without a network)."""
+        return getattr(self.network, "selection", None)

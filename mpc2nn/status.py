@@ -23,8 +23,8 @@ import sys
 
 import numpy as np
 
-__all__ = ["Status", "BoundKind", "Conversion", "Proof", "Verdict", "SOLUTION_PRESENT", "USABLE_INPUT", "DECIDED",
-           "is_in"]
+__all__ = ["Status", "BoundKind", "Conversion", "Proof", "Verdict", "DepthStatus", "SOLUTION_PRESENT", "USABLE_INPUT",
+           "DECIDED", "is_in"]
 
 if sys.version_info >= (3, 11):
     StrEnum = enum.StrEnum
@@ -119,6 +119,17 @@ class Verdict(StrEnum):
     CONTROLLER_WRONG = "controller wrong"
     #: No certified exact solution, or the cross-checks contradict it: nobody is blamed.
     UNDECIDED = "undecided"
+class DepthStatus(StrEnum):
+    """Outcome of choosing an explicit network's depth for a tolerance (``unravel(tol=...)``)."""
+
+    #: Met on the selection states and on an independent held-out sample (a sampled check, not a proof).
+    MET = "met"
+    #: Met on the selection states; no region was known to draw held-out states from.
+    MET_ON_SELECTION = "met on selection states"
+    #: Not met: ``max_depth`` layers were not enough, or held-out states still exceeded the tolerance.
+    NOT_MET = "not met"
+    #: Not met: the error stalled at the rounding level of the network's dtype above the tolerance.
+    STALLED = "stalled"
 
 
 def is_in(status, group) -> np.ndarray:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import systems
 from ..evaluation import MPCController, cross_check, plotting, simulate
-from ..exceptions import MissingDependencyError
+from ..exceptions import MissingDependencyError, ToleranceNotMetError
 from ..implicit import compile as compile_network
 from ..io import load, problem_hash, save
 from ..problem import MPCProblem
@@ -39,6 +39,8 @@ VALIDATE_TOL = 1e-6
 
 
 def cmd_compile(args: argparse.Namespace) -> Result:
+    if args.output is not None:
+        output_path(args.output)  # before the long work
     obj = load_problem(args.problem)
     problem = problem_of(obj)
     net = network_of(obj, args.alpha)
@@ -246,37 +248,79 @@ def cmd_unravel(args: argparse.Namespace) -> Result:
     if getattr(args, "exact", False):
         return _unravel_exact(args)
     unravel = feature("mpc2nn.explicit", "unravel", "unravelling")
+    dtype = feature("torch", args.dtype, "unravelling")
+    if args.output is not None:
+        output_path(args.output)  # before the long work
     obj = load_problem(args.problem)
     problem = problem_of(obj)
     net = network_of(obj)
     show = not (args.quiet or args.json)
     seed_fit, seed_test = np.random.SeedSequence(args.seed).generate_state(2)
+    method = args.method
+    head = describe(problem) + f", m = {net.m} constraint rows"
+    t0 = time.perf_counter()
     if args.depth is not None:
-        explicit = unravel(net, depth=args.depth)
+        explicit = unravel(net, depth=args.depth, method=method, dtype=dtype, max_depth=args.max_depth,
+                           seed=int(seed_fit))
     else:
-        X_fit = sample(problem, args.samples, int(seed_fit), show, label="sampling (fit)")
-        explicit = unravel(net, tol=args.tol, states=X_fit)
+        sample(problem, 1, int(seed_fit), False)  # a problem without a sample box: one clear line
+        progress = _unravel_progress(show)
+        try:
+            explicit = unravel(net, tol=args.tol, method=method, dtype=dtype, max_depth=args.max_depth,
+                               n_select=args.samples, seed=int(seed_fit), progress=progress)
+        except ToleranceNotMetError as exc:
+            progress("", 0, 0)
+            sel = exc.selection
+            data = dict(problem=problem.name, depth=None, samples=args.samples, seed=args.seed, tol=args.tol,
+                        method=method, dtype=args.dtype, max_depth=args.max_depth, passed=False, certified=False,
+                        status=None if sel is None else sel.status,
+                        construction=None if sel is None else sel.construction,
+                        criterion=None if sel is None else sel.criterion, statement=str(exc), output=None)
+            text = [head, "", f"construction: {data['construction'] or method}",
+                    f"criterion: {data['criterion'] or 'the largest error on the selection states'}", "",
+                    f"FAIL: tolerance {args.tol:g} not met ({data['status'] or 'refused'}): {exc}"]
+            return Result(1, data, text)
+        progress("", 0, 0)
+    build_s = time.perf_counter() - t0
+    sel = explicit.selection
     X = sample(problem, args.samples, int(seed_test), show, label="sampling (test)")
     report = validate_in_chunks(explicit, systems.as_qp(problem), X, "exact", show)
     bound = explicit.error_bound(X).bound
     tol = np.inf if args.tol is None else args.tol
     data = dict(problem=problem.name, depth=int(explicit.depth), samples=args.samples, seed=args.seed,
                 **report_data(report, tol), max_error_bound=float(bound.max(initial=0.0)), output=None)
-    data["tol"] = args.tol
-    text = [describe(problem) + f", m = {net.m} constraint rows",
-            f"explicit network: depth {data['depth']}" + ("" if args.tol is None else f" (chosen for tolerance "
-                                                          f"{args.tol:g} on {args.samples} fitting states)"),
-            "", report.summary(), f"{'max a-posteriori error bound':<30}{data['max_error_bound']:.3e}"]
+    construction = _construction_of(explicit)
+    certified = bool(np.all(bound <= tol))
+    data.update(tol=args.tol, method=method, dtype=args.dtype, max_depth=args.max_depth, construction=construction,
+                criterion=None if sel is None else sel.criterion, status=None if sel is None else sel.status,
+                statement=None if sel is None else sel.statement, certified=certified and args.tol is not None,
+                build_seconds=build_s)
+    text = [head, f"construction: {construction}",
+            f"explicit network: depth {data['depth']}, {args.dtype}, built in {build_s:.1f} s"
+            + ("" if args.tol is None else f" for tolerance {args.tol:g}")]
+    if sel is not None:
+        text += [f"criterion: {sel.criterion}", f"tuning: {sel.tuning or 'options given'}", f"result: {sel.statement}"]
+    text += ["", report.summary(), f"{'max a-posteriori error bound':<30}{data['max_error_bound']:.3e}"]
     if args.output is not None:
         try:
-            data["output"] = save(explicit, args.output)
+            data["output"] = save(explicit, output_path(args.output))
         except TypeError as exc:
             raise CommandLineError(f"saving explicit networks is not available in this installation: {exc}") \
                 from None
         text.append(f"saved to {args.output}")
     if args.tol is not None:
-        text += ["", ("PASS" if data["passed"] else "FAIL") + f": max error {data['max_error']:.3e} on "
-                 f"{args.samples} test states (tolerance {args.tol:g})"]
+        n = data["states"]
+        if not data["passed"]:
+            verdict = f"FAIL: max error {data['max_error']:.3e} on {n} test states (tolerance {args.tol:g})"
+        elif certified:
+            verdict = (f"PASS: max error {data['max_error']:.3e} on {n} test states, and the a-posteriori bound "
+                       f"certifies tolerance {args.tol:g} on every one of them (max bound "
+                       f"{data['max_error_bound']:.3e})")
+        else:
+            verdict = (f"MET ON TEST STATES, NOT CERTIFIED: max error {data['max_error']:.3e} <= {args.tol:g} on {n} "
+                       f"test states, but the a-posteriori bound exceeds the tolerance on "
+                       f"{int((bound > tol).sum())} of them (max bound {data['max_error_bound']:.3e})")
+        text += ["", verdict]
     return Result(0 if data["passed"] else 1, data, text)
 
 
@@ -317,6 +361,37 @@ def _unravel_exact(args: argparse.Namespace) -> Result:
     text += ["", ("PASS" if data["passed"] else "FAIL") + f": certificate {cert.status}; max error "
              f"{data['max_error']:.3e} on {args.samples} sampled test states (tolerance {VALIDATE_TOL:g})"]
     return Result(0 if data["passed"] else 1, data, text)
+def _construction_of(explicit) -> str:
+    sel = getattr(explicit, "selection", None)
+    if sel is not None and sel.construction:
+        return sel.construction
+    opts = getattr(explicit, "options", None)
+    if opts is None:
+        return explicit.method
+    vals = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in vars(opts).items()
+                     if not isinstance(v, np.ndarray))
+    return f"{explicit.method} ({vals})"
+
+
+def _unravel_progress(show: bool):
+    """A progress callback for unravel: one line per stage on stderr (``stage=""`` ends the last line)."""
+    state: dict[str, Any] = {"stage": None, "bar": None}
+
+    def progress(stage, done, total):
+        if not show:
+            return
+        if stage != state["stage"]:
+            if state["bar"] is not None:
+                state["bar"].advance(state["bar"].total)
+                state["bar"].__exit__(None, None, None)
+            state["stage"], state["bar"] = stage, None
+            if stage:
+                state["bar"] = Progress(f"unravel: {stage}", total or 1, True).__enter__()
+        bar = state["bar"]
+        if bar is not None and total:
+            bar.advance(max(0, int(done) - bar.done))
+
+    return progress
 
 
 def cmd_export(args: argparse.Namespace) -> Result:

@@ -60,11 +60,14 @@ def feature(module: str, attr: str, what: str) -> Callable:
 
 
 def output_path(path) -> Path:
-    """``path`` with its folder created where missing (``-o out/new/net.mpc2nn`` works in a fresh clone)."""
+    """``path`` with its folder created where missing (``-o out/new/net.mpc2nn`` works in a fresh clone); a
+    folder that cannot be created stops the command with one line naming the path (call it before long work).
+    """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise CommandLineError(f"{path}: cannot create the folder {path.parent}: a file of that name is in "
-                               "the way") from None
+    except OSError as exc:
+        reason = ("a file of that name is in the way" if isinstance(exc, (FileExistsError, NotADirectoryError))
+                  else exc.strerror or str(exc))
+        raise CommandLineError(f"-o {path}: cannot create the output folder {path.parent}: {reason}") from None
     return path

@@ -63,6 +63,8 @@ def _float_at_least(low: float, strict: bool) -> Callable[[str], float]:
 
 #: The reference solvers validate offers: those independent of the exact solve it checks.
 _INDEPENDENT = tuple(k for k, r in REFERENCE_SOLVERS.items() if r.independent)
+#: The pure constructions of ``mpc2nn unravel --method`` (a hybrid network is not a file the format stores).
+_UNRAVEL_METHODS = ("admm", "momentum", "paper", "lmi")
 
 _PROBLEM_HELP = "a TOML problem file, a saved .mpc2nn file, or builtin:NAME (" + ", ".join(
     systems.all_problems()) + ")"
@@ -142,14 +144,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=_positive_int, default=3, help="runs per solver, median taken (default 3)")
 
     p = add("unravel", cmd_unravel, "Unravel the implicit network into an explicit feed-forward ReLU network "
-            "(needs torch).", "with --tol: exit code 1 if the test states' max error exceeds it\n"
+            "(needs torch).", "with --tol: the depth is chosen on sampled states (uniform, near active-set "
+            "switches and the feasible-set boundary) and checked on held-out ones; exit code 1 if the tolerance "
+            "is not met (refused, or exceeded on the test states). PASS is printed only where the a-posteriori "
+            "bound certifies the tolerance on every test state. With --exact: exit code 1 if the partition is "
+            "incomplete or the proof fails.\n"
             "example: mpc2nn unravel builtin:drummond2024_corrected --tol 1e-6 -o explicit.mpc2nn\n"
             "         mpc2nn unravel builtin:double_integrator --exact -o exact.mpc2nn")
     p.add_argument("problem", metavar="PROBLEM", help=_PROBLEM_HELP)
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument("--depth", type=_positive_int, help="number of layers J")
     how.add_argument("--tol", type=_float_at_least(0.0, strict=True),
-                     help="pick the depth for this max error on sampled states")
+                     help="choose the depth for this max error (checked on held-out states)")
     how.add_argument("--exact", action="store_true",
                      help="the exact first-input network of the critical regions over the problem's sample box, "
                           "proven by LP (exit code 1 if the partition is incomplete or the proof fails)")
@@ -157,10 +163,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --exact: budget of critical regions (default mpc2nn.regions.DEFAULT_MAX_REGIONS)")
     p.add_argument("--time-limit", type=_float_at_least(0.0, strict=True), default=None,
                    help="with --exact: seconds for the enumeration (default mpc2nn.regions.DEFAULT_TIME_LIMIT)")
+    p.add_argument("--method", choices=_UNRAVEL_METHODS, default="admm",
+                   help="construction (default admm: ADMM on diagonally scaled rows, options tuned)")
+    p.add_argument("--max-depth", type=_positive_int, default=20000,
+                   help="largest depth tried for --tol before refusing (default 20000)")
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                   help="precision of the network's weights and arithmetic (default float64)")
     p.add_argument("--samples", type=_positive_int, default=1000,
-                   help="states for choosing the depth and (others) for testing (default 1000)")
+                   help="uniform states for choosing the depth and (others) for testing (default 1000)")
     p.add_argument("--seed", type=_nonnegative_int, default=0, help="seed of the sampling (default 0)")
-    p.add_argument("-o", "--output", type=Path, help="save the explicit network to this .mpc2nn file")
+    p.add_argument("-o", "--output", type=Path,
+                   help="save the explicit network to this .mpc2nn file (missing folders are created)")
 
     p = add("export", cmd_export, "Export a saved explicit network to ONNX, TorchScript or C.",
             "example: mpc2nn export explicit.mpc2nn --format onnx -o controller.onnx\n"

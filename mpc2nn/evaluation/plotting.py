@@ -443,8 +443,8 @@ def plot_error_vs_depth(depths: Sequence[int], errors: Mapping[str, Sequence[flo
     for label, e in errors.items():
         ax.loglog(depths, np.maximum(np.asarray(e, dtype=float), LOG_FLOOR), marker="o", ms=3, label=label)
     for t in targets:
-        ax.axhline(t, color="gray", ls=":", lw=1)
-    ax.set(xlabel="depth (layers)", ylabel=r"max $\|U - U^*\|_\infty$")
+        ax.axhline(t, color="gray", ls=":", lw=1, label=f"{t:g} (target)")
+    ax.set(xlabel="depth (layers)", ylabel=r"max $\|U - U^*\|_\infty$ (input units)")
     ax.legend(fontsize=7)
     return ax
 

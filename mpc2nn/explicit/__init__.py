@@ -22,9 +22,11 @@ exports to ONNX/TorchScript and to neural-network verifiers. Constructions
 ``"admm"`` (default)
     An OSQP-style ADMM unroll of the condensed QP (the ReLU-QP construction):
     ``U⁺ = (H + σI + ρGᵀG)⁻¹(σU - Fx + Gᵀ(ρz - ν))``, a relaxed projection
-    ``z⁺ = min(·, w + Ex) = · - relu(· - w - Ex)``. ``ρ`` and the relaxation are
-    tuned on sampled states (the states are never the ones the accuracy is
-    reported on, when the caller keeps them apart).
+    ``z⁺ = min(·, w + Ex) = · - relu(· - w - Ex)``, on constraint rows scaled by a
+    positive diagonal (Jacobi, Ruiz or unit norm, :data:`SCALINGS`; per-type penalties
+    with ``state_rho``) folded into the fixed weights. The scaling, ``ρ`` and the
+    relaxation are tuned on sampled states (the states are never the ones the
+    accuracy is reported on, when the caller keeps them apart).
 ``"hybrid"``
     Not a pure ReLU network: ``depth`` layers of a pure construction, then the
     active set read off the sign of the layer state, a reduced KKT solve,
@@ -36,9 +38,13 @@ box of states (``prune=True``; an LP per row proves it, see
 :meth:`ImplicitNetwork.well_posedness`), which changes nothing in the box.
 
 Error bounds (:meth:`ExplicitNetwork.error_bound`) are per sample and
-rigorous up to floating-point rounding; see :func:`dual_gap_bound` for the
-a-posteriori bound used by every construction and :class:`ContractionCertificate`
-for the a-priori one.
+rigorous, floating-point rounding included; see :func:`dual_gap_bound` and
+:func:`kkt_bound` for the a-posteriori bounds used by every construction and
+:class:`ContractionCertificate` for the a-priori one. ``unravel(tol=...)``
+chooses a depth on sampled states and checks it on held-out ones
+(:class:`DepthSelection`: a sampled check with a stated confidence, not a proof);
+:func:`warm_closed_loop` runs a network in closed loop with the layer state carried
+across steps and a bound per step.
 
 Exact networks are built differently: :func:`exact_network` takes a complete partition from
 :func:`mpc2nn.critical_regions` and writes its law as a lattice (max–min) of its distinct affine
@@ -46,9 +52,10 @@ pieces, an :class:`ExactNetwork` of Linear+ReLU levels whose :meth:`~ExactNetwor
 LP, region by region, that it *is* the MPC law on the partition's domain.
 """
 
-from ._admm import ADMM_SIGMA, RELAX_LADDER, RHO_LADDER, ADMMNetwork, ADMMOptions
+from ._admm import ADMM_SIGMA, RELAX_LADDER, RHO_LADDER, SCALING_LADDER, ADMMNetwork, ADMMOptions
 from ._base import ExplicitNetwork
-from ._bounds import ROUNDING_SLACK, dual_gap_bound
+from ._bounds import ROUNDING_SLACK, dual_gap_bound, kkt_bound
+from ._curves import CurveRun
 from ._exact import ExactNetwork, exact_network
 from ._hybrid import HybridNetwork, HybridResult
 from ._lmi import LMIOptions, design_feedback
@@ -56,7 +63,10 @@ from ._momentum import BETA_LADDER, MomentumNetwork, MomentumOptions
 from ._paper import PaperNetwork, PaperOptions
 from ._registry import CONSTRUCTIONS, NETWORK_CLASSES, Construction, ConstructionOptions
 from ._results import ContractionCertificate, DepthSelection, ErrorBound, LayerHistory
-from ._unravel import MAX_DEPTH, error_curve, first_depth, throughput, unravel
+from ._scaling import SCALINGS, row_scaling
+from ._selection import failure_bound
+from ._unravel import MAX_DEPTH, SELECTION_MARGIN, error_curve, first_depth, throughput, unravel
+from ._warm import WarmStartResult, warm_closed_loop
 
 #: Names accepted by ``unravel(method=...)``: the registered constructions and the hybrid mode.
 METHODS = (*CONSTRUCTIONS, "hybrid")
@@ -66,4 +76,6 @@ __all__ = ["unravel", "ExplicitNetwork", "PaperNetwork", "MomentumNetwork", "ADM
            "design_feedback", "dual_gap_bound", "throughput", "error_curve", "first_depth", "METHODS",
            "BETA_LADDER", "RHO_LADDER", "RELAX_LADDER", "MAX_DEPTH", "ROUNDING_SLACK", "ADMM_SIGMA",
            "CONSTRUCTIONS", "NETWORK_CLASSES", "Construction", "ConstructionOptions", "ADMMOptions",
-           "MomentumOptions", "PaperOptions", "LMIOptions", "exact_network", "ExactNetwork"]
+           "MomentumOptions", "PaperOptions", "LMIOptions", "exact_network", "ExactNetwork", "kkt_bound", "SCALINGS",
+           "SCALING_LADDER", "row_scaling", "failure_bound", "warm_closed_loop", "WarmStartResult", "CurveRun",
+           "SELECTION_MARGIN"]

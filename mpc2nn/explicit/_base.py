@@ -10,7 +10,7 @@ from ..implicit import ImplicitNetwork
 from ..interfaces import ExplicitLaw
 from ..qp import CondensedQP
 from ..status import BoundKind
-from ._bounds import dual_gap_bound
+from ._bounds import dual_gap_bound, kkt_bound
 from ._results import ContractionCertificate, DepthSelection, ErrorBound, LayerHistory
 
 __all__ = ["ExplicitNetwork", "row_scale"]
@@ -366,9 +366,11 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
     def error_bound(self, X) -> ErrorBound:
         """Upper bounds on ``‖U - U*‖∞`` of this network's output, one per state of ``X``.
 
-        A-priori where a contraction certificate exists (see :meth:`certificate`),
-        a-posteriori otherwise (:func:`dual_gap_bound` on the last layer's dual iterate,
-        always w.r.t. the unpruned QP ``net.qp``). The smaller of the two is returned.
+        The smallest of three rigorous bounds (always w.r.t. the unpruned QP ``net.qp``): the duality gap of
+        the last layer's dual iterate with a feasible point (:func:`dual_gap_bound`); the KKT residuals of the
+        point polished on the active set read off the last layer state, checked in extended precision
+        (:func:`kkt_bound`, tight where the active set is right); and, where a contraction certificate exists
+        (see :meth:`certificate`), the a-priori bound. NaN anywhere gives ``inf``.
 
         Parameters
         ----------
@@ -383,19 +385,54 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
         """
         Xn = self.qp.check_parameters(X if not isinstance(X, torch.Tensor) else X.detach().cpu().numpy())
         _, state = self.run(Xn)
+        return self.bound_at(Xn, state)
+
+    def bound_at(self, X, state: tuple, *, a_priori: bool = True) -> ErrorBound:
+        """Per-sample bounds on the error of the output of the layer state ``state`` at states ``X`` (the
+        bounds of :meth:`error_bound`, for a state reached any way: e.g. a warm start).
+
+        Parameters
+        ----------
+        X : array_like or torch.Tensor, shape (B, n_θ) or (n_θ,)
+            Network inputs.
+        state : tuple
+            The layer state (as :meth:`run` returns it).
+        a_priori : bool
+            Include the a-priori bound; it holds only from the zero initial state after ``depth`` layers,
+            so pass ``False`` for a warm-started state.
+
+        Returns
+        -------
+        ErrorBound
+        """
+        Xn = self.qp.check_parameters(X if not isinstance(X, torch.Tensor) else X.detach().cpu().numpy())
         with torch.no_grad():
             z = self.decision(state, torch.as_tensor(Xn, dtype=self._dtype)).double().numpy()
-        post = dual_gap_bound(self.net.qp, Xn, self.full_dual(state), z)
-        prior = self._a_priori(Xn)
+            guess_k = self.active_guess(state).numpy()
+        active = np.zeros((Xn.shape[0], self.net.m), bool)
+        active[:, self.kept_rows] = guess_k
+        post = kkt_bound(self.net.qp, Xn, active, z)
+        lam = self.full_dual(state)
+        # the gap bound is at least ‖z - z(λ)‖∞ (its LPs are skipped where the polished bound is below that)
+        qp = self.net.qp
+        z_lam = qp.primal(np.maximum(lam, 0.0), Xn)
+        with np.errstate(invalid="ignore"):
+            need = ~(post <= np.abs(z - z_lam).max(axis=1, initial=0.0))
+        if need.any():
+            post[need] = np.fmin(post[need], dual_gap_bound(qp, Xn[need], lam[need], z[need]))
+        post = np.where(np.isnan(post), np.inf, post)
+        prior = self._a_priori(Xn) if a_priori else None
         if prior is None:
             return ErrorBound(post, np.full(post.shape, str(BoundKind.A_POSTERIORI)),
-                              "λ >= 0 from the last layer, duality gap with a feasible point (dual_gap_bound); "
-                              "no contraction certificate exists for this construction")
+                              "λ >= 0 from the last layer (duality gap with a feasible point, dual_gap_bound) or a "
+                              "point polished on the last layer's active set (KKT residuals checked in extended "
+                              "precision, kkt_bound); no contraction certificate exists for this construction")
         use_prior = prior <= post
         kind = np.where(use_prior, str(BoundKind.A_PRIORI), str(BoundKind.A_POSTERIORI))
         return ErrorBound(np.where(use_prior, prior, post), kind,
                           "a-priori: certified contraction rate (LMI) from the zero initial state; "
-                          "a-posteriori: duality gap of the last layer's dual iterate")
+                          "a-posteriori: duality gap of the last layer's dual iterate or KKT residuals of the "
+                          "point polished on its active set")
 
     def _a_priori(self, X: np.ndarray) -> np.ndarray | None:
         return None

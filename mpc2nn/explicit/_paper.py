@@ -38,6 +38,9 @@ class PaperOptions(ConstructionOptions):
             raise ProblemDefinitionError(f"K: expected a finite number or an (m, m) matrix, got {self.K!r}")
         if K.ndim == 2 and K.shape[0] != K.shape[1]:
             raise ShapeError(f"K: expected shape (m, m), got {K.shape}")
+        if K.ndim == 0 and not 0.0 <= float(K) < 1.0:
+            raise ProblemDefinitionError(f"K: a scalar feedback must lie in [0, 1) (0: the plain form; 1 would stop "
+                                         f"the iteration, outside [0, 1) it may diverge), got {float(K)!r}")
         object.__setattr__(self, "K", float(K) if K.ndim == 0 else K)
         if self.alpha is not None:
             a = np.asarray(self.alpha, dtype=float)
@@ -91,8 +94,10 @@ class PaperNetwork(ExplicitNetwork):
         super().__init__(net, qp, kept_rows, depth, dtype, options, pruned=pruned)
         M = qp.dual_hessian
         K = options.K
-        a = np.broadcast_to(np.asarray(net.alpha[kept_rows] if options.alpha is None else options.alpha, float),
-                            (qp.m,)).copy()
+        a = np.asarray(net.alpha[kept_rows] if options.alpha is None else options.alpha, float)
+        if a.ndim == 1 and a.shape != (qp.m,):
+            raise ShapeError(f"alpha: expected a number or shape (m,) = ({qp.m},), got {a.shape}")
+        a = np.broadcast_to(a, (qp.m,)).copy()
         if np.ndim(K) == 2 and np.shape(K) != (qp.m, qp.m):
             raise ShapeError(f"K: expected shape (m, m) = ({qp.m}, {qp.m}), got {np.shape(K)}")
         D = np.eye(qp.m) - a[:, None] * M

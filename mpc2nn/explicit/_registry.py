@@ -74,12 +74,15 @@ class Construction:
     options : type
         The options class (a subclass of :class:`ConstructionOptions`).
     build : callable
-        ``(net, qp, kept_rows, depth, dtype, options, *, pruned) -> ExplicitNetwork`` with every
-        option set.
+        ``(net, qp, kept_rows, depth, dtype, options) -> ExplicitNetwork`` with every option set.
     ladders : callable
-        ``qp -> {option: candidates}`` for the options that may be tuned, likeliest first.
+        ``qp -> {option: candidates}`` for the options that may be tuned, likeliest first; a value may
+        also be a function of the options chosen so far (in the dict's order) returning the candidates.
     summary : str
         One line for listings (``mpc2nn unravel --help``).
+    neighbours : callable, optional
+        ``(qp, options) -> [options]``: candidates near a tuned one, tried once after the ladder search
+        (a finer step than the ladder's).
     """
 
     name: str
@@ -87,6 +90,7 @@ class Construction:
     build: Callable[..., Any]
     ladders: Callable[[Any], dict]
     summary: str
+    neighbours: Callable[..., list] | None = None
 
 
 #: The constructions by name, in the order they were registered.

@@ -83,7 +83,7 @@ class LayerHistory:
 
 @dataclass(frozen=True)
 class DepthSelection:
-    """How :func:`unravel` chose the depth for a tolerance.
+    """How :func:`unravel` chose the depth for a tolerance, and what the choice is worth.
 
     Attributes
     ----------
@@ -96,7 +96,35 @@ class DepthSelection:
     n_states : int
         Number of selection states.
     guarantee : str
-        What the choice guarantees (an empirical maximum over the selection states).
+        What the choice guarantees, in words.
+    status : str
+        A :class:`~mpc2nn.status.DepthStatus` value (``"met"``, ``"met on selection states"``, ``"not met"``,
+        ``"stalled"``).
+    criterion : str
+        How the depth was chosen (states, where they came from, the rule).
+    construction : str
+        The construction and its options.
+    n_hard : int
+        Selection states found near active-set switches and the feasible-set boundary.
+    n_check : int
+        Held-out states of the last check.
+    check_failures : int
+        How many of them exceeded ``tol``.
+    check_max_error : float or None
+        Their largest error.
+    failure_bound : float or None
+        Upper bound on ``P(error > tol)`` for a state drawn uniformly from the feasible part of the region, at
+        confidence ``confidence`` (Clopper–Pearson; ``None`` without a check).
+    confidence : float or None
+        The confidence level of ``failure_bound``.
+    statement : str
+        The result in one quotable sentence.
+    rounds : int
+        Held-out checks run (a failed check raises the depth and draws a fresh sample).
+    seconds : float or None
+        Build time (tuning, selection and checks).
+    tuning : str
+        Summary of the tuning, or ``""``.
     """
 
     tol: float
@@ -104,6 +132,38 @@ class DepthSelection:
     max_error: float
     n_states: int
     guarantee: str
+    status: str = ""
+    criterion: str = ""
+    construction: str = ""
+    n_hard: int = 0
+    n_check: int = 0
+    check_failures: int = 0
+    check_max_error: float | None = None
+    failure_bound: float | None = None
+    confidence: float | None = None
+    statement: str = ""
+    rounds: int = 0
+    seconds: float | None = None
+    tuning: str = ""
+
+    def __post_init__(self):
+        if not self.status:  # a file of an earlier version: only the selection states were used
+            object.__setattr__(self, "status", "met on selection states" if self.depth is not None else "not met")
+
+    @property
+    def met(self) -> bool:
+        """The tolerance was met (on the held-out check where there was one)."""
+        return self.status in ("met", "met on selection states")
+
+    def as_fields(self) -> dict:
+        """The fields as JSON values (what the file format stores)."""
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_fields(cls, fields: dict) -> DepthSelection:
+        """From :meth:`as_fields` (unknown keys of later versions are ignored; missing ones take defaults)."""
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in fields.items() if k in names})
 
 
 @dataclass(frozen=True)

@@ -161,9 +161,7 @@ def _explicit_parts(ex) -> tuple[dict, dict]:
     params, more = ex.get_config()
     params = dict(params, method=ex.method, prune=ex.pruned)
     arrays.update(more)
-    selection = None if ex.selection is None else dict(
-        tol=ex.selection.tol, depth=ex.selection.depth, max_error=ex.selection.max_error,
-        n_states=ex.selection.n_states, guarantee=ex.selection.guarantee)
+    selection = None if ex.selection is None else ex.selection.as_fields()
     fields = dict(net=n_fields, cls=type(ex).__name__, method=ex.method, depth=ex.depth,
                   dtype=str(ex._dtype).replace("torch.", ""), params=params, selection=selection)
     return arrays, fields
@@ -188,7 +186,7 @@ def _explicit_from(arrays, fields):
     check_buffers({k: v.detach().cpu().numpy() for k, v in ex.state_dict().items()}, saved, net.qp)
     ex.load_state_dict({k: torch.from_numpy(v) for k, v in saved.items()})
     if fields.get("selection"):
-        ex.selection = explicit.DepthSelection(**fields["selection"])
+        ex.selection = explicit.DepthSelection.from_fields(fields["selection"])
     return ex
 
 
