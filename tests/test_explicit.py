@@ -227,3 +227,10 @@ def test_paper_form_reproduces_published_residual_profile():
     assert len(slow) == 6 and 330 <= min(slow) and max(slow) <= 940
     # depth-1000 agreement with MPC: the paper form is not converged there (seen 5.6e-3)
     assert u_err.max() < 1e-2
+
+
+def test_history_refuses_a_complex_reference(corrected):
+    net, X, U = corrected
+    ex = unravel(net, depth=3, rho=1.0, relax=1.6)
+    with pytest.raises(mpc2nn.ComplexValueError, match="reference: expected real numbers"):
+        ex.history(X[:2], reference=U[:2] + 1j)

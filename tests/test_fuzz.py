@@ -58,7 +58,7 @@ def check_error_bounds(case, method, depth, dtype_name):
                            f"({bound.kind[bad]})")
 
 
-# depth >= 1: unravel(depth=0) with a tuned construction fails in its tuning (TypeError, explicit/_unravel.py)
+# depth >= 1: unravel(depth=0) is refused by name (tests/test_unravel_tol.py)
 _bound_cases = (mpc_problems(max_nx=4, max_nu=2, max_N=4), st.sampled_from(CONSTRUCTIONS), st.integers(1, 60),
                 st.sampled_from(["float64", "float32"]))
 

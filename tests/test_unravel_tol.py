@@ -214,6 +214,7 @@ def test_warm_closed_loop_bounds_every_step(drummond):
 @pytest.mark.parametrize("kwargs,error,match", [
     (dict(depth=5, n_tuning=0), ProblemDefinitionError, "n_tuning"),
     (dict(depth=5, max_depth=0, rho=1.0, relax=1.6), ProblemDefinitionError, "max_depth"),
+    (dict(depth=0), ProblemDefinitionError, "depth: expected an integer >= 1"),
     (dict(tol="a"), ProblemDefinitionError, "tol"),
     (dict(tol=float("nan")), ProblemDefinitionError, "tol"),
     (dict(tol=-1e-6), ProblemDefinitionError, "tol"),

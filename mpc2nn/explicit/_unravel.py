@@ -162,7 +162,7 @@ def unravel(net: ImplicitNetwork, depth: int | None = None, *, method: str | Con
         raise ProblemDefinitionError("unravel: give exactly one of depth= (number of layers) or tol= "
                                      "(largest error on the selection states)")
     if depth is not None:
-        depth = as_count("depth", depth, 0)
+        depth = as_count("depth", depth, 1)
     if tol is not None:
         tol = positive("tol", tol, allow_none=False)
     max_depth = as_count("max_depth", max_depth, 1)
