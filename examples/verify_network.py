@@ -48,7 +48,7 @@ def train_mlp(problem, hidden, n, steps, seed=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser = argparse.ArgumentParser(description="Verify a trained MLP and an unrolled network against MPC.")
     parser.add_argument("--output", type=Path, default=Path("out"), help="folder for verify_network.png")
     parser.add_argument("--small", action="store_true", help="a quick run (fewer training steps, coarse grid)")
     args = parser.parse_args(argv)

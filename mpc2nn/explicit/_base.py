@@ -301,8 +301,8 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
         """
         x = self._states(X)
         J = self.depth if depth is None else int(depth)
-        ref = None if reference is None else torch.as_tensor(real_array("reference", reference, "exact outputs (B, N·n_u)"),
-                                                              dtype=self._dtype)
+        ref = None if reference is None else torch.as_tensor(
+            real_array("reference", reference, "exact outputs (B, N·n_u)"), dtype=self._dtype)
         if ref is not None and ref.shape != (x.shape[0], self.n_U):
             raise ShapeError(f"reference: expected shape (B, N·n_u) = ({x.shape[0]}, {self.n_U}), "
                              f"got {tuple(ref.shape)}")
