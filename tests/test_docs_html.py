@@ -83,25 +83,6 @@ def test_constants_have_their_own_descriptions():
         assert summary_row(BUILT / "api.html", name).startswith("Settings"), name
 
 
-def test_the_transposed_depth_table_holds_the_measured_numbers():
-    """docs/_static/depth_by_problem.txt (shown on the Benchmarks page) is depth.txt transposed: for every
-    problem the same numbers in the same order (depth.txt rows = depth_by_problem.txt columns)."""
-    static = ROOT / "docs" / "_static"
-    raw = static.joinpath("depth.txt").read_text().splitlines()
-    problems = raw[1].split()[1:]
-    measured: dict = {p: [] for p in problems}
-    for line in raw[2:]:
-        if line.strip() and not line.startswith(("Hybrid", "Throughput", "1000 test")):
-            for j, p in enumerate(problems):
-                measured[p].append(line[32 + 24 * j:32 + 24 * (j + 1)].strip())
-    shown: dict = {p: [] for p in problems}
-    for line in static.joinpath("depth_by_problem.txt").read_text().splitlines():
-        name = line.split(" ")[0]
-        if name in problems:
-            shown[name] += [line[24 + 13 * i:24 + 13 * (i + 1)].strip() for i in range((len(line) - 24) // 13)]
-    assert shown == measured and sum(map(len, measured.values())) > 60
-
-
 @pytest.mark.parametrize("name", ["exact_solve", "formulations"])
 def test_the_split_benchmark_tables_hold_the_measured_numbers(name):
     """The Benchmarks page shows NAME_narrow.txt: NAME.txt's table in two parts, row for row the same numbers."""
