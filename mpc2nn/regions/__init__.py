@@ -11,6 +11,7 @@ a program equals every region's law. numpy/scipy only (HiGHS LPs, qhull vertices
 
 from ._certify import BOX_MARGIN, CERTIFY_TOL, LP_BATCH, ROUNDING_ULPS, LatticeCertificate, certify_program
 from ._cover import COVER_TOL
+from ._domain import Domain, make_domain
 from ._explore import (
     ACTIVE_TOL,
     DEFAULT_MAX_REGIONS,
@@ -31,7 +32,8 @@ from ._partition import LOCATE_TOL, PIECE_TOL, OpenFacet, Partition, Pieces
 from ._program import COPY, EVAL_BYTES, MAX, MIN, OPS, Program, schedule
 from ._region import FACET_KINDS, LICQ_TOL, ROW_KINDS, Region
 
-__all__ = ["critical_regions", "Partition", "Region", "Pieces", "OpenFacet", "FACET_KINDS", "ROW_KINDS",
+__all__ = ["critical_regions", "Partition", "Region", "Domain", "make_domain", "Pieces", "OpenFacet", "FACET_KINDS",
+           "ROW_KINDS",
            "COVER_TOL", "ACTIVE_TOL", "DEFAULT_MAX_REGIONS", "DEFAULT_TIME_LIMIT", "HYPERPLANE_TOL", "MAX_FAILURES",
            "MEMBER_TOL", "MIN_RADIUS", "N_SEEDS", "STEP", "STEP_SHRINK", "ROW_ZERO_TOL", "VERTEX_MAX_DIM",
            "VERTEX_TOL", "LP_OPTIONS", "LOCATE_TOL", "PIECE_TOL", "LICQ_TOL",

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.optimize
 
-from .._checks import as_box, as_matrix
-from ..exceptions import NonFiniteError, ProblemDefinitionError, ShapeError
+from ..exceptions import NonFiniteError
 from ..problem import Polytope
 from ..qp import CondensedQP
+from ..regions import make_domain
 
 __all__ = ["ThetaRegion", "make_region"]
 
@@ -53,49 +52,18 @@ class ThetaRegion:
 
 
 def make_region(qp: CondensedQP, region) -> ThetaRegion:
-    """The region from ``region`` (``(lo, hi)`` or a Polytope; ``None``: the QP's sample box)."""
-    n = qp.n_theta
-    box = None
-    if region is None:
-        if qp.sample_box is None or not qp.layout.state_only:
-            raise ProblemDefinitionError(f"region: QP '{qp.name}' has no sample box of θ = ({qp.layout.describe()}); "
-                                         f"pass region=(lo, hi) of shape (n_θ,) = ({n},) or a Polytope")
-        region = qp.sample_box
-    if isinstance(region, Polytope):
-        if region.C.shape[1] != n:
-            raise ShapeError(f"region: expected a Polytope in n_θ = {n} dimensions, got one in {region.C.shape[1]}")
-        C, d = np.array(region.C, float), np.array(region.d, float)
-        if not (np.all(np.isfinite(C)) and np.all(np.isfinite(d))):
-            raise NonFiniteError("region: the polytope's rows hold NaN or an infinity")
-    else:
-        lo, hi = as_box("region", region, n, "n_θ")
-        if np.any(hi - lo <= 0):
-            i = int(np.argmax(hi - lo <= 0))
-            raise ProblemDefinitionError(f"region: lo[{i}] = {lo[i]:g} >= hi[{i}] = {hi[i]:g}; the box must have an "
-                                         "interior")
-        box = (lo, hi)
-        C = np.vstack([np.eye(n), -np.eye(n)])
-        d = np.concatenate([hi, -lo])
-        region = Polytope(C, d)
-    if qp.state_only is not None and qp.state_only[0].shape[0]:
-        E0, w0 = qp.state_only
-        C, d = np.vstack([C, -E0]), np.concatenate([d, w0])
-    C = as_matrix("region C", C, ("p", "n_θ"), (None, n))
-    norms = np.linalg.norm(C, axis=1)
-    if np.any(norms == 0):
-        raise ProblemDefinitionError("region: a row of the polytope is zero; remove it")
-    C, d = C / norms[:, None], d / norms
-    lo, hi = np.zeros(n), np.zeros(n)
-    for k in range(n):
-        for sign in (1.0, -1.0):
-            c = np.zeros(n)
-            c[k] = -sign
-            res = scipy.optimize.linprog(c, A_ub=C, b_ub=d, bounds=[(None, None)] * n, method="highs")
-            if res.status == 2:
-                raise ProblemDefinitionError("region: the polytope of θ is empty")
-            if res.status != 0:
-                raise ProblemDefinitionError(f"region: the polytope of θ is unbounded along θ[{k}]; bound it")
-            (hi if sign > 0 else lo)[k] = -sign * res.fun
-    if box is not None:
+    """The region from ``region`` (``(lo, hi)`` or a Polytope; ``None``: the QP's sample box).
+
+    The polytope is the critical-region stage's domain (:func:`mpc2nn.regions.make_domain`: unit rows, the
+    QP's rows on ``θ`` alone added, bounding box by LP); a box given as such also clips the bounding box
+    (the LPs' tolerance).
+    """
+    if isinstance(region, Polytope) and not (np.all(np.isfinite(region.C)) and np.all(np.isfinite(region.d))):
+        raise NonFiniteError("region: the polytope's rows hold NaN or an infinity")
+    domain = make_domain(qp, region, "region")
+    lo, hi, box = domain.lo, domain.hi, None
+    if not isinstance(region, Polytope):  # a box (or the sample box): given = Polytope([I; -I], [hi; -lo])
+        n = qp.n_theta
+        box = (-domain.given.d[n:], domain.given.d[:n])
         lo, hi = np.maximum(lo, box[0]), np.minimum(hi, box[1])
-    return ThetaRegion(C, d, lo, hi, box, region)
+    return ThetaRegion(domain.D, domain.d, lo, hi, box, domain.given)
