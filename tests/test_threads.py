@@ -107,3 +107,31 @@ def test_concurrent_exports_leave_the_warning_filters_as_they_were(tmp_path):
         _run_in_threads(lambda i: writers[i % 2](ex, tmp_path / f"net{i}.{'pt' if i % 2 == 0 else 'onnx'}"),
                         n_threads=4)
         assert list(warnings.filters) == before
+
+
+_PRINT_RACE = """
+import io, sys, threading, time
+from mpc2nn.reference import _osqp
+stop = False
+def churn():  # a thread entering and leaving OSQP's silencing as fast as it can
+    while not stop:
+        with _osqp._quiet_stdout():
+            pass
+t = threading.Thread(target=churn)
+t.start()
+sys.stdout = io.StringIO()
+t0 = time.time()
+while time.time() - t0 < 1.5:
+    print("the main thread prints", 1, 2, 3)
+stop = True
+t.join()
+"""
+
+
+def test_printing_while_another_thread_leaves_the_silencing_does_not_crash():
+    # print() holds sys.stdout as a borrowed reference across its writes: a proxy freed when another thread
+    # restored sys.stdout crashed the process (exit -11, segfault in the proxy's write) before proxies were kept
+    import subprocess
+
+    run = subprocess.run([sys.executable, "-c", _PRINT_RACE], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, (run.returncode, run.stderr[-2000:])

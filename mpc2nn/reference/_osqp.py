@@ -194,6 +194,11 @@ class _SilencedForSomeThreads:
 #: Threads inside an OSQP call (thread id -> nesting depth) and the stdout replacement installed for them.
 _SILENCED: dict[int, int] = {}
 _INSTALLED: list = []  # [(proxy, replaced stream)] while some thread is silenced
+#: One proxy per stream it ever replaced, kept for the life of the process (each holds its stream, so ids are
+#: never reused): CPython's ``print`` (3.11) holds ``sys.stdout`` as a *borrowed* reference across its
+#: ``write`` calls, so a thread restoring ``sys.stdout`` while another prints would free a fresh proxy under
+#: it (a segfault in ``write``: tests/test_threads.py reproduces it); reused proxies are never freed.
+_PROXIES: dict[int, _SilencedForSomeThreads] = {}
 #: Guards ``_SILENCED`` and ``sys.stdout`` swaps.
 _STDOUT_LOCK = threading.Lock()
 #: One OSQP solve at a time in the process: OSQP's C library keeps the SIGINT handler it replaces during a
@@ -217,7 +222,9 @@ def _quiet_stdout():
     with _STDOUT_LOCK:
         _SILENCED[me] = _SILENCED.get(me, 0) + 1
         if not _INSTALLED and sys.stdout is not None:
-            proxy = _SilencedForSomeThreads(sys.stdout)
+            proxy = _PROXIES.get(id(sys.stdout))
+            if proxy is None:
+                proxy = _PROXIES[id(sys.stdout)] = _SilencedForSomeThreads(sys.stdout)
             _INSTALLED.append((proxy, sys.stdout))
             sys.stdout = proxy
     try:
