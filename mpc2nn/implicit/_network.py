@@ -291,7 +291,8 @@ class ImplicitNetwork(ImplicitWeights):
         batch's bookkeeping; ``None`` (the general path takes over and says why) for anything else.
         """
         cs, qp, sv = self._compiled, self.qp, self.solver
-        assert cs is not None  # only called where the compiled path exists
+        if cs is None:  # no compiled path (numba absent or turned off): the general path takes over
+            return None
         X = theta[None, :]
         if qp.state_only is not None and qp.state_only[0].shape[0]:
             with np.errstate(over="ignore", invalid="ignore"):
@@ -411,7 +412,8 @@ class ImplicitNetwork(ImplicitWeights):
         the batched methods).
         """
         cs = self._compiled
-        assert cs is not None  # only called where the compiled path exists
+        if cs is None:  # no compiled path: every row is left to the batched methods
+            return run
         U, y, Z, cc, fp, fps, fp_rel, kkt, it, mg, verified = cs.solve(X[run], active0)
         # final here: what the compiled certificate certified, and Farkas-proven infeasibility; anything else
         # (uncertified, overflow, no decision) goes back to the batched path, which decides and says why
