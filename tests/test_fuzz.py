@@ -94,7 +94,7 @@ def check_round_trips(case, tmp_path):
     np.testing.assert_array_equal(a.U, b.U)
     np.testing.assert_array_equal(a.status, b.status)
     torch = pytest.importorskip("torch")
-    ex = mpc2nn.unravel(net, depth=int(seed % 7), method="paper")
+    ex = mpc2nn.unravel(net, depth=1 + int(seed % 7), method="paper")
     exb = mpc2nn.load(mpc2nn.save(ex, tmp_path / "e.mpc2nn"))
     np.testing.assert_array_equal(ex.evaluate(theta), exb.evaluate(theta))
     ort = pytest.importorskip("onnxruntime")

@@ -419,7 +419,8 @@ def _select(net, model, region, X, U, n_hard, counts, tol, max_depth, n_check, c
         status = DepthStatus.MET if checked else DepthStatus.MET_ON_SELECTION
     conf_txt = f"{100 * confidence:g} %"
     if region is None or not counts:
-        what = f"the {n_states} given states"
+        what = (f"{n_states} selection states: the {n_states - n_local} given states and {n_local} from a local "
+                "search around the slowest")
     else:
         what = (f"{n_states} selection states: {n_states - n_hard} uniform feasible states of {region.description}, "
                 f"{counts.get('switch', 0)} near active-set switches, {counts.get('boundary', 0)} near the "
