@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import _thread
 import contextlib
+import signal
 import sys
 import threading
 
@@ -124,7 +125,7 @@ class OSQPSession:
                     continue
                 q, lo, up = self._vectors(X[i])
                 self._solver.update(q=q, l=lo, u=up)
-                with _SOLVE_LOCK:
+                with _SOLVE_LOCK, _sigint_held():
                     res = self._solver.solve(raise_error=False)
                 times[i] = res.info.run_time
                 st = table.get(res.info.status_val, Status.FAILED)
@@ -205,6 +206,27 @@ _STDOUT_LOCK = threading.Lock()
 #: solve in a static variable, and the binding releases the GIL while solving, so two concurrent solves
 #: restored each other's handler and Python's was lost for good (Ctrl-C did nothing afterwards).
 _SOLVE_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _sigint_held():
+    """Hold Ctrl-C back from OSQP's own SIGINT handler while it solves, in the main thread (POSIX).
+
+    OSQP replaces the SIGINT handler during a solve and resets its flag at the start of the next one, so a
+    Ctrl-C that arrives outside its iteration loop (setup of the solve, polishing) was lost: the run went on
+    (seen in CI: a validate run ended with exit 0 after its SIGINT). Blocked in this thread, the signal stays
+    pending and reaches Python's handler when the mask is restored, as a KeyboardInterrupt (a solve takes
+    milliseconds). Other threads keep the old route (OSQP's "interrupted" status, passed on to the main
+    thread).
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 @contextlib.contextmanager
