@@ -13,6 +13,7 @@ import math
 import time
 from dataclasses import dataclass
 
+from ..exceptions import ProblemDefinitionError
 from ._curves import CurveRun, first_depth
 from ._registry import Construction, ConstructionOptions
 
@@ -68,6 +69,9 @@ def tune(c: Construction, net, qp, kept, X, U, *, depth: int, tol: float | None,
     With ``tol``: the candidate reaching ``tol`` (largest error over the states) at the smallest depth;
     without it: the candidate with the smallest largest error at ``depth``.
     """
+    if not depth and tol is None:
+        raise ProblemDefinitionError("tune: needs a depth >= 1 or a tolerance (unravel passes one of them)")
+    aim = math.inf if tol is None else float(tol)  # used only where there is no target depth, i.e. with tol
     t0 = time.perf_counter()
     cands = _candidates(c, qp, opts)
     runs = {i: CurveRun(c.build(net, qp, kept, 0, dtype, o, pruned=pruned), X, U, tol) for i, o in enumerate(cands)}
@@ -80,10 +84,7 @@ def tune(c: Construction, net, qp, kept, X, U, *, depth: int, tol: float | None,
 
     def score(i: int) -> float:
         r = runs[i]
-        if target is not None:
-            return r.predicted_error(target)
-        assert tol is not None
-        return r.predicted_depth(tol)
+        return r.predicted_error(target) if target is not None else r.predicted_depth(aim)
 
     while True:
         rounds += 1
@@ -110,9 +111,10 @@ def tune(c: Construction, net, qp, kept, X, U, *, depth: int, tol: float | None,
     chosen, best_score = cands[best], scores[best]
     tried = {repr(chosen)}
     climb = c.neighbours
-    for _ in range(CLIMB_STEPS if climb is not None and not math.isinf(best_score) else 0):
+    for _ in range(CLIMB_STEPS if not math.isinf(best_score) else 0):
+        if climb is None:
+            break
         improved = False
-        assert climb is not None
         for o in climb(qp, chosen):
             if repr(o) in tried:
                 continue
@@ -121,11 +123,7 @@ def tune(c: Construction, net, qp, kept, X, U, *, depth: int, tol: float | None,
             lim = target if target is not None else int(min(cap, best_score + 1))
             r.advance(lim, stop_below=None if tol is None else RESOLVED * tol)
             layers += r.depth
-            if target is not None:
-                s = r.predicted_error(target)
-            else:
-                assert tol is not None
-                s = first_depth(r.errors(), tol) or math.inf
+            s = r.predicted_error(target) if target is not None else (first_depth(r.errors(), aim) or math.inf)
             if s < best_score:
                 chosen, best_score, improved = o, s, True
         if not improved:

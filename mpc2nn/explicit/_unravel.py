@@ -240,10 +240,9 @@ def unravel(net: ImplicitNetwork, depth: int | None = None, *, method: str | Con
     def build(J: int) -> ExplicitNetwork:
         return c.build(net, qp, kept, J, dtype, opts, pruned=prune)
 
-    if tol is None:
+    if tol is None or sel_X is None or sel_U is None:  # the selection states are drawn whenever tol is given
         model = build(int(depth or 0))
         return HybridNetwork(model) if hybrid else model
-    assert sel_X is not None and sel_U is not None
     model = build(0)
     model.selection, reached = _select(net, model, region, sel_X, sel_U, n_hard, counts, float(tol), max_depth,
                                        n_check, confidence, seed, opts, tuning, report, t0)
@@ -386,8 +385,7 @@ def _select(net, model, region, X, U, n_hard, counts, tol, max_depth, n_check, c
     k, n_c, worst_c, p_bound = 0, 0, None, None
     delta = (1.0 - confidence) / MAX_CHECKS
     checked = J is not None and region is not None and n_check > 0
-    if checked:
-        assert J is not None and region is not None
+    if J is not None and region is not None and n_check > 0:
         for r in range(MAX_CHECKS):
             checks += 1
             report("check", r + 1, MAX_CHECKS)
