@@ -418,8 +418,7 @@ class MPCProblem:
     @property
     def uses_previous_input(self) -> bool:
         """The QP depends on the previous input (rate bounds or a rate weight are given)."""
-        return bool(np.isfinite(self.du_min).any() or np.isfinite(self.du_max).any()
-                    or (self.du_weight is not None and np.any(self.du_weight)))
+        return self.has_rate_bounds or bool(self.du_weight is not None and np.any(self.du_weight))
 
     @property
     def has_outputs(self) -> bool:
