@@ -172,10 +172,12 @@ def _single(prob, net, theta, steps):
         if traj.shape[0] >= steps // 2:
             states = traj
     ctrl = mpc2nn.ImplicitController(net)
+    slices = qp.layout.slices
     t_exact = []
     for x in states:
+        parts = {k: x[sl] for k, sl in slices.items()}  # θ = (x, u_prev, ...) as the controller's keywords
         t0 = time.perf_counter()
-        ctrl(x) if qp.layout.state_only else net.solve(x)
+        ctrl(**parts)
         t_exact.append(time.perf_counter() - t0)
     t_daqp = []
     for x in states:

@@ -113,3 +113,35 @@ def test_package_solves_without_numba(monkeypatch):
     assert net._compiled is None
     sol = net.solve([[1.0, 0.5], [5.0, 2.0]])
     assert [str(s) for s in sol.status] == ["solved", "infeasible"]
+
+
+@pytest.mark.parametrize("name", ["double_integrator", "unstable_4", "unstable_12"])
+def test_controller_single_state_path_matches_daqp_along_a_closed_loop(name):
+    """The controller's compiled stepper (warm-started from the previous certified state) gives DAQP's input
+    at every step of a simulated closed loop, and a state it cannot certify goes to net.solve, which says why."""
+    prob = CASES[name]()
+    net = mpc2nn.compile(prob)
+    ctrl = mpc2nn.ImplicitController(net)
+    assert ctrl._step is not None
+    traj = mpc2nn.simulate(prob, ctrl, mpc2nn.sample_states(prob, 1, seed=7)[0], 25)
+    X = traj.states[:-1]
+    dq = mpc2nn.solve_daqp(net.qp, X)
+    assert dq.feasible.all() and (traj.status == Status.SOLVED).all()
+    assert np.abs(traj.inputs - dq.U[:, :net.n_u]).max() <= tol("vs_daqp")
+    far = 100.0 * np.ones(net.qp.n_theta)  # outside the feasible set
+    act = ctrl(far)
+    assert act.status == Status.INFEASIBLE and np.isnan(act.u).all()
+    assert ctrl(np.full(net.qp.n_theta, np.nan)).status == Status.INVALID
+    again = ctrl(X[3])  # after the refusals the stepper still solves (from a fresh search)
+    assert again.status == Status.SOLVED
+    assert np.abs(again.u - dq.U[3, :net.n_u]).max() <= tol("vs_daqp")
+
+
+def test_stepper_returns_nothing_it_has_not_certified():
+    net = mpc2nn.compile(mpc2nn.systems.double_integrator())
+    step = net.stepper()
+    assert step(np.array([[1.0, 0.5]])) is not None
+    assert step(np.array([[5.0, 2.0]])) is None  # infeasible: net.solve proves it and says so
+    assert step(np.array([[np.nan, 0.0]])) is None
+    u = step(np.array([[1.0, 0.5]]))
+    assert np.abs(u - mpc2nn.solve_daqp(net.qp, np.array([[1.0, 0.5]])).U[0, :1]).max() <= tol("vs_daqp")

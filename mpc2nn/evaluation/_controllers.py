@@ -130,6 +130,9 @@ class MPCController:
         """Nothing to forget beyond OSQP's warm start, which adapts by itself."""
 
 
+_SOLVED = str(Status.SOLVED)
+
+
 class ImplicitController:
     """The exact implicit network as a controller.
 
@@ -148,21 +151,31 @@ class ImplicitController:
         self.n_u = net.n_u
         self._state_only = net.qp.layout.state_only
         self._y: np.ndarray | None = None
+        # the compiled single-state path (numba): certified states only, anything else goes to net.solve
+        self._step = net.stepper() if warm_start else None
 
     def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None, y_ref=None):
         if self._state_only and x_ref is None and u_ref is None and y_ref is None:
-            theta = np.asarray(x, dtype=float)  # the lean path: the state is the network input
+            theta = real_array("x", x, "a state (n_x,)")  # the lean path: the state is the network input
         else:
             theta = _parameters(self.qp, x, u_prev, x_ref, u_ref, y_ref)
+        if self._step is not None and theta.shape == (self.qp.n_theta,):
+            u = self._step(np.ascontiguousarray(theta, dtype=float).reshape(1, -1))
+            if u is not None:
+                return ControlAction(u, _SOLVED)
         # the previous fixed point's active set is verified first (one reduced solve) before any search
         sol = self.net.solve(theta, y0=self._y if self.warm_start else None)
         if sol.feasible[0]:
             self._y = sol.y[0]
+        if self._step is not None:
+            self._step.remember(self._y)
         return ControlAction(sol.u0[0], str(sol.status[0]))
 
     def reset(self):
         """Forget the previous fixed point."""
         self._y = None
+        if self._step is not None:
+            self._step.remember(None)
 
 
 class ExplicitController:

@@ -34,7 +34,7 @@ import numpy as np
 
 from ._active_set import DECISION_TOL, FARKAS_RADIUS, FARKAS_TOL
 
-__all__ = ["available", "CompiledSolver", "COMPILED_MAX_WORK", "COMPILED_BATCH"]
+__all__ = ["available", "CompiledSolver", "CompiledStep", "COMPILED_MAX_WORK", "COMPILED_BATCH"]
 
 numba: Any
 try:  # pragma: no cover - depends on the installation
@@ -48,12 +48,15 @@ except ImportError:  # pragma: no cover
 #: (BLAS-3 over the batch) beat per-sample matrix-vector products: measured on the OSQP "control" class
 #: (benchmarks/exact_solve.py --control), the batched path is faster from m·n_z ≈ 1e6 (m = 3 260, n_z = 545).
 COMPILED_MAX_WORK = 400_000
-#: Batches (chunk rows to solve) below this size go through the compiled path end to end (solve and
-#: certificate per sample); larger ones are solved by the batched primal-dual sweeps, whose cached reduced
-#: inverses and matrix-matrix products win there, with the compiled dual active-set method for the samples
-#: the sweeps leave. Measured on the public problems (benchmarks/exact_solve.py): per sample the compiled
-#: path costs 10-130 µs, the batched one 3-40 µs from about 50 samples on.
-COMPILED_BATCH = 48
+#: Chunks of fewer samples than this go through the compiled path end to end (solve and certificate per
+#: sample); larger ones through the batched primal-dual sweeps, with the compiled dual active-set method for
+#: the samples the sweeps leave. Since the kernels write into buffers (no temporaries per operation) and
+#: update the rows' values through ``Ḡ Ḡᵀ``, the compiled path is as fast or faster at every batch size
+#: measured (2000 states, one thread: 0.95-2.2x the sweeps' states/s on the public and random problems of
+#: benchmarks/exact_solve.py, 2.7x at m = 500, 1.3x at m = 1000), so every chunk goes compiled; the sweeps
+#: remain for problems above :data:`COMPILED_MAX_WORK` and where numba is absent (tests set this to 0 to
+#: run them).
+COMPILED_BATCH = 2**62
 #: A direction ``J₂ d₂`` shorter than this (relative to the normal, squared) is none: the normal lies in the
 #: span of the working set (the batched method's value).
 _MOVE_TOL = 1e-16
@@ -95,7 +98,8 @@ class CompiledSolver:
         self.data = (c(qp.F), c(qp.G), c(qp.G.T), c(qp.w), c(qp.E), c(qp.H), c(qp.H_inv), c(sv.Linv),
                      c(sv.Gbar), c(sv.row_norm), c(ab["H"]), c(ab["F"]), c(ab["G"]), c(ab["G"].T), c(ab["w"]),
                      c(ab["E"]), c(net._abs_Hinv), c(net._abs_gbar), c(ab["G_rownorm"]), c(net.alpha), c(net.Y),
-                     c(net.b), c(T), c(np.asarray(R, np.int64)), J0, R0, M0inv)
+                     c(net.b), c(T), c(np.asarray(R, np.int64)), J0, R0, M0inv, c(sv.Gbar @ sv.Gbar.T),
+                     c(net._abs_gbar @ net._abs_gbar.T))
         self.n_U, self.m, self.n_z = T.shape[0], qp.m, n
 
     def dual(self, z0: np.ndarray, h: np.ndarray, q: np.ndarray):
@@ -137,6 +141,53 @@ class CompiledSolver:
         _solve_batch(np.ascontiguousarray(theta, dtype=float), self.data, warm, active0 is not None, U, y, Z, code,
                      fp, kkt, iters, margin, verified)
         return U, y, Z, code, fp[:, 0], fp[:, 1], fp[:, 2], kkt, iters, margin, verified
+
+
+
+class CompiledStep:
+    """One state at a time through the compiled kernels, into buffers kept between calls (a closed loop).
+
+    Each call verifies the previous certified state's active set first (one reduced solve), runs the
+    dual active-set method where it does not hold, and certifies the point as :meth:`ImplicitNetwork.solve`
+    does. Only a certified state returns its input; anything else returns ``None`` and the caller asks
+    the general solve, which decides the state and says why. Not shared between threads (one per caller).
+
+    Parameters
+    ----------
+    solver : CompiledSolver
+        The network's compiled data.
+    n_u : int
+        Inputs per stage (the first ``n_u`` entries of ``U`` are returned).
+    """
+
+    def __init__(self, solver: CompiledSolver, n_u: int):
+        self._data, self.n_u = solver.data, n_u
+        m, e = solver.m, np.empty
+        self._buffers = (e((1, solver.n_U)), e((1, m)), e((1, solver.n_z)), e(1, np.int8), e((1, 3)),
+                         e((1, N_KKT)), e(1, np.int64), e(1), e(1, np.bool_))
+        self._warm = np.zeros((1, m), np.bool_)
+        self._has_warm = False
+
+    def __call__(self, theta: np.ndarray) -> np.ndarray | None:
+        """The first input ``u0`` (n_u,) of a certified solve of ``theta`` (1, n_θ) float64 C-contiguous,
+        else ``None``.
+        """
+        U, y, Z, code, fp, kkt, iters, margin, verified = self._buffers
+        _solve_batch(theta, self._data, self._warm, self._has_warm, U, y, Z, code, fp, kkt, iters, margin,
+                     verified)
+        if code[0] != SOLVED:
+            return None
+        np.greater(y, 0.0, out=self._warm)
+        self._has_warm = True
+        return U[0, :self.n_u].copy()
+
+    def remember(self, y: np.ndarray | None) -> None:
+        """Start the next call from the active set ``{y > 0}`` (m,) of a solve done elsewhere; ``None``
+        forgets it.
+        """
+        self._has_warm = y is not None
+        if y is not None:
+            np.greater(np.nan_to_num(y, nan=0.0), 0.0, out=self._warm[0])
 
 
 if numba is not None:  # pragma: no branch
@@ -193,8 +244,14 @@ if numba is not None:  # pragma: no branch
         return value / norm1
 
     @_jit
-    def _dual_active_set(z0, z0n, h, q, Gbar, rn, start, J0, R0, M0inv, lam):
-        """Goldfarb–Idnani for one sample; writes ``lam`` (m,). Returns (code, iterations, farkas margin)."""
+    def _dual_active_set(z0, z0n, h, q, Gbar, GG, rn, start, J0, R0, M0inv, lam):
+        """Goldfarb–Idnani for one sample; writes ``lam`` (m,). Returns (code, iterations, farkas margin).
+
+        The rows' values ``s = Ḡ z̄ - h`` are updated along each primal step through ``GG = Ḡ Ḡᵀ`` (m, m):
+        the step is ``a_p - Σ_W r_j a_j``, so ``Ḡ step`` costs O(m k) rather than O(m n); where the updated
+        values show no violated row they are formed again from ``z̄`` (O(m n)) and the search goes on if
+        rounding hid one.
+        """
         m, n = Gbar.shape
         z = z0.copy()
         JT = np.eye(n)  # Jᵀ, kept by rows so that the rotations run over contiguous memory
@@ -224,27 +281,43 @@ if numba is not None:  # pragma: no branch
         step = np.empty(n)
         it = 0
         max_it = 20 * (m + n) + 100
+        s = np.empty(m)
+        if k:
+            np.dot(Gbar, z, s)
+            s -= h
+        else:  # z̄ = z̄₀: the rows' values are -q (q = h - Ḡ z̄₀, the same product)
+            for i in range(m):
+                s[i] = -q[i]
+        exact = True
         while it < max_it:
-            # the most violated row, each at its own scale
-            s = Gbar @ z - h
+            # the most violated row, each at its own scale (the ratio is formed only for rows past their
+            # tolerance; a NaN or infinite row fails both tests and is ignored, as in the batched method)
             zn = z0n + np.sqrt(np.dot(z, z))
             p = -1
             best = 1.0
             for i in range(m):
                 if rn[i] == 0.0 or inW[i]:
                     continue
-                v = s[i] / (DECISION_TOL * (abs(h[i]) + zn * rn[i]))
-                if v > best and np.isfinite(v):  # non-finite rows are ignored, as in the batched method
-                    best, p = v, i
+                tol_i = DECISION_TOL * (abs(h[i]) + zn * rn[i])
+                si = s[i]
+                if si > tol_i:
+                    v = si / tol_i
+                    if v > best and np.isfinite(v):
+                        best, p = v, i
             if p < 0:
-                break
+                if exact:
+                    break
+                np.dot(Gbar, z, s)
+                s -= h
+                exact = True
+                continue
             up = 0.0
             while True:
                 it += 1
                 if it > max_it:
                     return FAILED, it, np.nan
                 a = Gbar[p]
-                d[:] = JT @ a
+                np.dot(JT, a, d)
                 # dual direction r = R⁻¹ d₁ (back substitution), primal direction J₂ d₂
                 for i in range(k - 1, -1, -1):
                     acc = d[i]
@@ -286,8 +359,20 @@ if numba is not None:  # pragma: no branch
                 if move:
                     step[:] = 0.0
                     for i in range(k, n):
-                        step += d[i] * JT[i]
-                    z -= t * step
+                        di = d[i]
+                        for col in range(n):
+                            step[col] += di * JT[i, col]
+                    for col in range(n):
+                        z[col] -= t * step[col]
+                    for i in range(m):  # s -= t Ḡ step, step = a_p - Σ_W r_j a_j
+                        s[i] -= t * GG[p, i]
+                    for j in range(k):
+                        trj = t * rv[j]
+                        if trj != 0.0:
+                            gw = GG[work[j]]
+                            for i in range(m):
+                                s[i] += trj * gw[i]
+                    exact = False
                 for j in range(k):
                     u[j] -= t * rv[j]
                 up += t
@@ -402,9 +487,10 @@ if numba is not None:  # pragma: no branch
     def _solve_batch(theta, data, warm, has_warm, U, y, Z, code, fp, kkt, iters, margin, verified):
         """Solve and certify every sample (the arrays are written row by row)."""
         (F, G, GT, w, E, H, Hinv, Linv, Gbar, rn, aH, aF, aG, aGT, aw, aE, aHinv, aGbar, Grow, alpha, Y, bb, T,
-         start, J0, R0, M0inv) = data
-        m = G.shape[0]
+         start, J0, R0, M0inv, GG, aGG) = data
+        m, n = G.shape
         lam = np.zeros(m)
+        Ft, h, z0, q = np.empty(n), np.empty(m), np.empty(n), np.empty(m)
         for b in range(theta.shape[0]):
             U[b, :] = np.nan
             y[b, :] = np.nan
@@ -413,10 +499,14 @@ if numba is not None:  # pragma: no branch
             kkt[b, :] = np.nan
             code[b], iters[b], margin[b], verified[b] = FAILED, 0, np.nan, False
             th = theta[b]
-            Ft = F @ th
-            h = w + E @ th
-            z0 = -(Linv @ Ft)
-            q = h - Gbar @ z0
+            np.dot(F, th, Ft)
+            np.dot(E, th, h)
+            h += w
+            np.dot(Linv, Ft, z0)
+            z0 *= -1.0
+            np.dot(Gbar, z0, q)
+            for i in range(m):
+                q[i] = h[i] - q[i]
             if not (np.isfinite(h).all() and np.isfinite(z0).all() and np.isfinite(q).all()):
                 code[b] = INVALID
                 continue
@@ -425,7 +515,7 @@ if numba is not None:  # pragma: no branch
                 c, it, mg = SOLVED, 1, np.nan
                 verified[b] = True
             else:
-                c, it, mg = _dual_active_set(z0, z0n, h, q, Gbar, rn, start, J0, R0, M0inv, lam)
+                c, it, mg = _dual_active_set(z0, z0n, h, q, Gbar, GG, rn, start, J0, R0, M0inv, lam)
             iters[b] = it
             margin[b] = mg
             if c != SOLVED:
@@ -440,13 +530,13 @@ if numba is not None:  # pragma: no branch
     def _dual_batch(z0s, hs, qs, data, lam, code, iters, margin):
         """The dual active-set method for every row; codes as LCPCode (0 solved, 1 infeasible, 2 failed)."""
         Gbar, rn = data[8], data[9]
-        start, J0, R0, M0inv = data[23], data[24], data[25], data[26]
+        start, J0, R0, M0inv, GG = data[23], data[24], data[25], data[26], data[27]
         buf = np.zeros(Gbar.shape[0])
         for b in range(z0s.shape[0]):
             z0 = z0s[b]
             if not (np.isfinite(z0).all() and np.isfinite(hs[b]).all() and np.isfinite(qs[b]).all()):
                 continue
-            c, it, mg = _dual_active_set(z0, np.sqrt(np.dot(z0, z0)), hs[b], qs[b], Gbar, rn, start, J0, R0,
+            c, it, mg = _dual_active_set(z0, np.sqrt(np.dot(z0, z0)), hs[b], qs[b], Gbar, GG, rn, start, J0, R0,
                                          M0inv, buf)
             iters[b], margin[b] = it, mg
             if c == SOLVED:

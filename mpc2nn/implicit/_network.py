@@ -30,7 +30,7 @@ from ..qp import CondensedQP, KKTResiduals, condense
 from ..status import Status
 from ._active_set import METHOD_NAMES, ActiveSetSolver, LCPCode
 from ._certificate import CERTIFICATE_TOL, certified_point
-from ._compiled import COMPILED_BATCH, COMPILED_MAX_WORK, CompiledSolver
+from ._compiled import COMPILED_BATCH, COMPILED_MAX_WORK, CompiledSolver, CompiledStep
 from ._compiled import available as compiled_available
 from ._memory import check_compile_memory, solve_chunk_size
 from ._solution import ImplicitSolution
@@ -219,10 +219,10 @@ class ImplicitNetwork(ImplicitWeights):
 
         Large batches are solved in chunks of :meth:`chunk_size` samples, so the
         working memory stays bounded whatever ``B`` (only the result arrays grow).
-        Where numba is installed (the ``fast`` extra), single states and chunks of fewer
-        than 48 samples are solved and certified sample by sample in compiled code (the
+        Where numba is installed (the ``fast`` extra) and ``m · n_z`` is at most
+        400 000, samples are solved and certified one by one in compiled code (the
         same method and certificate); what that path does not certify or prove
-        infeasible is solved again by the numpy path, which decides it.
+        infeasible is solved again by the batched numpy path, which decides it.
 
         Parameters
         ----------
@@ -396,6 +396,22 @@ class ImplicitNetwork(ImplicitWeights):
             if ok.size:
                 self._certify(Xv[ok], sol.lam[good], h[ok], code, ok, out, off)
         out.code[sl] = code
+
+    def stepper(self) -> CompiledStep | None:
+        """A lean solve of one state at a time for a closed loop (the compiled path), or ``None`` where it
+        does not run (numba absent or turned off, or ``m · n_z`` above the compiled path's limit).
+
+        The stepper is called with ``θ`` (1, n_θ) float64 C-contiguous and returns the first input (n_u,)
+        of a certified solve, warm-started from its previous certified state's active set; it returns
+        ``None`` for any state it does not certify (infeasible, invalid, uncertified): :meth:`solve` then
+        decides that state and says why. One stepper per caller (it keeps buffers); ``ImplicitController``
+        uses one.
+
+        Returns
+        -------
+        CompiledStep or None
+        """
+        return None if self._compiled is None else CompiledStep(self._compiled, self.qp.n_u)
 
     @cached_property
     def _compiled(self) -> CompiledSolver | None:
