@@ -98,7 +98,7 @@ class CompiledSolver:
         self.data = (c(qp.F), c(qp.G), c(qp.G.T), c(qp.w), c(qp.E), c(qp.H), c(qp.H_inv), c(sv.Linv),
                      c(sv.Gbar), c(sv.row_norm), c(ab["H"]), c(ab["F"]), c(ab["G"]), c(ab["G"].T), c(ab["w"]),
                      c(ab["E"]), c(net._abs_Hinv), c(net._abs_gbar), c(ab["G_rownorm"]), c(net.alpha), c(net.Y),
-                     c(net.b), c(T), c(np.asarray(R, np.int64)), J0, R0, M0inv, c(sv.Gbar @ sv.Gbar.T),
+                     c(net.b), c(T), c(np.asarray(R, np.int64)), J0, R0, M0inv, c(sv.M),
                      c(net._abs_gbar @ net._abs_gbar.T))
         self.n_U, self.m, self.n_z = T.shape[0], qp.m, n
 

@@ -7,6 +7,7 @@ import os
 import numpy as np
 
 from ..exceptions import ProblemTooLargeError
+from ._compiled import COMPILED_MAX_WORK
 
 __all__ = ["available_memory", "compile_memory", "check_compile_memory", "solve_chunk_size", "SOLVE_CHUNK_BYTES"]
 
@@ -65,7 +66,8 @@ def compile_memory(problem) -> float:
 
     Counted: the condensed QP (prediction ``Γ``, ``H``, ``G``, ``E``), its cached derived
     matrices (``L⁻¹``, ``H⁻¹``, ``M = G H⁻¹ Gᵀ``, ``E + G H⁻¹ F``) and the network
-    (``W`` (m, m), ``W_f``, ``Y``, the solver's ``Ḡ``), in float64; a lower bound of what
+    (``W`` (m, m), ``W_f``, ``Y``, the solver's ``Ḡ``) and, where the compiled path can run
+    (``m · n_z`` within its limit), its ``|Ḡ| |Ḡ|ᵀ`` (m, m), in float64; a lower bound of what
     numpy will ask for, since temporaries come on top.
 
     Parameters
@@ -79,7 +81,8 @@ def compile_memory(problem) -> float:
         Bytes.
     """
     n_z, m, n_theta, n_U, pred = _sizes(problem)
-    entries = pred + 3 * n_z * n_z + 2 * m * m + m * (3 * n_z + n_U + 3 * n_theta)
+    square = 3 if m * n_z <= COMPILED_MAX_WORK else 2
+    entries = pred + 3 * n_z * n_z + square * m * m + m * (3 * n_z + n_U + 3 * n_theta)
     return 8.0 * entries
 
 
