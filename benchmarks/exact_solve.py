@@ -204,6 +204,8 @@ def main(argv=None) -> int:
     ap.add_argument("--small", action="store_true", help="a few hundred states, two random systems (smoke test)")
     ap.add_argument("--wide", action="store_true", help="also batches from the sample box doubled, unfiltered")
     ap.add_argument("--json", default=None, help="write the results to this JSON file")
+    ap.add_argument("--table", default=None, help="write the compact table of the docs' benchmarks page (batch "
+                    "ratios, median single-state µs, the 2x box) to this file")
     ap.add_argument("--formulations", action="store_true",
                     help="soft constraints, input rates, tracking, move blocking instead of the public problems")
     args = ap.parse_args(argv)
@@ -294,7 +296,47 @@ def main(argv=None) -> int:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=1)
+    if args.table and rows:
+        with open(args.table, "w") as fh:
+            fh.write(compact_table(rows, batches, n_states, threads))
     return 0
+
+
+def compact_table(rows: list, batches: list, n_states: int, threads: dict) -> str:
+    """The page-width table of the docs: exact ÷ DAQP per batch size, median single-state µs, the 2x box."""
+    env = "/".join(f"{k.split('_')[0]}" for k in threads) + "_NUM_THREADS=" + ",".join(sorted(set(threads.values())))
+    out = [f"# {platform.machine()}, {os.cpu_count()} CPUs, python {platform.python_version()}, "
+           f"numpy {np.__version__}, {env}, float64, wall clock",
+           f"# {n_states} sampled feasible θ per problem (seed 0); B=...: exact states/s ÷ DAQP states/s at that batch",
+           "# size; 1 state: median µs per call along a closed loop (ImplicitController; DAQP's single call)"]
+    bcols = "".join(f"{'B=' + str(b):>7}" for b in batches)
+    head = f"{'problem':<30} {'m':>4} {'n_z':>3} {'DAQP st/s':>9}{bcols} {'µs exact':>8} {'DAQP':>5}"
+    out += [head, "-" * len(head)]
+    for r in rows:
+        su = r["single_us"]
+        bvals = "".join(f"{r['batches'][str(b)]['ratio_to_daqp']:>7.2f}" for b in batches)
+        out.append(f"{r['problem'][:30]:<30} {r['m']:>4} {r['n_z']:>3} {r['daqp_states_per_s']:>9.0f}{bvals} "
+                   f"{su['exact_p50']:>8.0f} {su['daqp_p50']:>5.0f}")
+    certified = all(r["all_certified"] for r in rows)
+    out.append(f"# {'every state certified' if certified else 'NOT every state certified'}; largest max|U - U_daqp| "
+               f"over the problems {max(r['err_daqp'] for r in rows):.2e}")
+    wide = [r for r in rows if "wide" in r]
+    if wide:
+        out += ["", "# doubled sample box (many infeasible states): exact ÷ DAQP at batch "
+                f"{wide[0]['wide']['states']}, verdicts against DAQP"]
+        for r in wide:
+            w = r["wide"]
+            out.append(f"{r['problem'][:30]:<30} {w['ratio_to_daqp']:>6.2f}   infeasible "
+                       f"{100 * w['infeasible_fraction']:.0f} %, undecided {w['undecided']}, verdicts "
+                       f"{'= DAQP' + chr(39) + 's' if w['verdicts_agree'] else 'DIFFER from DAQP'}")
+    worst = ", ".join(f"B={b} {min(r['batches'][str(b)]['ratio_to_daqp'] for r in rows):.2f} "
+                      f"({min(rows, key=lambda r, b=b: r['batches'][str(b)]['ratio_to_daqp'])['problem']})"
+                      for b in batches)
+    single = max(r["single_us"]["exact_p50"] / r["single_us"]["daqp_p50"] for r in rows)
+    out.append(f"# worst case (exact ÷ DAQP): {worst}; one state: exact takes at worst {single:.2f} × DAQP's time")
+    if wide:
+        out.append(f"# 2x box worst {min(r['wide']['ratio_to_daqp'] for r in wide):.2f}")
+    return "\n".join(out) + "\n"
 
 
 if __name__ == "__main__":

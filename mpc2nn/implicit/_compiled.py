@@ -119,6 +119,14 @@ class CompiledSolver:
         _dual_batch(c(z0, dtype=float), c(h, dtype=float), c(q, dtype=float), self.data, lam, code, iters, margin)
         return lam, code, iters, margin
 
+    def solve_into(self, theta: np.ndarray, active0: np.ndarray | None, arrays: tuple) -> None:
+        """Solve and certify every row of ``theta`` (b, n_θ) into ``arrays``: ``(U (b, n_U), y (b, m),
+        Z (b, n_z), code (b,) int8, fp (b, 3), kkt (b, 9), iterations (b,) int64, farkas_margin (b,),
+        verified (b,) bool)``, each C-contiguous (rows of a larger result, for instance); as :meth:`solve`.
+        """
+        warm = np.zeros((theta.shape[0], 0), np.bool_) if active0 is None else np.ascontiguousarray(active0, np.bool_)
+        _solve_batch(np.ascontiguousarray(theta, dtype=float), self.data, warm, active0 is not None, *arrays)
+
     def solve(self, theta: np.ndarray, active0: np.ndarray | None = None):
         """Solve and certify every row of ``theta`` (b, n_θ); returns the per-sample arrays.
 

@@ -260,7 +260,7 @@ class ImplicitNetwork(ImplicitWeights):
                 raise ShapeError(f"y0: expected shape (B, m) = ({Bn}, {m}) or (m,) = ({m},), got {y0.shape}")
             active0 = np.nan_to_num(y0, nan=0.0) > 0
         if chunk_size is None:
-            chunk = self.chunk_size()
+            chunk = self.chunk_size() if Bn > 1 else 1
         elif isinstance(chunk_size, (int, np.integer)) and not isinstance(chunk_size, bool) and chunk_size >= 1:
             chunk = int(chunk_size)
         else:
@@ -280,7 +280,7 @@ class ImplicitNetwork(ImplicitWeights):
             self._solve_chunk(X[lo:hi], None if active0 is None else active0[lo:hi], out, lo)
             if progress is not None:
                 progress(hi, Bn)
-        sol = out.solution(self.qp.n_u)
+        sol = out.solution(self.qp.n_u, self.qp)
         if Bn == 1 and sol.feasible[0]:
             self.solver.last_set = sol.y[0] > 0
         return sol
@@ -312,8 +312,8 @@ class ImplicitNetwork(ImplicitWeights):
         return ImplicitSolution(U=U, y=y, feasible=cc == _SOLVED, status=_STATUS_NAMES[cc], reason=np.array([reason]),
                                 fixed_point_residual=fp, fixed_point_scale=fps,
                                 kkt=KKTResiduals(**{name: kkt[:, j] for j, name in enumerate(_KKT_FIELDS)}),
-                                iterations=it, method=_METHOD_NAMES[np.where(verified, 1, 2)], n_u=qp.n_u,
-                                slack=qp.soft_slacks(Z))
+                                iterations=it, method=_METHOD_NAMES[[1 if verified[0] else 2]], n_u=qp.n_u,
+                                slack=qp.soft_slacks(Z) if qp.n_slack else np.empty((1, 0)))
 
     def _solve_one(self, theta: np.ndarray, active0) -> ImplicitSolution | None:
         """The lean path of one state: verify the warm-start set, else the last set solved, by one reduced
@@ -346,56 +346,67 @@ class ImplicitNetwork(ImplicitWeights):
         out.iterations[:] = 1
         out.method[:] = 1  # primal-dual active set (one verified step)
         sv.last_set = lam > 0
-        return out.solution(qp.n_u)
+        return out.solution(qp.n_u, qp)
 
     def _solve_chunk(self, X: np.ndarray, active0, out: _Results, off: int) -> None:
-        """Solve the chunk ``X`` (b, n_θ) and write its results at rows ``off:off+b`` of ``out``."""
+        """Solve the chunk ``X`` (b, n_θ) and write its results at rows ``off:off+b`` of ``out``.
+
+        Where the compiled path runs, it takes every valid state first (writing into ``out`` in place); only
+        the states it leaves (uncertified, overflow, no decision) reach the batched numpy path.
+        """
         qp, solver = self.qp, self.solver
         b = X.shape[0]
         sl = slice(off, off + b)
-        code = np.full(b, _FAILED, dtype=np.int8)
+        code = out.code[sl]
+        code[:] = _FAILED
         reason = out.reason
         valid = np.isfinite(X).all(axis=1)
         Xv = X if valid.all() else np.where(valid[:, None], X, 0.0)
         code[~valid] = _INVALID
         for i in np.flatnonzero(~valid):
             reason[off + i] = "the state has NaN or infinite entries"
+        if qp.state_only is not None and qp.state_only[0].shape[0]:
+            with np.errstate(over="ignore", invalid="ignore"):
+                state_viol = qp.state_only_violation(Xv)
+            bad_state = valid & (state_viol > 0)
+            code[bad_state] = _INFEASIBLE
+            for i in np.flatnonzero(bad_state):
+                reason[off + i] = f"a constraint on the current state alone is violated by {state_viol[i]:.3g}"
+        else:
+            bad_state = np.zeros(b, np.bool_)
+        run = np.flatnonzero(valid & ~bad_state)
+        if run.size and self._compiled is not None and run.size < COMPILED_BATCH:
+            run = self._solve_compiled(Xv, run, None if active0 is None else active0[run], out, off)
+        if not run.size:
+            return
+        Xr = Xv[run]
         with np.errstate(over="ignore", invalid="ignore"):
-            state_viol = qp.state_only_violation(Xv)
-            h = qp.w + Xv @ qp.E.T
-            z0 = -((Xv @ qp.F.T) @ solver.Linv.T)
+            h = qp.w + Xr @ qp.E.T
+            z0 = -((Xr @ qp.F.T) @ solver.Linv.T)
             q = h - z0 @ solver.GbarT
             finite = np.isfinite(h).all(axis=1) & np.isfinite(z0).all(axis=1) & np.isfinite(q).all(axis=1)
-        over = valid & ~finite
-        code[over] = _INVALID
-        for i in np.flatnonzero(over):
-            reason[off + i] = (f"overflow: the state (largest entry {np.abs(X[i]).max():.3g}) is beyond the range "
-                               "where float64 can form the QP's terms")
-        bad_state = valid & finite & (state_viol > 0)
-        code[bad_state] = _INFEASIBLE
-        for i in np.flatnonzero(bad_state):
-            reason[off + i] = f"a constraint on the current state alone is violated by {state_viol[i]:.3g}"
-        run = np.flatnonzero(valid & finite & ~bad_state)
-        if run.size and self._compiled is not None and run.size < COMPILED_BATCH:
-            run = self._solve_compiled(Xv, run, None if active0 is None else active0[run], code, out, off)
-        if run.size:
-            all_run = run.size == b
-            sol = solver.solve(q if all_run else q[run], z0 if all_run else z0[run], h if all_run else h[run],
-                               None if active0 is None else active0[run])
-            out.iterations[off + run] = sol.iterations
-            out.method[off + run] = sol.method + 1
-            code[run[sol.code == LCPCode.INFEASIBLE]] = _INFEASIBLE
-            code[run[sol.code == LCPCode.FAILED]] = _FAILED
-            for k in np.flatnonzero(sol.code == LCPCode.INFEASIBLE):
-                reason[off + run[k]] = ("no input sequence satisfies G U <= w + E x: Farkas certificate μ >= 0 with "
-                                        f"Gᵀμ = 0 and μᵀ(w + E x) = -{sol.farkas_margin[k]:.3g}·‖μ‖₁")
-            for k in np.flatnonzero(sol.code == LCPCode.FAILED):
-                reason[off + run[k]] = "the active-set methods reached no decision (numerical trouble)"
-            good = sol.code == LCPCode.SOLVED
-            ok = run[good]
-            if ok.size:
-                self._certify(Xv[ok], sol.lam[good], h[ok], code, ok, out, off)
-        out.code[sl] = code
+        for k in np.flatnonzero(~finite):
+            code[run[k]] = _INVALID
+            reason[off + run[k]] = (f"overflow: the state (largest entry {np.abs(X[run[k]]).max():.3g}) is beyond "
+                                    "the range where float64 can form the QP's terms")
+        if not finite.all():
+            run, h, z0, q = run[finite], h[finite], z0[finite], q[finite]
+        if not run.size:
+            return
+        sol = solver.solve(q, z0, h, None if active0 is None else active0[run])
+        out.iterations[off + run] = sol.iterations
+        out.method[off + run] = sol.method + 1
+        code[run[sol.code == LCPCode.INFEASIBLE]] = _INFEASIBLE
+        code[run[sol.code == LCPCode.FAILED]] = _FAILED
+        for k in np.flatnonzero(sol.code == LCPCode.INFEASIBLE):
+            reason[off + run[k]] = ("no input sequence satisfies G U <= w + E x: Farkas certificate μ >= 0 with "
+                                    f"Gᵀμ = 0 and μᵀ(w + E x) = -{sol.farkas_margin[k]:.3g}·‖μ‖₁")
+        for k in np.flatnonzero(sol.code == LCPCode.FAILED):
+            reason[off + run[k]] = "the active-set methods reached no decision (numerical trouble)"
+        good = sol.code == LCPCode.SOLVED
+        ok = run[good]
+        if ok.size:
+            self._certify(Xv[ok], sol.lam[good], h[good], code, ok, out, off)
 
     def stepper(self) -> CompiledStep | None:
         """A lean solve of one state at a time for a closed loop (the compiled path), or ``None`` where it
@@ -422,34 +433,39 @@ class ImplicitNetwork(ImplicitWeights):
         self.solver.compiled_dual = cs.dual
         return cs
 
-    def _solve_compiled(self, X: np.ndarray, run: np.ndarray, active0, code: np.ndarray, out: _Results, off: int
-                        ) -> np.ndarray:
-        """Solve and certify the chunk rows ``run`` in compiled code; return the rows it left undecided (for
-        the batched methods).
+    def _solve_compiled(self, X: np.ndarray, run: np.ndarray, active0, out: _Results, off: int) -> np.ndarray:
+        """Solve and certify the chunk rows ``run`` in compiled code, writing into ``out``; return the rows it
+        left undecided (for the batched methods).
         """
         cs = self._compiled
         if cs is None:  # no compiled path: every row is left to the batched methods
             return run
-        U, y, Z, cc, fp, fps, fp_rel, kkt, it, mg, verified = cs.solve(X[run], active0)
+        b = X.shape[0]
+        if run.size == b:  # every row: the kernel writes the chunk's rows of out in place
+            sl = slice(off, off + b)
+            arrays = (out.U[sl], out.y[sl], out.Z[sl], out.code[sl], out.fp3[sl], out.kkt9[sl],
+                      out.iterations[sl], out.margin[sl], out.verified[sl])
+            cs.solve_into(X, active0, arrays)
+            rows = np.arange(off, off + b)
+        else:
+            U, y, Z, cc, fp, fps, fp_rel, kkt, it, mg, verified = cs.solve(X[run], active0)
+            rows = off + run
+            out.U[rows], out.y[rows], out.Z[rows], out.code[rows] = U, y, Z, cc
+            out.fp3[rows, 0], out.fp3[rows, 1], out.fp3[rows, 2] = fp, fps, fp_rel
+            out.kkt9[rows], out.iterations[rows], out.margin[rows], out.verified[rows] = kkt, it, mg, verified
+        cc = out.code[rows]
         # final here: what the compiled certificate certified, and Farkas-proven infeasibility; anything else
         # (uncertified, overflow, no decision) goes back to the batched path, which decides and says why
         done = (cc == _SOLVED) | (cc == _INFEASIBLE)
-        rows = off + run
-        d = rows[done]
-        out.iterations[d] = it[done]
-        out.method[d] = np.where(verified[done], 1, 2)  # a verified warm start (one step), else the dual method
-        out.U[d], out.y[d], out.slack[d] = U[done], y[done], self.qp.soft_slacks(Z[done])
-        out.fp[d], out.fp_scale[d] = fp[done], fps[done]
-        for j, name in enumerate(_KKT_FIELDS):
-            out.kkt[name][d] = kkt[done, j]
-        code[run[done]] = cc[done]
+        out.method[rows] = np.where(out.verified[rows], 1, 2)  # a verified warm start (one step), else the dual method
         inf = np.flatnonzero(cc == _INFEASIBLE)
         for k in inf:
             out.reason[rows[k]] = ("no input sequence satisfies G U <= w + E x: Farkas certificate μ >= 0 with "
-                                   f"Gᵀμ = 0 and μᵀ(w + E x) = -{mg[k]:.3g}·‖μ‖₁")
-        if inf.size:  # no outputs for infeasible states (the batched path's convention)
-            out.U[rows[inf]] = np.nan
-            out.y[rows[inf]] = np.nan
+                                   f"Gᵀμ = 0 and μᵀ(w + E x) = -{out.margin[rows[k]]:.3g}·‖μ‖₁")
+        if not done.all():  # the batched path starts these rows afresh
+            left = rows[~done]
+            out.code[left] = _FAILED
+            out.U[left] = out.y[left] = out.Z[left] = out.fp3[left] = out.kkt9[left] = np.nan
         return run[~done]
 
     def _certify(self, X, lam, h, code, ok, out: _Results, off: int, refine: bool = False) -> None:
@@ -461,7 +477,7 @@ class ImplicitNetwork(ImplicitWeights):
         pt = certified_point(self, X, lam, h, refine)
         cert, finite, kkt = pt.certified, pt.finite, pt.kkt
         rows = off + ok
-        out.U[rows], out.y[rows], out.slack[rows] = pt.U, pt.y, self.qp.soft_slacks(pt.Z)
+        out.U[rows], out.y[rows], out.Z[rows] = pt.U, pt.y, pt.Z
         out.fp[rows], out.fp_scale[rows] = pt.fp, pt.fp_scale
         for name in _KKT_FIELDS:
             out.kkt[name][rows] = getattr(kkt, name)
@@ -495,24 +511,32 @@ class ImplicitNetwork(ImplicitWeights):
 
 
 class _Results:
-    """Result arrays of a batched solve, filled chunk by chunk (NaN where a chunk leaves no solution)."""
+    """Result arrays of a batched solve, filled chunk by chunk (NaN where a chunk leaves no solution).
+
+    The fixed-point residual, its scale and relative value are the columns of ``fp3`` (B, 3), the KKT
+    residuals those of ``kkt9`` (B, 9) in :class:`~mpc2nn.qp.KKTResiduals` order: the compiled kernels'
+    layout, so that they write a chunk's rows in place.
+    """
 
     def __init__(self, B: int, m: int, qp: CondensedQP):
         self.U = np.full((B, qp.n_U), np.nan)
         self.y = np.full((B, m), np.nan)
-        self.slack = np.full((B, qp.n_slack), np.nan)
-        self.fp = np.full(B, np.nan)
-        self.fp_scale = np.full(B, np.nan)
-        self.kkt = {name: np.full(B, np.nan) for name in _KKT_FIELDS}
+        self.Z = np.full((B, qp.n_z), np.nan)
+        self.fp3 = np.full((B, 3), np.nan)
+        self.kkt9 = np.full((B, len(_KKT_FIELDS)), np.nan)
+        self.fp, self.fp_scale = self.fp3[:, 0], self.fp3[:, 1]
+        self.kkt = {name: self.kkt9[:, j] for j, name in enumerate(_KKT_FIELDS)}
         self.iterations = np.zeros(B, dtype=np.int64)
         self.method = np.zeros(B, dtype=np.int8)
         self.code = np.full(B, _FAILED, dtype=np.int8)
+        self.margin = np.full(B, np.nan)
+        self.verified = np.zeros(B, dtype=np.bool_)
         self.reason = np.full(B, "", dtype=object)
 
-    def solution(self, n_u: int) -> ImplicitSolution:
+    def solution(self, n_u: int, qp: CondensedQP) -> ImplicitSolution:
         status = _STATUS_NAMES[self.code]
+        kkt = KKTResiduals(**{name: self.kkt9[:, j].copy() for j, name in enumerate(_KKT_FIELDS)})
         return ImplicitSolution(U=self.U, y=self.y, feasible=self.code == _SOLVED, status=status,
-                                reason=self.reason.astype(str), fixed_point_residual=self.fp,
-                                fixed_point_scale=self.fp_scale, kkt=KKTResiduals(**self.kkt),
-                                iterations=self.iterations, method=_METHOD_NAMES[self.method], n_u=n_u,
-                                slack=self.slack)
+                                reason=self.reason.astype(str), fixed_point_residual=self.fp3[:, 0].copy(),
+                                fixed_point_scale=self.fp3[:, 1].copy(), kkt=kkt, iterations=self.iterations,
+                                method=_METHOD_NAMES[self.method], n_u=n_u, slack=qp.soft_slacks(self.Z))
