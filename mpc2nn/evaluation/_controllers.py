@@ -159,7 +159,7 @@ class ImplicitController:
             theta = real_array("x", x, "a state (n_x,)")  # the lean path: the state is the network input
         else:
             theta = _parameters(self.qp, x, u_prev, x_ref, u_ref, y_ref)
-        if self._step is not None and theta.shape == (self.qp.n_theta,):
+        if self._step is not None and theta.shape in ((self.qp.n_theta,), (1, self.qp.n_theta)):
             u = self._step(np.ascontiguousarray(theta, dtype=float).reshape(1, -1))
             if u is not None:
                 return ControlAction(u, _SOLVED)
