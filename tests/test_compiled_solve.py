@@ -145,3 +145,21 @@ def test_stepper_returns_nothing_it_has_not_certified():
     assert step(np.array([[np.nan, 0.0]])) is None
     u = step(np.array([[1.0, 0.5]]))
     assert np.abs(u - mpc2nn.solve_daqp(net.qp, np.array([[1.0, 0.5]])).U[0, :1]).max() <= tol("vs_daqp")
+
+
+def test_controller_steps_rate_bound_problems_through_the_stepper(monkeypatch):
+    """θ = (x, u_prev) built by the controller goes through the compiled stepper too (net.solve is not
+    called while every step certifies), with DAQP's inputs."""
+    prob = mpc2nn.MPCProblem(np.array([[1.0, 1.0], [0.0, 1.0]]), np.array([[0.5], [1.0]]), np.eye(2),
+                             0.1 * np.eye(1), 8, u_min=[-1.0], u_max=[1.0], du_min=[-0.3], du_max=[0.3],
+                             x_min=[-5.0, -5.0], x_max=[5.0, 5.0])
+    net = mpc2nn.compile(prob)
+    ctrl = mpc2nn.ImplicitController(net)
+    calls = []
+    solve = type(net).solve
+    monkeypatch.setattr(type(net), "solve", lambda *a, **k: calls.append(1) or solve(*a, **k))
+    traj = mpc2nn.simulate(prob, ctrl, np.array([2.0, -0.5]), 15)
+    assert (traj.status == Status.SOLVED).all() and not calls
+    theta = np.hstack([traj.states[:-1], np.vstack([np.zeros((1, 1)), traj.inputs[:-1]])])
+    dq = mpc2nn.solve_daqp(net.qp, theta)
+    assert np.abs(traj.inputs - dq.U[:, :1]).max() <= tol("vs_daqp")
