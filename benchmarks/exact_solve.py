@@ -18,8 +18,11 @@ Prints a table of states/s, ratios to DAQP and the worst case over the problems.
 ``--formulations`` runs the MPC formulations of :class:`mpc2nn.MPCProblem` instead
 (soft constraints, input rates, tracking, move blocking); ``--wide`` adds batches
 drawn from the sample box doubled (many infeasible and saturated states, not
-filtered). Timings are wall-clock (``time.perf_counter``) on one thread as set by
-the environment variables printed in the header. Usage::
+filtered). Timings are the process's CPU time (``time.process_time``; every peer runs
+single-threaded in this process, as the environment variables printed in the header set
+BLAS, so CPU time is the work done, and other jobs on a shared machine do not inflate
+one peer's time more than another's); ``--clock wall`` times wall-clock
+(``time.perf_counter``) instead. Usage::
 
     python benchmarks/exact_solve.py [--states 10000] [--batches 1 10 100 10000] [--small] [--wide]
                                      [--formulations] [--json out.json]
@@ -38,15 +41,18 @@ import numpy as np
 
 import mpc2nn
 
+#: The timer of every measurement (set by ``--clock``): CPU time of this process by default.
+CLOCK = time.process_time
+
 
 def timed(fn, repeats, setup=lambda: None):
     """Median wall time of ``fn(setup())`` (setup not timed) and the last output."""
     times, out = [], None
     for _ in range(repeats):
         arg = setup()
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         out = fn(arg)
-        times.append(time.perf_counter() - t0)
+        times.append(CLOCK() - t0)
     return float(np.median(times)), out
 
 
@@ -157,39 +163,42 @@ def _sample(prob, n, seed=0, widen=1.0, feasible=True):
 def _batched(net, theta, B):
     """Seconds per state of ``net.solve`` on batches of ``B`` distinct θ covering ``theta``, and the solutions."""
     n = (theta.shape[0] // B) * B or theta.shape[0]
-    t0 = time.perf_counter()
+    t0 = CLOCK()
     sols = [net.solve(theta[i:i + B]) for i in range(0, n, B)]
-    return (time.perf_counter() - t0) / n, sols, n
+    return (CLOCK() - t0) / n, sols, n
 
 
 def _single(prob, net, theta, steps):
     """Per-state seconds (arrays) along a closed loop: exact (warm-started controller), DAQP call, OSQP warm."""
     qp = net.qp
-    states = theta[:steps]
-    if qp.layout.state_only and isinstance(prob, mpc2nn.MPCProblem):
-        traj = mpc2nn.simulate(prob, mpc2nn.compile(prob), theta[0], steps).states[:-1]
-        traj = traj[np.isfinite(traj).all(axis=1)]
-        if traj.shape[0] >= steps // 2:
-            states = traj
-    ctrl = mpc2nn.ImplicitController(net)
+    states = theta[:steps]  # no closed loop to follow (tracking, formulations): sampled states
     slices = qp.layout.slices
+    if set(slices) <= {"x", "u_prev"} and isinstance(prob, mpc2nn.MPCProblem):
+        # the states of a simulated closed loop, with the input applied before each (θ = (x, u_prev))
+        traj = mpc2nn.simulate(prob, mpc2nn.compile(prob), theta[0, slices["x"]], steps)
+        u_prev = np.vstack([theta[:1, slices["u_prev"]], traj.inputs[:-1]]) if "u_prev" in slices else None
+        loop = traj.states[:-1] if u_prev is None else np.hstack([traj.states[:-1], u_prev])
+        loop = loop[np.isfinite(loop).all(axis=1)]
+        if loop.shape[0] >= steps // 2:
+            states = loop
+    ctrl = mpc2nn.ImplicitController(net)
     t_exact = []
     for x in states:
         parts = {k: x[sl] for k, sl in slices.items()}  # θ = (x, u_prev, ...) as the controller's keywords
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         ctrl(**parts)
-        t_exact.append(time.perf_counter() - t0)
+        t_exact.append(CLOCK() - t0)
     t_daqp = []
     for x in states:
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         mpc2nn.solve_daqp(qp, x[None, :])
-        t_daqp.append(time.perf_counter() - t0)
+        t_daqp.append(CLOCK() - t0)
     sess = mpc2nn.reference.OSQPSession(qp)
     t_osqp = []
     for x in states:
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         sess.solve(x[None, :])
-        t_osqp.append(time.perf_counter() - t0)
+        t_osqp.append(CLOCK() - t0)
     return np.array(t_exact), np.array(t_daqp), np.array(t_osqp)
 
 
@@ -203,12 +212,16 @@ def main(argv=None) -> int:
     ap.add_argument("--problems", nargs="*", default=None, help="names (default: public problems and random systems)")
     ap.add_argument("--small", action="store_true", help="a few hundred states, two random systems (smoke test)")
     ap.add_argument("--wide", action="store_true", help="also batches from the sample box doubled, unfiltered")
+    ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                    help="time CPU seconds of this process (default; robust on a shared machine) or wall-clock")
     ap.add_argument("--json", default=None, help="write the results to this JSON file")
     ap.add_argument("--table", default=None, help="write the compact table of the docs' benchmarks page (batch "
                     "ratios, median single-state µs, the 2x box) to this file")
     ap.add_argument("--formulations", action="store_true",
                     help="soft constraints, input rates, tracking, move blocking instead of the public problems")
     args = ap.parse_args(argv)
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     n_states = args.states or (300 if args.small else 10_000)
     batches = args.batches or ([1, 10, 100] if args.small else [1, 10, 100, 10_000])
     batches = [b for b in batches if b <= n_states] or [n_states]
@@ -224,7 +237,7 @@ def main(argv=None) -> int:
     threads = {k: os.environ.get(k, "unset") for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, python {platform.python_version()}, "
           f"numpy {np.__version__}, BLAS threads env {threads}")
-    print(f"# {n_states} sampled feasible θ per problem (seed 0), float64, wall clock; batch sizes {batches}; "
+    print(f"# {n_states} sampled feasible θ per problem (seed 0), float64, {args.clock} clock; batch sizes {batches}; "
           f"latency over {steps} closed-loop steps")
     bcols = " ".join(f"{'B=' + str(b):>9}" for b in batches)
     head = (f"{'problem':<30} {'m':>5} {'n_z':>4} {'DAQP [st/s]':>11} {bcols}  {'1-state µs p50/p99: exact':>26} "
@@ -241,14 +254,14 @@ def main(argv=None) -> int:
         net = mpc2nn.compile(qp)
         # one-time costs out of the timings: numba's JIT (or loading its cache) on the first compiled call of the
         # process, the compiled path's set-up per network; reported once, not per state
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         net.solve(theta[:1])
         if not rows:
-            print(f"# first single-state solve of the run (JIT/cache load included): {time.perf_counter() - t0:.2f} s",
+            print(f"# first single-state solve of the run (JIT/cache load included): {CLOCK() - t0:.2f} s",
                   flush=True)
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         dq = mpc2nn.solve_daqp(qp, theta)
-        t_daqp = (time.perf_counter() - t0) / theta.shape[0]
+        t_daqp = (CLOCK() - t0) / theta.shape[0]
         ratios, rates, worst_err, fallback, certified = {}, {}, 0.0, 0.0, True
         for B in batches:
             t_b, sols, n = _batched(net, theta, B)
@@ -275,12 +288,12 @@ def main(argv=None) -> int:
               f"{su['osqp_p50']:>5.0f}/{su['osqp_p99']:<5.0f} {worst_err:>13.2e} {100 * fallback:>10.1f}", flush=True)
         if args.wide and isinstance(prob, mpc2nn.MPCProblem) and not args.formulations:
             wide = _sample(prob, min(n_states, 2000), seed=1, widen=2.0, feasible=False)
-            t0 = time.perf_counter()
+            t0 = CLOCK()
             dw = mpc2nn.solve_daqp(qp, wide)
-            tdw = time.perf_counter() - t0
-            t0 = time.perf_counter()
+            tdw = CLOCK() - t0
+            t0 = CLOCK()
             sw = net.solve(wide)
-            tew = time.perf_counter() - t0
+            tew = CLOCK() - t0
             agree = bool(np.array_equal(sw.feasible, dw.feasible))
             row["wide"] = dict(states=int(wide.shape[0]), infeasible_fraction=float(sw.infeasible.mean()),
                                undecided=int(sw.undecided.sum()), ratio_to_daqp=tdw / tew, verdicts_agree=agree)
@@ -298,17 +311,18 @@ def main(argv=None) -> int:
             json.dump(rows, fh, indent=1)
     if args.table and rows:
         with open(args.table, "w") as fh:
-            fh.write(compact_table(rows, batches, n_states, threads))
+            fh.write(compact_table(rows, batches, n_states, threads, args.clock))
     return 0
 
 
-def compact_table(rows: list, batches: list, n_states: int, threads: dict) -> str:
+def compact_table(rows: list, batches: list, n_states: int, threads: dict, clock: str) -> str:
     """The page-width table of the docs: exact ÷ DAQP per batch size, median single-state µs, the 2x box."""
     env = "/".join(f"{k.split('_')[0]}" for k in threads) + "_NUM_THREADS=" + ",".join(sorted(set(threads.values())))
     out = [f"# {platform.machine()}, {os.cpu_count()} CPUs, python {platform.python_version()}, "
-           f"numpy {np.__version__}, {env}, float64, wall clock",
+           f"numpy {np.__version__}, {env}, float64, {'CPU time of the process' if clock == 'cpu' else 'wall clock'}",
            f"# {n_states} sampled feasible θ per problem (seed 0); B=...: exact states/s ÷ DAQP states/s at that batch",
-           "# size; 1 state: median µs per call along a closed loop (ImplicitController; DAQP's single call)"]
+           "# size; 1 state: median µs per call of ImplicitController (a simulated closed loop where θ = x or",
+           "# (x, u_prev), else the sampled θ one at a time) and of DAQP's single call on the same θ"]
     bcols = "".join(f"{'B=' + str(b):>7}" for b in batches)
     head = f"{'problem':<30} {'m':>4} {'n_z':>3} {'DAQP st/s':>9}{bcols} {'µs exact':>8} {'DAQP':>5}"
     out += [head, "-" * len(head)]
