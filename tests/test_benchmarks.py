@@ -31,10 +31,12 @@ def test_exact_solve_benchmark_small_random_and_wide(tmp_path, capsys):
     main = runpy.run_path(str(BENCH / "exact_solve.py"), run_name="bench")["main"]
     out_json = tmp_path / "exact.json"
     main(["--small", "--states", "60", "--steps", "5", "--wide", "--problems", "rand 4x2 ρ=1.2 x-bounds rates",
-          "--json", str(out_json)])
+          "--json", str(out_json), "--table", str(tmp_path / "table.txt")])
     (row,) = json.loads(out_json.read_text())
     assert row["problem"] == "rand 4x2 ρ=1.2 x-bounds rates" and row["all_certified"]
     assert row["wide"]["verdicts_agree"] and row["wide"]["undecided"] == 0
+    table = (tmp_path / "table.txt").read_text()
+    assert "rand 4x2 ρ=1.2 x-bounds rates" in table and "verdicts = DAQP's" in table and "every state certified" in table
 
 
 def test_memory_benchmark_small(tmp_path, capsys):
