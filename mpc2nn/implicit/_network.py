@@ -361,10 +361,12 @@ class ImplicitNetwork(ImplicitWeights):
         code[:] = _FAILED
         reason = out.reason
         valid = np.isfinite(X).all(axis=1)
-        Xv = X if valid.all() else np.where(valid[:, None], X, 0.0)
-        code[~valid] = _INVALID
-        for i in np.flatnonzero(~valid):
-            reason[off + i] = "the state has NaN or infinite entries"
+        Xv = X
+        if not valid.all():
+            Xv = np.where(valid[:, None], X, 0.0)
+            code[~valid] = _INVALID
+            for i in np.flatnonzero(~valid):
+                reason[off + i] = "the state has NaN or infinite entries"
         if qp.state_only is not None and qp.state_only[0].shape[0]:
             with np.errstate(over="ignore", invalid="ignore"):
                 state_viol = qp.state_only_violation(Xv)
@@ -539,4 +541,5 @@ class _Results:
         return ImplicitSolution(U=self.U, y=self.y, feasible=self.code == _SOLVED, status=status,
                                 reason=self.reason.astype(str), fixed_point_residual=self.fp3[:, 0].copy(),
                                 fixed_point_scale=self.fp3[:, 1].copy(), kkt=kkt, iterations=self.iterations,
-                                method=_METHOD_NAMES[self.method], n_u=n_u, slack=qp.soft_slacks(self.Z))
+                                method=_METHOD_NAMES[self.method], n_u=n_u,
+                                slack=qp.soft_slacks(self.Z) if qp.n_slack else np.empty((self.Z.shape[0], 0)))
