@@ -204,6 +204,9 @@ class ExplicitController:
         self._untaken = tuple(i for i, k in enumerate(_PARTS) if k not in sizes and k != "u_prev")
         self.residuals: list[np.ndarray] = []
         self._state = None
+        # the lean path of one state (ExplicitNetwork.fast_layers: numpy arrays in, numpy layer state out)
+        lean = getattr(explicit, "fast_layers", None)
+        self._lean = lean if callable(lean) and not record_residuals else None
 
     def _theta(self, given: tuple) -> np.ndarray:
         """``θ`` (n_θ,) of one step.
@@ -223,7 +226,11 @@ class ExplicitController:
     def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None, y_ref=None):
         theta = self._theta((x, u_prev, x_ref, u_ref, y_ref))
         state0 = self._state if self.warm_start else None
-        if self.record_residuals:
+        fast = self._lean() if self._lean is not None and theta.shape == (self.explicit.n_theta,) else None
+        lean = None if fast is None else fast.run(theta[None, :], self.explicit.depth, state0)
+        if lean is not None:
+            U, state = lean
+        elif self.record_residuals:
             hist = self.explicit.history(theta, state0=state0)
             U, state = hist.U, hist.state
             self.residuals.append(hist.residual[:, 0])

@@ -391,7 +391,7 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
         ----------
         X : array_like or torch.Tensor, shape (B, n_θ) or (n_θ,)
             Network inputs (states for a plain problem).
-        state0 : tuple of torch.Tensor, optional
+        state0 : tuple of torch.Tensor or ndarray, optional
             Initial layer state (default zero); a previous call's ``state`` continues from there.
 
         Returns
@@ -412,7 +412,9 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
         x = torch.as_tensor(Xn, dtype=self._dtype)
         with torch.no_grad():
             ctx = self.context(x)
-            state = self.init_state(x) if state0 is None else state0
+            # a state from the lean path (numpy arrays) continues here as tensors of the buffers' dtype
+            state = self.init_state(x) if state0 is None else tuple(
+                torch.as_tensor(s, dtype=self._dtype) if isinstance(s, np.ndarray) else s for s in state0)
             for _ in range(self.depth):
                 state = self.layer(state, ctx)
             return self.output(state, x).double().numpy(), state
