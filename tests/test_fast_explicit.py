@@ -159,10 +159,12 @@ def test_changed_buffers_and_nan_inputs():
     _close(ex.evaluate(X), _torch_forward(ex, X)[0])
     Xn = X.copy()
     Xn[0, 0] = np.nan
-    for compiled in (True, False):
-        U, _ = ex.fast_layers().run(Xn, ex.depth, compiled=compiled)
-        _close(U, _torch_forward(ex, Xn)[0])
-    assert np.isnan(ex.evaluate(Xn)[0]).all() and np.isfinite(ex.evaluate(Xn)[1]).all()
+    admm = mpc2nn.unravel(net, depth=10, method=ADMMOptions(rho=1.0, relax=1.6))
+    for law in (ex, admm):
+        for compiled in (True, False):
+            U, _ = law.fast_layers().run(Xn, law.depth, compiled=compiled)
+            _close(U, _torch_forward(law, Xn)[0])
+        assert np.isnan(law.evaluate(Xn)[0]).all() and np.isfinite(law.evaluate(Xn)[1]).all()
 
 
 def test_state0_of_another_shape_goes_through_torch():

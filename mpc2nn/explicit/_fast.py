@@ -158,7 +158,8 @@ class FastLayers:
     def _args(self) -> tuple:
         a, s = self.a, self.scalars
         if self.kind == "admm":
-            return (a["FKt"], a["Et"], a["w"], a["SKt"], a["RGKt"], a["aGt"], s["relax"])
+            # the kernel reads ρ G Kᵀ by rows of length m (a dot product per entry of U: long inner loops)
+            return (a["FKt"], a["Et"], a["w"], a["SKt"], np.ascontiguousarray(a["RGKt"].T), a["aGt"], s["relax"])
         if self.kind == "paper":
             return (a["Yt"], a["b"], a["Dt"], s["k"], a["WfT"], a["YfT"])
         if self.kind == "paper-matrix":
@@ -278,13 +279,15 @@ def _kernel(name: str, build):
 
 
 def _build_admm():  # pragma: no cover - compiled code is not traced by coverage
-    njit = numba.njit(cache=True, fastmath={"contract"}, boundscheck=False)
+    # reassociation lets the dot products over the m rows run in vector registers (1.1-1.2x measured on the
+    # oscillating masses and the double integrator); it changes the order of a sum only, never NaN handling
+    njit = numba.njit(cache=True, fastmath={"contract", "reassoc"}, boundscheck=False)
 
     @njit
-    def admm(X, U, T, FKt, Et, w, SKt, RGKt, aGt, relax, depth):
+    def admm(X, U, T, FKt, Et, w, SKt, RGK, aGt, relax, depth):
         B, n_th = X.shape
         n_z, m = U.shape[1], T.shape[1]
-        fk, h, r, z = np.empty(n_z), np.empty(m), np.empty(m), np.empty(m)
+        fk, h, r, z, d = np.empty(n_z), np.empty(m), np.empty(m), np.empty(m), np.empty(m)
         Un = np.empty(n_z)
         out = np.empty((B, n_z))
         for s in range(B):
@@ -300,19 +303,21 @@ def _build_admm():  # pragma: no cover - compiled code is not traced by coverage
             for _ in range(depth):
                 for j in range(m):
                     tj = t[j]
-                    rj = 0.0 if tj <= 0.0 else tj
+                    rj = 0.0 if tj <= 0.0 else tj  # relu, NaN kept
                     r[j] = rj
-                    z[j] = h[j] + tj - rj
+                    zj = h[j] + tj - rj
+                    z[j] = zj
+                    d[j] = zj - rj
                 Un[:] = fk
                 for i in range(n_z):
                     ui = u[i]
                     for j in range(n_z):
                         Un[j] += ui * SKt[i, j]
-                for i in range(m):
-                    d = z[i] - r[i]
-                    if d != 0.0:
-                        for j in range(n_z):
-                            Un[j] += d * RGKt[i, j]
+                for j in range(n_z):
+                    acc = 0.0
+                    for i in range(m):
+                        acc += RGK[j, i] * d[i]
+                    Un[j] += acc
                 for j in range(m):
                     t[j] = (1.0 - relax) * z[j] + r[j] - h[j]
                 for i in range(n_z):
