@@ -1,9 +1,10 @@
 """A lean forward for small batches of explicit networks: fixed float64 arrays, a compiled kernel or numpy.
 
-A torch forward of an unrolled network costs about 1.5-2 µs of dispatch per operation, ~9 operations per
-layer, whatever the network's size: 170 µs for 10 ADMM layers on one state of the double integrator
-(benchmarks/latency.py). For a few states the arithmetic is a fraction of that. Here the fixed matrices of a
-network are extracted once (:class:`FastLayers`, contiguous float64 numpy arrays) and the layers run
+A torch forward of an unrolled network costs about 1.2 µs of dispatch per operation, 13 operations per
+ADMM layer, whatever the network's size: 180 µs for 10 ADMM layers on one state of the double integrator
+(benchmarks/latency.py, docs/benchmarks.rst). For a few states the arithmetic is a fraction of that. Here
+the fixed matrices of a network are extracted once (:class:`FastLayers`, contiguous float64 numpy arrays)
+and the layers run
 
 * in a compiled kernel (`numba <https://numba.pydata.org>`_, the ``fast`` extra), one state after the other,
   matrix-vector products written as loops, no call per operation, for batches of at most
@@ -11,10 +12,10 @@ network are extracted once (:class:`FastLayers`, contiguous float64 numpy arrays
 * otherwise in numpy: the torch forward's formulas on numpy arrays (a numpy call costs less than a torch
   one), also for every batch where numba is absent or disabled (``MPC2NN_NO_NUMBA=1`` in the environment).
 
-Batches above :data:`FAST_MAX_BATCH` states go through the torch forward.
-Both compute the torch forward's formulas in float64 (the summation order of the products may differ:
-the outputs agree to rounding, not bit for bit). Only float64 networks take this path; float32 ones run
-through torch, so that they keep float32 semantics. ``relu`` keeps NaN as torch does (``NaN`` stays NaN).
+Batches above :data:`FAST_MAX_BATCH` states go through the torch forward. Both lean paths compute the
+torch forward's formulas in float64 (the summation order of the products may differ: the outputs agree
+to rounding, not bit for bit). Only float64 networks take this path; float32 ones run through torch, so
+that they keep float32 semantics. ``relu`` keeps NaN as torch does (``NaN`` stays NaN).
 
 The same holds for exact (lattice) networks (:class:`FastProgram`): the levels' gathers and max/min in a
 compiled kernel, or :meth:`mpc2nn.regions.Program.evaluate` without numba.
@@ -40,8 +41,8 @@ except ImportError:  # pragma: no cover
     numba = None
 
 #: Batches of at most this many states take the lean path in ``evaluate``/``run``; larger ones go through the
-#: torch forward. Measured on three public problems (ADMM, depth 30, one thread, /tmp measurement of the
-#: development round, see docs/benchmarks.rst): the numpy path costs 0.7-0.8x the torch forward at 64 states
+#: torch forward. Measured on three public problems while building this path (ADMM, depth 30, one thread, the
+#: 2-core development machine, 2026-12-01): the numpy path costs 0.7-0.8x the torch forward at 64 states
 #: (double integrator 973 vs 1378 µs, quadcopter 1622 vs 1775, oscillating masses 6545 vs 7468) and about the
 #: same at 128.
 FAST_MAX_BATCH = 64
