@@ -142,7 +142,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from mpc2nn.explicit import FAST_MAX_BATCH, JIT_MAX_BATCH, _fast
+    from mpc2nn.explicit import FAST_MAX_BATCH, JIT_MAX_BATCH, kernels_available
 
     n_states = args.states or (30 if args.small else 200)
     depths = args.depths or ([10] if args.small else [10, 30, 100])
@@ -156,7 +156,7 @@ def main(argv=None) -> int:
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, python {platform.python_version()}, "
           f"numpy {np.__version__}, torch {torch.__version__} (1 thread), BLAS threads env {threads}")
     print(f"# {n_states} sampled feasible θ per problem (seed 0), float64, batch 1, wall clock µs p50/p99; numba "
-          f"kernel {'on' if _fast.available() else 'OFF (not installed or MPC2NN_NO_NUMBA)'} (batches <= "
+          f"kernel {'on' if kernels_available() else 'OFF (not installed or MPC2NN_NO_NUMBA)'} (batches <= "
           f"{JIT_MAX_BATCH}; lean path <= {FAST_MAX_BATCH}); unrolled: ADMM (tuned), depths {depths}")
     head = (f"{'problem':<30} {'law':<10} {'n_θ':>3} {'m/tm':>5} {'ctrl':>14} {'warm':>14} {'evaluate':>14} "
             f"{'numpy':>14} {'torch':>14} {'DAQP':>14} {'ctrl/DAQP':>8} {'|lean-t|':>9}")
@@ -211,7 +211,7 @@ def main(argv=None) -> int:
                   f"{max(r['lean_vs_torch'] for r in sel):.1e}")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump(dict(rows=rows, skipped=skipped, numba=_fast.available()), fh, indent=1)
+            json.dump(dict(rows=rows, skipped=skipped, numba=kernels_available()), fh, indent=1)
     return 0
 
 

@@ -14,8 +14,14 @@ from tolerances import tol
 import mpc2nn
 
 torch = pytest.importorskip("torch")
-from mpc2nn.explicit import FAST_MAX_BATCH, JIT_MAX_BATCH, ADMMOptions, MomentumOptions, PaperOptions  # noqa: E402, I001
-from mpc2nn.explicit import _fast  # noqa: E402
+from mpc2nn.explicit import (  # noqa: E402
+    FAST_MAX_BATCH,
+    JIT_MAX_BATCH,
+    ADMMOptions,
+    FastLayers,
+    MomentumOptions,
+    PaperOptions,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -199,8 +205,8 @@ def test_without_numba_in_a_fresh_process():
     """MPC2NN_NO_NUMBA=1: nothing is compiled, the numpy path gives the torch forward's numbers."""
     code = textwrap.dedent("""
         import numpy as np, torch, mpc2nn
-        from mpc2nn.explicit import _fast, ADMMOptions
-        assert not _fast.available()
+        from mpc2nn.explicit import kernels_available, ADMMOptions
+        assert not kernels_available()
         prob = mpc2nn.systems.double_integrator()
         ex = mpc2nn.unravel(mpc2nn.compile(prob), depth=10, method=ADMMOptions(rho=1.0, relax=1.6))
         X = mpc2nn.sampling.sample_parameters(prob, 3, seed=0, feasible=None)
@@ -217,4 +223,4 @@ def test_without_numba_in_a_fresh_process():
 
 def test_kinds_are_known():
     with pytest.raises(mpc2nn.exceptions.ProblemDefinitionError, match="kind"):
-        _fast.FastLayers("lstm", {}, {}, None)
+        FastLayers("lstm", {}, {}, None)

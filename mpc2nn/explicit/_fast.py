@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import ProblemDefinitionError
+from ..regions import COPY, MIN
 
 __all__ = ["available", "FastLayers", "FastProgram", "FAST_MAX_BATCH", "JIT_MAX_BATCH", "KINDS"]
 
@@ -59,7 +60,18 @@ KINDS = ("admm", "paper", "paper-matrix", "momentum")
 
 
 def available() -> bool:
-    """Whether the compiled kernels can run (numba importable and not disabled by ``MPC2NN_NO_NUMBA``)."""
+    """Whether the compiled kernels can run (numba importable and not disabled by ``MPC2NN_NO_NUMBA``).
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> from mpc2nn.explicit import kernels_available
+    >>> isinstance(kernels_available(), bool)
+    True
+    """
     return numba is not None
 
 
@@ -231,12 +243,14 @@ class FastProgram:
         self.gain = np.ascontiguousarray(program.gain, dtype=np.float64)
         self.offset = np.ascontiguousarray(program.offset, dtype=np.float64)
         a_all, a_off, pa, pb, sg, pos, p_off = [], [0], [], [], [], [], [0]
-        for a, pa_, pb_, sign, pos_ in program._plan:
+        for op, a, b in zip(program.ops, program.a, program.b, strict=True):
+            a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+            pos_ = np.flatnonzero(np.asarray(op) != COPY)
             a_all.append(a)
             a_off.append(a_off[-1] + a.size)
-            pa.append(pa_)
-            pb.append(pb_)
-            sg.append(np.ravel(sign))
+            pa.append(a[pos_])
+            pb.append(b[pos_])
+            sg.append(np.where(np.asarray(op)[pos_] == MIN, 1.0, -1.0))  # min: x - relu(x - y); max: x + relu(y - x)
             pos.append(pos_)
             p_off.append(p_off[-1] + pos_.size)
 
@@ -247,7 +261,7 @@ class FastProgram:
         self.pa, self.pb, self.pos = cat(pa, np.int64), cat(pb, np.int64), cat(pos, np.int64)
         self.sign, self.p_off = cat(sg, np.float64), np.asarray(p_off, np.int64)
         self.out = np.ascontiguousarray(program.out, dtype=np.int64)
-        self.width = int(max([self.offset.size] + [a.size for a, *_ in program._plan]))
+        self.width = int(max([self.offset.size] + [np.size(a) for a in program.a]))
 
     def evaluate(self, X: np.ndarray, *, compiled: bool | None = None) -> np.ndarray:
         """``(B, n_out)`` outputs at float64 inputs ``X`` (B, n_θ).
