@@ -28,7 +28,7 @@ OPTIONAL = {
     "cvxpy": ("converse", "explicit/_lmi"),
     "matplotlib": ("evaluation/plotting",),
     "onnx": ("deploy", "verify"),
-    "numba": ("implicit/_compiled", "implicit/_compiled_certificate"),
+    "numba": ("implicit/_compiled", "implicit/_compiled_certificate", "explicit/_fast"),
 }
 
 

@@ -124,3 +124,25 @@ def test_verify_benchmark_small(tmp_path, capsys):
     # the exact network's proven error is the LPs' own tolerance (1e-9 feasibility at the inputs' scale; 3.6e-9
     # seen on the double integrator), not a sampling accident
     assert rows[0]["upper"] <= 1e-8
+
+
+def test_latency_benchmark_small(tmp_path, capsys):
+    """Smoke test of benchmarks/latency.py: unrolled and exact rows with every column and its peers (DAQP,
+    torch); the lean path agrees with the torch forward; no timing asserted."""
+    pytest.importorskip("torch")
+    pytest.importorskip("daqp")
+    main = runpy.run_path(str(BENCH / "latency.py"), run_name="bench")["main"]
+    out_json = tmp_path / "latency.json"
+    main(["--small", "--states", "25", "--depths", "5", "--problems", "double_integrator", "quadcopter",
+          "--json", str(out_json)])
+    table = capsys.readouterr().out
+    assert "worst case over the public problems" in table and "DAQP" in table
+    data = json.loads(out_json.read_text())
+    rows = data["rows"]
+    assert [(r["problem"], r["law"]) for r in rows] == [("double_integrator", "admm J=5"),
+                                                        ("double_integrator", "exact"), ("quadcopter", "admm J=5")]
+    assert any("quadcopter" in s for s in data["skipped"])  # 12 states: no exact network attempted
+    for r in rows:
+        assert set(r["us"]) == {"ctrl", "warm", "evaluate", "numpy", "torch", "daqp"}
+        assert all(v["p50"] > 0 for v in r["us"].values())
+        assert r["lean_vs_torch"] <= tol("lean_vs_torch")

@@ -178,14 +178,22 @@ class ImplicitController:
             self._step.remember(None)
 
 
+#: The parts of θ in their order (:meth:`mpc2nn.qp.ParameterLayout.build`).
+_PARTS = ("x", "u_prev", "x_ref", "u_ref", "y_ref")
+
+
 class ExplicitController:
-    """An explicit network from :func:`mpc2nn.unravel`.
+    """An explicit network from :func:`mpc2nn.unravel` or :func:`mpc2nn.exact_network`.
+
+    A float64 network runs one state by its lean path (a compiled kernel, or numpy without numba; see
+    :meth:`mpc2nn.explicit.ExplicitNetwork.fast_layers`); with ``record_residuals`` the torch layers run,
+    recording every layer's residual.
 
     Parameters
     ----------
-    explicit : ExplicitNetwork
-        The network (anything with ``net``, ``n_u``, ``run`` and ``history``, e.g. a
-        :class:`~mpc2nn.explicit.ExplicitNetwork`).
+    explicit : ExplicitLaw
+        The network (anything with ``net``, ``n_u`` and ``run``, e.g. a
+        :class:`~mpc2nn.explicit.ExplicitNetwork`; ``history`` too for ``record_residuals``).
     warm_start : bool
         Carry the layer state from one call to the next (the paper's closed loop: the network
         starts where it stopped at the previous step).
@@ -202,13 +210,40 @@ class ExplicitController:
         qp = self.qp = explicit.net.qp
         self.problem = qp.problem if qp.problem is not None else qp
         self.n_u = explicit.n_u
+        sizes = dict(qp.parameter_sizes)
+        # θ's parts in their order (x, u_prev, x_ref, u_ref, y_ref: ParameterLayout.build), and the references
+        # the QP does not take (given one, _parameters decides: deviation coordinates or a refusal)
+        self._parts = tuple((i, sizes[k]) for i, k in enumerate(_PARTS) if k in sizes)
+        self._untaken = tuple(i for i, k in enumerate(_PARTS) if k not in sizes and k != "u_prev")
         self.residuals: list[np.ndarray] = []
         self._state = None
+        # the lean path of one state (ExplicitNetwork.fast_layers: numpy arrays in, numpy layer state out)
+        lean = getattr(explicit, "fast_layers", None)
+        self._lean = lean if callable(lean) and not record_residuals else None
+
+    def _theta(self, given: tuple) -> np.ndarray:
+        """``θ`` (n_θ,) of one step.
+
+        The parts are put side by side where each is given as ``(n,)`` and no reference the QP does not take
+        is given; otherwise (and for the error messages) :func:`_parameters` builds it.
+        """
+        if all(given[i] is None for i in self._untaken) and all(given[i] is not None for i, _ in self._parts):
+            try:
+                parts = [np.asarray(given[i], dtype=float) for i, _ in self._parts]
+            except (TypeError, ValueError):
+                parts = []
+            if parts and all(p.shape == (n,) for p, (_, n) in zip(parts, self._parts, strict=True)):
+                return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return _parameters(self.qp, *given)
 
     def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None, y_ref=None):
-        theta = _parameters(self.qp, x, u_prev, x_ref, u_ref, y_ref)
+        theta = self._theta((x, u_prev, x_ref, u_ref, y_ref))
         state0 = self._state if self.warm_start else None
-        if self.record_residuals:
+        fast = self._lean() if self._lean is not None and theta.shape == (self.explicit.n_theta,) else None
+        lean = None if fast is None else fast.run(theta[None, :], self.explicit.depth, state0)
+        if lean is not None:
+            U, state = lean
+        elif self.record_residuals:
             hist = self.explicit.history(theta, state0=state0)
             U, state = hist.U, hist.state
             self.residuals.append(hist.residual[:, 0])

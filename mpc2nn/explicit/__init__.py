@@ -50,6 +50,12 @@ Exact networks are built differently: :func:`exact_network` takes a complete par
 :func:`mpc2nn.critical_regions` and writes its law as a lattice (max–min) of its distinct affine
 pieces, an :class:`ExactNetwork` of Linear+ReLU levels whose :meth:`~ExactNetwork.certify` proves by
 LP, region by region, that it *is* the MPC law on the partition's domain.
+
+Small batches (at most :data:`FAST_MAX_BATCH` states) of float64 networks are evaluated by a lean path
+(:class:`FastLayers`, :meth:`ExplicitNetwork.fast_layers`): the fixed matrices extracted once into numpy
+arrays, run by a compiled numba kernel (the ``fast`` extra; at most :data:`JIT_MAX_BATCH` states) or by
+numpy (:func:`kernels_available` says which), the same numbers as the torch forward to rounding; float32
+networks keep the torch forward.
 """
 
 from ._admm import ADMM_SIGMA, RELAX_LADDER, RHO_LADDER, SCALING_LADDER, ADMMNetwork, ADMMOptions
@@ -57,6 +63,8 @@ from ._base import ExplicitNetwork
 from ._bounds import ROUNDING_SLACK, dual_gap_bound, kkt_bound
 from ._curves import CurveRun
 from ._exact import ExactNetwork, exact_network
+from ._fast import FAST_MAX_BATCH, JIT_MAX_BATCH, FastLayers
+from ._fast import available as kernels_available
 from ._hybrid import HybridNetwork, HybridResult
 from ._lmi import LMIOptions, design_feedback
 from ._momentum import BETA_LADDER, MomentumNetwork, MomentumOptions
@@ -78,4 +86,4 @@ __all__ = ["unravel", "ExplicitNetwork", "PaperNetwork", "MomentumNetwork", "ADM
            "CONSTRUCTIONS", "NETWORK_CLASSES", "Construction", "ConstructionOptions", "ADMMOptions",
            "MomentumOptions", "PaperOptions", "LMIOptions", "exact_network", "ExactNetwork", "kkt_bound", "SCALINGS",
            "SCALING_LADDER", "row_scaling", "failure_bound", "warm_closed_loop", "WarmStartResult", "CurveRun",
-           "SELECTION_MARGIN"]
+           "SELECTION_MARGIN", "FastLayers", "FAST_MAX_BATCH", "JIT_MAX_BATCH", "kernels_available"]

@@ -123,6 +123,7 @@ class ADMMNetwork(ExplicitNetwork):
     """
 
     method = "admm"
+    _FAST_SCALARS = ("relax",)
     SKt: torch.Tensor
     RGKt: torch.Tensor
     FKt: torch.Tensor
@@ -163,6 +164,10 @@ class ADMMNetwork(ExplicitNetwork):
         U_new = U @ self.SKt + (z - r) @ self.RGKt + fk
         t_new = U_new @ self.aGt + (1.0 - self.relax) * z + r - h
         return (U_new, t_new)
+
+    def _fast_spec(self):
+        return ("admm", dict(FKt=self.FKt, Et=self.Et, w=self.w, SKt=self.SKt, RGKt=self.RGKt, aGt=self.aGt),
+                dict(relax=self.relax))
 
     def decision(self, state, x):
         return state[0]

@@ -12,6 +12,7 @@ from ..interfaces import ExplicitLaw
 from ..qp import CondensedQP
 from ..status import BoundKind
 from ._bounds import dual_gap_bound, kkt_bound
+from ._fast import FAST_MAX_BATCH, FastLayers
 from ._results import ContractionCertificate, DepthSelection, ErrorBound, LayerHistory
 
 __all__ = ["ExplicitNetwork", "row_scale"]
@@ -54,6 +55,8 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
 
     method = "explicit"
     exportable = True
+    #: Attributes (not buffers) the layers read, whose change invalidates the lean path's arrays.
+    _FAST_SCALARS: tuple[str, ...] = ()
     Y_f: torch.Tensor
     W_f: torch.Tensor
     Tt: torch.Tensor | None
@@ -260,12 +263,65 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
         return self.forward(x)[:, :self.n_u]
 
     def _states(self, X) -> torch.Tensor:
+        return torch.as_tensor(self._inputs(X), dtype=self._dtype)
+
+    def _inputs(self, X) -> np.ndarray:
+        """``X`` as a float64 array (B, n_θ); a float64 array of the right shape is taken as it is."""
+        if type(X) is np.ndarray and X.dtype == np.float64 and X.shape[-1:] == (self.n_theta,) and X.ndim <= 2:
+            return X if X.ndim == 2 else X[None, :]
         if isinstance(X, torch.Tensor):
             X = X.detach().cpu().numpy()
-        return torch.as_tensor(self.qp.check_parameters(X), dtype=self._dtype)
+        return self.qp.check_parameters(X)
+
+    # --- the lean path of small batches (mpc2nn.explicit._fast) ------------------------------
+    def _fast_spec(self) -> tuple[str, dict, dict] | None:
+        """``(kind, buffers, scalars)`` of the layers for :class:`~mpc2nn.explicit._fast.FastLayers`, or ``None``
+        where the construction has no lean path (then the torch forward runs).
+        """
+        return None
+
+    def fast_layers(self) -> FastLayers | None:
+        """The network's fixed matrices as float64 numpy arrays for the lean forward of small batches.
+
+        Extracted on first use and again whenever a buffer changes (in place or replaced); ``None`` for a
+        float32 network (it runs through torch, keeping float32 semantics) or a construction without one.
+        :meth:`evaluate` and :meth:`run` use it for batches of at most
+        :data:`~mpc2nn.explicit.FAST_MAX_BATCH` states.
+
+        Returns
+        -------
+        FastLayers or None
+        """
+        bufs = self._buffers
+        key = (tuple((id(t), t._version) for t in bufs.values() if t is not None),
+               tuple(getattr(self, a, None) for a in self._FAST_SCALARS), self._dtype)
+        cache = self.__dict__.get("_fast_cache")
+        if cache is not None and cache[0] == key:
+            return cache[1]
+        fast = None
+        if self._dtype == torch.float64 and all(t.dtype == torch.float64 for t in bufs.values() if t is not None):
+            spec = self._fast_spec()
+            if spec is not None:
+                kind, arrays, scalars = spec
+                Tt = bufs.get("Tt")
+                fast = FastLayers(kind, {k: v.detach().cpu().numpy() for k, v in arrays.items()}, scalars,
+                                  None if Tt is None else Tt.detach().cpu().numpy())
+        self.__dict__["_fast_cache"] = (key, fast)
+        return fast
+
+    def _lean(self, Xn: np.ndarray, state0) -> tuple | None:
+        """``(U, state)`` by the lean path (numpy state), or ``None`` where the torch forward must run."""
+        if Xn.shape[0] > FAST_MAX_BATCH:
+            return None
+        fast = self.fast_layers()
+        return None if fast is None else fast.run(Xn, self.depth, state0)
 
     def evaluate(self, X) -> np.ndarray:
         """Numpy float64 outputs, without gradients.
+
+        Batches of at most :data:`~mpc2nn.explicit.FAST_MAX_BATCH` states of a float64 network run by the lean
+        path (:meth:`fast_layers`: a compiled kernel with numba, numpy without), larger ones and float32
+        networks through the torch forward; both agree to rounding.
 
         Parameters
         ----------
@@ -276,8 +332,12 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
         -------
         ndarray, shape (B, N·n_u)
         """
+        Xn = self._inputs(X)
+        lean = self._lean(Xn, None)
+        if lean is not None:
+            return lean[0]
         with torch.no_grad():
-            return self.forward(self._states(X)).double().numpy()
+            return self.forward(torch.as_tensor(Xn, dtype=self._dtype)).double().numpy()
 
     def history(self, X, *, depth: int | None = None, state0: tuple | None = None, reference=None
                 ) -> LayerHistory:
@@ -331,7 +391,7 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
         ----------
         X : array_like or torch.Tensor, shape (B, n_θ) or (n_θ,)
             Network inputs (states for a plain problem).
-        state0 : tuple of torch.Tensor, optional
+        state0 : tuple of torch.Tensor or ndarray, optional
             Initial layer state (default zero); a previous call's ``state`` continues from there.
 
         Returns
@@ -339,11 +399,22 @@ class ExplicitNetwork(torch.nn.Module, ExplicitLaw):
         U : ndarray, shape (B, N·n_u)
         state : tuple of torch.Tensor
             The layer state after the last layer.
+
+        Notes
+        -----
+        Small batches of a float64 network run by the lean path, as in :meth:`evaluate` (the state then
+        comes back as float64 tensors sharing the kernel's arrays).
         """
-        x = self._states(X)
+        Xn = self._inputs(X)
+        lean = self._lean(Xn, state0)
+        if lean is not None:
+            return lean[0], tuple(torch.from_numpy(s) for s in lean[1])
+        x = torch.as_tensor(Xn, dtype=self._dtype)
         with torch.no_grad():
             ctx = self.context(x)
-            state = self.init_state(x) if state0 is None else state0
+            # a state from the lean path (numpy arrays) continues here as tensors of the buffers' dtype
+            state = self.init_state(x) if state0 is None else tuple(
+                torch.as_tensor(s, dtype=self._dtype) if isinstance(s, np.ndarray) else s for s in state0)
             for _ in range(self.depth):
                 state = self.layer(state, ctx)
             return self.output(state, x).double().numpy(), state

@@ -31,6 +31,7 @@ from ..regions import (
     lattice_of,
     schedule,
 )
+from ._fast import FAST_MAX_BATCH, FastProgram, available
 
 __all__ = ["ExactNetwork", "exact_network", "program_from_buffers"]
 
@@ -125,7 +126,8 @@ class ExactNetwork(torch.nn.Module, ExplicitLaw):
         -------
         Program
         """
-        key = tuple((id(t), t._version) for t in self.buffers())
+        # the module has no submodules: its own buffers are all of them (``self.buffers()`` costs ~10 µs a call)
+        key = tuple((id(t), t._version) for t in self._buffers.values() if t is not None)
         if self._cache is None or self._cache[0] != key:
             arrays = {k: v.detach().cpu().numpy() for k, v in self.state_dict().items()}
             self._cache = (key, program_from_buffers(arrays, self.n_levels))
@@ -235,7 +237,8 @@ class ExactNetwork(torch.nn.Module, ExplicitLaw):
         return self.forward(x)[:, :self.n_u]
 
     def evaluate(self, X) -> np.ndarray:
-        """Numpy float64 outputs ``(B, n_out)`` (gathers in numpy, the fastest path for small networks).
+        """Numpy float64 outputs ``(B, n_out)`` (gathers in numpy, the fastest path for small networks; batches
+        of at most :data:`~mpc2nn.explicit.FAST_MAX_BATCH` states in a compiled kernel where numba is installed).
 
         Parameters
         ----------
@@ -247,14 +250,27 @@ class ExactNetwork(torch.nn.Module, ExplicitLaw):
         ndarray, shape (B, n_out)
             ``n_out = n_u`` for ``output="u0"``, ``N·n_u`` for ``"U"``.
         """
-        if isinstance(X, torch.Tensor):
-            X = X.detach().cpu().numpy()
-        X = self.qp.check_parameters(X)
+        if type(X) is np.ndarray and X.dtype == np.float64 and X.shape[-1:] == (self.n_theta,) and X.ndim <= 2:
+            X = X if X.ndim == 2 else X[None, :]
+        else:
+            if isinstance(X, torch.Tensor):
+                X = X.detach().cpu().numpy()
+            X = self.qp.check_parameters(X)
         prog = self.program()
         if self._dtype == torch.float64 and np.all(prog.out >= 0):
+            if X.shape[0] <= FAST_MAX_BATCH and available():
+                return self._fast_program(prog).evaluate(X)
             return prog.evaluate(X)
         with torch.no_grad():
             return self.forward(torch.as_tensor(X, dtype=self._dtype)).double().numpy()
+
+    def _fast_program(self, prog: Program) -> FastProgram:
+        """The flattened levels of ``prog`` for the compiled kernel (rebuilt when the program changes)."""
+        cache = self.__dict__.get("_fast_cache")
+        if cache is None or cache[0] is not prog:
+            cache = (prog, FastProgram(prog))
+            self.__dict__["_fast_cache"] = cache
+        return cache[1]
 
     def contains(self, theta, tol: float | None = None) -> np.ndarray:
         """``(B,)`` mask of the inputs inside the partition's covered set ``Θ ∩ K`` (the domain intersected

@@ -87,6 +87,9 @@ class MomentumNetwork(ExplicitNetwork):
         lam = torch.relu(y)
         return (lam @ self.Wt1 + lam_prev @ self.Wt2 + ctx[0], lam)
 
+    def _fast_spec(self):
+        return ("momentum", dict(Yt=self.Yt, b=self.b, Wt1=self.Wt1, Wt2=self.Wt2, WfT=self.W_f.T, YfT=self.Y_f.T), {})
+
     def decision(self, state, x):
         return torch.relu(state[0]) @ self.W_f.T + x @ self.Y_f.T
 

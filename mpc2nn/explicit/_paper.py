@@ -81,6 +81,7 @@ class PaperNetwork(ExplicitNetwork):
     """
 
     method = "paper"
+    _FAST_SCALARS = ("k", "scalar_K")
     Dt: torch.Tensor
     Yt: torch.Tensor
     b: torch.Tensor
@@ -128,6 +129,12 @@ class PaperNetwork(ExplicitNetwork):
                 return (t,)
             return (t + self.k * (w - t),)
         return (w @ self.Kt + t @ self.IKt,)
+
+    def _fast_spec(self):
+        common = dict(Yt=self.Yt, b=self.b, Dt=self.Dt, WfT=self.W_f.T, YfT=self.Y_f.T)
+        if self.scalar_K:
+            return ("paper", common, dict(k=self.k))
+        return ("paper-matrix", dict(common, Kt=self.Kt, IKt=self.IKt), {})
 
     def _residual(self, state, ctx):
         w = state[0]
