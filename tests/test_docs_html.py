@@ -83,7 +83,7 @@ def test_constants_have_their_own_descriptions():
         assert summary_row(BUILT / "api.html", name).startswith("Settings"), name
 
 
-@pytest.mark.parametrize("name", ["exact_solve", "formulations"])
+@pytest.mark.parametrize("name", ["exact_solve"])
 def test_the_split_benchmark_tables_hold_the_measured_numbers(name):
     """The Benchmarks page shows NAME_narrow.txt: NAME.txt's table in two parts, row for row the same numbers."""
     static = ROOT / "docs" / "_static"
