@@ -36,7 +36,8 @@ def test_exact_solve_benchmark_small_random_and_wide(tmp_path, capsys):
     assert row["problem"] == "rand 4x2 ρ=1.2 x-bounds rates" and row["all_certified"]
     assert row["wide"]["verdicts_agree"] and row["wide"]["undecided"] == 0
     table = (tmp_path / "table.txt").read_text()
-    assert "rand 4x2 ρ=1.2 x-bounds rates" in table and "verdicts = DAQP's" in table and "every state certified" in table
+    assert "rand 4x2 ρ=1.2 x-bounds rates" in table and "verdicts = DAQP's" in table
+    assert "every state certified" in table
 
 
 def test_memory_benchmark_small(tmp_path, capsys):
