@@ -45,6 +45,20 @@ def test_complex_states_are_refused_by_every_solver():
         mpc2nn.condense(rates).parameters([1.0, 0.0], u_prev=[0.5j])
 
 
+def test_complex_steps_are_refused_by_every_controller():
+    """The controllers' lean θ (parts side by side) refuses complex parts as the general path does."""
+    rates = DI.replace(du_min=[-0.5], du_max=[0.5])
+    net = mpc2nn.compile(rates)
+    ctrls = [mpc2nn.MPCController(rates), mpc2nn.ImplicitController(net),
+             mpc2nn.ExplicitController(mpc2nn.unravel(net, depth=3))]
+    for ctrl in ctrls:
+        with pytest.raises(exc.ComplexValueError, match="x: expected real numbers"):
+            ctrl(np.array([1.0 + 1e-9j, 0.0]), u_prev=np.array([0.0]))
+        with pytest.raises(exc.ComplexValueError, match="u_prev: expected real numbers"):
+            ctrl(np.array([1.0, 0.0]), u_prev=np.array([0.5j]))
+        assert np.isfinite(ctrl(np.array([1.0, 0.0]), u_prev=np.array([0.0])).u).all()
+
+
 def test_complex_data_are_refused_by_the_converse_maps():
     net = mpc2nn.compile(mpc2nn.systems.drummond2024())
     with pytest.raises(exc.ComplexValueError, match="A: expected real"):

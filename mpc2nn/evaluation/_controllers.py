@@ -107,6 +107,37 @@ def _parameters(qp: CondensedQP, x, u_prev, x_ref, u_ref, y_ref=None) -> np.ndar
     return qp.parameters(x, u_prev=u_prev, x_ref=x_ref, u_ref=u_ref, y_ref=y_ref)
 
 
+#: The parts of θ in their order (ParameterLayout.build): the keywords of a controller's call.
+_PARTS = ("x", "u_prev", "x_ref", "u_ref", "y_ref")
+
+
+class _StepTheta:
+    """``θ`` (n_θ,) of one step for a QP-based controller, built without the general checks where it can be.
+
+    (A batch of steps given to a controller keeps its (B, n_θ) shape, for the solver to refuse or take.)
+
+    The parts the QP takes are put side by side where each is given as a real ``(n,)`` vector and no
+    reference the QP does not take is given; anything else goes to :func:`_parameters` (its deviation
+    coordinates, refusals and messages). Complex parts are refused either way.
+    """
+
+    def __init__(self, qp: CondensedQP):
+        sizes = dict(qp.parameter_sizes)
+        self.qp = qp
+        self._parts = tuple((i, sizes[k]) for i, k in enumerate(_PARTS) if k in sizes)
+        # references the QP does not take (given one, _parameters decides: deviation coordinates or a refusal)
+        self._untaken = tuple(i for i, k in enumerate(_PARTS) if k not in sizes and k != "u_prev")
+
+    def __call__(self, x, u_prev=None, x_ref=None, u_ref=None, y_ref=None) -> np.ndarray:
+        given = (x, u_prev, x_ref, u_ref, y_ref)
+        if all(given[i] is None for i in self._untaken) and all(given[i] is not None for i, _ in self._parts):
+            parts = [real_array(_PARTS[i], given[i], f"a vector ({n},)") for i, n in self._parts]
+            if all(p.shape == (n,) for p, (_, n) in zip(parts, self._parts, strict=True)):
+                return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        theta = _parameters(self.qp, *given)
+        return theta[0] if theta.shape[0] == 1 else theta
+
+
 class MPCController:
     """MPC by OSQP (warm-started across calls, tolerances of :data:`mpc2nn.OSQP_SETTINGS`).
 
@@ -121,9 +152,10 @@ class MPCController:
         self.problem = problem
         self.qp = self._session.qp
         self.n_u = self._session.qp.n_u
+        self._theta = _StepTheta(self.qp)
 
     def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None, y_ref=None):
-        ref = self._session.solve(_parameters(self.qp, x, u_prev, x_ref, u_ref, y_ref))
+        ref = self._session.solve(np.atleast_2d(self._theta(x, u_prev, x_ref, u_ref, y_ref)))
         return ControlAction(ref.u0[0], str(ref.status[0]))
 
     def reset(self):
@@ -149,17 +181,14 @@ class ImplicitController:
         self.problem = net.qp.problem if net.qp.problem is not None else net.qp
         self.qp = net.qp
         self.n_u = net.n_u
-        self._state_only = net.qp.layout.state_only
+        self._theta = _StepTheta(net.qp)
         self._y: np.ndarray | None = None
         # the compiled single-state path (numba): certified states only, anything else goes to net.solve
         self._step = net.stepper() if warm_start else None
 
     def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None, y_ref=None):
-        if self._state_only and x_ref is None and u_ref is None and y_ref is None:
-            theta = real_array("x", x, "a state (n_x,)")  # the lean path: the state is the network input
-        else:
-            theta = _parameters(self.qp, x, u_prev, x_ref, u_ref, y_ref)
-        if self._step is not None and theta.shape in ((self.qp.n_theta,), (1, self.qp.n_theta)):
+        theta = self._theta(x, u_prev, x_ref, u_ref, y_ref)
+        if self._step is not None and theta.shape == (self.qp.n_theta,):
             u = self._step(np.ascontiguousarray(theta, dtype=float).reshape(1, -1))
             if u is not None:
                 return ControlAction(u, _SOLVED)
@@ -179,7 +208,6 @@ class ImplicitController:
 
 
 #: The parts of θ in their order (:meth:`mpc2nn.qp.ParameterLayout.build`).
-_PARTS = ("x", "u_prev", "x_ref", "u_ref", "y_ref")
 
 
 class ExplicitController:
@@ -210,34 +238,15 @@ class ExplicitController:
         qp = self.qp = explicit.net.qp
         self.problem = qp.problem if qp.problem is not None else qp
         self.n_u = explicit.n_u
-        sizes = dict(qp.parameter_sizes)
-        # θ's parts in their order (x, u_prev, x_ref, u_ref, y_ref: ParameterLayout.build), and the references
-        # the QP does not take (given one, _parameters decides: deviation coordinates or a refusal)
-        self._parts = tuple((i, sizes[k]) for i, k in enumerate(_PARTS) if k in sizes)
-        self._untaken = tuple(i for i, k in enumerate(_PARTS) if k not in sizes and k != "u_prev")
+        self._theta = _StepTheta(qp)
         self.residuals: list[np.ndarray] = []
         self._state = None
         # the lean path of one state (ExplicitNetwork.fast_layers: numpy arrays in, numpy layer state out)
         lean = getattr(explicit, "fast_layers", None)
         self._lean = lean if callable(lean) and not record_residuals else None
 
-    def _theta(self, given: tuple) -> np.ndarray:
-        """``θ`` (n_θ,) of one step.
-
-        The parts are put side by side where each is given as ``(n,)`` and no reference the QP does not take
-        is given; otherwise (and for the error messages) :func:`_parameters` builds it.
-        """
-        if all(given[i] is None for i in self._untaken) and all(given[i] is not None for i, _ in self._parts):
-            try:
-                parts = [np.asarray(given[i], dtype=float) for i, _ in self._parts]
-            except (TypeError, ValueError):
-                parts = []
-            if parts and all(p.shape == (n,) for p, (_, n) in zip(parts, self._parts, strict=True)):
-                return parts[0] if len(parts) == 1 else np.concatenate(parts)
-        return _parameters(self.qp, *given)
-
     def __call__(self, x, *, u_prev=None, x_ref=None, u_ref=None, y_ref=None):
-        theta = self._theta((x, u_prev, x_ref, u_ref, y_ref))
+        theta = self._theta(x, u_prev, x_ref, u_ref, y_ref)
         state0 = self._state if self.warm_start else None
         fast = self._lean() if self._lean is not None and theta.shape == (self.explicit.n_theta,) else None
         lean = None if fast is None else fast.run(theta[None, :], self.explicit.depth, state0)
