@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mpc2nn"
 STAGES = ("problem", "qp", "implicit", "sampling", "reference", "regions", "explicit", "differentiable", "verify",
           "converse", "evaluation", "io", "deploy", "systems", "cli")
 #: Modules any stage may import.
-BASE = ("exceptions", "status", "_checks", "interfaces", "_version")
+BASE = ("exceptions", "status", "_checks", "interfaces", "_version", "_jit")
 #: Compatibility modules at the top level: thin re-exports of moved names, importing anything.
 SHIMS = ("__init__", "sets", "oracle", "export", "plotting")
 #: Where each optional dependency may be imported (stage, or stage/module).
@@ -28,7 +28,7 @@ OPTIONAL = {
     "cvxpy": ("converse", "explicit/_lmi"),
     "matplotlib": ("evaluation/plotting",),
     "onnx": ("deploy", "verify"),
-    "numba": ("implicit/_compiled", "implicit/_compiled_certificate", "explicit/_fast"),
+    "numba": ("_jit", "implicit/_compiled_certificate"),
 }
 
 

@@ -27,23 +27,15 @@ then loaded from numba's cache in each new process).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 
+from .._jit import numba  # None without the fast extra (tests set it to None for the numpy path)
 from ..exceptions import ProblemDefinitionError
 from ..regions import COPY, MIN
 
 __all__ = ["available", "FastLayers", "FastProgram", "FAST_MAX_BATCH", "JIT_MAX_BATCH", "KINDS"]
-
-numba: Any
-try:  # pragma: no cover - depends on the installation
-    if os.environ.get("MPC2NN_NO_NUMBA"):
-        raise ImportError("disabled by MPC2NN_NO_NUMBA")
-    import numba
-except ImportError:  # pragma: no cover
-    numba = None
 
 #: Batches of at most this many states take the lean path in ``evaluate``/``run``; larger ones go through the
 #: torch forward. Measured on three public problems while building this path (ADMM, depth 30, one thread, the

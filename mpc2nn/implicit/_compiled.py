@@ -27,22 +27,12 @@ each new process).
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
 import numpy as np
 
+from .._jit import numba  # None without the fast extra (tests set it to None for the numpy path)
 from ._active_set import DECISION_TOL, FARKAS_RADIUS, FARKAS_TOL
 
 __all__ = ["available", "CompiledSolver", "CompiledStep", "COMPILED_MAX_WORK", "COMPILED_BATCH"]
-
-numba: Any
-try:  # pragma: no cover - depends on the installation
-    if os.environ.get("MPC2NN_NO_NUMBA"):
-        raise ImportError("disabled by MPC2NN_NO_NUMBA")
-    import numba
-except ImportError:  # pragma: no cover
-    numba = None
 
 #: Largest ``m · n_z`` solved by the compiled path. Above it the batched numpy path's matrix-matrix products
 #: (BLAS-3 over the batch) beat per-sample matrix-vector products: measured on the OSQP "control" class
