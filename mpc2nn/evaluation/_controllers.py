@@ -129,6 +129,10 @@ class _StepTheta:
         self._untaken = tuple(i for i, k in enumerate(_PARTS) if k not in sizes and k != "u_prev")
 
     def __call__(self, x, u_prev=None, x_ref=None, u_ref=None, y_ref=None) -> np.ndarray:
+        if len(self._parts) == 1 and x_ref is None and u_ref is None and y_ref is None:  # θ is the state
+            theta = real_array("x", x, f"a state ({self._parts[0][1]},)")
+            if theta.shape == (self._parts[0][1],):
+                return theta
         given = (x, u_prev, x_ref, u_ref, y_ref)
         if all(given[i] is None for i in self._untaken) and all(given[i] is not None for i, _ in self._parts):
             parts = [real_array(_PARTS[i], given[i], f"a vector ({n},)") for i, n in self._parts]
