@@ -84,6 +84,23 @@ def test_exact_network_with_a_bias_moved_by_1e_6_is_caught(name):
     assert _sampled_error(problem, net) <= res.upper_bound + TOL["vs_daqp", "float64"]
 
 
+def test_exact_network_with_every_piece_perturbed_closes_at_the_relative_gap():
+    """Every term's gain and offset moved by up to 1e-7 at random: the error varies inside the regions and
+    pieces cross differently; the bound is closed to rtol and stays above every error sampled against DAQP."""
+    problem = mpc2nn.systems.double_integrator()
+    part, net = _exact(problem)
+    rng = np.random.default_rng(2)
+    with torch.no_grad():
+        net.Wt += torch.as_tensor(rng.uniform(-1e-7, 1e-7, tuple(net.Wt.shape)))  # the perturbation tested
+        net.w += torch.as_tensor(rng.uniform(-1e-7, 1e-7, tuple(net.w.shape)))
+    res = mpc2nn.verify(net, part, samples=500)
+    assert res.status == Proof.PROVEN, res.reason
+    assert res.upper_bound <= max(res.tol, res.rtol * res.upper_bound) + res.lower_bound
+    sampled = _sampled_error(problem, net, n=20000)
+    assert sampled <= res.upper_bound + TOL["vs_daqp", "float64"]
+    assert abs(_witness_error(problem, net, res) - res.lower_bound) <= TOL["vs_daqp", "float64"]
+
+
 def test_verified_lp_bound_is_above_the_maximum_and_judges_each_row_at_its_scale():
     from mpc2nn.verify._lp import verified_max
 
