@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._graph import ReluGraph
+from ._lp import verified_max
 
 __all__ = ["GraphBounds", "propagate", "upper_linear", "backsubstitute_rows", "BOUND_SLACK", "DEFAULT_WINDOW"]
 
@@ -50,6 +51,7 @@ class GraphBounds:
     sl: list
     SU: list
     su: list
+    n_lps: int = 0
 
     def relu_masks(self, graph: ReluGraph, i: int):
         """``(on, off, undecided)`` masks of ReLU node ``i`` from its parent's interval."""
@@ -57,6 +59,17 @@ class GraphBounds:
         on = self.lo[p] >= 0.0
         off = self.hi[p] <= 0.0
         return on, off & ~on, ~(on | off)
+
+    def gap(self, graph: ReluGraph, i: int) -> np.ndarray:
+        """Per neuron of ReLU node ``i``: the largest distance between the ReLU and its triangle relaxation
+        on the parent's interval, ``-l·u/(u - l)`` (0 for a stable neuron).
+        """
+        p = graph.nodes[i].parents[0]
+        lo, hi = self.lo[p], self.hi[p]
+        und = (lo < 0) & (hi > 0)
+        out = np.zeros(lo.size)
+        out[und] = -lo[und] * hi[und] / (hi[und] - lo[und])
+        return out
 
     def n_unstable(self, graph: ReluGraph) -> int:
         """Number of undecided ReLU neurons."""
@@ -86,8 +99,15 @@ def _relax(lo: np.ndarray, hi: np.ndarray):
     return s_up, t_up, s_low
 
 
-def propagate(graph: ReluGraph, *, window: int = DEFAULT_WINDOW, backsubstitute: bool = True) -> GraphBounds:
+def propagate(graph: ReluGraph, *, window: int = DEFAULT_WINDOW, backsubstitute: bool = True,
+              cell: tuple | None = None) -> GraphBounds:
     """Intervals and symbolic bounds of every node of ``graph`` over ``ξ ∈ [-1, 1]^n``.
+
+    With ``cell = (A, b)`` (the rows of a polytope inside the unit box, unit coordinates), the
+    back-substituted bounds of every pre-activation still undecided on the box are maximised over the
+    polytope instead of the box, by LPs whose bounds are verified by weak duality
+    (:func:`~mpc2nn.verify._lp.verified_max`; pass 4): a ReLU stable on the polytope but not on its
+    bounding box is then decided, and a network affine on the polytope has no undecided ReLU there.
 
     Parameters
     ----------
@@ -97,6 +117,8 @@ def propagate(graph: ReluGraph, *, window: int = DEFAULT_WINDOW, backsubstitute:
         Depth (in nodes) of the back-substitution of each pre-activation.
     backsubstitute : bool
         Refine the pre-activations by back-substitution (pass 3); ``False`` keeps passes 1 and 2.
+    cell : (A, b), optional
+        A polytope in the unit box: the bounds of the undecided pre-activations hold on it (pass 4).
 
     Returns
     -------
@@ -105,6 +127,10 @@ def propagate(graph: ReluGraph, *, window: int = DEFAULT_WINDOW, backsubstitute:
     n = graph.n_in
     nodes = graph.nodes
     B = GraphBounds(lo=[], hi=[], SL=[], sl=[], SU=[], su=[])
+    if cell is not None:  # rows that cut the box (the others hold on all of it: nothing to tighten by)
+        A_c, b_c = np.asarray(cell[0], float), np.asarray(cell[1], float)
+        cuts = np.abs(A_c).sum(axis=1) > b_c
+        cell = (A_c[cuts], b_c[cuts]) if cuts.any() else None
     feeds_relu = np.zeros(len(nodes), bool)
     for node in nodes:
         if node.kind == "relu":
@@ -154,6 +180,8 @@ def propagate(graph: ReluGraph, *, window: int = DEFAULT_WINDOW, backsubstitute:
                     blo, bhi = _slack(blo, bhi, mag[rows])
                     B.lo[i][rows] = np.maximum(B.lo[i][rows], blo)
                     B.hi[i][rows] = np.minimum(B.hi[i][rows], bhi)
+                    if cell is not None and cell[0].shape[0]:
+                        _tighten_on_cell(graph, B, i, window, cell)
             continue
         # ReLU
         p = node.parents[0]
@@ -165,6 +193,22 @@ def propagate(graph: ReluGraph, *, window: int = DEFAULT_WINDOW, backsubstitute:
         B.lo.append(np.maximum(B.lo[p], 0.0))
         B.hi.append(np.maximum(B.hi[p], 0.0))
     return B
+
+
+def _tighten_on_cell(graph: ReluGraph, B: GraphBounds, i: int, window: int, cell: tuple) -> None:
+    """Pass 4 for node ``i``: its undecided rows bounded over the polytope by verified LPs."""
+    rows = np.flatnonzero((B.lo[i] < 0) & (B.hi[i] > 0))
+    if not rows.size:
+        return
+    k = rows.size
+    eye = np.eye(graph.nodes[i].size)[rows]
+    W, c, size, terms = upper_linear(graph, B, i, np.vstack([eye, -eye]), window, magnitude=True)
+    bound, _ = verified_max(W, c, cell[0], cell[1], size, terms)
+    B.n_lps += 1
+    if np.any(bound == -np.inf):  # HiGHS finds the polytope empty: keep the box bounds
+        return
+    B.lo[i][rows] = np.maximum(B.lo[i][rows], -bound[k:])
+    B.hi[i][rows] = np.minimum(B.hi[i][rows], bound[:k])
 
 
 def backsubstitute_rows(graph: ReluGraph, B: GraphBounds, target: int, rows, window: int | None):
@@ -180,7 +224,8 @@ def backsubstitute_rows(graph: ReluGraph, B: GraphBounds, target: int, rows, win
     return -W[k:], -c[k:], W[:k], c[:k]
 
 
-def upper_linear(graph: ReluGraph, B: GraphBounds, target: int, C: np.ndarray, window: int | None = None):
+def upper_linear(graph: ReluGraph, B: GraphBounds, target: int, C: np.ndarray, window: int | None = None,
+                 magnitude: bool = False):
     """Affine upper bounds ``C v_target <= W ξ + c`` (one per row of ``C``) by back-substitution.
 
     Relaxations of the ReLUs use the intervals in ``B`` (of the nodes before ``target``); a node more
@@ -199,34 +244,58 @@ def upper_linear(graph: ReluGraph, B: GraphBounds, target: int, C: np.ndarray, w
         Rows of the linear functions of ``v_target`` bounded above.
     window : int or None
         Substitution depth in nodes.
+    magnitude : bool
+        Also return ``size`` (k,) and ``terms``: the same substitution in absolute values (``|W| + |c|``
+        of the computation, each product's magnitude summed) and the number of products an entry was
+        accumulated from, so that the rounding of ``W, c`` is at most about ``terms·eps·size``.
 
     Returns
     -------
     W : ndarray, shape (k, n)
     c : ndarray, shape (k,)
+    size : ndarray, shape (k,)
+        Only with ``magnitude``.
+    terms : int
+        Only with ``magnitude``.
     """
     nodes = graph.nodes
     n = graph.n_in
     lam: dict = {target: np.asarray(C, float)}
+    labs: dict = {target: np.abs(lam[target])}
     bias = np.zeros(lam[target].shape[0])
+    size = np.zeros_like(bias)
+    terms = 0
     out = np.zeros((bias.size, n))
     stop = -1 if window is None else target - window
     for i in range(target, -1, -1):
         L = lam.pop(i, None)
+        La = labs.pop(i, None)
         if L is None:
             continue
         node = nodes[i]
+        terms += node.size
         if node.kind == "input":
             out += L
+            if magnitude:
+                size += La.sum(axis=1)
         elif i < stop:
             Lp, Ln = np.maximum(L, 0.0), np.minimum(L, 0.0)
             out += Lp @ B.SU[i] + Ln @ B.SL[i]
             bias += Lp @ B.su[i] + Ln @ B.sl[i]
+            if magnitude:
+                size += La @ (np.abs(B.SU[i]).sum(axis=1) + np.abs(B.SL[i]).sum(axis=1) + np.abs(B.su[i])
+                              + np.abs(B.sl[i]))
+                terms += n
         elif node.kind == "affine":
             bias += L @ node.bias
+            if magnitude:
+                size += La @ np.abs(node.bias)
             for p, A in zip(node.parents, node.weights, strict=True):
                 contrib = L @ A
                 lam[p] = lam[p] + contrib if p in lam else contrib
+                if magnitude:
+                    ca = La @ np.abs(A)
+                    labs[p] = labs[p] + ca if p in labs else ca
         else:
             p = node.parents[0]
             s_up, t_up, s_low = _relax(B.lo[p], B.hi[p])
@@ -234,6 +303,12 @@ def upper_linear(graph: ReluGraph, B: GraphBounds, target: int, C: np.ndarray, w
             contrib = Lp * s_up[None, :] + Ln * s_low[None, :]
             bias += Lp @ t_up
             lam[p] = lam[p] + contrib if p in lam else contrib
+            if magnitude:
+                size += La @ np.abs(t_up)
+                ca = La * np.maximum(np.abs(s_up), np.abs(s_low))[None, :]
+                labs[p] = labs[p] + ca if p in labs else ca
         if not lam:
             break
+    if magnitude:
+        return out, bias, size, terms
     return out, bias

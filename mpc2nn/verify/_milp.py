@@ -25,7 +25,8 @@ from ..status import Proof
 from ._bounds import GraphBounds
 from ._graph import ReluGraph
 
-__all__ = ["Flat", "flatten", "MilpOutcome", "solve_milp", "maximise_lp", "HIGHS_MILP_OPTIONS", "MILP_STATUS",
+__all__ = ["Flat", "flatten", "phase_cut", "NEGLIGIBLE_GAP", "MilpOutcome", "solve_milp", "maximise_lp",
+           "HIGHS_MILP_OPTIONS", "MILP_STATUS",
            "MIP_REL_GAP", "MIP_ABS_GAP", "FEASIBILITY_TOL", "LP_OPTIONS"]
 
 #: Relative MILP gap HiGHS stops at (``mip_rel_gap``): the dual bound is then within this fraction of the
@@ -114,6 +115,56 @@ def flatten(graph: ReluGraph, B: GraphBounds) -> Flat:
             Ms.append(M)
             ms.append(m)
     return Flat(n, Ms[graph.output], ms[graph.output], pre_M, pre_m, lo, hi)
+
+
+#: An undecided ReLU whose triangle relaxation is within ``NEGLIGIBLE_GAP·(|l| + u)`` of the ReLU (its
+#: pre-activation interval ``[l, u]`` touches zero only by about a thousand ulps, as on the cut that split
+#: the cell, or on a facet of a critical region where two affine pieces meet) is not split on: the
+#: relaxation, which the bound keeps, is then within that distance of the ReLU.
+NEGLIGIBLE_GAP = 1e-12
+
+
+def phase_cut(graph: ReluGraph, B: GraphBounds, skip: frozenset = frozenset()):
+    """The pre-activation of the first ReLU neuron (in graph order) worth splitting on, affine in ``ξ``.
+
+    Neurons stable on the cell are the identity or zero; undecided ones before the chosen neuron whose
+    relaxation gap is negligible (:data:`NEGLIGIBLE_GAP`) or that were split on already (``skip``, of
+    ``(node, row)`` pairs) are replaced by the identity or zero, whichever side of zero their interval
+    reaches further. The cut ``pᵀξ + p0 = 0`` need not be exact: its two sides cover the cell whatever it
+    is, and in each the neuron's interval then touches zero only by the rounding.
+
+    Returns
+    -------
+    (node, row), p (n,), p0 : the neuron and its pre-activation ``pᵀξ + p0``; ``None`` where no neuron is
+    worth splitting on.
+    """
+    n = graph.n_in
+    Ms: list = []
+    ms: list = []
+    for i, node in enumerate(graph.nodes):
+        if node.kind == "input":
+            Ms.append(np.eye(n))
+            ms.append(np.zeros(n))
+        elif node.kind == "affine":
+            M = np.zeros((node.size, n))
+            m = node.bias.copy()
+            for p, A in zip(node.parents, node.weights, strict=True):
+                M += A @ Ms[p]
+                m += A @ ms[p]
+            Ms.append(M)
+            ms.append(m)
+        else:
+            p = graph.nodes[i].parents[0]
+            lo, hi = B.lo[p], B.hi[p]
+            gap = B.gap(graph, i)
+            worth = (gap > NEGLIGIBLE_GAP * (np.abs(lo) + np.abs(hi))) & (gap > 0)
+            for row in np.flatnonzero(worth):
+                if (i, int(row)) not in skip and np.any(Ms[p][row] != 0):
+                    return (i, int(row)), Ms[p][row].copy(), float(ms[p][row])
+            keep = hi >= -lo  # stable active, or undecided reaching further above zero
+            Ms.append(np.where(keep[:, None], Ms[p], 0.0))
+            ms.append(np.where(keep, ms[p], 0.0))
+    return None
 
 
 @dataclass

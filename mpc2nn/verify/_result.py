@@ -14,14 +14,19 @@ __all__ = ["Bound", "RegionReport", "VerificationResult", "CERTIFICATE_TEXT"]
 
 #: What the word "certified" rests on, as stored in :attr:`VerificationResult.certificate`.
 CERTIFICATE_TEXT = (
-    "The upper bound is the largest of: HiGHS's MILP dual bounds (mip_rel_gap {rel:g}, mip_abs_gap {abs:g}) and "
-    "LP optima over the cells of a branch and bound, each an upper bound on the objective over its cell; the "
-    "cells cover every {cover}. HiGHS works in floating point with primal, dual and integrality (MIP "
-    "feasibility) tolerances {feas:g}: a point that violates a row by less counts as feasible, so the bound is "
-    "that of the network and the law up to that slack (about {feas:g} times the big-M values, at most 1e-6 of u "
-    "for M <= 1e3), and it is not an exact-arithmetic proof. ReLU bounds are widened by {slack:g} relative to "
-    "cover their own rounding. The reference law is {law}. The lower bound is the error at the witness state, "
-    "with the network evaluated in float64 and the MPC law by the exact solver's certified solution there.")
+    "The upper bound is the largest of the bounds of the cells of a branch and bound, which cover every {cover}. "
+    "Where the network is affine on a cell (every ReLU stable on the cell's polytope, or split by phase) the "
+    "cell's bound is an LP bound verified by weak duality: HiGHS only supplies dual multipliers y, the bound "
+    "c + yᵀb + ‖w - Aᵀy‖₁ is evaluated in numpy with an allowance for the rounding of its evaluation and of w "
+    "and c, and no solver tolerance enters it. Elsewhere it is HiGHS's MILP dual bound (mip_rel_gap {rel:g}, "
+    "mip_abs_gap {abs:g}) with primal, dual and integrality (MIP feasibility) tolerances {feas:g}: a point that "
+    "violates a row by less counts as feasible, so such a bound is that of the network and the law up to that "
+    "slack (about {feas:g} times the big-M values, at most 1e-6 of u for M <= 1e3). Neither is an "
+    "exact-arithmetic proof: the rounding allowances follow the float64 error model (ulps times the "
+    "magnitudes summed), ReLU interval bounds are widened by {slack:g} relative, and cells HiGHS finds "
+    "empty are dropped on its word. The reference law is {law}. The lower bound is the error at the witness "
+    "state, with the network evaluated in float64 and the MPC law by the exact solver's certified solution "
+    "there.")
 
 
 def _check_status(status: str) -> str:
