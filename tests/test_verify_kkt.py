@@ -173,7 +173,6 @@ def test_bad_arguments_raise_named_errors(rand2):
         mpc2nn.verify(net, problem, method="kkt", max_cells=0)
 
 
-@pytest.mark.slow
 def test_double_integrator_kkt_agrees_with_partition_on_a_box_inside_the_feasible_set():
     problem = mpc2nn.systems.double_integrator()
     net = _mlp(problem, hidden=(8,), steps=200)
@@ -185,7 +184,6 @@ def test_double_integrator_kkt_agrees_with_partition_on_a_box_inside_the_feasibl
     _check_against_daqp(problem, net, kkt, box)
 
 
-@pytest.mark.slow
 def test_three_state_random_problem():
     problem = _random_problem(seed=8, n_x=3, horizon=3)
     net = _mlp(problem, hidden=(10,), steps=150)
