@@ -193,3 +193,25 @@ def test_three_state_random_problem():
     assert kkt.status == Proof.PROVEN and part.status == Proof.PROVEN, (kkt.summary(), part.summary())
     _agree(kkt, part)
     _check_against_daqp(problem, net, kkt, box)
+
+
+def test_big_m_bounds_hold_at_sampled_states():
+    """The proven bounds on the multipliers and slacks hold for the exact solver's multipliers and slacks at
+    many states of the cell, and rows called never active carry no multiplier there."""
+    from mpc2nn.verify._kkt_bounds import kkt_bounds
+
+    problem = mpc2nn.systems.double_integrator()
+    qp = mpc2nn.condense(problem)
+    lo, hi = np.array([-3.0, -1.0]), np.array([3.0, 1.0])
+    kb = kkt_bounds(qp, (lo + hi) / 2, (hi - lo) / 2, np.zeros((0, 2)), np.zeros(0))
+    assert kb.ok, kb.message
+    X = lo + (hi - lo) * np.random.default_rng(0).random((2000, 2))
+    ref = mpc2nn.solve_daqp(problem, X)
+    assert ref.feasible.all()
+    sol = mpc2nn.compile(problem).solve(X)
+    lam = np.maximum(sol.y, 0.0)
+    assert np.all(lam <= kb.lam_hi)
+    s = qp.margin(ref.U, X)  # DAQP's slacks (an independent solver)
+    tol = TOL["vs_daqp", "float64"]
+    assert np.all(s <= kb.s_hi + tol) and np.all(s >= kb.s_lo - tol)
+    assert np.all(lam[:, ~kb.active] <= tol)

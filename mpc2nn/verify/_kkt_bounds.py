@@ -111,7 +111,7 @@ def _policy(qp: CondensedQP, Et, wt, Au, bu, nu):
     C = np.vstack([np.eye(n), -np.eye(n), Au])
     d = np.concatenate([np.ones(n), np.ones(n), bu])
     k = C.shape[0]
-    # variables: P (n_z·n, row-major), p (n_z), t, Y (m·k); then τ_abs for stage 2 appended
+    # variables: P (n_z·n, row-major), p (n_z), t, Y (m·k)
     nP, nY = n_z * n, m * k
     it, iY = nP + n_z, nP + n_z + 1  # columns of t and of Y (P first, then p)
     nv = iY + nY
@@ -137,12 +137,7 @@ def _policy(qp: CondensedQP, Et, wt, Au, bu, nu):
     t_star = float(res.x[it])
     if t_star <= 0:
         return None, t_star, 1
-    # stage 2: t >= POLICY_RELAX t*, minimise Σ_k max over the box of |(Lᵀ(z̄ + H⁻¹Fθ))_k| (upper estimate)
-    Lt = np.linalg.cholesky(qp.H).T
-    Hinv_F = qp.H_inv @ qp.F
-    # v(ξ) = Lᵀ P ξ + Lᵀ p + Lᵀ H⁻¹F (c + hξ): gain V = Lᵀ P + Lᵀ H⁻¹F h, offset v0 = Lᵀ p + Lᵀ H⁻¹F c
-    # abs variables: Vabs (n_z·n) >= ±V, vabs (n_z) >= ±v0; minimise Σ Vabs + vabs
-    return (res, t_star, Lt, Hinv_F, (A_eq, b_eq, A_ub, b_ub, bounds, nP, n_z, nv, it)), t_star, 1
+    return (res, (A_eq, b_eq, A_ub, b_ub, bounds, nP, nv, it)), t_star, 1
 
 
 def kkt_bounds(qp: CondensedQP, centre: np.ndarray, half: np.ndarray, Au: np.ndarray, bu: np.ndarray) -> KKTBounds:
@@ -179,8 +174,11 @@ def kkt_bounds(qp: CondensedQP, centre: np.ndarray, half: np.ndarray, Au: np.nda
     if out is None:
         return _fail(m, n_z, n, f"no affine policy is strictly feasible on the whole cell (largest robust slack "
                      f"{t_star:.3g}): Slater's bound on the multipliers does not hold there", lps)
-    res, t_star, Lt, Hinv_F, (A_eq, b_eq, A_ub, b_ub, bounds, nP, _, nv, it) = out
-    # stage 2 LP: add abs variables for V (n_z·n) and v0 (n_z)
+    res, (A_eq, b_eq, A_ub, b_ub, bounds, nP, nv, it) = out
+    # stage 2 LP: t >= POLICY_RELAX·t*, minimise Σ_k (‖V_k‖₁ + |v0_k|) >= Σ_k max over the cell of |v_k(ξ)|,
+    # v(ξ) = Lᵀ(z̄ + H⁻¹Fθ) = V ξ + v0, V = Lᵀ P + Lᵀ H⁻¹F h, v0 = Lᵀ p + Lᵀ H⁻¹F c (abs variables appended)
+    Lt = np.linalg.cholesky(qp.H).T
+    Hinv_F = qp.H_inv @ qp.F
     LtP = scipy.sparse.kron(scipy.sparse.csr_matrix(Lt), scipy.sparse.eye(n))  # (n_z·n, n_z·n): Lᵀ P row-major
     V0 = (Lt @ Hinv_F * half[None, :]).ravel()
     v00 = Lt @ Hinv_F @ centre

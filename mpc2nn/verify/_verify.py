@@ -187,7 +187,7 @@ def verify(network, reference, region=None, *, output: str = "u0", tol: float = 
             reasons.append(f"the critical regions enumerated within the budget are not complete "
                            f"({partition.n_regions} regions); pass method='kkt' (or 'auto') to verify without a "
                            "partition, or enumerate a complete one with mpc2nn.critical_regions(..., time_limit=...)")
-    if method == "kkt":
+    if method == "kkt" or partition is None:  # (the partition is enumerated above for the other methods)
         return _verify_kkt(graph, ref, theta_region, n_cmp, output, u_lo, u_hi, tol, rtol, samples, rng, time_left,
                            progress, start, reasons, max_cells)
     _check_domain(partition, theta_region)
