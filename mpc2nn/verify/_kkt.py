@@ -170,17 +170,23 @@ def kkt_milp(flat: Flat, qp, kb: KKTBounds | None, centre: np.ndarray, half: np.
         value = -float(res.fun) + const if x is not None else -np.inf
         status = str(Proof.PROVEN) if res.status == 0 else str(Proof.INCOMPLETE)
         return MilpOutcome(status, bound, value, None if x is None else np.asarray(x[:n]), message, nodes)
+    if res.status == 1:  # the time limit before HiGHS had a bound: no bound, but no failure either
+        return MilpOutcome(str(Proof.INCOMPLETE), np.inf, -np.inf, None, message, nodes)
     return MilpOutcome(str(Proof.FAILED), np.inf, -np.inf, None if x is None else np.asarray(x[:n]), message, nodes)
 
 
 @dataclass
 class KKTRun:
-    """What :func:`run_kkt` proved (internal): per proven cell a TaskOutcome, the cells left uncovered."""
+    """What :func:`run_kkt` proved (internal): per proven cell a TaskOutcome, the cells left uncovered
+    (``unbounded``: the outcomes of cells whose MILPs stopped before HiGHS had a bound, kept for their
+    witnesses only).
+    """
 
     outcomes: list
     uncovered: int
     empty: int
     messages: list
+    unbounded: list
 
 
 def _unit_rows(A, b, centre, half):
@@ -229,6 +235,7 @@ def run_kkt(graph: ReluGraph, qp, region, objectives: Objectives, time_left, *, 
     outcomes: list = []
     uncovered = empty = 0
     messages: list = []
+    unbounded: list = []
     seen = 0
     while heap:
         _, _, lo, hi = heapq.heappop(heap)
@@ -305,8 +312,13 @@ def run_kkt(graph: ReluGraph, qp, region, objectives: Objectives, time_left, *, 
                   str(Proof.INCOMPLETE) if str(Proof.INCOMPLETE) in q_status else str(Proof.PROVEN))
         o = TaskOutcome(len(outcomes), bound, value, witness, status, 1, milps, kb.lps, B.n_unstable(g_cell)
                         + int(kb.active.sum()), time.perf_counter() - start, "; ".join(msgs))
+        if status != str(Proof.FAILED) and np.any(bound == np.inf):  # a MILP left without a bound by the time
+            uncovered += 1
+            messages.append("a cell's MILP stopped at the time limit before HiGHS had a bound")
+            unbounded.append(o)
+            continue
         outcomes.append(o)
         if on_result is not None:
             on_result(o)
-    return KKTRun(outcomes, uncovered, empty, list(dict.fromkeys(messages)))
+    return KKTRun(outcomes, uncovered, empty, list(dict.fromkeys(messages)), unbounded)
 

@@ -290,7 +290,7 @@ def _verify_kkt(graph, ref: Reference, region: ThetaRegion, n_cmp, output, u_lo,
     if not covered:
         reasons.append(f"{run.uncovered} cell(s) of the region are not covered, the bounds hold on the "
                        f"{len(outcomes)} proven cell(s) only: " + "; ".join(run.messages[:2]))
-    error, violation = _recheck(graph, ref, region, outcomes, sampled, n_cmp, output, u_lo, u_hi)
+    error, violation = _recheck(graph, ref, region, outcomes + run.unbounded, sampled, n_cmp, output, u_lo, u_hi)
     statuses = [o.status for o in outcomes]
     if any(s == str(Proof.FAILED) for s in statuses):
         reasons.append("a MILP failed on a cell: no bound")
