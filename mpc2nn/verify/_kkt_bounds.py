@@ -101,7 +101,9 @@ def cell_data(qp: CondensedQP, centre: np.ndarray, half: np.ndarray):
 
 
 def _policy(qp: CondensedQP, Et, wt, Au, bu, nu):
-    """The affine policy ``z̄ = Pξ + p`` of step 1 (two LPs), or None. Robust rows by LP duality: the
+    """The first LP of step 1: the largest robust slack ``t*`` of an affine policy ``z̄ = Pξ + p``; returns
+    ``((result, LP data for the second LP), t*, LPs solved)``, or ``(None, t*, 1)`` when ``t* <= 0`` or the
+    LP failed. Robust rows by LP duality: the
     cell is ``{ξ: C ξ <= d}`` with ``C = [I; -I; Au]``, and ``max_ξ a_iᵀξ <= β`` iff some ``y_i >= 0`` has
     ``Cᵀ y_i = a_i`` and ``dᵀ y_i <= β``.
     """
