@@ -215,3 +215,22 @@ def test_big_m_bounds_hold_at_sampled_states():
     tol = TOL["vs_daqp", "float64"]
     assert np.all(s <= kb.s_hi + tol) and np.all(s >= kb.s_lo - tol)
     assert np.all(lam[:, ~kb.active] <= tol)
+
+
+def test_rate_bounds_theta_with_the_previous_input():
+    """Input-rate bounds put ``u_prev`` into θ; the KKT encoding covers them like any row (against the
+    partition path on the same box of θ = (x, u_prev))."""
+    base = _random_problem(seed=12, horizon=2)
+    problem = mpc2nn.MPCProblem(base.A, base.B, base.Q, base.R, 2, P="dare", u_min=[-1.0], u_max=[1.0],
+                                x_min=[-2.0, -2.0], x_max=[2.0, 2.0], du_min=[-0.5], du_max=[0.5],
+                                sample_box=(-np.ones(2), np.ones(2)))
+    qp = mpc2nn.condense(problem)
+    assert qp.n_theta == 3
+    box = (np.array([-0.5, -0.5, -0.5]), np.array([0.5, 0.5, 0.5]))
+    torch.manual_seed(1)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 6), torch.nn.ReLU(), torch.nn.Linear(6, 1)).double()
+    kkt = mpc2nn.verify(net, problem, box, method="kkt", samples=300, time_limit=60)
+    part = mpc2nn.verify(net, mpc2nn.critical_regions(mpc2nn.compile(problem), box), box, samples=300)
+    assert kkt.covered and kkt.status == Proof.PROVEN and part.status == Proof.PROVEN, (kkt.summary(),
+                                                                                        part.summary())
+    _agree(kkt, part)
