@@ -170,7 +170,13 @@ def kkt_milp(flat: Flat, qp, kb: KKTBounds | None, centre: np.ndarray, half: np.
         value = -float(res.fun) + const if x is not None else -np.inf
         status = str(Proof.PROVEN) if res.status == 0 else str(Proof.INCOMPLETE)
         return MilpOutcome(status, bound, value, None if x is None else np.asarray(x[:n]), message, nodes)
-    if res.status == 1:  # the time limit before HiGHS had a bound: no bound, but no failure either
+    if res.status == 1:  # the time limit before an incumbent: scipy then reports no dual bound, so the LP
+        # relaxation (the same rows, integrality dropped) gives one: weaker, as valid
+        lp = _highs(scipy.optimize.milp, -obj, integrality=np.zeros(nv), bounds=scipy.optimize.Bounds(lb, ub),
+                    constraints=[cons], options=dict(HIGHS_MILP_OPTIONS, time_limit=max(float(time_limit), 1.0)))
+        if lp.status == 0:
+            return MilpOutcome(str(Proof.INCOMPLETE), max(-float(lp.fun) + const, float(cutoff)), -np.inf, None,
+                               message + "; the LP relaxation's bound kept", nodes)
         return MilpOutcome(str(Proof.INCOMPLETE), np.inf, -np.inf, None, message, nodes)
     return MilpOutcome(str(Proof.FAILED), np.inf, -np.inf, None if x is None else np.asarray(x[:n]), message, nodes)
 
