@@ -94,7 +94,8 @@ def verify(network, reference, region=None, *, output: str = "u0", tol: float = 
         ``True`` prints a line per region on stderr; a callable gets a dict (``done``, ``total``,
         ``error_lower``, ``elapsed``) per region.
     scheduler : str or distributed.Client, optional
-        A Dask scheduler address (``"tcp://host:8786"``) or client: the regions run on that cluster.
+        A Dask scheduler address (``"tcp://host:8786"``) or client: the regions run on that cluster
+        (``method="kkt"`` runs in this process, and its reason says so).
     workers : int
         Workers of a local Dask cluster started for the call (``1`` and no scheduler: in this process).
     method : {"auto", "partition", "kkt"}
@@ -188,6 +189,8 @@ def verify(network, reference, region=None, *, output: str = "u0", tol: float = 
                            f"({partition.n_regions} regions); pass method='kkt' (or 'auto') to verify without a "
                            "partition, or enumerate a complete one with mpc2nn.critical_regions(..., time_limit=...)")
     if method == "kkt" or partition is None:  # (the partition is enumerated above for the other methods)
+        if scheduler is not None or workers > 1:
+            reasons.append("the KKT encoding ran in this process (its cells are not sent to Dask)")
         return _verify_kkt(graph, ref, theta_region, n_cmp, output, u_lo, u_hi, tol, rtol, samples, rng, time_left,
                            progress, start, reasons, max_cells)
     _check_domain(partition, theta_region)
