@@ -148,3 +148,18 @@ def test_latency_benchmark_small(tmp_path, capsys):
         assert set(r["us"]) == {"ctrl", "warm", "evaluate", "numpy", "torch", "daqp"}
         assert all(v["p50"] > 0 for v in r["us"].values())
         assert r["lean_vs_torch"] <= tol("lean_vs_torch")
+
+
+def test_verify_benchmark_kkt_rows(tmp_path, capsys):
+    pytest.importorskip("torch")
+    pytest.importorskip("daqp")
+    main = runpy.run_path(str(BENCH / "verify.py"), run_name="bench")["main"]
+    out_json = tmp_path / "verify.json"
+    main(["--method", "kkt", "--problems", "drummond2024_corrected@0.1", "--depths", "1", "--mlps", "--samples",
+          "500", "--time-limit", "60", "--json", str(out_json)])
+    table = capsys.readouterr().out
+    assert "kkt" in table and "drummond2024_corrected@0.1" in table
+    rows = json.loads(out_json.read_text())["rows"]
+    assert [r["method"] for r in rows] == ["partition", "kkt"] * (len(rows) // 2) and rows
+    for r in rows:
+        assert r["lower"] <= r["upper"] and r["sampled"] <= r["upper"] + tol("verify_bound")

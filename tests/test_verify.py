@@ -11,7 +11,7 @@ from mpc2nn.status import Proof
 torch = pytest.importorskip("torch")
 pytest.importorskip("daqp")
 
-from mpc2nn.verify import PartitionRequiredError, UnsupportedNetworkError  # noqa: E402
+from mpc2nn.verify import UnsupportedNetworkError  # noqa: E402
 
 
 def _train_mlp(problem, hidden=(16, 16), n=1500, steps=400, seed=0):
@@ -213,8 +213,6 @@ def test_dask_scheduler_address_runs_on_that_cluster(di, di_mlp, di_mlp_result):
 
 def test_bad_inputs_raise_named_errors(di, di_mlp, tmp_path):
     problem, part = di
-    with pytest.raises(PartitionRequiredError, match="critical_regions"):
-        mpc2nn.verify(di_mlp, problem, method="kkt")
     with pytest.raises(ProblemDefinitionError, match="method"):
         mpc2nn.verify(di_mlp, part, method="nope")
     with pytest.raises(UnsupportedNetworkError, match="Tanh|tanh"):

@@ -507,7 +507,7 @@ def cmd_verify(args: argparse.Namespace) -> Result:
     with _stdout_to_stderr():  # HiGHS's MILP code can print a debug line on the C stdout: keep --json clean
         res = verify(network, net, region, tol=args.tol, rtol=args.rtol, time_limit=args.time_limit,
                      progress=show, scheduler=args.scheduler, workers=args.workers, samples=args.samples,
-                     seed=args.seed)
+                     seed=args.seed, method=args.method)
 
     def bound(b) -> dict:
         return dict(upper=b.upper, lower=b.lower, gap=b.gap, witness=b.witness, status=b.status)

@@ -226,6 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="workers of a local Dask cluster (default 1: in this process)")
     p.add_argument("--samples", type=_positive_int, default=2000, help="states sampled first (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampling (default 0)")
+    p.add_argument("--method", choices=("auto", "partition", "kkt"), default="auto",
+                   help="partition: a MILP branch and bound per critical region (enumerated first); kkt: no "
+                   "partition, the QP's KKT conditions as binaries with proven big-M values; auto (default): "
+                   "the partition if its enumeration completes within half the time limit, else kkt")
 
     p = add("demo", cmd_demo, "The quick-start demo: the paper's corrected example as an exact network, "
             "validated against OSQP, closed loop plotted.", "example: mpc2nn demo --output out/ --small")

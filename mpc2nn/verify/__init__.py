@@ -7,8 +7,9 @@ MILPs and LPs solved by HiGHS (``scipy.optimize.milp``), from below by a witness
 exact solver; and the same for the amount by which the network leaves the input bounds. The law is affine
 on each critical region of a partition (:func:`mpc2nn.critical_regions`, given or enumerated here); the
 regions are independent and run on Dask (``dask.distributed``, the ``verify`` extra) when asked.
-Verification without a partition (the QP's KKT conditions as binaries) is not built:
-:class:`PartitionRequiredError`.
+Without a partition (``method="kkt"``, or ``"auto"`` when the enumeration does not complete) the law enters
+the MILP by the KKT conditions of its QP, one binary per constraint row, with big-M values proven by
+Slater's argument and LPs (:mod:`._kkt_bounds`).
 
 The stage itself needs numpy and scipy; torch is imported to read a torch module, onnx to read an ONNX
 file, distributed to use a cluster. The module is callable: ``mpc2nn.verify(network, reference, region)``
@@ -22,6 +23,8 @@ from ._bab import DEFAULT_MAX_BINARIES, MILP_TIME_SHARE, MIN_CELL, WITNESS_TOL
 from ._bounds import BOUND_SLACK, DEFAULT_WINDOW
 from ._errors import PartitionRequiredError, UnsupportedNetworkError
 from ._graph import EVALUATE_CHUNK, MAX_TERMS, GraphNode, ReluGraph
+from ._kkt import DEFAULT_KKT_CELLS, KKT_MIN_CELL
+from ._kkt_bounds import BIGM_PAD, INACTIVE_TOL, POLICY_CAP, POLICY_RELAX, SLATER_MIN
 from ._milp import FEASIBILITY_TOL, HIGHS_MILP_OPTIONS, MIP_ABS_GAP, MIP_REL_GAP
 from ._onnx import ONNX_OPERATORS
 from ._reference import as_graph
@@ -45,7 +48,8 @@ __all__ = ["verify", "VerificationResult", "Bound", "RegionReport", "ReluGraph",
            "DEFAULT_TIME_LIMIT", "DEFAULT_SAMPLES", "DEFAULT_MAX_BINARIES", "AUTO_PARTITION_SHARE",
            "AUTO_MAX_REGIONS", "RECHECK_CANDIDATES", "MIP_REL_GAP", "MIP_ABS_GAP", "FEASIBILITY_TOL",
            "HIGHS_MILP_OPTIONS", "BOUND_SLACK", "DEFAULT_WINDOW", "MIN_CELL", "MILP_TIME_SHARE", "WITNESS_TOL",
-           "MAX_TERMS", "EVALUATE_CHUNK", "IN_FLIGHT_PER_WORKER"]
+           "MAX_TERMS", "EVALUATE_CHUNK", "IN_FLIGHT_PER_WORKER", "DEFAULT_KKT_CELLS", "KKT_MIN_CELL", "BIGM_PAD",
+           "INACTIVE_TOL", "POLICY_CAP", "POLICY_RELAX", "SLATER_MIN"]
 
 
 class _CallableModule(types.ModuleType):

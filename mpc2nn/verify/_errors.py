@@ -1,4 +1,4 @@
-"""The error of networks that :func:`~mpc2nn.verify` cannot encode."""
+"""The errors of :func:`~mpc2nn.verify`: networks it cannot encode (and a retired one)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ class UnsupportedNetworkError(ProblemDefinitionError):
 
 
 class PartitionRequiredError(ProblemDefinitionError):
-    """Verification without a partition of critical regions was asked for (the KKT encoding), which is not
-    built: pass a :class:`~mpc2nn.Partition` from :func:`mpc2nn.critical_regions` (or the problem, and let
-    :func:`~mpc2nn.verify` enumerate one).
+    """Kept for code that catches it: :func:`~mpc2nn.verify` raised it for ``method="kkt"`` before the KKT
+    encoding (verification without a partition) was built; it raises it no more.
     """

@@ -10,7 +10,7 @@ from .._checks import frozen
 from ..exceptions import ProblemDefinitionError
 from ..status import Proof
 
-__all__ = ["Bound", "RegionReport", "VerificationResult", "CERTIFICATE_TEXT"]
+__all__ = ["Bound", "RegionReport", "VerificationResult", "CERTIFICATE_TEXT", "KKT_CERTIFICATE_TEXT"]
 
 #: What the word "certified" rests on, as stored in :attr:`VerificationResult.certificate`.
 CERTIFICATE_TEXT = (
@@ -27,6 +27,22 @@ CERTIFICATE_TEXT = (
     "empty are dropped on its word. The reference law is {law}. The lower bound is the error at the witness "
     "state, with the network evaluated in float64 and the MPC law by the exact solver's certified solution "
     "there.")
+
+#: What the KKT encoding's bound rests on (``method="kkt"``).
+KKT_CERTIFICATE_TEXT = (
+    "The upper bound is the largest of HiGHS's MILP dual bounds (mip_rel_gap {rel:g}, mip_abs_gap {abs:g}) over "
+    "cells that cover {cover}; each MILP encodes the network's ReLUs by big-M rows (bounds by interval, symbolic "
+    "and back-substituted relaxations, widened by {slack:g} relative) and the MPC law by the KKT conditions of "
+    "its QP (stationarity, primal feasibility, one binary per constraint row that may be active for "
+    "complementarity). Its big-M values are proven per cell, not guessed: every multiplier obeys Slater's bound "
+    "lambda_i <= N / sigma_i, where sigma_i > 0 is the slack of a strictly feasible affine policy over the cell "
+    "and N bounds f(z_policy) - f(z_unconstrained) (both by LPs), and every slack obeys LP bounds over the "
+    "primal feasible set; rows whose slack is proven positive carry no multiplier. All bounds are widened by "
+    "{pad:g} relative. HiGHS works in floating point with primal, dual and integrality tolerances {feas:g}: a "
+    "point that violates a row by less counts as feasible, so the bound is that of the network and the law up "
+    "to that slack times the big-M values and the multipliers' bounds; it is not an exact-arithmetic proof. The "
+    "lower bound is the error at the witness state, with the network evaluated in float64 and the MPC law by the "
+    "exact solver's certified solution there.")
 
 
 def _check_status(status: str) -> str:
@@ -129,11 +145,12 @@ class VerificationResult:
     status : str
         A :class:`~mpc2nn.status.Proof` value for both: the worse of the two.
     method : str
-        ``"partition"`` (a branch and bound of MILPs per critical region, the law affine on it).
+        ``"partition"`` (a branch and bound of MILPs per critical region, the law affine on it) or ``"kkt"``
+        (one MILP per objective and cell, the law by the KKT conditions of its QP).
     output : str
         ``"u0"`` (first input) or ``"U"`` (sequence).
     regions : tuple of RegionReport
-        Per critical region.
+        Per critical region (``method="kkt"``: per cell of the region whose big-M bounds were proven).
     covered : bool
         The polytopes bounded are proven to cover the region's feasible part (a complete partition);
         ``False``: the bounds hold on the regions found only (and the status is at best incomplete).

@@ -14,12 +14,13 @@ from ..regions import Partition, critical_regions
 from ..status import Proof, Status
 from ._bab import DEFAULT_MAX_BINARIES, Objectives, Task, TaskOutcome
 from ._bounds import BOUND_SLACK
-from ._errors import PartitionRequiredError
 from ._graph import ReluGraph
+from ._kkt import DEFAULT_KKT_CELLS, run_kkt
+from ._kkt_bounds import BIGM_PAD
 from ._milp import FEASIBILITY_TOL, MIP_ABS_GAP, MIP_REL_GAP
 from ._reference import Reference, as_graph, as_reference
 from ._region import ThetaRegion, make_region
-from ._result import CERTIFICATE_TEXT, Bound, RegionReport, VerificationResult
+from ._result import CERTIFICATE_TEXT, KKT_CERTIFICATE_TEXT, Bound, RegionReport, VerificationResult
 from ._scheduler import run_tasks
 
 __all__ = ["verify", "DEFAULT_TOL", "DEFAULT_RTOL", "DEFAULT_TIME_LIMIT", "DEFAULT_SAMPLES", "METHODS",
@@ -36,10 +37,12 @@ DEFAULT_TIME_LIMIT = 600.0
 #: States sampled in the region first: their errors are the first lower bounds (which prune whole regions)
 #: and order the regions, largest sampled error first.
 DEFAULT_SAMPLES = 2000
-#: Methods: ``"auto"`` and ``"partition"`` (the same: one branch and bound per critical region of a
-#: partition, given or enumerated). The KKT encoding of the law (no partition, EVANQP-style binaries for
-#: complementarity) is not built: ``method="kkt"`` raises :class:`PartitionRequiredError`.
-METHODS = ("auto", "partition")
+#: Methods: ``"partition"`` (one branch and bound per critical region of a partition, given or enumerated),
+#: ``"kkt"`` (no partition: the law by the KKT conditions of its QP, one binary per constraint row that may be
+#: active, big-M values proven by Slater's argument and LPs), and ``"auto"``: the partition when one is given
+#: or its enumeration completes within :data:`AUTO_PARTITION_SHARE` of the time limit, else ``"kkt"`` over
+#: the whole region with the time left.
+METHODS = ("auto", "partition", "kkt")
 #: With no partition given, the share of the time limit the enumeration of critical regions may take
 #: (the rest is for the branch and bound).
 AUTO_PARTITION_SHARE = 0.5
@@ -53,7 +56,8 @@ RECHECK_CANDIDATES = 64
 def verify(network, reference, region=None, *, output: str = "u0", tol: float = DEFAULT_TOL,
            rtol: float = DEFAULT_RTOL, time_limit: float | None = DEFAULT_TIME_LIMIT, progress: bool | Callable = False,
            scheduler=None, workers: int = 1, method: str = "auto", max_binaries: int = DEFAULT_MAX_BINARIES,
-           samples: int = DEFAULT_SAMPLES, seed: int = 0, n_inputs: int | None = None) -> VerificationResult:
+           samples: int = DEFAULT_SAMPLES, seed: int = 0, n_inputs: int | None = None,
+           max_cells: int = DEFAULT_KKT_CELLS) -> VerificationResult:
     """Prove the worst-case error of a ReLU network against the MPC law over a region of states.
 
     Bounds ``max ‖u_net(θ) - u_mpc(θ)‖∞`` over the feasible part of ``region`` from above (a proof: MILP
@@ -61,8 +65,11 @@ def verify(network, reference, region=None, *, output: str = "u0", tol: float = 
     a witness state, re-checked by the exact solver), and the same for the amount by which the network
     leaves the input bounds. The law is affine on each critical region of a partition (given, or enumerated
     here by :func:`mpc2nn.critical_regions`), so each region is a branch and bound over the network's ReLUs
-    (stable ones need no binary). Verification without a partition (the QP's KKT conditions as binaries)
-    is not built. See the theory page.
+    (stable ones need no binary). Without a partition (``method="kkt"``, or ``"auto"`` when the
+    enumeration does not complete within its share of the time), the law enters one MILP per objective by
+    the KKT conditions of its QP: one binary per constraint row that may be active, big-M values proven by
+    Slater's argument and LPs per cell of the region (cells where they cannot be proven are bisected, and
+    left uncovered, ``covered=False``, status incomplete, when small). See the theory page.
 
     Parameters
     ----------
@@ -87,11 +94,12 @@ def verify(network, reference, region=None, *, output: str = "u0", tol: float = 
         ``True`` prints a line per region on stderr; a callable gets a dict (``done``, ``total``,
         ``error_lower``, ``elapsed``) per region.
     scheduler : str or distributed.Client, optional
-        A Dask scheduler address (``"tcp://host:8786"``) or client: the regions run on that cluster.
+        A Dask scheduler address (``"tcp://host:8786"``) or client: the regions run on that cluster
+        (``method="kkt"`` runs in this process, and its reason says so).
     workers : int
         Workers of a local Dask cluster started for the call (``1`` and no scheduler: in this process).
-    method : {"auto", "partition"}
-        See :data:`METHODS` (``"kkt"`` raises :class:`PartitionRequiredError`).
+    method : {"auto", "partition", "kkt"}
+        See :data:`METHODS`. ``"kkt"`` ignores a given partition (it uses its QP only).
     max_binaries : int
         Cells with at most this many undecided ReLUs are solved as a MILP; larger ones are bisected.
     samples : int
@@ -100,6 +108,9 @@ def verify(network, reference, region=None, *, output: str = "u0", tol: float = 
         Seed of the sampling.
     n_inputs : int, optional
         The network's input size where the module does not tell it.
+    max_cells : int
+        ``method="kkt"``: the most cells the region is split into where the big-M bounds cannot be proven
+        on a cell (:data:`~mpc2nn.verify.DEFAULT_KKT_CELLS`).
 
     Returns
     -------
@@ -113,8 +124,11 @@ def verify(network, reference, region=None, *, output: str = "u0", tol: float = 
         The network holds an operation that is not affine or a ReLU.
     NonFiniteError
         A weight or the region holds NaN or an infinity.
-    PartitionRequiredError
-        ``method="kkt"``: verification without a partition is not built.
+    ProblemDefinitionError
+        An argument out of range (``method``, ``output``, ``tol``, ``time_limit``, ``max_cells``, ...), or
+        a region reaching outside a given partition's domain.
+    ShapeError
+        The network's input or output size does not match the QP.
 
     Examples
     --------
@@ -125,15 +139,13 @@ def verify(network, reference, region=None, *, output: str = "u0", tol: float = 
     >>> res = mpc2nn.verify(net, part, samples=200)
     >>> res.status, bool(res.lower_bound <= res.upper_bound), res.method
     ('proven', True, 'partition')
+    >>> kkt = mpc2nn.verify(net, part, ([-3.0, -1.0], [3.0, 1.0]), method="kkt", samples=200)
+    >>> kkt.method, bool(kkt.upper_bound >= kkt.lower_bound), kkt.covered
+    ('kkt', True, True)
     """
     start = time.perf_counter()
     if output not in ("u0", "U"):
         raise ProblemDefinitionError(f"output: expected 'u0' (first input) or 'U' (sequence), got {output!r}")
-    if method == "kkt":
-        raise PartitionRequiredError("method: 'kkt' (verification without a partition, the QP's KKT conditions "
-                                     "as binaries) is not built; pass a Partition from "
-                                     "mpc2nn.critical_regions(problem, region) as the reference, or leave "
-                                     "method='auto' and verify enumerates one")
     if method not in METHODS:
         raise ProblemDefinitionError(f"method: expected one of {METHODS}, got {method!r}")
     for name, v in (("tol", tol), ("rtol", rtol)):
@@ -145,6 +157,7 @@ def verify(network, reference, region=None, *, output: str = "u0", tol: float = 
         raise ProblemDefinitionError(f"progress: expected True, False or a callable, got {progress!r}")
     workers = as_count("workers", workers, 1)
     max_binaries = as_count("max_binaries", max_binaries, 0)
+    max_cells = as_count("max_cells", max_cells, 1)
     samples = as_count("samples", samples, 0)
     deadline = np.inf if time_limit is None else start + float(time_limit)
 
@@ -161,18 +174,26 @@ def verify(network, reference, region=None, *, output: str = "u0", tol: float = 
     theta_region = make_region(qp, region)
     partition = ref.partition
     reasons: list[str] = []
-    if partition is None:
+    u_lo, u_hi = _input_bounds(ref, output, n_cmp)
+    rng = np.random.default_rng(seed)
+    if method != "kkt" and partition is None:
         budget = None if time_limit is None else AUTO_PARTITION_SHARE * float(time_limit)
         partition = critical_regions(ref.net, theta_region.given, time_limit=budget, max_regions=AUTO_MAX_REGIONS,
                                      seed=seed)
-        if not partition.complete:
+        if not partition.complete and method == "auto":
             reasons.append(f"the critical regions enumerated within the budget are not complete "
-                           f"({partition.n_regions} regions); verification without a partition (the KKT encoding) "
-                           "is not built, so enumerate a complete one with mpc2nn.critical_regions(..., "
-                           "time_limit=...) and pass it")
+                           f"({partition.n_regions} regions): the KKT encoding was used instead")
+            method = "kkt"
+        elif not partition.complete:
+            reasons.append(f"the critical regions enumerated within the budget are not complete "
+                           f"({partition.n_regions} regions); pass method='kkt' (or 'auto') to verify without a "
+                           "partition, or enumerate a complete one with mpc2nn.critical_regions(..., time_limit=...)")
+    if method == "kkt" or partition is None:  # (the partition is enumerated above for the other methods)
+        if scheduler is not None or workers > 1:
+            reasons.append("the KKT encoding ran in this process (its cells are not sent to Dask)")
+        return _verify_kkt(graph, ref, theta_region, n_cmp, output, u_lo, u_hi, tol, rtol, samples, rng, time_left,
+                           progress, start, reasons, max_cells)
     _check_domain(partition, theta_region)
-    u_lo, u_hi = _input_bounds(ref, output, n_cmp)
-    rng = np.random.default_rng(seed)
     tasks, sampled = _partition_tasks(graph, partition, theta_region, n_cmp, output, u_lo, u_hi, tol, rtol,
                                       max_binaries, samples, rng)
     used = "partition"
@@ -212,12 +233,7 @@ def verify(network, reference, region=None, *, output: str = "u0", tol: float = 
         reasons.insert(0, f"both bounds proven and closed to max(tol = {tol:g}, rtol = {rtol:g} × upper)")
     elif not reasons:
         reasons.append(f"the gap is not closed to max(tol = {tol:g}, rtol = {rtol:g} × upper) within the budget")
-    reports = tuple(RegionReport(
-        index=o.index, error_upper=float(o.bound[0]), error_lower=float(o.value[0]),
-        violation_upper=float(o.bound[1]) if u_lo is not None else np.nan,
-        violation_lower=float(o.value[1]) if u_lo is not None else np.nan, status=o.status, cells=o.cells,
-        milps=o.milps, lps=o.lps, max_binaries=o.max_binaries, elapsed=o.elapsed, message=o.message)
-        for o in outcomes)
+    reports = _reports(outcomes, u_lo)
     certificate = CERTIFICATE_TEXT.format(rel=MIP_REL_GAP, abs=MIP_ABS_GAP, feas=FEASIBILITY_TOL, slack=BOUND_SLACK,
                                           cover=cover, law=law)
     return VerificationResult(
@@ -225,6 +241,88 @@ def verify(network, reference, region=None, *, output: str = "u0", tol: float = 
         certificate=certificate, reason="; ".join(reasons), tol=float(tol), rtol=float(rtol),
         elapsed=time.perf_counter() - start, n_cells=sum(o.cells for o in outcomes),
         n_milps=sum(o.milps for o in outcomes), n_lps=sum(o.lps for o in outcomes), workers=n_workers,
+        network=f"{graph.source} ({graph.n_relu} ReLUs)")
+
+
+def _reports(outcomes, u_lo) -> tuple:
+    return tuple(RegionReport(
+        index=o.index, error_upper=float(o.bound[0]), error_lower=float(o.value[0]),
+        violation_upper=float(o.bound[1]) if u_lo is not None else np.nan,
+        violation_lower=float(o.value[1]) if u_lo is not None else np.nan, status=o.status, cells=o.cells,
+        milps=o.milps, lps=o.lps, max_binaries=o.max_binaries, elapsed=o.elapsed, message=o.message)
+        for o in outcomes)
+
+
+def _verify_kkt(graph, ref: Reference, region: ThetaRegion, n_cmp, output, u_lo, u_hi, tol, rtol, samples, rng,
+                time_left, progress, start, reasons: list, max_cells: int) -> VerificationResult:
+    """``method="kkt"``: the law by the KKT conditions of its QP (:mod:`._kkt`), no partition."""
+    qp = ref.qp
+    X = region.sample(samples, rng) if samples else np.zeros((0, region.n))
+    if X.shape[0]:
+        sol = ref.net.solve(X)
+        ok = sol.status == Status.SOLVED
+        X, law = X[ok], sol.U[ok][:, :n_cmp]
+        y = graph.evaluate(X) if X.shape[0] else np.zeros((0, n_cmp))
+        err = np.abs(y - law).max(axis=1, initial=0.0) if X.shape[0] else np.zeros(0)
+        vio = input_violation(y, u_lo, u_hi)
+    else:
+        err, vio = np.zeros(0), np.zeros(0)
+    sampled = dict(X=X, error=err, violation=vio)
+    objectives = error_objectives(n_cmp, np.zeros((n_cmp, region.n)), np.zeros(n_cmp), u_lo, u_hi)
+    done = [0]
+
+    def on_result(o: TaskOutcome):
+        done[0] += 1
+        if progress is True:
+            print(f"verify (kkt): cell {done[0]}, error <= {o.bound[0]:.6g} there, {o.milps} MILPs, "
+                  f"{time.perf_counter() - start:.1f} s", file=sys.stderr)
+        elif callable(progress):
+            progress(dict(done=done[0], total=None, error_lower=float(max(err.max(initial=-np.inf), o.value[0])),
+                          elapsed=time.perf_counter() - start))
+
+    if X.shape[0]:  # each objective's sampled value: the largest first, its incumbent prunes the others
+        vals = objectives.values(y, X) + np.where(objectives.group == 0, 1.0, 0.0) * -(law @ objectives.C_out.T)
+        order = np.argsort(-vals.max(axis=0))
+    else:
+        order = np.arange(objectives.n)
+    best = np.array([err.max(initial=-np.inf), vio.max(initial=-np.inf)])
+    run = run_kkt(graph, qp, region, objectives, time_left, best=best, order=order, max_cells=max_cells,
+                  on_result=on_result)
+    outcomes = run.outcomes
+    covered = run.uncovered == 0
+    if not covered:
+        reasons.append(f"{run.uncovered} cell(s) of the region are not covered, the bounds hold on the "
+                       f"{len(outcomes)} proven cell(s) only: " + "; ".join(run.messages[:2]))
+    error, violation = _recheck(graph, ref, region, outcomes + run.unbounded, sampled, n_cmp, output, u_lo, u_hi)
+    statuses = [o.status for o in outcomes]
+    if any(s == str(Proof.FAILED) for s in statuses):
+        reasons.append("a MILP failed on a cell: no bound")
+    elif any(s == str(Proof.INCOMPLETE) for s in statuses):
+        msgs = sorted({m for o in outcomes for m in o.message.split("; ") if "stopped" in m or "failed" in m})
+        reasons.append("some MILPs were not closed: " + "; ".join(msgs[:3]))
+    err_b = _bound(error, outcomes, 0, tol, rtol, covered)
+    vio_b = _bound(violation, outcomes, 1, tol, rtol, covered) if u_lo is not None else Bound(
+        upper=np.nan, lower=np.nan, witness=np.full(qp.n_theta, np.nan), status=str(Proof.PROVEN))
+    if not outcomes and run.empty and covered:  # no feasible state in the region
+        err_b = Bound(upper=-np.inf, lower=-np.inf, witness=np.full(qp.n_theta, np.nan), status=str(Proof.PROVEN))
+    if not outcomes and not covered:  # no cell proven: no upper bound is claimed, only the sampled lower one
+        err_b = Bound(upper=np.inf, lower=err_b.lower, witness=err_b.witness, status=str(Proof.INCOMPLETE))
+        if u_lo is not None:
+            vio_b = Bound(upper=np.inf, lower=vio_b.lower, witness=vio_b.witness, status=str(Proof.INCOMPLETE))
+    status = _worse(err_b.status, vio_b.status)
+    if status == str(Proof.PROVEN):
+        reasons.insert(0, f"both bounds proven and closed to max(tol = {tol:g}, rtol = {rtol:g} × upper)")
+    elif not reasons:
+        reasons.append(f"the gap is not closed to max(tol = {tol:g}, rtol = {rtol:g} × upper) within the budget")
+    cover = ("every cell of the region where the QP is feasible" if covered else
+             f"the {len(outcomes)} cells whose big-M bounds were proven (coverage of the region NOT proven)")
+    certificate = KKT_CERTIFICATE_TEXT.format(rel=MIP_REL_GAP, abs=MIP_ABS_GAP, feas=FEASIBILITY_TOL,
+                                              slack=BOUND_SLACK, pad=BIGM_PAD, cover=cover)
+    return VerificationResult(
+        error=err_b, violation=vio_b, status=status, method="kkt", output=output, regions=_reports(outcomes, u_lo),
+        covered=covered, certificate=certificate, reason="; ".join(reasons), tol=float(tol), rtol=float(rtol),
+        elapsed=time.perf_counter() - start, n_cells=sum(o.cells for o in outcomes) + run.empty + run.uncovered,
+        n_milps=sum(o.milps for o in outcomes), n_lps=sum(o.lps for o in outcomes), workers=1,
         network=f"{graph.source} ({graph.n_relu} ReLUs)")
 
 
