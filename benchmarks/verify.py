@@ -177,8 +177,8 @@ def main(argv=None) -> dict:
                   f"{s['upper']:>12.4e}")
     for r in rows:
         if r["network"] == "exact":
-            print(f"exact network of {r['problem']} ({r['method']}): verify's proven bound {r['upper']:.3e} (goal 1e-9, status "
-                  f"{r['status']}); certify() proves |network - law| <= {r['certify_margin']:.3e} "
+            print(f"exact network of {r['problem']} ({r['method']}): verify's proven bound {r['upper']:.3e} (goal "
+                  f"1e-9, status {r['status']}); certify() proves |network - law| <= {r['certify_margin']:.3e} "
                   f"({'proven' if r['certify_proven'] else 'not proven'})")
     worst = max(rows, key=lambda r: r["ratio"] if np.isfinite(r["ratio"]) else -1.0) if rows else None
     if worst is not None:
