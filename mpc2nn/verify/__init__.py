@@ -21,7 +21,7 @@ import types
 
 from ._bab import DEFAULT_MAX_BINARIES, MILP_TIME_SHARE, MIN_CELL, WITNESS_TOL
 from ._bounds import BOUND_SLACK, DEFAULT_WINDOW
-from ._errors import PartitionRequiredError, UnsupportedNetworkError
+from ._errors import UnsupportedNetworkError
 from ._graph import EVALUATE_CHUNK, MAX_TERMS, GraphNode, ReluGraph
 from ._kkt import DEFAULT_KKT_CELLS, KKT_MIN_CELL
 from ._kkt_bounds import BIGM_PAD, INACTIVE_TOL, POLICY_CAP, POLICY_RELAX, SLATER_MIN
@@ -43,7 +43,7 @@ from ._verify import (
 )
 
 __all__ = ["verify", "VerificationResult", "Bound", "RegionReport", "ReluGraph", "GraphNode", "as_graph",
-           "UnsupportedNetworkError", "PartitionRequiredError", "ONNX_OPERATORS", "METHODS", "DEFAULT_TOL",
+           "UnsupportedNetworkError", "ONNX_OPERATORS", "METHODS", "DEFAULT_TOL",
            "DEFAULT_RTOL",
            "DEFAULT_TIME_LIMIT", "DEFAULT_SAMPLES", "DEFAULT_MAX_BINARIES", "AUTO_PARTITION_SHARE",
            "AUTO_MAX_REGIONS", "RECHECK_CANDIDATES", "MIP_REL_GAP", "MIP_ABS_GAP", "FEASIBILITY_TOL",

@@ -1,10 +1,10 @@
-"""The errors of :func:`~mpc2nn.verify`: networks it cannot encode (and a retired one)."""
+"""The errors of :func:`~mpc2nn.verify`: networks it cannot encode."""
 
 from __future__ import annotations
 
 from ..exceptions import ProblemDefinitionError
 
-__all__ = ["UnsupportedNetworkError", "PartitionRequiredError"]
+__all__ = ["UnsupportedNetworkError"]
 
 
 class UnsupportedNetworkError(ProblemDefinitionError):
@@ -13,8 +13,3 @@ class UnsupportedNetworkError(ProblemDefinitionError):
     The message names the operation (layer, torch function or ONNX operator) and where it is.
     """
 
-
-class PartitionRequiredError(ProblemDefinitionError):
-    """Kept for code that catches it: :func:`~mpc2nn.verify` raised it for ``method="kkt"`` before the KKT
-    encoding (verification without a partition) was built; it raises it no more.
-    """
