@@ -138,7 +138,16 @@ def main(argv=None) -> int:
     ap.add_argument("--exact-time-limit", type=float, default=None,
                     help="seconds of critical-region enumeration per problem (default 60; --small: 5)")
     ap.add_argument("--json", default=None, help="write the results to this JSON file")
+    ap.add_argument("--table", default=None, help="write the page-width table of the docs (medians) to this file")
+    ap.add_argument("--from-json", default=None, help="measure nothing: write --table from an earlier run's --json")
     args = ap.parse_args(argv)
+    if args.from_json:
+        with open(args.from_json) as fh:
+            data = json.load(fh)
+        if args.table:
+            with open(args.table, "w") as fh:
+                fh.write(compact_table(data["rows"]))
+        return 0
     import torch
 
     torch.set_num_threads(1)
@@ -212,7 +221,26 @@ def main(argv=None) -> int:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(dict(rows=rows, skipped=skipped, numba=kernels_available()), fh, indent=1)
+    if args.table and rows:
+        with open(args.table, "w") as fh:
+            fh.write(compact_table(rows))
     return 0
+
+
+def compact_table(rows: list) -> str:
+    """The page-width table of the docs: median µs per single state of each path and the ratio to DAQP."""
+    head = (f"{'problem':<28} {'law':<10} {'n_θ':>3} {'m':>4} {'ctrl':>7} {'warm':>7} {'evaluate':>8} {'numpy':>7} "
+            f"{'torch':>7} {'DAQP':>6} {'ctrl/DAQP':>9}")
+    out = ["# median µs per call, one state (batch 1), float64; ctrl = ExplicitController(law)(x), warm = with",
+           "# warm_start=True, evaluate = law.evaluate, numpy = the lean path without numba, torch = the module's",
+           "# forward, DAQP = mpc2nn.solve_daqp(qp, θ[None]); 99th percentiles in the --json output",
+           head, "-" * len(head)]
+    for r in rows:
+        us = {k: v["p50"] for k, v in r["us"].items()}
+        out.append(f"{r['problem'][:28]:<28} {r['law']:<10} {r['n_theta']:>3} {r['size']:>4} {us['ctrl']:>7.1f} "
+                   f"{us['warm']:>7.1f} {us['evaluate']:>8.1f} {us['numpy']:>7.1f} {us['torch']:>7.0f} "
+                   f"{us['daqp']:>6.0f} {r['ctrl_over_daqp']:>9.2f}")
+    return "\n".join(out) + "\n"
 
 
 if __name__ == "__main__":

@@ -136,7 +136,10 @@ def test_latency_benchmark_small(tmp_path, capsys):
     main = runpy.run_path(str(BENCH / "latency.py"), run_name="bench")["main"]
     out_json = tmp_path / "latency.json"
     main(["--small", "--states", "25", "--depths", "5", "--problems", "double_integrator", "quadcopter",
-          "--json", str(out_json)])
+          "--json", str(out_json), "--table", str(tmp_path / "table.txt")])
+    assert "double_integrator" in (tmp_path / "table.txt").read_text()
+    main(["--from-json", str(out_json), "--table", str(tmp_path / "again.txt")])
+    assert (tmp_path / "again.txt").read_text() == (tmp_path / "table.txt").read_text()
     table = capsys.readouterr().out
     assert "worst case over the public problems" in table and "DAQP" in table
     data = json.loads(out_json.read_text())
