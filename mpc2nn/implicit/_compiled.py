@@ -189,7 +189,7 @@ class CompiledStep:
 
 
 if numba is not None:  # pragma: no branch
-    from ._compiled_certificate import certify_one
+    from ._compiled_certificate import certify_one, gram_solve
 
     _jit = numba.njit(cache=True, nogil=True)
 
@@ -413,16 +413,10 @@ if numba is not None:  # pragma: no branch
         # multipliers from the final working set: RᵀR λ_W = -q_W (M_WW = Ḡ_W Ḡ_Wᵀ = RᵀR)
         lam[:] = 0.0
         v = np.empty(k)
+        rhs = np.empty(k)
         for i in range(k):
-            acc = -q[work[i]]
-            for j in range(i):
-                acc -= R[j, i] * v[j]
-            v[i] = acc / R[i, i]
-        for i in range(k - 1, -1, -1):
-            acc = v[i]
-            for j in range(i + 1, k):
-                acc -= R[i, j] * v[j]
-            v[i] = acc / R[i, i]
+            rhs[i] = -q[work[i]]
+        gram_solve(R, k, rhs, v, True)
         for i in range(k):
             lam[work[i]] = max(v[i], 0.0)
         return SOLVED, it, np.nan
@@ -456,16 +450,10 @@ if numba is not None:  # pragma: no branch
             except Exception:
                 return False
             v = np.empty(k)
+            rhs = np.empty(k)
             for a in range(k):
-                acc = -q[rows[a]]
-                for b in range(a):
-                    acc -= L[a, b] * v[b]
-                v[a] = acc / L[a, a]
-            for a in range(k - 1, -1, -1):
-                acc = v[a]
-                for b in range(a + 1, k):
-                    acc -= L[b, a] * v[b]
-                v[a] = acc / L[a, a]
+                rhs[a] = -q[rows[a]]
+            gram_solve(L, k, rhs, v, False)
             zd = np.zeros(n)
             for a in range(k):
                 zd += v[a] * Gbar[rows[a]]

@@ -19,7 +19,7 @@ _TINY = float(np.finfo(float).tiny)
 #: Codes of the compiled path (the network's codes: solved, infeasible, uncertified, failed, invalid).
 SOLVED, INFEASIBLE, UNCERTIFIED, FAILED, INVALID = 0, 1, 2, 3, 4
 
-__all__ = ["certify_one", "row_max", "rows_dot", "primal_correction"]
+__all__ = ["certify_one", "row_max", "rows_dot", "primal_correction", "gram_solve"]
 
 _jit = numba.njit(cache=True, nogil=True)
 
@@ -37,6 +37,23 @@ def rows_dot(A, v):
             for j in range(n):
                 out[j] += vi * A[i, j]
     return out
+
+
+@_jit
+def gram_solve(T, k, r, v, upper):
+    """``v[:k]`` solving ``L Lᵀ v = r[:k]`` for the triangle ``T`` (k, k) of a Gram matrix: ``L = T`` (lower,
+    ``upper`` False: a Cholesky factor) or ``L = Tᵀ`` (upper, ``upper`` True: the R of a QR factorisation).
+    """
+    for i in range(k):  # L w = r
+        acc = r[i]
+        for j in range(i):
+            acc -= (T[j, i] if upper else T[i, j]) * v[j]
+        v[i] = acc / T[i, i]
+    for i in range(k - 1, -1, -1):  # Lᵀ v = w
+        acc = v[i]
+        for j in range(i + 1, k):
+            acc -= (T[i, j] if upper else T[j, i]) * v[j]
+        v[i] = acc / T[i, i]
 
 
 @_jit
@@ -75,16 +92,7 @@ def primal_correction(lam, Z, s, h, G, GT, Gbar, Hinv, absG, act_rows):
     for _ in range(POLISH_STEPS):
         for a in range(k):
             sa[a] = s[act_rows[a]]
-        for a in range(k):  # L Lᵀ μ = s_A
-            acc = sa[a]
-            for b in range(a):
-                acc -= L[a, b] * mu[b]
-            mu[a] = acc / L[a, a]
-        for a in range(k - 1, -1, -1):
-            acc = mu[a]
-            for b in range(a + 1, k):
-                acc -= L[b, a] * mu[b]
-            mu[a] = acc / L[a, a]
+        gram_solve(L, k, sa, mu, False)  # L Lᵀ μ = s_A
         gd = np.zeros(Z.size)
         for a in range(k):
             gd += mu[a] * G[act_rows[a]]
