@@ -92,13 +92,7 @@ def flatten(graph: ReluGraph, B: GraphBounds) -> Flat:
             Ms.append(M)
             ms.append(np.zeros(n))
         elif node.kind == "affine":
-            M = np.zeros((node.size, width))
-            m = node.bias.copy()
-            for p, A in zip(node.parents, node.weights, strict=True):
-                M += A @ Ms[p]
-                m += A @ ms[p]
-            Ms.append(M)
-            ms.append(m)
+            _compose(node, Ms, ms, width)
         else:
             p = node.parents[0]
             on, _, und = masks[i]
@@ -115,6 +109,17 @@ def flatten(graph: ReluGraph, B: GraphBounds) -> Flat:
             Ms.append(M)
             ms.append(m)
     return Flat(n, Ms[graph.output], ms[graph.output], pre_M, pre_m, lo, hi)
+
+
+def _compose(node, Ms: list, ms: list, width: int) -> None:
+    """Append the affine node's map ``M ξ + m`` (M (size, width)) composed from its parents' maps."""
+    M = np.zeros((node.size, width))
+    m = node.bias.copy()
+    for p, A in zip(node.parents, node.weights, strict=True):
+        M += A @ Ms[p]
+        m += A @ ms[p]
+    Ms.append(M)
+    ms.append(m)
 
 
 #: An undecided ReLU whose triangle relaxation is within ``NEGLIGIBLE_GAP·(|l| + u)`` of the ReLU (its
@@ -146,13 +151,7 @@ def phase_cut(graph: ReluGraph, B: GraphBounds, skip: frozenset = frozenset()):
             Ms.append(np.eye(n))
             ms.append(np.zeros(n))
         elif node.kind == "affine":
-            M = np.zeros((node.size, n))
-            m = node.bias.copy()
-            for p, A in zip(node.parents, node.weights, strict=True):
-                M += A @ Ms[p]
-                m += A @ ms[p]
-            Ms.append(M)
-            ms.append(m)
+            _compose(node, Ms, ms, n)
         else:
             p = graph.nodes[i].parents[0]
             lo, hi = B.lo[p], B.hi[p]
